@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: Apache-2.0
+# Helpers for the project's own tests, examples, benchmarks and fuzzers (never installed).
+
+# Warnings and sanitizers for a target of ours.
+function(mmrag_rft_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wno-missing-field-initializers)
+  if(MMRAG_RFT_SANITIZE)
+    string(REPLACE ";" "," san "${MMRAG_RFT_SANITIZE}")
+    target_compile_options(${target} PRIVATE -fsanitize=${san} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${san} -fno-sanitize-recover=all)
+  endif()
+endfunction()
+
+# mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [SERIAL])
+# One doctest executable per part, named mmrag_rft.<part>, registered with ctest through doctest_discover_tests.
+function(mmrag_rft_add_test)
+  cmake_parse_arguments(arg "SERIAL" "NAME" "SOURCES;LIBS" ${ARGN})
+  set(target mmrag_rft.${arg_NAME})
+  add_executable(${target} ${arg_SOURCES} ${PROJECT_SOURCE_DIR}/tests/support/doctest_main.cpp)
+  target_link_libraries(${target} PRIVATE mmrag_rft::mmrag_rft mmrag_rft_test_support ${arg_LIBS})
+  mmrag_rft_target_defaults(${target})
+  set(props "")
+  if(arg_SERIAL)
+    set(props PROPERTIES RUN_SERIAL TRUE)
+  endif()
+  doctest_discover_tests(${target} TEST_PREFIX "${arg_NAME}: " ${props})
+endfunction()

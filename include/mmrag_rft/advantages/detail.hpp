@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/advantages.hpp>
+// Shared machinery of the advantage estimators: argument checks, group loops, keyed gathering, whitening.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/advantages/options.hpp>
+#include <mmrag_rft/backends/cpu.hpp>
+#include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/core/group_layout.hpp>
+#include <mmrag_rft/core/matrix_view.hpp>
+#include <mmrag_rft/detail/parallel.hpp>
+
+#include <cmath>
+#include <concepts>
+#include <string>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace mmrag_rft::detail {
+
+/// The two ways of saying where groups are: contiguous offsets or keys.
+template <class G>
+concept GroupLayoutLike = std::same_as<G, group_layout> || std::same_as<G, keyed_groups>;
+
+/// Statistics of one group's finite rewards, computed in double with a centred second pass (never E[x^2] - E[x]^2,
+/// which in float turns an all-equal group of non-dyadic rewards into a tiny non-zero std).
+struct group_moments {
+  std::size_t n = 0;
+  double sum = 0;
+  double mean = 0;
+  double m2 = 0; ///< sum of squared deviations from the mean
+};
+
+template <class T>
+[[nodiscard]] group_moments moments(const T* r, std::size_t size) noexcept {
+  group_moments s;
+  for (std::size_t j = 0; j < size; ++j)
+    if (std::isfinite(r[j])) ++s.n, s.sum += static_cast<double>(r[j]);
+  if (s.n == 0) return s;
+  s.mean = s.sum / static_cast<double>(s.n);
+  for (std::size_t j = 0; j < size; ++j)
+    if (std::isfinite(r[j])) {
+      const double d = static_cast<double>(r[j]) - s.mean;
+      s.m2 += d * d;
+    }
+  return s;
+}
+
+[[nodiscard]] inline double stddev(const group_moments& s, std_estimator e) noexcept {
+  const double denom = e == std_estimator::unbiased ? static_cast<double>(s.n) - 1.0 : static_cast<double>(s.n);
+  return denom > 0 ? std::sqrt(s.m2 / denom) : 0.0;
+}
+
+/// Checks rewards for NaN/inf once, at the boundary. With `error` throws naming the first bad index (in the caller's
+/// indexing, `order` mapping gathered positions back); with `mask_out` reports nothing here.
+template <class T>
+void check_rewards(std::span<const T> rewards, nonfinite_rewards policy, const char* fn,
+                   std::span<const std::size_t> order = {}) {
+  if (policy != nonfinite_rewards::error) return;
+  for (std::size_t i = 0; i < rewards.size(); ++i)
+    if (!std::isfinite(rewards[i]))
+      throw error(fn, "rewards", std::string(std::isnan(rewards[i]) ? "is NaN" : "is infinite") +
+                                     " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
+                  order.empty() ? i : order[i]);
+}
+
+/// Calls `fn(g, partial)` for every group, in fixed chunks of groups; returns the merged summary.
+template <class E, class Fn>
+[[nodiscard]] advantage_summary for_each_group(const E& exec, const group_layout& groups, Fn&& fn) {
+  const chunking ch{groups.num_groups(), std::size_t{4096}};
+  std::vector<advantage_summary> parts(ch.count());
+  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
+    for (std::size_t g = ch.begin(c); g < ch.end(c); ++g) fn(g, parts[c]);
+  });
+  advantage_summary s;
+  s.groups = groups.num_groups();
+  for (const auto& p : parts)
+    s.degenerate_groups += p.degenerate_groups, s.singleton_groups += p.singleton_groups, s.masked_out += p.masked_out;
+  return s;
+}
+
+inline void require_group_sizes(std::size_t rewards, std::size_t out, const group_layout& groups, const char* fn) {
+  require(rewards == groups.num_items(), fn, "rewards",
+          "must have one element per completion of the group layout (" + std::to_string(groups.num_items()) +
+              "), not " + std::to_string(rewards));
+  require(out == rewards, fn, "advantages", "must have the size of rewards");
+}
+
+/// Runs a contiguous-layout estimator on a keyed grouping: gather, compute, scatter.
+template <class T, class Compute>
+advantage_summary through_keys(std::span<const T> rewards, const keyed_groups& keys, std::span<T> out,
+                               std::span<std::uint8_t> keep, const char* fn, nonfinite_rewards nf, Compute&& compute) {
+  require(rewards.size() == keys.order().size(), fn, "rewards", "must have one element per key");
+  require(out.size() == rewards.size(), fn, "advantages", "must have the size of rewards");
+  require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
+  const auto order = keys.order();
+  std::vector<T> gathered(rewards.size()), result(rewards.size());
+  for (std::size_t j = 0; j < order.size(); ++j) gathered[j] = rewards[order[j]];
+  check_rewards<T>(gathered, nf, fn, order);
+  std::vector<std::uint8_t> kept(keep.empty() ? 0 : keep.size());
+  const advantage_summary s = compute(std::span<const T>(gathered), keys.layout(), std::span<T>(result),
+                                      std::span<std::uint8_t>(kept));
+  for (std::size_t j = 0; j < order.size(); ++j) out[order[j]] = result[j];
+  if (!keep.empty())
+    for (std::size_t j = 0; j < order.size(); ++j) keep[order[j]] = kept[j];
+  return s;
+}
+
+} // namespace mmrag_rft::detail

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// GRPO and Dr. GRPO group-relative advantages.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/advantages/detail.hpp>
+#include <mmrag_rft/advantages/options.hpp>
+#include <mmrag_rft/detail/math.hpp>
+
+#include <concepts>
+#include <utility>
+#include <span>
+
+namespace mmrag_rft {
+
+namespace detail {
+template <class T, class E>
+advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
+                           const grpo_options& o, std::span<std::uint8_t> keep) {
+  constexpr const char* fn = "grpo_advantages";
+  require_group_sizes(rewards.size(), out.size(), groups, fn);
+  require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
+  require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  check_rewards(rewards, o.nonfinite, fn);
+
+  double batch_std = 0;
+  if (o.scale == reward_scale::batch) {
+    // TRL scale_rewards="batch": one std over all finite rewards of the batch (0 for a batch of one).
+    const group_moments b = moments(rewards.data(), rewards.size());
+    batch_std = b.n > 1 ? stddev(b, o.std) : 0.0;
+  }
+  if (o.singleton == singleton_group::error)
+    for (std::size_t g = 0; g < groups.num_groups(); ++g)
+      require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+
+  return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
+    const std::size_t b = groups.begin(g), e = groups.end(g);
+    const group_moments s = moments(rewards.data() + b, e - b);
+    double mean = s.mean;
+    double sd = o.scale == reward_scale::batch ? batch_std : stddev(s, o.std);
+    bool zero = s.n == 0;
+    if (s.n == 1) {
+      ++part.singleton_groups;
+      if (o.singleton == singleton_group::unit_std) mean = 0.0, sd = 1.0;
+      else if (o.singleton == singleton_group::zero) zero = true;
+      else throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
+    } else if (s.n >= 2 && s.m2 == 0.0) {
+      ++part.degenerate_groups;
+    }
+    for (std::size_t j = b; j < e; ++j) {
+      const bool finite = std::isfinite(rewards[j]);
+      part.masked_out += !finite;
+      out[j] = (zero || !finite) ? T(0) : grpo_advantage(rewards[j], mean, sd, o.epsilon, o.norm_adv_by_std_in_grpo);
+      if (!keep.empty()) keep[j] = finite ? 1 : 0;
+    }
+  });
+}
+} // namespace detail
+
+/// GRPO outcome advantages: for completion j of group g, a_j = (r_j - mean_g) / (std_g + epsilon), or r_j - mean_g
+/// when `norm_adv_by_std_in_grpo` is false (Dr. GRPO). [verl compute_grpo_outcome_advantage; TRL; OpenRLHF group_norm]
+///
+/// `rewards` holds one scalar reward per completion, laid out by `groups` (or by a `keyed_groups`, verl's uid
+/// grouping). Statistics are computed in double, the std by a centred second pass, so an all-equal group gets exactly
+/// 0 (a "degenerate" group in the summary). A group of one follows `options.singleton`. NaN/inf rewards follow
+/// `options.nonfinite`; with `mask_out` they are left out of their group's statistics, get advantage 0 and `keep[j] =
+/// 0` (pass `keep` to learn which; it may be empty). An empty batch is valid and does nothing.
+/// Complexity: two reads of the rewards, one write; no allocation for a `group_layout`, O(n) for `keyed_groups`.
+struct grpo_advantages_fn {
+  template <exec::ExecutionBackend E, detail::GroupLayoutLike G>
+  advantage_summary operator()(const E& exec, std::span<const float> rewards, const G& groups,
+                               std::span<float> advantages, const grpo_options& opt = {},
+                               std::span<std::uint8_t> keep = {}) const {
+    return impl(exec.derived(), rewards, groups, advantages, opt, keep);
+  }
+  template <exec::ExecutionBackend E, detail::GroupLayoutLike G>
+  advantage_summary operator()(const E& exec, std::span<const double> rewards, const G& groups,
+                               std::span<double> advantages, const grpo_options& opt = {},
+                               std::span<std::uint8_t> keep = {}) const {
+    return impl(exec.derived(), rewards, groups, advantages, opt, keep);
+  }
+  template <detail::GroupLayoutLike G>
+  advantage_summary operator()(std::span<const float> rewards, const G& groups, std::span<float> advantages,
+                               const grpo_options& opt = {}, std::span<std::uint8_t> keep = {}) const {
+    return impl(exec::seq, rewards, groups, advantages, opt, keep);
+  }
+  template <detail::GroupLayoutLike G>
+  advantage_summary operator()(std::span<const double> rewards, const G& groups, std::span<double> advantages,
+                               const grpo_options& opt = {}, std::span<std::uint8_t> keep = {}) const {
+    return impl(exec::seq, rewards, groups, advantages, opt, keep);
+  }
+
+private:
+  template <class E, class T>
+  static advantage_summary impl(const E& exec, std::span<const T> r, const group_layout& g, std::span<T> a,
+                                const grpo_options& opt, std::span<std::uint8_t> keep) {
+    return detail::grpo_cpu(exec, r, g, a, opt, keep);
+  }
+  template <class E, class T>
+  static advantage_summary impl(const E& exec, std::span<const T> r, const keyed_groups& g, std::span<T> a,
+                                const grpo_options& opt, std::span<std::uint8_t> keep) {
+    return detail::through_keys<T>(r, g, a, keep, "grpo_advantages", opt.nonfinite,
+                                   [&](auto rr, const group_layout& l, auto aa, auto kk) {
+                                     return detail::grpo_cpu(exec, rr, l, aa, opt, kk);
+                                   });
+  }
+};
+inline constexpr grpo_advantages_fn grpo_advantages{};
+
+/// Dr. GRPO advantages (Liu et al. 2025, "Understanding R1-Zero-like training"): a_j = r_j - mean_g, GRPO without
+/// the std division, so equal to GRPO's advantages times (std_g + epsilon). [verl norm_adv_by_std_in_grpo=False;
+/// TRL scale_rewards="none"; OpenRLHF dr_grpo]. Takes the arguments of `grpo_advantages` without the options; for
+/// other options (singletons, non-finite rewards) call `grpo_advantages` with `grpo_options::dr_grpo()`.
+struct dr_grpo_advantages_fn {
+  template <class... Args>
+    requires std::invocable<const grpo_advantages_fn&, Args..., const grpo_options&>
+  advantage_summary operator()(Args&&... args) const {
+    return grpo_advantages(std::forward<Args>(args)..., grpo_options::dr_grpo());
+  }
+};
+inline constexpr dr_grpo_advantages_fn dr_grpo_advantages{};
+
+} // namespace mmrag_rft

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/losses.hpp>
+// The per-token and per-group formulas, written once and called by the serial and parallel CPU loops, the Thrust
+// functors and the CUDA kernels alike, so that the backends cannot drift apart.
+// Host/device safe: only <cmath>, <cstdint> and <cstring>.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/losses/options.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace mmrag_rft::detail {
+
+/// torch.clamp semantics: NaN passes through; the bounds are inclusive.
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T clamp(T x, T lo, T hi) noexcept {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/// Gradient gate of torch.clamp: 1 inside [lo, hi] (bounds included), 0 outside.
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T clamp_gate(T x, T lo, T hi) noexcept {
+  return (x >= lo && x <= hi) ? T(1) : T(0);
+}
+
+MMRAG_RFT_HOST_DEVICE inline float bits_to_float(std::int32_t i) noexcept {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(i);
+#else
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+#endif
+}
+
+/// e^x in float with at most 2 ulp error, branch-free so that the CPU loops vectorise without -ffast-math (libm's
+/// expf is a call GCC will not vectorise). NaN in, NaN out; overflow gives +inf, underflow 0 (denormals flush).
+/// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial (truncation < 6e-9).
+MMRAG_RFT_HOST_DEVICE inline float vexp(float x) noexcept {
+  const float xc = clamp(x, -87.0f, 88.0f);
+  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const float scale = bits_to_float((static_cast<std::int32_t>(n) + 127) << 23);
+  float y = p * scale;
+  y = x > 88.7228391f ? INFINITY : y;
+  y = x < -87.0f ? 0.0f : y;
+  return x != x ? x : y;
+}
+MMRAG_RFT_HOST_DEVICE inline double vexp(double x) noexcept { return std::exp(x); }
+
+template <class T>
+struct value_grad {
+  T value;
+  T grad; ///< d value / d logp
+};
+
+/// One token's KL estimator value and its gradient with respect to logp, x = logp - ref. [verl kl_penalty_forward,
+/// OpenRLHF compute_approx_kl, TRL per_token_kl]
+template <class T>
+MMRAG_RFT_HOST_DEVICE inline value_grad<T> kl_term(T logp, T ref, kl_estimator est, kl_clamp clamps,
+                                                    bool straight_through) noexcept {
+  const T x = logp - ref;
+  value_grad<T> k{T(0), T(0)};
+  switch (est) {
+  case kl_estimator::none: return k;
+  case kl_estimator::k1: k = {x, T(1)}; break;
+  case kl_estimator::abs: k = {x < T(0) ? -x : x, x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0))}; break;
+  case kl_estimator::k2: k = {T(0.5) * x * x, x}; break;
+  case kl_estimator::k3: {
+    T y = -x; // log(ref / pi)
+    T gate = T(1);
+    if (clamps == kl_clamp::verl) {
+      gate = clamp_gate(y, T(-20), T(20));
+      y = clamp(y, T(-20), T(20));
+    }
+    const T e = vexp(y);
+    k = {e - y - T(1), -(e - T(1)) * gate};
+    if (clamps == kl_clamp::verl) {
+      k.grad *= clamp_gate(k.value, T(-10), T(10));
+      k.value = clamp(k.value, T(-10), T(10));
+    }
+    break;
+  }
+  }
+  if (clamps == kl_clamp::openrlhf) {
+    k.grad *= clamp_gate(k.value, T(-10), T(10));
+    k.value = clamp(k.value, T(-10), T(10));
+  }
+  if (straight_through) k.grad = x; // k2's gradient, the unbiased one for the reverse KL
+  return k;
+}
+
+/// Flags a token's clipped surrogate reports for the statistics.
+enum clip_flag : std::uint8_t {
+  clipped_flag = 1,       ///< verl pg_clipfrac: the clipped term was chosen (L2 > L1)
+  clipped_lower_flag = 2, ///< verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
+  region_low_flag = 4,    ///< TRL clip_ratio/low: r < 1 - eps_low and A < 0
+  region_high_flag = 8,   ///< TRL clip_ratio/high: r > 1 + eps_high and A > 0
+};
+
+template <class T>
+struct surrogate_params {
+  T lo;          ///< 1 - clip_ratio_low
+  T hi;          ///< 1 + clip_ratio_high
+  T clip_c;      ///< dual-clip constant (used when dual_clip)
+  T delta;       ///< TRL two-sided cap (used when has_delta)
+  bool dual_clip;
+  bool has_delta;
+};
+
+template <class T>
+struct surrogate_term {
+  T loss;        ///< per-token policy-gradient loss
+  T d_ratio;     ///< d loss / d ratio
+  std::uint8_t flags;
+};
+
+/// PPO clipped surrogate of one token given its importance ratio r and advantage A:
+/// C1 = max(-A min(r, delta), -A clip(r, lo, hi)); for A < 0 with dual clip, loss = min(C1, -A c).
+/// [verl compute_policy_loss_vanilla; TRL _compute_loss; Ye et al. dual clip]. Ties follow torch: where both terms
+/// are equal (r inside the clip range) the gradient is -A, the same through either branch.
+template <class T>
+MMRAG_RFT_HOST_DEVICE inline surrogate_term<T> clipped_surrogate(T r, T a, const surrogate_params<T>& p) noexcept {
+  const T r1 = (p.has_delta && r > p.delta) ? p.delta : r;
+  const T d1 = (p.has_delta && r > p.delta) ? T(0) : -a;
+  const T l1 = -a * r1;
+  const T l2 = -a * clamp(r, p.lo, p.hi);
+  const bool take2 = l2 > l1;
+  T loss = take2 ? l2 : l1;
+  T d = take2 ? -a * clamp_gate(r, p.lo, p.hi) : d1;
+  std::uint8_t flags = take2 ? clipped_flag : 0;
+  if (p.dual_clip && a < T(0)) {
+    const T l3 = -a * p.clip_c;
+    if (loss > l3) {
+      loss = l3;
+      d = T(0);
+      flags |= clipped_lower_flag;
+    }
+  }
+  if (r < p.lo && a < T(0)) flags |= region_low_flag;
+  if (r > p.hi && a > T(0)) flags |= region_high_flag;
+  return {loss, d, flags};
+}
+
+/// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T grpo_advantage(T reward, double mean, double stddev, double epsilon,
+                                                 bool divide_by_std) noexcept {
+  const double centred = static_cast<double>(reward) - mean;
+  return static_cast<T>(divide_by_std ? centred / (stddev + epsilon) : centred);
+}
+
+/// RLOO advantage: the reward minus the mean of the other n - 1 rewards, r - (sum - r)/(n - 1). [verl rloo]
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T rloo_advantage(T reward, double sum, double n) noexcept {
+  const double r = static_cast<double>(reward);
+  return static_cast<T>(r - (sum - r) / (n - 1.0));
+}
+
+} // namespace mmrag_rft::detail

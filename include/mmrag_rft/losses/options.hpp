@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// Options of the policy losses, with presets that reproduce verl, TRL and OpenRLHF defaults.
+// Host/device safe: no Eigen, no range-v3 (CUDA translation units include this header).
+#pragma once
+#include <mmrag_rft/config.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace mmrag_rft {
+
+/// How the policy-gradient term forms its importance ratio.
+enum class policy_loss_mode : std::uint8_t {
+  ppo_clip, ///< Token ratio exp(logp - old), clipped surrogate, optional dual clip. [verl "vanilla"; TRL token level]
+  gspo,     ///< Sequence ratio exp(mean_t(logp - old)), clipped surrogate. [verl "gspo"; TRL importance_sampling_level="sequence"]
+};
+
+/// How the gradient of GSPO's sequence ratio flows into the tokens.
+enum class gspo_gradient : std::uint8_t {
+  stop_gradient, ///< log r_t = logp_t - sg(logp_t) + sg(s_i): each token gets r_i times its own gradient. [verl]
+  sequence,      ///< log r_i = s_i with gradient 1/|o_i| into every token of the sequence. [TRL, OpenRLHF]
+};
+
+/// KL estimator of the penalty towards the reference policy, x = logp - ref_logp. [verl kl_penalty]
+enum class kl_estimator : std::uint8_t {
+  none,
+  k1,  ///< x                          (verl "kl"/"k1")
+  abs, ///< |x|                        (verl "abs")
+  k2,  ///< x^2 / 2                    (verl "mse"/"k2")
+  k3,  ///< exp(-x) + x - 1            (verl "low_var_kl"/"k3"; Schulman's low-variance estimator)
+};
+
+/// Which clamps the KL estimator applies.
+enum class kl_clamp : std::uint8_t {
+  none,    ///< No clamp. [TRL]
+  verl,    ///< k3 only: -x clamped to [-20, 20] inside, result clamped to [-10, 10]. [verl kl_penalty_forward]
+  openrlhf ///< Every estimator's result clamped to [-10, 10]. [OpenRLHF compute_approx_kl]
+};
+
+/// How per-token losses are reduced to one number. With weights w and mask m, loss = sum_{i,t} w_i m_it l_it:
+/// - `token_mean`:               w_i = 1 / N_tokens                 (DAPO; verl default; TRL "dapo"/"bnpo")
+/// - `seq_mean_token_sum`:       w_i = 1 / N_seqs
+/// - `seq_mean_token_mean`:      w_i = 1 / (|o_i| N_seqs)           (original GRPO; TRL "grpo"; length-biased)
+/// - `seq_mean_token_sum_norm`:  w_i = 1 / C, C a constant           (Dr. GRPO; verl C = T; TRL "dr_grpo" C = B * L_max)
+/// N_tokens, N_seqs and C come from `policy_loss_options::normalizer` when given (global normalisation across micro
+/// batches and data-parallel ranks), else from the local mask (rows without valid tokens do not count in N_seqs).
+enum class loss_aggregation : std::uint8_t { token_mean, seq_mean_token_sum, seq_mean_token_mean, seq_mean_token_sum_norm };
+
+[[nodiscard]] constexpr std::string_view to_string(loss_aggregation a) noexcept {
+  switch (a) {
+  case loss_aggregation::token_mean: return "token-mean";
+  case loss_aggregation::seq_mean_token_sum: return "seq-mean-token-sum";
+  case loss_aggregation::seq_mean_token_mean: return "seq-mean-token-mean";
+  case loss_aggregation::seq_mean_token_sum_norm: return "seq-mean-token-sum-norm";
+  }
+  return "unknown";
+}
+
+/// What to do with a NaN or infinite log-probability (or advantage) at a valid token.
+enum class nonfinite_policy : std::uint8_t {
+  error,     ///< Throw `mmrag_rft::error` naming the first offending [row, col]. Default.
+  propagate, ///< Let it flow into the loss as PyTorch would (the loss becomes NaN); it is counted in the stats.
+};
+
+/// Options of `policy_loss`. Defaults are verl's ActorConfig defaults (PPO clip 0.2, dual clip c = 3, token-mean,
+/// no KL loss, no entropy bonus).
+struct policy_loss_options {
+  policy_loss_mode mode = policy_loss_mode::ppo_clip;
+  double clip_ratio_low = 0.2;  ///< eps_low: ratio clipped below at 1 - eps_low. [verl clip_ratio_low; TRL epsilon]
+  double clip_ratio_high = 0.2; ///< eps_high: ratio clipped above at 1 + eps_high ("clip-higher"). [TRL epsilon_high]
+  /// Dual clip for negative advantages: loss capped at -A * c; nullopt disables. Must be > 1. [verl clip_ratio_c]
+  std::optional<double> clip_ratio_c = 3.0;
+  /// Two-sided cap on the unclipped ratio, min(r, delta) (INTELLECT-2). Must be > 1 + eps_high. [TRL delta]
+  std::optional<double> delta;
+  /// The token log-ratio is clamped to [-c, c] before exp; nullopt disables. [verl and OpenRLHF: 20; TRL: none]
+  std::optional<double> log_ratio_clamp = 20.0;
+  gspo_gradient gspo_grad = gspo_gradient::stop_gradient;
+  /// Upper clamp of GSPO's log sequence ratio; nullopt disables. [verl: 10; TRL/OpenRLHF: none]
+  std::optional<double> gspo_log_ratio_max = 10.0;
+
+  kl_estimator kl = kl_estimator::none; ///< KL-to-reference loss term. [verl use_kl_loss/kl_loss_type; TRL beta>0 uses k3]
+  double kl_coef = 0.001;               ///< [verl kl_loss_coef; TRL beta]
+  kl_clamp kl_clamps = kl_clamp::verl;
+  /// Value of the chosen estimator, gradient of k2 (unbiased for the reverse KL). [verl "k1+", "k3+" ...]
+  bool kl_straight_through = false;
+  /// Multiply the KL term by the importance ratio (DeepSeek-V3.2 unbiased KL). [TRL use_bias_correction_kl]
+  bool kl_importance_corrected = false;
+
+  double entropy_coeff = 0.0; ///< Loss gets -entropy_coeff * aggregated entropy. [verl entropy_coeff]
+
+  loss_aggregation aggregation = loss_aggregation::token_mean;
+  /// Global N_tokens (token_mean), N_seqs (seq_mean_*) or C (seq_mean_token_sum_norm); nullopt: from the local mask,
+  /// and for seq_mean_token_sum_norm the padded length T (verl's default). [verl global_batch_info; TRL num_items_in_batch]
+  std::optional<double> normalizer;
+  /// The whole loss (and gradient) is multiplied by this, e.g. verl's dp_size or 1/gradient_accumulation_steps.
+  double loss_scale = 1.0;
+
+  nonfinite_policy nonfinite = nonfinite_policy::error;
+
+  /// verl ActorConfig defaults (loss_mode "vanilla", token-mean, dual clip 3, log-ratio clamp 20, KL clamps of k3).
+  [[nodiscard]] static policy_loss_options verl() { return {}; }
+  /// TRL GRPOConfig defaults (loss_type "dapo" = global token mean, epsilon 0.2, no dual clip, no log-ratio clamp,
+  /// beta 0; when beta > 0 TRL uses k3 without clamps: set `kl = k3` and `kl_coef = beta`).
+  [[nodiscard]] static policy_loss_options trl() {
+    policy_loss_options o;
+    o.clip_ratio_c.reset();
+    o.log_ratio_clamp.reset();
+    o.gspo_grad = gspo_gradient::sequence;
+    o.gspo_log_ratio_max.reset();
+    o.kl_clamps = kl_clamp::none;
+    o.kl_coef = 0.0;
+    return o;
+  }
+  /// OpenRLHF PolicyLoss defaults (token-level mean, no dual clip, log-ratio clamp 20, every KL estimator clamped to
+  /// [-10, 10]).
+  [[nodiscard]] static policy_loss_options openrlhf() {
+    policy_loss_options o;
+    o.clip_ratio_c.reset();
+    o.gspo_grad = gspo_gradient::sequence;
+    o.gspo_log_ratio_max.reset();
+    o.kl_clamps = kl_clamp::openrlhf;
+    return o;
+  }
+};
+
+} // namespace mmrag_rft
