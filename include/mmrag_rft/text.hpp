@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+// Total parsers of model output: answer normalisation, tag sections, relevance verdicts, ranking lists.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/text/normalize.hpp>
