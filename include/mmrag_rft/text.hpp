@@ -3,3 +3,4 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/text/normalize.hpp>
+#include <mmrag_rft/text/sections.hpp>
