@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// bfloat16 storage type: the bit layout of torch.bfloat16 / __nv_bfloat16, converted to float for all arithmetic.
+// Host/device safe: no Eigen, no range-v3 (CUDA translation units include this header).
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/detail/math.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace mmrag_rft {
+
+/// A bfloat16 value held as its 16 bits (the upper half of an IEEE float32), the layout of `torch.bfloat16` and
+/// CUDA's `__nv_bfloat16`, so a tensor's data pointer can be viewed as `const bfloat16*` without a copy.
+///
+/// It is a storage type only: the library converts to float on load and rounds (to nearest, ties to even; NaN kept
+/// NaN) on store. Trivially copyable, 2 bytes, no arithmetic operators on purpose.
+struct bfloat16 {
+  std::uint16_t bits = 0;
+
+  /// The value with these 16 bits.
+  [[nodiscard]] static MMRAG_RFT_HOST_DEVICE constexpr bfloat16 from_bits(std::uint16_t b) noexcept {
+    bfloat16 v;
+    v.bits = b;
+    return v;
+  }
+  /// Rounds a float to the nearest bfloat16 (ties to even). NaN stays a quiet NaN of the same sign; +-inf stay inf.
+  [[nodiscard]] static MMRAG_RFT_HOST_DEVICE inline bfloat16 from_float(float f) noexcept;
+  /// The exact float value (every bfloat16 is a float).
+  [[nodiscard]] MMRAG_RFT_HOST_DEVICE inline float to_float() const noexcept;
+};
+static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16>);
+
+namespace detail {
+
+MMRAG_RFT_HOST_DEVICE inline std::uint32_t float_to_bits(float f) noexcept {
+#if defined(__CUDA_ARCH__)
+  return static_cast<std::uint32_t>(__float_as_int(f));
+#else
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+/// A logit element the logit kernels accept: float or bfloat16.
+template <class L>
+inline constexpr bool is_logit_element_v = std::is_same_v<L, float> || std::is_same_v<L, bfloat16>;
+
+MMRAG_RFT_HOST_DEVICE inline float load_float(float x) noexcept { return x; }
+MMRAG_RFT_HOST_DEVICE inline float load_float(bfloat16 x) noexcept { return x.to_float(); }
+MMRAG_RFT_HOST_DEVICE inline void store_float(float& dst, float v) noexcept { dst = v; }
+MMRAG_RFT_HOST_DEVICE inline void store_float(bfloat16& dst, float v) noexcept { dst = bfloat16::from_float(v); }
+
+} // namespace detail
+
+MMRAG_RFT_HOST_DEVICE inline float bfloat16::to_float() const noexcept {
+  return detail::bits_to_float(static_cast<std::int32_t>(static_cast<std::uint32_t>(bits) << 16));
+}
+
+MMRAG_RFT_HOST_DEVICE inline bfloat16 bfloat16::from_float(float f) noexcept {
+  const std::uint32_t u = detail::float_to_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return from_bits(static_cast<std::uint16_t>((u >> 16) | 0x0040u)); // quiet NaN
+  // Round to nearest even: add 0x7fff plus the lowest kept bit, then truncate (overflow rounds to inf, as it should).
+  const std::uint32_t rounded = u + 0x7fffu + ((u >> 16) & 1u);
+  return from_bits(static_cast<std::uint16_t>(rounded >> 16));
+}
+
+} // namespace mmrag_rft

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/logits.hpp>
+// The online-softmax arithmetic of the logit kernels, written once for the CPU loops and the CUDA kernels.
+// Host/device safe: no Eigen, no range-v3.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/detail/math.hpp>
+
+#include <cmath>
+
+namespace mmrag_rft::detail {
+
+/// Running statistics of a row of tempered logits z (the softmax never materialised): the running max m,
+/// s = sum_j e^(z_j - m) and q = sum_j e^(z_j - m) (z_j - m). Then log-sum-exp = m + log s and the entropy
+/// H = -sum_j p_j log p_j = log s - q / s. The empty state is {-inf, 0, 0}; it is the identity of `softmax_merge`.
+struct softmax_state {
+  float m = -INFINITY;
+  float s = 0.0f;
+  float q = 0.0f;
+};
+
+/// max that lets a NaN through (std::max and `a > b ? a : b` would drop it and hide a NaN logit).
+MMRAG_RFT_HOST_DEVICE inline float nan_max(float a, float b) noexcept { return (b > a || b != b) ? b : a; }
+
+/// Combines the statistics of two disjoint parts of a row; associative and commutative up to rounding, so blocks,
+/// lanes and threads can be merged in any tree. A state with s == 0 (empty, or only -inf logits) is the identity.
+/// Rescaling to the larger max: s' = s e^(m - m'), q' = e^(m - m') (q + (m - m') s). [Milakov and Gimelshein 2018,
+/// "Online normalizer calculation for softmax", extended with the entropy moment q]
+MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_merge(const softmax_state& a, const softmax_state& b) noexcept {
+  if (a.s == 0.0f) return b;
+  if (b.s == 0.0f) return a;
+  const float m = nan_max(a.m, b.m);
+  const float da = a.m - m, db = b.m - m;
+  const float fa = vexp(da), fb = vexp(db);
+  return {m, a.s * fa + b.s * fb, fa * (a.q + da * a.s) + fb * (b.q + db * b.s)};
+}
+
+/// Adds one tempered logit to a running state. -inf logits contribute nothing (probability 0); a NaN makes the state
+/// NaN; +inf makes it NaN too (inf - inf), as PyTorch's log_softmax does.
+MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_push(softmax_state st, float z) noexcept {
+  if (z == -INFINITY) return st;
+  if (st.s == 0.0f) return {z, 1.0f, 0.0f};
+  if (z > st.m || z != z) {
+    const float d = st.m - z; // <= 0
+    const float f = vexp(d);
+    return {z, st.s * f + 1.0f, f * (st.q + d * st.s)};
+  }
+  const float d = z - st.m;
+  const float e = vexp(d);
+  return {st.m, st.s + e, st.q + (e > 0.0f ? e * d : 0.0f)};
+}
+
+/// log-sum-exp of the row, m + log s (-inf for a row of only -inf logits).
+MMRAG_RFT_HOST_DEVICE inline float softmax_lse(const softmax_state& st) noexcept { return st.m + std::log(st.s); }
+
+/// log p of the logit z, (z - m) - log s: subtracting the max first keeps it exact for huge logits, where z - lse
+/// would lose log s below the ulp of lse.
+MMRAG_RFT_HOST_DEVICE inline float softmax_log_prob(const softmax_state& st, float z) noexcept {
+  return (z - st.m) - std::log(st.s);
+}
+
+/// Entropy of the row's softmax, log s - q / s (NaN for a row of only -inf logits).
+MMRAG_RFT_HOST_DEVICE inline float softmax_entropy(const softmax_state& st) noexcept {
+  return std::log(st.s) - st.q / st.s;
+}
+
+/// d L / d z_j for one tempered logit z_j of a row with log-sum-exp `lse` and entropy `h`, given g_lp = dL/dlogp and
+/// g_h = dL/dH, without the target's +g_lp (added once per row by the caller):
+///   d logp_y / d z_j = [j == y] - p_j,   d H / d z_j = -p_j (log p_j + H).
+/// A logit of -inf has p = 0 and gradient exactly 0 (not 0 * inf).
+MMRAG_RFT_HOST_DEVICE inline float softmax_logit_grad(float z, float lse, float h, float g_lp, float g_h) noexcept {
+  const float lp = z - lse;
+  const float p = vexp(lp);
+  const float dh = p > 0.0f ? -p * (lp + h) : 0.0f;
+  return g_h * dh - g_lp * p;
+}
+
+} // namespace mmrag_rft::detail
