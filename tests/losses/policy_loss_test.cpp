@@ -1,12 +1,425 @@
-#include <mmrag_rft/losses/policy_loss.hpp>
+// SPDX-License-Identifier: Apache-2.0
+#include <mmrag_rft/losses.hpp>
+
+#include <support/generators.hpp>
+#include <support/reference.hpp>
+
 #include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
 #include <vector>
+
 using namespace mmrag_rft;
-TEST_CASE("loss smoke") {
-  std::vector<float> lp{-1, -2, -3, -4}, old{-1.1f, -2, -3, -4}, g(4);
-  std::vector<std::uint8_t> m{1, 1, 1, 0};
-  std::vector<float> adv{1, -1};
-  policy_loss_inputs<float> in{.log_probs = {lp.data(), 2, 2}, .old_log_probs = {old.data(), 2, 2}, .sequence_advantages = adv, .mask = {m.data(), 2, 2}};
-  auto r = policy_loss(in, policy_loss_grads<float>{.log_probs = {g.data(), 2, 2}});
-  CHECK(r.stats.valid_tokens == 3);
+using test::seed_t;
+
+namespace {
+
+template <class T>
+struct call {
+  test::random_batch<T> b;
+  std::vector<T> grad, grad_ent;
+  bool token_adv = false;
+
+  policy_loss_inputs<T> inputs() const {
+    policy_loss_inputs<T> in;
+    in.log_probs = {b.log_probs.data(), b.rows, b.cols};
+    in.old_log_probs = {b.old_log_probs.data(), b.rows, b.cols};
+    if (token_adv) in.advantages = {b.token_advantages.data(), b.rows, b.cols};
+    else in.sequence_advantages = b.seq_advantages;
+    in.mask = {b.mask.data(), b.rows, b.cols};
+    in.ref_log_probs = {b.ref_log_probs.data(), b.rows, b.cols};
+    in.entropy = {b.entropy.data(), b.rows, b.cols};
+    return in;
+  }
+  template <class E = exec::seq_t>
+  policy_loss_result run(const policy_loss_options& o, E e = {}) {
+    grad.assign(b.rows * b.cols, T(-777));
+    grad_ent.assign(b.rows * b.cols, T(-777));
+    return policy_loss(e, inputs(), policy_loss_grads<T>{{grad.data(), b.rows, b.cols}, {grad_ent.data(), b.rows, b.cols}},
+                       o);
+  }
+};
+
+test::reference_batch to_reference(const test::random_batch<double>& b, bool token_adv) {
+  test::reference_batch r;
+  r.rows = b.rows, r.cols = b.cols, r.mask = b.mask;
+  r.lp = b.log_probs, r.old = b.old_log_probs, r.ref = b.ref_log_probs, r.ent = b.entropy;
+  r.seq_adv = !token_adv;
+  r.adv = token_adv ? b.token_advantages : b.seq_advantages;
+  return r;
 }
+
+policy_loss_options base_options(loss_aggregation agg, kl_estimator kl) {
+  policy_loss_options o = policy_loss_options::verl();
+  o.aggregation = agg;
+  o.kl = kl;
+  o.kl_coef = 0.1;
+  o.entropy_coeff = 0.01;
+  return o;
+}
+
+// Central finite differences of the float64 oracle against the library's analytic gradient.
+void check_gradient(const policy_loss_options& o, bool token_adv, seed_t seed) {
+  call<double> c;
+  c.b = test::make_batch<double>(seed, 5, 7, 0.5, 0, 0.0);
+  c.token_adv = token_adv;
+  const auto res = c.run(o);
+  test::reference_batch ref = to_reference(c.b, token_adv);
+  CHECK(res.loss == doctest::Approx(test::reference_loss(ref, o)).epsilon(1e-12));
+  const double h = 1e-6;
+  for (std::size_t k = 0; k < ref.lp.size(); ++k) {
+    const double x = ref.lp[k];
+    ref.lp[k] = x + h;
+    const double up = test::reference_loss(ref, o);
+    ref.lp[k] = x - h;
+    const double down = test::reference_loss(ref, o);
+    ref.lp[k] = x;
+    const double fd = (up - down) / (2 * h);
+    INFO("token " << k << " mask " << int(ref.mask[k]));
+    CHECK(c.grad[k] == doctest::Approx(fd).epsilon(1e-6).scale(1e-3));
+    const double e = ref.ent[k];
+    ref.ent[k] = e + h;
+    const double eu = test::reference_loss(ref, o);
+    ref.ent[k] = e - h;
+    const double ed = test::reference_loss(ref, o);
+    ref.ent[k] = e;
+    CHECK(c.grad_ent[k] == doctest::Approx((eu - ed) / (2 * h)).epsilon(1e-6).scale(1e-3));
+  }
+}
+
+} // namespace
+
+TEST_SUITE("losses") {
+
+TEST_CASE("policy_loss: hand-worked PPO clip with positive and negative advantages") {
+  // One row, two tokens, A = +1: token 0 has r = e^0.5 (clipped at 1.2, gradient 0), token 1 r = e^-0.1 (unclipped).
+  std::vector<double> lp{-1.0, -2.0}, old{-1.5, -1.9}, g(2);
+  std::vector<std::uint8_t> m{1, 1};
+  std::vector<double> adv{1.0};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2}, .old_log_probs = {old.data(), 1, 2},
+                                .sequence_advantages = adv, .mask = {m.data(), 1, 2}};
+  auto r = policy_loss(in, {.log_probs = {g.data(), 1, 2}});
+  CHECK(r.loss == doctest::Approx((-1.2 - std::exp(-0.1)) / 2).epsilon(1e-14));
+  CHECK(g[0] == 0.0);
+  CHECK(g[1] == doctest::Approx(-std::exp(-0.1) / 2).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == 0.5);
+  CHECK(r.stats.clip_ratio_high == 0.5);
+  CHECK(r.stats.ppo_kl == doctest::Approx((-0.5 + 0.1) / 2));
+  // A = -1: token 0 unclipped (max picks -A r = e^0.5), dual clip c = 3 not reached.
+  adv[0] = -1.0;
+  r = policy_loss(in, {.log_probs = {g.data(), 1, 2}});
+  CHECK(r.loss == doctest::Approx((std::exp(0.5) + std::exp(-0.1)) / 2).epsilon(1e-14));
+  CHECK(g[0] == doctest::Approx(std::exp(0.5) / 2).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == 0.0);
+  CHECK(r.stats.pg_clipfrac_lower == 0.0);
+}
+
+TEST_CASE("policy_loss: dual clip caps the loss of a negative advantage at -A c with zero gradient") {
+  std::vector<double> lp{-0.5}, old{-2.0}, g(1), adv{-2.0};
+  std::vector<std::uint8_t> m{1};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}); // r = e^1.5 = 4.48 > 3
+  CHECK(r.loss == doctest::Approx(6.0));
+  CHECK(g[0] == 0.0);
+  CHECK(r.stats.pg_clipfrac_lower == 1.0);
+  policy_loss_options no_dual;
+  no_dual.clip_ratio_c.reset();
+  r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, no_dual);
+  CHECK(r.loss == doctest::Approx(2.0 * std::exp(1.5)));
+  CHECK(g[0] == doctest::Approx(2.0 * std::exp(1.5)));
+}
+
+TEST_CASE("policy_loss: clip-higher bounds differ below and above") {
+  std::vector<double> lp{0.25, -0.25}, old{0.0, 0.0}, g(2), adv{1.0};
+  std::vector<std::uint8_t> m{1, 1};
+  policy_loss_options o;
+  o.clip_ratio_low = 0.2, o.clip_ratio_high = 0.28;
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2}, .old_log_probs = {old.data(), 1, 2},
+                                .sequence_advantages = adv, .mask = {m.data(), 1, 2}};
+  auto r = policy_loss(in, {.log_probs = {g.data(), 1, 2}}, o);
+  // e^0.25 = 1.284 > 1.28 -> clipped at 1.28; e^-0.25 = 0.7788 < 0.8 but A > 0 -> max picks -A r (unclipped).
+  CHECK(r.loss == doctest::Approx((-1.28 - std::exp(-0.25)) / 2));
+  CHECK(g[0] == 0.0);
+  CHECK(g[1] == doctest::Approx(-std::exp(-0.25) / 2));
+}
+
+TEST_CASE("policy_loss: TRL delta caps the unclipped ratio for negative advantages") {
+  std::vector<double> lp{1.0}, old{0.0}, g(1), adv{-1.0};
+  std::vector<std::uint8_t> m{1};
+  policy_loss_options o = policy_loss_options::trl();
+  o.delta = 2.0;
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
+  CHECK(r.loss == doctest::Approx(2.0));
+  CHECK(g[0] == 0.0);
+}
+
+TEST_CASE("policy_loss: ratio of one makes clipped and unclipped surrogates equal, loss = -mean A") {
+  auto b = test::make_batch<double>(seed_t{3}, 6, 9, 0.4, 1, 0.0);
+  call<double> c;
+  c.b = b;
+  c.b.old_log_probs = c.b.log_probs;
+  c.token_adv = true;
+  policy_loss_options o;
+  const auto r = c.run(o);
+  double sum = 0, n = 0;
+  for (std::size_t k = 0; k < b.mask.size(); ++k)
+    if (b.mask[k]) sum += b.token_advantages[k], n += 1;
+  CHECK(r.loss == doctest::Approx(-sum / n).epsilon(1e-12));
+  CHECK(r.stats.pg_clipfrac == 0.0);
+  CHECK(r.stats.ratio_min == 1.0);
+  CHECK(r.stats.ratio_max == 1.0);
+}
+
+TEST_CASE("policy_loss: analytic gradients match finite differences for every aggregation x KL estimator") {
+  const loss_aggregation aggs[] = {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum,
+                                   loss_aggregation::seq_mean_token_mean, loss_aggregation::seq_mean_token_sum_norm};
+  const kl_estimator kls[] = {kl_estimator::none, kl_estimator::k1, kl_estimator::abs, kl_estimator::k2,
+                              kl_estimator::k3};
+  const kl_clamp clamps[] = {kl_clamp::verl, kl_clamp::none, kl_clamp::openrlhf};
+  std::uint64_t seed = 100;
+  for (auto agg : aggs)
+    for (auto kl : kls)
+      for (auto cl : clamps)
+        for (bool token_adv : {false, true}) {
+          policy_loss_options o = base_options(agg, kl);
+          o.kl_clamps = cl;
+          CAPTURE(to_string(agg));
+          CAPTURE(static_cast<int>(kl));
+          CAPTURE(static_cast<int>(cl));
+          CAPTURE(token_adv);
+          check_gradient(o, token_adv, seed_t{seed++});
+        }
+}
+
+TEST_CASE("policy_loss: finite differences for presets, delta, global normaliser, loss scale, importance-corrected KL") {
+  std::uint64_t seed = 900;
+  for (auto preset : {policy_loss_options::verl(), policy_loss_options::trl(), policy_loss_options::openrlhf()}) {
+    for (bool ic : {false, true}) {
+      policy_loss_options o = preset;
+      o.kl = kl_estimator::k3;
+      o.kl_coef = 0.05;
+      o.kl_importance_corrected = ic;
+      o.entropy_coeff = 0.02;
+      check_gradient(o, true, seed_t{seed++});
+      o.delta = 1.5;
+      o.normalizer = 17.0;
+      o.loss_scale = 0.25;
+      check_gradient(o, false, seed_t{seed++});
+    }
+  }
+}
+
+TEST_CASE("policy_loss: GSPO sequence gradient matches finite differences; stop-gradient form agrees for sequence "
+          "advantages") {
+  std::uint64_t seed = 500;
+  for (auto agg : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_mean,
+                   loss_aggregation::seq_mean_token_sum_norm}) {
+    policy_loss_options o = base_options(agg, kl_estimator::k2);
+    o.mode = policy_loss_mode::gspo;
+    o.gspo_grad = gspo_gradient::sequence;
+    o.clip_ratio_low = 0.0003, o.clip_ratio_high = 0.0004;
+    check_gradient(o, true, seed_t{seed++});
+    o.clip_ratio_low = o.clip_ratio_high = 0.2;
+    for (bool ic : {false, true}) {
+      o.kl_importance_corrected = ic;
+      check_gradient(o, true, seed_t{seed++});
+      check_gradient(o, false, seed_t{seed++});
+    }
+    // With one advantage per sequence, verl's stop-gradient form gives the same gradient as the true one.
+    call<double> c;
+    c.b = test::make_batch<double>(seed_t{seed++}, 4, 6, 0.3, 1, 0.0);
+    o.kl_importance_corrected = false;
+    c.run(o);
+    const auto sequence_grad = c.grad;
+    o.gspo_grad = gspo_gradient::stop_gradient;
+    c.run(o);
+    for (std::size_t k = 0; k < c.grad.size(); ++k) CHECK(c.grad[k] == doctest::Approx(sequence_grad[k]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("policy_loss: masked tokens get zero gradient and never leak NaN into the result") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{11}, 8, 16, 0.4, 0); // masked positions hold NaN
+  c.token_adv = true;
+  policy_loss_options o = base_options(loss_aggregation::seq_mean_token_mean, kl_estimator::k3);
+  const auto r = c.run(o);
+  CHECK(std::isfinite(r.loss));
+  for (std::size_t k = 0; k < c.grad.size(); ++k)
+    if (!c.b.mask[k]) {
+      CHECK(c.grad[k] == 0.0f);
+      CHECK(c.grad_ent[k] == 0.0f);
+    }
+}
+
+TEST_CASE("policy_loss: float results agree with the float64 oracle to 1e-5 relative") {
+  for (std::uint64_t s = 0; s < 8; ++s) {
+    auto bd = test::make_batch<double>(seed_t{s}, 16, 33, 0.6, 0, 0.0);
+    call<float> c;
+    c.b.rows = bd.rows, c.b.cols = bd.cols, c.b.mask = bd.mask;
+    auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    c.b.log_probs = to_f(bd.log_probs), c.b.old_log_probs = to_f(bd.old_log_probs);
+    c.b.ref_log_probs = to_f(bd.ref_log_probs), c.b.entropy = to_f(bd.entropy);
+    c.b.token_advantages = to_f(bd.token_advantages), c.b.seq_advantages = to_f(bd.seq_advantages);
+    // The oracle sees exactly the float inputs.
+    for (std::size_t k = 0; k < bd.log_probs.size(); ++k) {
+      bd.log_probs[k] = c.b.log_probs[k], bd.old_log_probs[k] = c.b.old_log_probs[k];
+      bd.ref_log_probs[k] = c.b.ref_log_probs[k], bd.entropy[k] = c.b.entropy[k];
+    }
+    for (std::size_t i = 0; i < bd.rows; ++i) bd.seq_advantages[i] = c.b.seq_advantages[i];
+    policy_loss_options o = base_options(loss_aggregation::token_mean, kl_estimator::k3);
+    const auto r = c.run(o);
+    CHECK(r.loss == doctest::Approx(test::reference_loss(to_reference(bd, false), o)).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("policy_loss: seq and par give bitwise identical results for any thread count") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{21}, 300, 257, 0.5, 0);
+  policy_loss_options o = base_options(loss_aggregation::seq_mean_token_mean, kl_estimator::k3);
+  const auto a = c.run(o, exec::seq);
+  const auto ga = c.grad;
+  for (std::size_t threads : {1u, 2u, 3u, 8u}) {
+    const auto b = c.run(o, exec::par.with_threads(threads));
+    CHECK(a.loss == b.loss);
+    CHECK(a.stats.pg_clipfrac == b.stats.pg_clipfrac);
+    CHECK(a.stats.kl_mean == b.stats.kl_mean);
+    CHECK(ga == c.grad);
+  }
+}
+
+TEST_CASE("policy_loss: empty batch and all-masked batch give zero loss, zero gradient, zero stats") {
+  policy_loss_inputs<float> empty;
+  const auto r = policy_loss(empty, policy_loss_grads<float>{});
+  CHECK(r.loss == 0.0);
+  CHECK(r.stats.valid_tokens == 0);
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{5}, 3, 4, 0.4, 0);
+  std::fill(c.b.mask.begin(), c.b.mask.end(), 0);
+  const auto z = c.run(base_options(loss_aggregation::token_mean, kl_estimator::k3));
+  CHECK(z.loss == 0.0);
+  CHECK(z.stats.valid_sequences == 0);
+  for (float g : c.grad) CHECK(g == 0.0f);
+}
+
+TEST_CASE("policy_loss: zero-length responses do not count as sequences") {
+  std::vector<double> lp{-1, -1, -1, -1}, g(4), adv{1.0, 5.0};
+  std::vector<std::uint8_t> m{1, 1, 0, 0};
+  policy_loss_options o;
+  o.aggregation = loss_aggregation::seq_mean_token_sum;
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 2, 2}, .sequence_advantages = adv, .mask = {m.data(), 2, 2}};
+  const auto r = policy_loss(in, {.log_probs = {g.data(), 2, 2}}, o);
+  CHECK(r.stats.valid_sequences == 1);
+  CHECK(r.loss == doctest::Approx(-2.0)); // on-policy: ratio 1, loss = -(1 + 1) / 1 sequence
+}
+
+TEST_CASE("policy_loss: NaN at a valid token is an error naming the token, or propagates on request") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{8}, 3, 5, 0.4, 5);
+  c.b.log_probs[1 * 5 + 2] = std::numeric_limits<float>::quiet_NaN();
+  policy_loss_options o;
+  CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains("[1, 2]"), mmrag_rft::error);
+  o.nonfinite = nonfinite_policy::propagate;
+  const auto r = c.run(o);
+  CHECK(std::isnan(r.loss));
+  CHECK(r.stats.nonfinite_tokens == 1);
+}
+
+TEST_CASE("policy_loss: bad shapes and options are rejected with the argument's name") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{8}, 3, 5);
+  auto in = c.inputs();
+  std::vector<float> g(15);
+  in.mask = {c.b.mask.data(), 3, 4};
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {g.data(), 3, 5}}), doctest::Contains("inputs.mask"),
+                       mmrag_rft::error);
+  in = c.inputs();
+  in.advantages = {c.b.token_advantages.data(), 3, 5};
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {g.data(), 3, 5}}), doctest::Contains("both given"),
+                       mmrag_rft::error);
+  in = c.inputs();
+  policy_loss_options o;
+  o.clip_ratio_c = 0.5;
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {g.data(), 3, 5}}, o), doctest::Contains("clip_ratio_c"),
+                       mmrag_rft::error);
+  o = {};
+  o.kl = kl_estimator::k3;
+  in.ref_log_probs = {};
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {g.data(), 3, 5}}, o), doctest::Contains("ref_log_probs"),
+                       mmrag_rft::error);
+  o = {};
+  o.normalizer = 0.0;
+  CHECK_THROWS_AS(policy_loss(c.inputs(), {.log_probs = {g.data(), 3, 5}}, o), mmrag_rft::error);
+}
+
+TEST_CASE("policy_loss: a global normaliser splits a batch into micro-batches whose losses add up") {
+  call<double> whole;
+  whole.b = test::make_batch<double>(seed_t{31}, 8, 10, 0.4, 0, 0.0);
+  policy_loss_options o = base_options(loss_aggregation::token_mean, kl_estimator::k3);
+  const auto full = whole.run(o);
+  double tokens = 0;
+  for (auto m : whole.b.mask) tokens += m;
+  o.normalizer = tokens;
+  double sum = 0;
+  std::vector<double> grads;
+  for (std::size_t half = 0; half < 2; ++half) {
+    const std::size_t off = half * 4 * 10;
+    policy_loss_inputs<double> in;
+    in.log_probs = {whole.b.log_probs.data() + off, 4, 10};
+    in.old_log_probs = {whole.b.old_log_probs.data() + off, 4, 10};
+    in.sequence_advantages = std::span<const double>(whole.b.seq_advantages).subspan(half * 4, 4);
+    in.mask = {whole.b.mask.data() + off, 4, 10};
+    in.ref_log_probs = {whole.b.ref_log_probs.data() + off, 4, 10};
+    in.entropy = {whole.b.entropy.data() + off, 4, 10};
+    std::vector<double> g(40), ge(40);
+    sum += policy_loss(in, {{g.data(), 4, 10}, {ge.data(), 4, 10}}, o).loss;
+    grads.insert(grads.end(), g.begin(), g.end());
+  }
+  CHECK(sum == doctest::Approx(full.loss).epsilon(1e-13));
+  for (std::size_t k = 0; k < grads.size(); ++k) CHECK(grads[k] == doctest::Approx(whole.grad[k]).epsilon(1e-13));
+}
+
+TEST_CASE("kl_penalty: hand-worked k3 and the mean of per-sequence means") {
+  std::vector<double> lp{-1.0, -1.0, -2.0, 0.0}, ref{-1.5, -1.0, -2.0, 0.0}, out(4);
+  std::vector<std::uint8_t> m{1, 1, 1, 0};
+  const double mean = kl_penalty<double>({lp.data(), 2, 2}, {ref.data(), 2, 2}, {m.data(), 2, 2}, kl_estimator::k3,
+                                         kl_clamp::verl, {out.data(), 2, 2});
+  const double k = std::exp(-0.5) + 0.5 - 1.0;
+  CHECK(out[0] == doctest::Approx(k));
+  CHECK(out[1] == 0.0);
+  CHECK(out[3] == 0.0);
+  CHECK(mean == doctest::Approx((k / 2 + 0.0) / 2));
+}
+
+TEST_CASE("kl_penalty: verl clamps k3 at 10, OpenRLHF clamps every estimator, TRL none") {
+  std::vector<double> lp{-20.0}, ref{0.0}, out(1);
+  std::vector<std::uint8_t> m{1};
+  auto run = [&](kl_estimator e, kl_clamp c) {
+    (void)kl_penalty<double>({lp.data(), 1, 1}, {ref.data(), 1, 1}, {m.data(), 1, 1}, e, c, {out.data(), 1, 1});
+    return out[0];
+  };
+  CHECK(run(kl_estimator::k3, kl_clamp::verl) == 10.0);
+  CHECK(run(kl_estimator::k3, kl_clamp::none) == doctest::Approx(std::exp(20.0) - 21.0));
+  CHECK(run(kl_estimator::k2, kl_clamp::verl) == 200.0);
+  CHECK(run(kl_estimator::k2, kl_clamp::openrlhf) == 10.0);
+  CHECK(run(kl_estimator::k1, kl_clamp::openrlhf) == -10.0);
+}
+
+TEST_CASE("policy_loss: straight-through KL has k3's value and k2's gradient") {
+  std::vector<double> lp{-1.0}, ref{-1.5}, g(1), adv{0.0};
+  std::vector<std::uint8_t> m{1};
+  policy_loss_options o;
+  o.kl = kl_estimator::k3;
+  o.kl_coef = 1.0;
+  o.kl_straight_through = true;
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .sequence_advantages = adv, .mask = {m.data(), 1, 1},
+                                .ref_log_probs = {ref.data(), 1, 1}};
+  const auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
+  CHECK(r.kl_loss == doctest::Approx(std::exp(-0.5) + 0.5 - 1.0));
+  CHECK(g[0] == doctest::Approx(0.5));
+}
+
+} // TEST_SUITE

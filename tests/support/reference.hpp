@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// An independent float64 oracle of the policy loss, written from the verl/TRL definitions token by token, with no
+// code shared with the library. Gradients of the library are checked against central finite differences of it.
+#pragma once
+#include <mmrag_rft/losses/options.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace mmrag_rft::test {
+
+struct reference_batch {
+  std::size_t rows = 0, cols = 0;
+  std::vector<double> lp, old, ref, ent, adv; // adv: rows*cols (token) or rows (sequence)
+  bool seq_adv = false;
+  bool has_old = true;
+  std::vector<std::uint8_t> mask;
+};
+
+inline double ref_kl(double lp, double ref, kl_estimator e, kl_clamp c) {
+  double x = lp - ref, k = 0;
+  switch (e) {
+  case kl_estimator::none: return 0;
+  case kl_estimator::k1: k = x; break;
+  case kl_estimator::abs: k = std::fabs(x); break;
+  case kl_estimator::k2: k = 0.5 * x * x; break;
+  case kl_estimator::k3: {
+    double kl = ref - lp;
+    if (c == kl_clamp::verl) kl = std::min(std::max(kl, -20.0), 20.0);
+    k = std::exp(kl) - kl - 1.0;
+    if (c == kl_clamp::verl) k = std::min(std::max(k, -10.0), 10.0);
+    break;
+  }
+  }
+  if (c == kl_clamp::openrlhf) k = std::min(std::max(k, -10.0), 10.0);
+  return k;
+}
+
+/// The total loss, computed the way a PyTorch formulation would: a per-token loss matrix, then the aggregation.
+inline double reference_loss(const reference_batch& b, const policy_loss_options& o) {
+  const std::size_t B = b.rows, T = b.cols;
+  std::vector<double> len(B, 0), s(B, 0);
+  for (std::size_t i = 0; i < B; ++i)
+    for (std::size_t t = 0; t < T; ++t)
+      if (b.mask[i * T + t]) {
+        len[i] += 1;
+        const double old = b.has_old ? b.old[i * T + t] : b.lp[i * T + t];
+        s[i] += b.lp[i * T + t] - old;
+      }
+  double n_tok = 0, n_seq = 0;
+  for (std::size_t i = 0; i < B; ++i) n_tok += len[i], n_seq += len[i] > 0;
+  std::vector<double> L(B * T, 0);
+  for (std::size_t i = 0; i < B; ++i)
+    for (std::size_t t = 0; t < T; ++t) {
+      const std::size_t k = i * T + t;
+      if (!b.mask[k]) continue;
+      const double a = b.seq_adv ? b.adv[i] : b.adv[k];
+      const double old = b.has_old ? b.old[k] : b.lp[k];
+      double r;
+      if (o.mode == policy_loss_mode::gspo) {
+        double lr = s[i] / std::max(len[i], 1.0);
+        if (o.gspo_log_ratio_max) lr = std::min(lr, *o.gspo_log_ratio_max);
+        r = std::exp(lr);
+      } else {
+        double lr = b.lp[k] - old;
+        if (o.log_ratio_clamp) lr = std::min(std::max(lr, -*o.log_ratio_clamp), *o.log_ratio_clamp);
+        r = std::exp(lr);
+      }
+      const double r1 = o.delta ? std::min(r, *o.delta) : r;
+      const double l1 = -a * r1;
+      const double l2 = -a * std::min(std::max(r, 1.0 - o.clip_ratio_low), 1.0 + o.clip_ratio_high);
+      double pg = std::max(l1, l2);
+      if (o.clip_ratio_c && a < 0) pg = std::min(pg, -a * *o.clip_ratio_c);
+      double kl = ref_kl(b.lp[k], b.ref.empty() ? 0 : b.ref[k], o.kl, o.kl_clamps);
+      if (o.kl_importance_corrected) kl *= r;
+      const double h = b.ent.empty() ? 0 : b.ent[k];
+      L[k] = pg + o.kl_coef * kl - o.entropy_coeff * h;
+    }
+  double total = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    double row = 0;
+    for (std::size_t t = 0; t < T; ++t)
+      if (b.mask[i * T + t]) row += L[i * T + t];
+    switch (o.aggregation) {
+    case loss_aggregation::token_mean: total += row / (o.normalizer ? *o.normalizer : n_tok); break;
+    case loss_aggregation::seq_mean_token_sum: total += row / (o.normalizer ? *o.normalizer : n_seq); break;
+    case loss_aggregation::seq_mean_token_mean:
+      if (len[i] > 0) total += row / len[i] / (o.normalizer ? *o.normalizer : n_seq);
+      break;
+    case loss_aggregation::seq_mean_token_sum_norm:
+      total += row / (o.normalizer ? *o.normalizer : static_cast<double>(T));
+      break;
+    }
+  }
+  if (n_tok == 0) return 0;
+  return total * o.loss_scale;
+}
+
+} // namespace mmrag_rft::test
