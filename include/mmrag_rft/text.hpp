@@ -3,4 +3,5 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/text/normalize.hpp>
+#include <mmrag_rft/text/relevance.hpp>
 #include <mmrag_rft/text/sections.hpp>
