@@ -153,6 +153,72 @@ MMRAG_RFT_HOST_DEVICE inline surrogate_term<T> clipped_surrogate(T r, T a, const
   return {loss, d, flags};
 }
 
+/// The per-token switches of the policy loss, resolved from `policy_loss_options` once per call (no std::optional, so
+/// the struct can be copied into device functors and kernels).
+template <class T>
+struct policy_token_params {
+  surrogate_params<T> sp;
+  T log_ratio_clamp;  ///< c of clamp(logp - old, -c, c) (used when clamp_log_ratio)
+  bool clamp_log_ratio;
+  bool gspo;          ///< sequence ratio given by the caller
+  kl_estimator kl;
+  kl_clamp kl_clamps;
+  bool kl_straight_through;
+  bool kl_importance_corrected;
+};
+
+/// One valid token's contribution to the policy loss, already weighted by its aggregation weight w.
+template <class T>
+struct policy_token_term {
+  T pg;        ///< unweighted clipped-surrogate loss
+  T kl;        ///< unweighted KL value (times the ratio when importance corrected)
+  T ratio;     ///< importance ratio used
+  T log_ratio; ///< logp - old after the clamp (PPO) or raw (GSPO): ppo_kl accumulates -log_ratio
+  T d_logr;    ///< w-weighted d loss / d log r (before the gate)
+  T grad;      ///< d loss / d logp of this token (for GSPO with sequence gradient: without the spread term)
+  std::uint8_t flags;
+};
+
+/// The per-token step of `policy_loss`: importance ratio (token or given sequence ratio), clipped surrogate, KL term
+/// and the gradient with respect to logp, with weights w (aggregation) and kl_w = kl_coef w. The CPU rows, the Thrust
+/// functors and the CUDA kernel all call this. [verl compute_policy_loss_vanilla / compute_policy_loss_gspo /
+/// kl_penalty; TRL GRPOTrainer._compute_loss]
+template <class T>
+MMRAG_RFT_HOST_DEVICE inline policy_token_term<T> policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w,
+                                                               T kl_w, bool gspo_sequence_grad,
+                                                               const policy_token_params<T>& p) noexcept {
+  T lr = lp - old;
+  T gate = T(1);
+  T ratio;
+  if (p.gspo) {
+    ratio = seq_ratio;
+    gate = seq_gate;
+  } else {
+    if (p.clamp_log_ratio) {
+      gate = clamp_gate(lr, -p.log_ratio_clamp, p.log_ratio_clamp);
+      lr = clamp(lr, -p.log_ratio_clamp, p.log_ratio_clamp);
+    }
+    ratio = vexp(lr);
+  }
+  const surrogate_term<T> st = clipped_surrogate(ratio, a, p.sp);
+  T d_logr = w * st.d_ratio * ratio;
+  T direct = T(0);
+  T kl = T(0);
+  if (p.kl != kl_estimator::none) {
+    const value_grad<T> k = kl_term(lp, ref, p.kl, p.kl_clamps, p.kl_straight_through);
+    if (p.kl_importance_corrected) {
+      d_logr += kl_w * k.value * ratio;
+      direct += kl_w * k.grad * ratio;
+      kl = k.value * ratio;
+    } else {
+      direct += kl_w * k.grad;
+      kl = k.value;
+    }
+  }
+  const T grad = gspo_sequence_grad ? direct : direct + d_logr * gate;
+  return {st.loss, kl, ratio, lr, d_logr, grad, st.flags};
+}
+
 /// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T grpo_advantage(T reward, double mean, double stddev, double epsilon,
