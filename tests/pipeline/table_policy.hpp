@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// A tiny table-based Policy for the pipeline tests: per prompt text, a softmax over a fixed list of whole
+// completions (one "token" each). Not LibTorch: it proves the pipeline runs with any Policy.
+#pragma once
+#include <mmrag_rft/model.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace test_support {
+
+class table_policy {
+public:
+  explicit table_policy(std::vector<std::string> choices, double lr = 20.0) : choices_(std::move(choices)), lr_(lr) {}
+
+  [[nodiscard]] mmrag_rft::rollout_batch generate(const mmrag_rft::prompt_batch& prompts,
+                                                  const mmrag_rft::rollout_options& o) {
+    auto b = mmrag_rft::rollout_batch::zeros(prompts.size(), o.group_size, 1);
+    std::uint64_t s = o.seed * 0x9e3779b97f4a7c15ULL + 1;
+    for (std::size_t p = 0; p < prompts.size(); ++p) {
+      const std::vector<double> pr = probs(prompts[p].text);
+      for (std::size_t g = 0; g < o.group_size; ++g) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        const double u = static_cast<double>(s >> 11) / 9007199254740992.0;
+        std::size_t k = 0;
+        if (o.temperature == 0) {
+          for (std::size_t j = 1; j < pr.size(); ++j) k = pr[j] > pr[k] ? j : k;
+        } else {
+          double c = pr[0];
+          while (k + 1 < pr.size() && u >= c) c += pr[++k];
+        }
+        const std::size_t row = p * o.group_size + g;
+        b.tokens[row] = static_cast<std::int32_t>(k);
+        b.log_probs[row] = static_cast<float>(std::log(pr[k]));
+        double h = 0;
+        for (double q : pr) h -= q > 0 ? q * std::log(q) : 0.0;
+        b.entropy[row] = static_cast<float>(h);
+        b.mask[row] = 1;
+        b.completions[row] = {choices_[k], 1, false};
+      }
+    }
+    return b;
+  }
+
+  void log_probs(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
+                 mmrag_rft::matrix_view<float> out) {
+    last_.clear();
+    for (std::size_t row = 0; row < r.rows(); ++row) {
+      const std::string& key = prompts[row / r.group_size].text;
+      const std::size_t k = static_cast<std::size_t>(r.tokens[row * r.cols]);
+      out(row, 0) = static_cast<float>(std::log(probs(key)[k]));
+      last_.push_back({key, k});
+    }
+  }
+
+  void backward(mmrag_rft::matrix_view<const float> grad) {
+    for (std::size_t row = 0; row < last_.size(); ++row) {
+      const auto& [key, k] = last_[row];
+      const std::vector<double> pr = probs(key);
+      auto& g = grads_[key];
+      g.resize(choices_.size(), 0.0);
+      for (std::size_t j = 0; j < pr.size(); ++j) g[j] += grad(row, 0) * ((j == k ? 1.0 : 0.0) - pr[j]);
+    }
+  }
+
+  void step() {
+    for (auto& [key, g] : grads_) {
+      auto& t = theta(key);
+      for (std::size_t j = 0; j < g.size(); ++j) t[j] -= lr_ * g[j];
+    }
+    grads_.clear();
+  }
+
+  [[nodiscard]] std::vector<double> probs(const std::string& key) {
+    const auto& t = theta(key);
+    double mx = t[0], z = 0;
+    for (double x : t) mx = std::max(mx, x);
+    std::vector<double> p(t.size());
+    for (std::size_t j = 0; j < t.size(); ++j) z += p[j] = std::exp(t[j] - mx);
+    for (double& x : p) x /= z;
+    return p;
+  }
+
+private:
+  std::vector<double>& theta(const std::string& key) {
+    auto& t = theta_[key];
+    t.resize(choices_.size(), 0.0);
+    return t;
+  }
+  std::vector<std::string> choices_;
+  double lr_;
+  std::map<std::string, std::vector<double>> theta_, grads_;
+  std::vector<std::pair<std::string, std::size_t>> last_;
+};
+
+} // namespace test_support
