@@ -49,7 +49,7 @@ private:
 
 namespace detail {
 /// Throws `error` unless `ok`; the boundary checks of every public function go through here.
-inline void require(bool ok, std::string_view function, std::string_view argument, std::string_view message,
+constexpr void require(bool ok, std::string_view function, std::string_view argument, std::string_view message,
                     std::size_t index = error::no_index) {
   if (!ok) throw error(function, argument, message, index);
 }

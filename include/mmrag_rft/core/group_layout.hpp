@@ -24,7 +24,7 @@ public:
 
   /// `num_groups` contiguous groups of `group_size` completions each. Throws if `group_size == 0` while
   /// `num_groups > 0`.
-  [[nodiscard]] static group_layout uniform(std::size_t num_groups, std::size_t group_size) {
+  [[nodiscard]] static constexpr group_layout uniform(std::size_t num_groups, std::size_t group_size) {
     detail::require(group_size > 0 || num_groups == 0, "group_layout::uniform", "group_size",
                     "is 0 (a group needs at least one completion)");
     group_layout l;

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <mmrag_rft/core.hpp>
+#include <mmrag_rft/core/eigen.hpp>
+
+#include <doctest/doctest.h>
+
+#include <range/v3/numeric/accumulate.hpp>
+
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+using namespace mmrag_rft;
+
+TEST_SUITE("core") {
+
+TEST_CASE("matrix_view: strided rows, const conversion, rows as ranges") {
+  std::vector<float> buf(12);
+  std::iota(buf.begin(), buf.end(), 0.0f);
+  matrix_view<float> v(buf.data(), 3, 3, 4); // a [3, 3] slice of a [3, 4] buffer
+  CHECK(v(2, 1) == 9.0f);
+  CHECK(!v.contiguous());
+  matrix_view<const float> c = v;
+  CHECK(c.row(1).size() == 3);
+  CHECK(ranges::accumulate(c.row(1), 0.0f) == 4.0f + 5.0f + 6.0f);
+  CHECK(matrix_view<const float>{}.empty());
+}
+
+TEST_CASE("as_eigen / as_view: zero-copy both ways, honouring the row stride") {
+  std::vector<double> buf{1, 2, 0, 3, 4, 0};
+  auto m = as_eigen(matrix_view<double>(buf.data(), 2, 2, 3));
+  CHECK(m(1, 0) == 3.0);
+  m(1, 1) = 40.0;
+  CHECK(buf[4] == 40.0);
+  CHECK(m.sum() == 46.0);
+  eigen_row_major<float> e(2, 3);
+  e.setConstant(2.0f);
+  auto v = as_view(e);
+  v(0, 2) = 5.0f;
+  CHECK(e(0, 2) == 5.0f);
+  CHECK(v.rows() == 2);
+}
+
+TEST_CASE("group_layout: uniform and offsets, validated once") {
+  const auto u = group_layout::uniform(3, 4);
+  CHECK(u.num_items() == 12);
+  CHECK(u.begin(2) == 8);
+  CHECK(u.size(1) == 4);
+  std::vector<std::int64_t> off{0, 2, 2, 7};
+  const auto o = group_layout::from_offsets(off);
+  CHECK(o.num_groups() == 3);
+  CHECK(o.size(1) == 0);
+  CHECK(o.end(2) == 7);
+  std::vector<std::int64_t> bad{0, 3, 2};
+  CHECK_THROWS_WITH_AS((void)group_layout::from_offsets(bad), doctest::Contains("offsets[2]"), mmrag_rft::error);
+  std::vector<std::int64_t> bad0{1, 3};
+  CHECK_THROWS_AS((void)group_layout::from_offsets(bad0), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::from_offsets({}), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::uniform(2, 0), mmrag_rft::error);
+  CHECK(group_layout::uniform(0, 0).num_items() == 0);
+}
+
+TEST_CASE("keyed_groups: groups by key in order of first appearance") {
+  std::vector<std::string> uid{"b", "a", "b", "c", "a"};
+  const auto k = keyed_groups::from_keys<std::string>(uid);
+  CHECK(k.num_groups() == 3);
+  CHECK(std::vector<std::size_t>(k.order().begin(), k.order().end()) == std::vector<std::size_t>{0, 2, 1, 4, 3});
+  CHECK(k.layout().size(0) == 2);
+  CHECK(k.layout().size(2) == 1);
+}
+
+TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, truncation detected") {
+  // pad id 0 != eos id 2; row 1 has no EOS and its last two positions are padding beyond its generated length.
+  std::vector<std::int64_t> ids{5, 6, 2, 0, 0, //
+                                5, 6, 7, 0, 0, //
+                                2, 0, 0, 0, 0};
+  std::vector<std::uint8_t> mask(15, 9);
+  std::vector<std::int64_t> lengths{3, 3, 1};
+  std::vector<std::uint8_t> truncated(3);
+  auto s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5}, {}, lengths, truncated);
+  CHECK(std::vector<std::uint8_t>(mask.begin(), mask.begin() + 5) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
+  CHECK(std::vector<std::uint8_t>(mask.begin() + 5, mask.begin() + 10) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
+  CHECK(mask[10] == 1);
+  CHECK(s.truncated == 1);
+  CHECK(truncated == std::vector<std::uint8_t>{0, 1, 0});
+  CHECK(s.valid_tokens == 7);
+  s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5},
+                                        {.include_eos = false, .mask_truncated = true}, lengths);
+  CHECK(s.valid_tokens == 2);
+  CHECK(mask[5] == 0);
+  CHECK(mask[10] == 0);
+  // Without lengths, a row without EOS counts every position (the caller's padding included): pass lengths.
+  s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5});
+  CHECK(s.valid_tokens == 3 + 5 + 1);
+  std::vector<std::int64_t> bad_len{3, 9, 1};
+  CHECK_THROWS_WITH_AS((void)build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5}, {}, bad_len),
+                       doctest::Contains("lengths[1]"), mmrag_rft::error);
+}
+
+TEST_CASE("error: names the function, the argument and the index") {
+  const mmrag_rft::error e("grpo_advantages", "rewards", "is NaN", 3);
+  CHECK(std::string(e.what()) == "grpo_advantages: rewards[3] is NaN");
+  CHECK(e.index() == 3);
+  CHECK(e.argument() == "rewards");
+}
+
+} // TEST_SUITE
