@@ -5,4 +5,5 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/data/file_error.hpp>
 #include <mmrag_rft/data/mmqa.hpp>
+#include <mmrag_rft/data/mmqa_dataset.hpp>
 #include <mmrag_rft/data/webqa.hpp>

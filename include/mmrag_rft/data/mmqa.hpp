@@ -8,6 +8,7 @@
 #include <mmrag_rft/data/detail/document_order.hpp>
 #include <mmrag_rft/data/detail/json_input.hpp>
 #include <mmrag_rft/data/file_error.hpp>
+#include <mmrag_rft/data/mmqa_dataset.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -39,19 +40,6 @@ struct mmqa_load_options {
   std::optional<std::uint64_t> shuffle_seed;
   /// Called once per image document after the context files are read; its result becomes `document::image`.
   std::function<std::shared_ptr<const image_data>(const document&)> attach_image;
-};
-
-/// What a MultimodalQA question has beyond `sample`, needed for the official score breakdowns.
-struct mmqa_question_info {
-  std::string answer_modality;          ///< Modality of the gold answers (`text`, `table`, `image`); "" without answers.
-  std::vector<std::string> answer_types; ///< `type` of each answer (`string`, `yesno`, `number`).
-  std::vector<std::string> modalities;   ///< `metadata.modalities`: what the question needs.
-};
-
-/// Questions of one MultimodalQA file: `samples[i]` and `info[i]` describe the same question.
-struct mmqa_dataset {
-  std::vector<sample> samples;
-  std::vector<mmqa_question_info> info;
 };
 
 namespace detail {

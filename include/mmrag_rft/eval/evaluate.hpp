@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scoring predictions against WebQA or MultimodalQA gold with the official rules, plus ranking metrics.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/core/sample.hpp>
+#include <mmrag_rft/data/mmqa_dataset.hpp>
+#include <mmrag_rft/eval/prediction.hpp>
+#include <mmrag_rft/eval/report.hpp>
+#include <mmrag_rft/metrics/mmqa.hpp>
+#include <mmrag_rft/metrics/ranking.hpp>
+#include <mmrag_rft/metrics/webqa.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace mmrag_rft {
+
+/// Options of `evaluate_webqa` and `evaluate_mmqa`.
+struct eval_options {
+  /// Cut-off of NDCG@k and recall@k; must be >= 1.
+  std::size_t k = 10;
+  /// WebQA answer normalisation (the lemmatizer standing in for spaCy); see `webqa_options`.
+  webqa_options webqa;
+  /// Keep the per-question scores in `eval_report::questions`.
+  bool keep_questions = true;
+};
+
+namespace detail {
+
+/// Sums of one group, turned into means by `finish`.
+struct group_sum {
+  std::size_t count = 0;
+  double accuracy = 0, em = 0, f1 = 0;
+  void add(const question_scores& q) {
+    ++count;
+    accuracy += q.accuracy;
+    em += q.em;
+    f1 += q.f1;
+  }
+  [[nodiscard]] answer_scores finish(std::string name, double scale) const {
+    const double n = count ? static_cast<double>(count) : 1.0;
+    return {std::move(name), count, accuracy / n * scale, em / n * scale, f1 / n * scale};
+  }
+};
+
+[[nodiscard]] inline std::vector<answer_scores> finish_groups(const std::map<std::string, group_sum>& groups,
+                                                              double scale) {
+  std::vector<answer_scores> out;
+  for (const auto& [name, sum] : groups) out.push_back(sum.finish(name, scale));
+  return out;
+}
+
+/// Prediction lookup by id; a repeated id is an error (which of the two to score would be a guess).
+[[nodiscard]] inline std::unordered_map<std::string_view, const prediction*>
+index_predictions(std::span<const prediction> predictions, std::string_view fn) {
+  std::unordered_map<std::string_view, const prediction*> by_id;
+  by_id.reserve(predictions.size());
+  for (std::size_t i = 0; i < predictions.size(); ++i)
+    require(by_id.emplace(predictions[i].id, &predictions[i]).second, fn, "predictions",
+            "repeats the id \"" + predictions[i].id + "\"", i);
+  return by_id;
+}
+
+/// Retrieval and ranking scores shared by both benchmarks, accumulated over questions with gold positives.
+class document_scorer {
+public:
+  document_scorer(std::span<const prediction> predictions, std::size_t k, bool webqa_f1)
+      : k_(k), webqa_f1_(webqa_f1) {
+    for (const auto& p : predictions) {
+      any_sources_ = any_sources_ || p.has_sources;
+      any_ranking_ = any_ranking_ || p.has_ranking;
+    }
+  }
+
+  void score(const sample& s, const prediction* p, question_scores& q) {
+    if (s.gold.empty()) return;
+    std::vector<std::string> gold_ids;
+    for (const auto g : s.gold) gold_ids.push_back(s.documents[g].id);
+    if (any_sources_) {
+      static const std::vector<std::string> none;
+      const auto& src = p && p->has_sources ? p->sources : none;
+      const auto set = set_precision_recall_f1(src, gold_ids);
+      const double f1 = webqa_f1_ ? webqa_retrieval_f1(src, gold_ids) : set.f1;
+      ++retrieval_.count;
+      retrieval_.precision += set.precision;
+      retrieval_.recall += set.recall;
+      retrieval_.f1 += f1;
+      q.retrieval_f1 = f1;
+    }
+    if (any_ranking_) {
+      // Candidate ids become positions in s.documents; ids outside the candidates get fresh numbers (never relevant);
+      // a repeated id keeps its first position, as a ranking cannot list a document twice.
+      std::unordered_map<std::string_view, std::size_t> pos;
+      for (std::size_t d = 0; d < s.documents.size(); ++d) pos.emplace(s.documents[d].id, d);
+      std::vector<std::size_t> ranking;
+      std::unordered_set<std::size_t> seen;
+      std::size_t fresh = s.documents.size();
+      if (p && p->has_ranking)
+        for (const auto& id : p->ranking) {
+          const auto it = pos.find(id);
+          const std::size_t x = it != pos.end() ? it->second : fresh++;
+          if (seen.insert(x).second) ranking.push_back(x);
+        }
+      const double ndcg = ndcg_at_k(ranking, s.gold, k_);
+      const double rr = reciprocal_rank(ranking, s.gold);
+      ++ranking_.count;
+      ranking_.ndcg += ndcg;
+      ranking_.mrr += rr;
+      ranking_.recall += recall_at_k(ranking, s.gold, k_);
+      q.ndcg = ndcg;
+      q.reciprocal_rank = rr;
+    }
+  }
+
+  void finish(eval_report& r) const {
+    const auto mean = [](double x, std::size_t n) { return n ? x / static_cast<double>(n) : 0.0; };
+    if (any_sources_)
+      r.retrieval = retrieval_scores{retrieval_.count, mean(retrieval_.precision, retrieval_.count),
+                                     mean(retrieval_.recall, retrieval_.count), mean(retrieval_.f1, retrieval_.count)};
+    if (any_ranking_)
+      r.ranking = ranking_scores{ranking_.count, k_, mean(ranking_.ndcg, ranking_.count),
+                                 mean(ranking_.mrr, ranking_.count), mean(ranking_.recall, ranking_.count)};
+  }
+
+private:
+  std::size_t k_;
+  bool webqa_f1_;
+  bool any_sources_ = false, any_ranking_ = false;
+  retrieval_scores retrieval_;
+  ranking_scores ranking_;
+};
+
+inline void note_unknown(std::span<const prediction> predictions, const std::unordered_set<std::string_view>& gold_ids,
+                         eval_report& r) {
+  for (const auto& p : predictions)
+    if (!gold_ids.contains(p.id)) r.unknown_ids.push_back(p.id);
+}
+
+[[nodiscard]] inline bool mmqa_single_modal(std::string_view type) noexcept {
+  // allenai/multimodalqa baselines/common_utils.py: the single-hop types of each modality.
+  return type == "TextQ" || type == "TableQ" || type == "ImageQ" || type == "ImageListQ";
+}
+
+} // namespace detail
+
+/// Scores WebQA predictions against gold samples (as `load_webqa` reads them) with the official rules.
+/// [WebQnA/WebQA_Baseline vlp/eval_1022.py; WebQnA/WebQA eval_webqa.md; metrics: `webqa_qa_accuracy`,
+/// `webqa_retrieval_f1`, `ndcg_at_k`, `reciprocal_rank`, `recall_at_k`]
+///
+/// QA-Acc of a question = `webqa_qa_accuracy(first predicted answer, golds, Qcate)` where golds are the sample's
+/// `keywords` (Keywords_A) or, when it has none (train/val), its `answers`, the approximation eval_webqa.md
+/// describes. Overall and per-Qcate means over the gold questions that have keywords or answers; a missing
+/// prediction or an empty answer scores 0; gold without either is counted in `num_unannotated` and skipped.
+/// Retrieval (when some prediction has `sources`): per question with gold positives, `webqa_retrieval_f1` of the
+/// source ids against the gold positives' ids (the leaderboard's smoothed F1) plus set precision and recall;
+/// averaged over those questions. Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
+/// ranked ids against the gold positives. QA-FL (BARTScore) is not computed: it needs a neural model.
+///
+/// Throws `mmrag_rft::error` when k = 0 or two predictions share an id. Prediction ids with no gold question are
+/// listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
+[[nodiscard]] inline eval_report evaluate_webqa(std::span<const sample> gold, std::span<const prediction> predictions,
+                                                const eval_options& options = {}) {
+  constexpr std::string_view fn = "evaluate_webqa";
+  detail::require(options.k >= 1, fn, "options.k", "must be >= 1");
+  const auto by_id = detail::index_predictions(predictions, fn);
+  eval_report r;
+  r.kind = benchmark::webqa;
+  detail::document_scorer docs(predictions, options.k, true);
+  detail::group_sum all;
+  std::map<std::string, detail::group_sum> cats;
+  std::unordered_set<std::string_view> gold_ids;
+  for (const sample& s : gold) {
+    gold_ids.insert(s.id);
+    const auto& golds = s.keywords.empty() ? s.answers : s.keywords;
+    if (golds.empty()) {
+      ++r.num_unannotated;
+      continue;
+    }
+    const auto it = by_id.find(s.id);
+    const prediction* p = it == by_id.end() ? nullptr : it->second;
+    question_scores q;
+    q.id = s.id;
+    q.category = s.category;
+    q.predicted = p != nullptr;
+    if (p && !p->answers.empty())
+      q.accuracy = webqa_qa_accuracy(p->answers.front(), golds,
+                                     parse_webqa_category(s.category).value_or(webqa_category::others), options.webqa);
+    docs.score(s, p, q);
+    ++r.num_gold;
+    r.num_predicted += q.predicted;
+    all.add(q);
+    cats[s.category.empty() ? "(none)" : s.category].add(q);
+    if (options.keep_questions) r.questions.push_back(std::move(q));
+  }
+  r.overall = all.finish("all", 1.0);
+  r.by_category = detail::finish_groups(cats, 1.0);
+  docs.finish(r);
+  detail::note_unknown(predictions, gold_ids, r);
+  return r;
+}
+
+/// Scores MultimodalQA predictions against gold questions (as `load_mmqa` reads them) with the official rules.
+/// [allenai/multimodalqa baselines/evaluate.py, evaluate_prediction_file; metric: `mmqa_em_f1`]
+///
+/// EM and F1 of a question = `mmqa_em_f1(predicted answers, gold answers)`; the corpus scores are means times 100
+/// over the gold questions with answers (a missing prediction scores 0; questions without answers are skipped and
+/// counted in `num_unannotated`, as the official script skips them), overall and broken down, as the official script
+/// prints them, by answer modality, by question type and by hop class ("Single-modal" for TextQ, TableQ, ImageQ,
+/// ImageListQ, else "Multi-modal"). Retrieval (set P/R/F1 of `sources` against `supporting_context`) and ranking
+/// metrics as in `evaluate_webqa` are our additions.
+///
+/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or `gold.info` and `gold.samples` differ in
+/// size. Complexity: linear in the gold and predictions plus the metric costs.
+[[nodiscard]] inline eval_report evaluate_mmqa(const mmqa_dataset& gold, std::span<const prediction> predictions,
+                                               const eval_options& options = {}) {
+  constexpr std::string_view fn = "evaluate_mmqa";
+  detail::require(options.k >= 1, fn, "options.k", "must be >= 1");
+  detail::require(gold.info.size() == gold.samples.size(), fn, "gold.info", "must have one entry per sample");
+  const auto by_id = detail::index_predictions(predictions, fn);
+  eval_report r;
+  r.kind = benchmark::mmqa;
+  detail::document_scorer docs(predictions, options.k, false);
+  detail::group_sum all;
+  std::map<std::string, detail::group_sum> types, modalities, hops;
+  std::unordered_set<std::string_view> gold_ids;
+  for (std::size_t i = 0; i < gold.samples.size(); ++i) {
+    const sample& s = gold.samples[i];
+    gold_ids.insert(s.id);
+    if (s.answers.empty()) {
+      ++r.num_unannotated;
+      continue;
+    }
+    const auto it = by_id.find(s.id);
+    const prediction* p = it == by_id.end() ? nullptr : it->second;
+    question_scores q;
+    q.id = s.id;
+    q.category = s.category;
+    q.modality = gold.info[i].answer_modality;
+    q.predicted = p != nullptr;
+    if (p) {
+      const auto sc = mmqa_em_f1(p->answers, s.answers);
+      q.em = sc.em;
+      q.f1 = sc.f1;
+    }
+    docs.score(s, p, q);
+    ++r.num_gold;
+    r.num_predicted += q.predicted;
+    all.add(q);
+    types[s.category].add(q);
+    modalities[q.modality].add(q);
+    hops[detail::mmqa_single_modal(s.category) ? "Single-modal" : "Multi-modal"].add(q);
+    if (options.keep_questions) r.questions.push_back(std::move(q));
+  }
+  r.overall = all.finish("all", 100.0);
+  r.by_category = detail::finish_groups(types, 100.0);
+  r.by_modality = detail::finish_groups(modalities, 100.0);
+  r.by_hop = detail::finish_groups(hops, 100.0);
+  docs.finish(r);
+  detail::note_unknown(predictions, gold_ids, r);
+  return r;
+}
+
+} // namespace mmrag_rft
