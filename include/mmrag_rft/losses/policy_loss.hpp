@@ -93,7 +93,7 @@ struct loss_kernel {
   policy_loss_inputs<T> in;
   policy_loss_grads<T> out;
   policy_loss_options opt;
-  surrogate_params<T> sp;
+  policy_token_params<T> tp;
   double n_tokens = 0, n_seqs = 0, constant = 0;
 
   [[nodiscard]] double row_weight(std::size_t len) const noexcept {
@@ -150,10 +150,7 @@ struct loss_kernel {
       }
       seq_ratio = vexp(s);
     }
-    const bool clamp_lr = opt.log_ratio_clamp.has_value();
-    const T lr_c = clamp_lr ? static_cast<T>(*opt.log_ratio_clamp) : T(0);
-    const bool want_kl = opt.kl != kl_estimator::none;
-    const bool ic = opt.kl_importance_corrected && want_kl;
+    const bool seq_grad = gspo && opt.gspo_grad == gspo_gradient::sequence;
 
     double pg_sum = 0, kl_sum = 0, ent_sum = 0, ppo_kl = 0, adv_sum = 0, ratio_sum = 0;
     double clipped = 0, lower = 0, low = 0, high = 0, region = 0;
@@ -165,61 +162,33 @@ struct loss_kernel {
         continue;
       }
       const T a = adv ? adv[t] : seq_adv;
-      T lr = lp[t] - old[t];
-      T gate = T(1);
-      T ratio;
-      if (gspo) {
-        ratio = seq_ratio;
-        gate = seq_gate;
-        ppo_kl -= static_cast<double>(lr);
-      } else {
-        if (clamp_lr) {
-          gate = clamp_gate(lr, -lr_c, lr_c);
-          lr = clamp(lr, -lr_c, lr_c);
-        }
-        ratio = vexp(lr);
-        ppo_kl -= static_cast<double>(lr);
-      }
-      const surrogate_term<T> st = clipped_surrogate(ratio, a, sp);
-      T d_logr = w * st.d_ratio * ratio;
-      T direct = T(0);
-      if (want_kl) {
-        const value_grad<T> k = kl_term(lp[t], ref[t], opt.kl, opt.kl_clamps, opt.kl_straight_through);
-        if (ic) {
-          d_logr += kl_w * k.value * ratio;
-          direct += kl_w * k.grad * ratio;
-          kl_sum += static_cast<double>(k.value * ratio);
-        } else {
-          direct += kl_w * k.grad;
-          kl_sum += static_cast<double>(k.value);
-        }
-      }
+      const policy_token_term<T> tok =
+          policy_token(lp[t], old[t], a, ref ? ref[t] : T(0), seq_ratio, seq_gate, w, kl_w, seq_grad, tp);
+      const T ratio = tok.ratio;
+      ppo_kl -= static_cast<double>(tok.log_ratio);
+      kl_sum += static_cast<double>(tok.kl);
       if (ent) ent_sum += static_cast<double>(ent[t]);
-      pg_sum += static_cast<double>(st.loss);
+      pg_sum += static_cast<double>(tok.pg);
       adv_sum += static_cast<double>(a);
       ratio_sum += static_cast<double>(ratio);
       acc.adv_min = std::min(acc.adv_min, static_cast<double>(a));
       acc.adv_max = std::max(acc.adv_max, static_cast<double>(a));
       acc.ratio_min = std::min(acc.ratio_min, static_cast<double>(ratio));
       acc.ratio_max = std::max(acc.ratio_max, static_cast<double>(ratio));
-      clipped += (st.flags & clipped_flag) != 0;
-      lower += (st.flags & clipped_lower_flag) != 0;
-      low += (st.flags & region_low_flag) != 0;
-      high += (st.flags & region_high_flag) != 0;
-      region += (st.flags & (region_low_flag | region_high_flag)) != 0;
-      if (gspo && opt.gspo_grad == gspo_gradient::sequence) {
-        seq_d_logr += static_cast<double>(d_logr);
-        g[t] = direct;
-      } else {
-        g[t] = direct + d_logr * gate;
-      }
+      clipped += (tok.flags & clipped_flag) != 0;
+      lower += (tok.flags & clipped_lower_flag) != 0;
+      low += (tok.flags & region_low_flag) != 0;
+      high += (tok.flags & region_high_flag) != 0;
+      region += (tok.flags & (region_low_flag | region_high_flag)) != 0;
+      if (seq_grad) seq_d_logr += static_cast<double>(tok.d_logr);
+      g[t] = tok.grad;
       const T check = lp[t] + old[t] + a + (ref ? ref[t] : T(0)) + (ent ? ent[t] : T(0));
       if (!std::isfinite(check)) {
         ++acc.nonfinite;
         acc.first_bad = std::min(acc.first_bad, i * cols + t);
       }
     }
-    if (gspo && opt.gspo_grad == gspo_gradient::sequence) {
+    if (seq_grad) {
       const T spread = static_cast<T>(seq_d_logr / static_cast<double>(len)) * seq_gate;
       for (std::size_t t = 0; t < cols; ++t)
         if (m[t] != 0) g[t] += spread;
@@ -286,9 +255,16 @@ policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& i
   validate(in, out, opt);
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   loss_kernel<T> k{in, out, opt, {}, 0, 0, 0};
-  k.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
-          static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
-          opt.clip_ratio_c.has_value(), opt.delta.has_value()};
+  k.tp.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
+             static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
+             opt.clip_ratio_c.has_value(), opt.delta.has_value()};
+  k.tp.log_ratio_clamp = static_cast<T>(opt.log_ratio_clamp.value_or(0.0));
+  k.tp.clamp_log_ratio = opt.log_ratio_clamp.has_value();
+  k.tp.gspo = opt.mode == policy_loss_mode::gspo;
+  k.tp.kl = opt.kl;
+  k.tp.kl_clamps = opt.kl_clamps;
+  k.tp.kl_straight_through = opt.kl_straight_through;
+  k.tp.kl_importance_corrected = opt.kl_importance_corrected && opt.kl != kl_estimator::none;
   const chunking ch{rows, row_grain(cols)};
 
   // Local normalisers need the valid-token and valid-row counts before any gradient is written.
