@@ -43,7 +43,8 @@ struct mmqa_scores {
     std::size_t e = b;
     while (e < span.size() && span[e] != ' ' && span[e] != '-') ++e;
     std::string piece = detail::ascii_lower(span.substr(b, e - b));
-    if (!detail::py_float(piece)) std::erase_if(piece, [](char c) { return detail::is_punct(static_cast<unsigned char>(c)); });
+    if (!detail::py_float(piece))
+      std::erase_if(piece, [](char c) { return detail::is_punct(static_cast<unsigned char>(c)); });
     if (const auto v = detail::py_float(piece)) piece = detail::py_repr(*v);
     else if (const auto w = detail::word_to_num(piece)) piece = detail::py_repr(*w);
     piece = detail::remove_articles(piece);
@@ -155,8 +156,9 @@ template <AnswerRange P, AnswerRange G>
 /// MultimodalQA EM/F1 of braced lists of answers; see the range overload.
 [[nodiscard]] inline mmqa_scores mmqa_em_f1(std::initializer_list<std::string_view> predicted_answers,
                                             std::initializer_list<std::string_view> gold_answers) {
-  return detail::mmqa_em_f1_views(std::span<const std::string_view>(predicted_answers.begin(), predicted_answers.size()),
-                                  std::span<const std::string_view>(gold_answers.begin(), gold_answers.size()));
+  using views = std::span<const std::string_view>;
+  return detail::mmqa_em_f1_views(views(predicted_answers.begin(), predicted_answers.size()),
+                                  views(gold_answers.begin(), gold_answers.size()));
 }
 
 } // namespace mmrag_rft

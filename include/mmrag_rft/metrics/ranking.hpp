@@ -222,7 +222,8 @@ struct hit_counts {
   const detail::graded_judgements judged(relevance, "ndcg_at_k");
   const std::vector<double> best = judged.ideal();
   double ideal = 0;
-  for (std::size_t p = 0; p < std::min(k, best.size()); ++p) ideal += detail::apply_gain(best[p], gain) / detail::discount(p);
+  for (std::size_t p = 0; p < std::min(k, best.size()); ++p)
+    ideal += detail::apply_gain(best[p], gain) / detail::discount(p);
   return ideal > 0 ? detail::dcg(ranking, judged, k, gain) / ideal : 0.0;
 }
 

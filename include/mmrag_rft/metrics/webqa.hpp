@@ -192,7 +192,8 @@ namespace detail {
   };
   auto integers = [](std::vector<std::string>& bag) {
     std::erase_if(bag, [](const std::string& w) {
-      return w.empty() || !std::all_of(w.begin(), w.end(), [](char c) { return is_digit(static_cast<unsigned char>(c)); });
+      const auto digit = [](char c) { return is_digit(static_cast<unsigned char>(c)); };
+      return w.empty() || !std::all_of(w.begin(), w.end(), digit);
     });
     for (auto& w : bag) {
       const std::size_t nz = w.find_first_not_of('0');
@@ -308,7 +309,8 @@ template <class F = no_fluency>
   r.accuracy = webqa_qa_accuracy(prediction, keywords, category, opt);
   if constexpr (!std::same_as<F, no_fluency>) {
     const double f = static_cast<double>(fluency(prediction, references));
-    detail::require(std::isfinite(f) && f >= 0, "webqa_qa_scores", "fluency", "scorer returned a negative or non-finite value");
+    detail::require(std::isfinite(f) && f >= 0, "webqa_qa_scores", "fluency",
+                    "scorer returned a negative or non-finite value");
     r.fluency = std::min(1.0, f);
     r.qa = r.accuracy * *r.fluency;
   }
