@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Joins the Google Benchmark JSON of the C++ programs and the JSON lines of the PyTorch references into the ratio
+tables of docs/performance.md (markdown on stdout).
+
+usage: report.py --cpp grpo.json policy_loss.json --torch grpo.jsonl policy_loss.jsonl
+"""
+import argparse
+import json
+
+UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def load_cpp(paths):
+    """name -> (seconds, bytes/s, entry) of the fastest repetition: the machine is shared, and other processes only
+    ever add time, so the minimum is the estimate of the uncontended time."""
+    out = {}
+    for path in paths:
+        with open(path) as f:
+            doc = json.load(f)
+        for b in doc["benchmarks"]:
+            if b.get("run_type", "iteration") != "iteration":
+                continue
+            name = b["run_name"].removesuffix("/real_time")
+            t = b["real_time"] * UNIT[b["time_unit"]]
+            if name not in out or t < out[name][0]:
+                out[name] = (t, b.get("bytes_per_second", 0.0), b)
+    return out
+
+
+def load_torch(paths):
+    out = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    out[r["name"]] = r
+    return out
+
+
+def ms(s):
+    return f"{s * 1e3:.3g}" if s < 10 else f"{s * 1e3:.0f}"
+
+
+def loss_table(cpp, torch):
+    print("Times: fastest C++ repetition, fastest PyTorch run (the machine is shared; contention only adds time).\n")
+    print("### Fused policy loss + k3 KL + gradient (float32, token-mean, verl defaults)\n")
+    print("| tokens (B x T) | advantages | copy floor seq / par (ms) | mmrag_rft seq / par (ms) | GB/s (best) "
+          "| best / floor (same threads) | PyTorch 2 thr (ms) | PyTorch / mmrag_rft best | loss (C++ / torch) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in (1024, 4096):
+        for tok in (1, 0):
+            key = f"B:{n}/T:{n}/token_adv:{tok}"
+            f_s, f_p = cpp[f"policy_loss_floor/seq/{key}"][0], cpp[f"policy_loss_floor/par/{key}"][0]
+            l_s, l_p = cpp[f"policy_loss/seq/{key}"], cpp[f"policy_loss/par/{key}"]
+            best, floor = (l_s, f_s) if l_s[0] <= l_p[0] else (l_p, f_p)
+            t = torch.get(f"torch_policy_loss/B:{n}/T:{n}")
+            t_s = t["min_s"] if t else float("nan")
+            loss = f"{best[2]['loss']:.6g} / {t['loss']:.6g}" if t else f"{best[2]['loss']:.6g} / -"
+            print(f"| {n * n / 1e6:.3g}M ({n} x {n}) | {'per token [B,T]' if tok else 'per sequence [B]'} "
+                  f"| {ms(f_s)} / {ms(f_p)} | {ms(l_s[0])} / {ms(l_p[0])} | {best[1] / 1e9:.2f} "
+                  f"| {best[0] / floor:.1f}x | {ms(t_s)} | {t_s / best[0]:.1f}x | {loss} |")
+    print()
+
+
+def grpo_table(cpp, torch):
+    print("### GRPO advantages, 1M completions, G = 8 (float32)\n")
+    n, g = 1 << 20, 8
+    rows = [("copy floor, seq", cpp.get(f"grpo_floor/seq/{n}/{g}")), ("copy floor, par", cpp.get(f"grpo_floor/par/{n}/{g}")),
+            ("mmrag_rft, contiguous groups, seq", cpp.get(f"grpo/seq/{n}/{g}")),
+            ("mmrag_rft, contiguous groups, par", cpp.get(f"grpo/par/{n}/{g}")),
+            ("mmrag_rft, uid-keyed groups (grouping timed), seq", cpp.get(f"grpo_keyed/seq/{n}/{g}"))]
+    best = min(r[1][0] for r in rows[2:4] if r[1])
+    keyed = rows[4][1][0] if rows[4][1] else float("nan")
+    print("| formulation | time (ms) | vs mmrag_rft best contiguous | vs mmrag_rft keyed |")
+    print("|---|---|---|---|")
+    for label, r in rows:
+        if r:
+            print(f"| {label} | {ms(r[0])} | {r[0] / best:.3g}x | {r[0] / keyed:.3g}x |")
+    for key, label in (("torch_reshape", "PyTorch view(-1, G).mean/std (TRL), 2 thr"),
+                       ("torch_scatter", "PyTorch unique + index_add_ (uid-keyed), 2 thr"),
+                       ("verl_loop", "verl Python loop over groups (dict of lists)")):
+        t = torch.get(f"{key}/{n}/{g}")
+        if t:
+            print(f"| {label} | {ms(t['min_s'])} | {t['min_s'] / best:.3g}x | {t['min_s'] / keyed:.3g}x |")
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpp", nargs="+", required=True)
+    ap.add_argument("--torch", nargs="+", required=True)
+    args = ap.parse_args()
+    cpp, torch = load_cpp(args.cpp), load_torch(args.torch)
+    loss_table(cpp, torch)
+    grpo_table(cpp, torch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the benchmarks (Release, the bench preset's settings), runs the C++ benchmarks and the PyTorch references on
+# the same inputs, and prints the ratio tables of docs/performance.md.
+#
+# usage: bench/run.sh [build-dir]          (default build/bench; results in <build-dir>/results/)
+# env:   MMRAG_RFT_BENCH_NATIVE=1          compile with -march=native
+#        MMRAG_RFT_BENCH_REPS=3            repetitions of each C++ benchmark (the fastest is reported: the machine
+#                                          is shared, and contention only ever adds time)
+#        PYTHON=/usr/bin/python3           a Python with torch (Debian's python3-torch)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$(realpath -m "${1:-$root/build/bench}")
+results=$build/results
+python=${PYTHON:-/usr/bin/python3}
+reps=${MMRAG_RFT_BENCH_REPS:-3}
+flags=""
+[[ "${MMRAG_RFT_BENCH_NATIVE:-0}" == 1 ]] && flags="-march=native"
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMRAG_RFT_BUILD_BENCHMARKS=ON \
+  -DMMRAG_RFT_BUILD_TESTS=OFF -DMMRAG_RFT_BUILD_EXAMPLES=OFF -DMMRAG_RFT_CUDA=OFF -DCMAKE_CXX_FLAGS="$flags" >/dev/null
+cmake --build "$build" --target mmrag_rft.bench.advantages.grpo mmrag_rft.bench.losses.policy_loss
+mkdir -p "$results"
+
+echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; CXXFLAGS='$flags'; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for prog in advantages/mmrag_rft.bench.advantages.grpo losses/mmrag_rft.bench.losses.policy_loss; do
+  name=$(basename "$prog" | sed 's/^mmrag_rft\.bench\.//')
+  "$build/bench/$prog" --benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true \
+    --benchmark_out="$results/$name.json" --benchmark_out_format=json
+done
+
+cd "$root/bench/reference"
+"$python" policy_loss.py --threads 2 | tee "$results/torch_policy_loss.jsonl"
+"$python" grpo.py --threads 2 | tee "$results/torch_grpo.jsonl"
+"$python" report.py --cpp "$results"/advantages.grpo.json "$results"/losses.policy_loss.json \
+  --torch "$results/torch_policy_loss.jsonl" "$results/torch_grpo.jsonl" | tee "$results/report.md"
