@@ -120,6 +120,31 @@ enum grpo_group_status : std::uint32_t {
   grpo_masked_shift = 3, ///< masked-out count lives above the flags
 };
 
+/// What a group's moments decide: the mean and std its advantages use, whether they are all 0, and its status.
+struct grpo_group_decision {
+  double mean, sd;
+  bool zero;
+  std::uint32_t flags;
+};
+
+/// The per-group rules of `grpo_advantages` (singletons, degenerate groups, batch std) from the group's finite count
+/// n, mean and centred sum of squares m2, shared by the Thrust functor and the CUDA kernels.
+MMRAG_RFT_HOST_DEVICE inline grpo_group_decision grpo_decide(std::size_t n, double mean, double m2, double batch_std,
+                                                             bool batch_scale, bool unbiased,
+                                                             singleton_group singleton) noexcept {
+  const double denom = unbiased ? static_cast<double>(n) - 1.0 : static_cast<double>(n);
+  grpo_group_decision d{mean, batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0), n == 0, 0};
+  if (n == 1) {
+    d.flags |= grpo_singleton;
+    if (singleton == singleton_group::unit_std) d.mean = 0.0, d.sd = 1.0;
+    else if (singleton == singleton_group::zero) d.zero = true;
+    else d.flags |= grpo_singleton_error, d.zero = true;
+  } else if (n >= 2 && m2 == 0.0) {
+    d.flags |= grpo_degenerate;
+  }
+  return d;
+}
+
 /// One GRPO group per call: the loop of the CPU path (two-pass moments in double, then the advantages), so a
 /// group's advantages are bitwise those of `exec::seq`.
 template <class T>
@@ -144,7 +169,7 @@ struct grpo_group_fn {
     double sum = 0;
     for (std::size_t j = b; j < e; ++j)
       if (is_finite(r[j])) ++n, sum += static_cast<double>(r[j]);
-    double mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
+    const double mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
     double m2 = 0;
     if (n > 0)
       for (std::size_t j = b; j < e; ++j)
@@ -152,26 +177,15 @@ struct grpo_group_fn {
           const double d = static_cast<double>(r[j]) - mean;
           m2 += d * d;
         }
-    const double denom = unbiased ? static_cast<double>(n) - 1.0 : static_cast<double>(n);
-    double sd = batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0);
-    bool zero = n == 0;
-    std::uint32_t flags = 0;
-    if (n == 1) {
-      flags |= grpo_singleton;
-      if (singleton == singleton_group::unit_std) mean = 0.0, sd = 1.0;
-      else if (singleton == singleton_group::zero) zero = true;
-      else flags |= grpo_singleton_error, zero = true;
-    } else if (n >= 2 && m2 == 0.0) {
-      flags |= grpo_degenerate;
-    }
+    const grpo_group_decision d = grpo_decide(n, mean, m2, batch_std, batch_scale, unbiased, singleton);
     std::uint32_t masked = 0;
     for (std::size_t j = b; j < e; ++j) {
       const bool finite = is_finite(r[j]);
       masked += !finite;
-      out[j] = (zero || !finite) ? T(0) : grpo_advantage(r[j], mean, sd, epsilon, divide_by_std);
+      out[j] = (d.zero || !finite) ? T(0) : grpo_advantage(r[j], d.mean, d.sd, epsilon, divide_by_std);
       if (keep) keep[j] = finite ? 1 : 0;
     }
-    status[g] = flags | (masked << grpo_masked_shift);
+    status[g] = d.flags | (masked << grpo_masked_shift);
   }
 };
 
@@ -309,41 +323,52 @@ struct loss_row_coef {
   std::size_t len;
 };
 
-template <class T>
-struct loss_row_coef_fn {
-  const loss_row_info* info;
-  loss_row_coef<T>* coef;
+/// What the per-row constants depend on besides the row (resolved once per call on the host).
+struct loss_coef_params {
   loss_aggregation aggregation;
   double loss_scale, n_tokens, n_seqs, constant, kl_coef, entropy_coeff;
   bool gspo, has_gspo_max;
   double gspo_max;
-  MMRAG_RFT_HOST_DEVICE void operator()(std::size_t i) const noexcept {
-    const std::size_t len = info[i].len;
-    double wd = 0;
-    switch (aggregation) {
-    case loss_aggregation::token_mean: wd = loss_scale / n_tokens; break;
-    case loss_aggregation::seq_mean_token_sum: wd = loss_scale / n_seqs; break;
-    case loss_aggregation::seq_mean_token_mean: wd = loss_scale / (static_cast<double>(len) * n_seqs); break;
-    case loss_aggregation::seq_mean_token_sum_norm: wd = loss_scale / constant; break;
-    }
-    loss_row_coef<T> c;
-    c.len = len;
-    c.w = static_cast<T>(wd);
-    c.kl_w = static_cast<T>(kl_coef) * c.w;
-    c.ent_w = -static_cast<T>(entropy_coeff) * c.w;
-    c.seq_ratio = T(1);
-    c.seq_gate = T(1);
-    if (gspo && len > 0) {
-      T s = static_cast<T>(info[i].log_ratio_sum / static_cast<double>(len));
-      if (has_gspo_max) {
-        const T mx = static_cast<T>(gspo_max);
-        c.seq_gate = s <= mx ? T(1) : T(0);
-        s = s > mx ? mx : s;
-      }
-      c.seq_ratio = vexp(s);
-    }
-    coef[i] = c;
+};
+
+/// The aggregation weight of a row and its GSPO sequence ratio, as `policy_loss`'s CPU rows compute them.
+template <class T>
+MMRAG_RFT_HOST_DEVICE inline loss_row_coef<T> row_coef(const loss_row_info& row, const loss_coef_params& cp) noexcept {
+  const std::size_t len = row.len;
+  const loss_aggregation aggregation = cp.aggregation;
+  const double loss_scale = cp.loss_scale, n_tokens = cp.n_tokens, n_seqs = cp.n_seqs, constant = cp.constant;
+  double wd = 0;
+  switch (aggregation) {
+  case loss_aggregation::token_mean: wd = loss_scale / n_tokens; break;
+  case loss_aggregation::seq_mean_token_sum: wd = loss_scale / n_seqs; break;
+  case loss_aggregation::seq_mean_token_mean: wd = loss_scale / (static_cast<double>(len) * n_seqs); break;
+  case loss_aggregation::seq_mean_token_sum_norm: wd = loss_scale / constant; break;
   }
+  loss_row_coef<T> c;
+  c.len = len;
+  c.w = static_cast<T>(wd);
+  c.kl_w = static_cast<T>(cp.kl_coef) * c.w;
+  c.ent_w = -static_cast<T>(cp.entropy_coeff) * c.w;
+  c.seq_ratio = T(1);
+  c.seq_gate = T(1);
+  if (cp.gspo && len > 0) {
+    T s = static_cast<T>(row.log_ratio_sum / static_cast<double>(len));
+    if (cp.has_gspo_max) {
+      const T mx = static_cast<T>(cp.gspo_max);
+      c.seq_gate = s <= mx ? T(1) : T(0);
+      s = s > mx ? mx : s;
+    }
+    c.seq_ratio = vexp(s);
+  }
+  return c;
+}
+
+template <class T>
+struct loss_row_coef_fn {
+  const loss_row_info* info;
+  loss_row_coef<T>* coef;
+  loss_coef_params cp;
+  MMRAG_RFT_HOST_DEVICE void operator()(std::size_t i) const noexcept { coef[i] = row_coef<T>(info[i], cp); }
 };
 
 /// Sums of the token pass; `merge` is the reduction (associative, so any tree order gives the same up to rounding).
@@ -352,7 +377,7 @@ struct loss_sums {
   double clipped = 0, lower = 0, low = 0, high = 0, region = 0;
   double ppo_kl = 0, kl_sum = 0, ent_sum = 0, adv_sum = 0, ratio_sum = 0;
   double adv_min = INFINITY, adv_max = -INFINITY, ratio_min = INFINITY, ratio_max = -INFINITY;
-  unsigned long long tokens = 0, nonfinite = 0, first_bad = ~0ull;
+  unsigned long long tokens = 0, seqs = 0, nonfinite = 0, first_bad = ~0ull;
 };
 struct loss_sums_plus {
   MMRAG_RFT_HOST_DEVICE loss_sums operator()(const loss_sums& a, const loss_sums& b) const noexcept {
@@ -365,7 +390,7 @@ struct loss_sums_plus {
     s.adv_max = b.adv_max > a.adv_max ? b.adv_max : a.adv_max;
     s.ratio_min = b.ratio_min < a.ratio_min ? b.ratio_min : a.ratio_min;
     s.ratio_max = b.ratio_max > a.ratio_max ? b.ratio_max : a.ratio_max;
-    s.tokens = a.tokens + b.tokens, s.nonfinite = a.nonfinite + b.nonfinite;
+    s.tokens = a.tokens + b.tokens, s.seqs = a.seqs + b.seqs, s.nonfinite = a.nonfinite + b.nonfinite;
     s.first_bad = b.first_bad < a.first_bad ? b.first_bad : a.first_bad;
     return s;
   }
@@ -378,13 +403,13 @@ struct loss_args {
   const T* seq_adv;
   device_matrix<const std::uint8_t> m;
   device_matrix<T> g, ge;
-  const loss_row_coef<T>* coef;
+  const loss_row_coef<T>* coef; // per-row constants (Thrust path); the CUDA kernel passes its own
   std::size_t cols;
   policy_token_params<T> p;
   bool gspo_sequence_grad;
 
-  MMRAG_RFT_HOST_DEVICE policy_token_term<T> term(std::size_t i, std::size_t t, T a) const noexcept {
-    const loss_row_coef<T>& c = coef[i];
+  MMRAG_RFT_HOST_DEVICE policy_token_term<T> term(std::size_t i, std::size_t t, T a,
+                                                  const loss_row_coef<T>& c) const noexcept {
     const T l = lp(i, t);
     return policy_token(l, old.p ? old(i, t) : l, a, ref.p ? ref(i, t) : T(0), c.seq_ratio, c.seq_gate, c.w, c.kl_w,
                         gspo_sequence_grad, p);
@@ -394,43 +419,50 @@ struct loss_args {
   }
 };
 
-/// The token pass: writes both gradients of one token and returns its contribution to the sums.
+/// One token of the token pass: writes both gradients of token (i, t) (`extra` added to the logp gradient: GSPO's
+/// sequence spread when the caller knows it) and returns the token's contribution to the sums.
+template <class T>
+MMRAG_RFT_HOST_DEVICE inline loss_sums loss_token(const loss_args<T>& a, std::size_t i, std::size_t t,
+                                                  const loss_row_coef<T>& c, T extra) noexcept {
+  loss_sums s;
+  if (a.m(i, t) == 0) {
+    a.g(i, t) = T(0);
+    if (a.ge.p) a.ge(i, t) = T(0);
+    return s;
+  }
+  const T adv = a.advantage(i, t);
+  const policy_token_term<T> r = a.term(i, t, adv, c);
+  a.g(i, t) = r.grad + extra;
+  if (a.ge.p) a.ge(i, t) = c.ent_w;
+  const double w = static_cast<double>(c.w);
+  const T e = a.ent.p ? a.ent(i, t) : T(0);
+  s.pg = w * static_cast<double>(r.pg);
+  s.kl = w * static_cast<double>(r.kl);
+  s.ent = w * static_cast<double>(e);
+  s.clipped = (r.flags & clipped_flag) != 0;
+  s.lower = (r.flags & clipped_lower_flag) != 0;
+  s.low = (r.flags & region_low_flag) != 0;
+  s.high = (r.flags & region_high_flag) != 0;
+  s.region = (r.flags & (region_low_flag | region_high_flag)) != 0;
+  s.ppo_kl = -static_cast<double>(r.log_ratio);
+  s.kl_sum = static_cast<double>(r.kl);
+  s.ent_sum = static_cast<double>(e);
+  s.adv_sum = s.adv_min = s.adv_max = static_cast<double>(adv);
+  s.ratio_sum = s.ratio_min = s.ratio_max = static_cast<double>(r.ratio);
+  s.tokens = 1;
+  const T l = a.lp(i, t);
+  const T check = l + (a.old.p ? a.old(i, t) : l) + adv + (a.ref.p ? a.ref(i, t) : T(0)) + e;
+  if (!is_finite(check)) s.nonfinite = 1, s.first_bad = static_cast<unsigned long long>(i * a.cols + t);
+  return s;
+}
+
+/// The Thrust token pass over the flat token index.
 template <class T>
 struct loss_token_fn {
   loss_args<T> a;
   MMRAG_RFT_HOST_DEVICE loss_sums operator()(std::size_t k) const noexcept {
     const std::size_t i = k / a.cols, t = k % a.cols;
-    loss_sums s;
-    if (a.m(i, t) == 0) {
-      a.g(i, t) = T(0);
-      if (a.ge.p) a.ge(i, t) = T(0);
-      return s;
-    }
-    const loss_row_coef<T>& c = a.coef[i];
-    const T adv = a.advantage(i, t);
-    const policy_token_term<T> r = a.term(i, t, adv);
-    a.g(i, t) = r.grad;
-    if (a.ge.p) a.ge(i, t) = c.ent_w;
-    const double w = static_cast<double>(c.w);
-    const T e = a.ent.p ? a.ent(i, t) : T(0);
-    s.pg = w * static_cast<double>(r.pg);
-    s.kl = w * static_cast<double>(r.kl);
-    s.ent = w * static_cast<double>(e);
-    s.clipped = (r.flags & clipped_flag) != 0;
-    s.lower = (r.flags & clipped_lower_flag) != 0;
-    s.low = (r.flags & region_low_flag) != 0;
-    s.high = (r.flags & region_high_flag) != 0;
-    s.region = (r.flags & (region_low_flag | region_high_flag)) != 0;
-    s.ppo_kl = -static_cast<double>(r.log_ratio);
-    s.kl_sum = static_cast<double>(r.kl);
-    s.ent_sum = static_cast<double>(e);
-    s.adv_sum = s.adv_min = s.adv_max = static_cast<double>(adv);
-    s.ratio_sum = s.ratio_min = s.ratio_max = static_cast<double>(r.ratio);
-    s.tokens = 1;
-    const T l = a.lp(i, t);
-    const T check = l + (a.old.p ? a.old(i, t) : l) + adv + (a.ref.p ? a.ref(i, t) : T(0)) + e;
-    if (!is_finite(check)) s.nonfinite = 1, s.first_bad = static_cast<unsigned long long>(k);
-    return s;
+    return loss_token(a, i, t, a.coef[i], T(0));
   }
 };
 
@@ -444,7 +476,7 @@ struct loss_gspo_spread_fn {
     if (c.len == 0) return;
     double sum = 0;
     for (std::size_t t = 0; t < a.cols; ++t)
-      if (a.m(i, t) != 0) sum += static_cast<double>(a.term(i, t, a.advantage(i, t)).d_logr);
+      if (a.m(i, t) != 0) sum += static_cast<double>(a.term(i, t, a.advantage(i, t), c).d_logr);
     const T spread = static_cast<T>(sum / static_cast<double>(c.len)) * c.seq_gate;
     for (std::size_t t = 0; t < a.cols; ++t)
       if (a.m(i, t) != 0) a.g(i, t) += spread;
@@ -466,6 +498,12 @@ template <class T>
   p.kl_straight_through = opt.kl_straight_through;
   p.kl_importance_corrected = opt.kl_importance_corrected && opt.kl != kl_estimator::none;
   return p;
+}
+
+[[nodiscard]] inline loss_coef_params coef_params(const policy_loss_options& opt, double n_tokens, double n_seqs,
+                                                 double constant) noexcept {
+  return {opt.aggregation, opt.loss_scale,     n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
+          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)};
 }
 
 /// The host-side tail shared by the device paths: the non-finite check and the result from the sums.
@@ -523,9 +561,8 @@ policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_l
   ::thrust::device_vector<loss_row_coef<T>> coef(rows);
   ::thrust::for_each_n(policy, count, rows,
                        loss_row_coef_fn<T>{::thrust::raw_pointer_cast(info.data()),
-                                           ::thrust::raw_pointer_cast(coef.data()), opt.aggregation, opt.loss_scale,
-                                           n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff, gspo,
-                                           opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)});
+                                           ::thrust::raw_pointer_cast(coef.data()),
+                                           coef_params(opt, n_tokens, n_seqs, constant)});
   const bool seq_grad = gspo && opt.gspo_grad == gspo_gradient::sequence;
   const loss_args<T> args{to_device_matrix(in.log_probs),
                           to_device_matrix(in.old_log_probs),
