@@ -92,3 +92,57 @@ TEST_CASE("rule_explain: member, then rule_score text, then \"name value\"") {
 }
 
 } // TEST_SUITE
+
+namespace {
+// A rule that uses the composite's shared parse when it gets one, and says which path it took.
+struct context_aware_rule {
+  [[nodiscard]] double operator()(const completion&, const sample&) const { return 1.0; }
+  [[nodiscard]] double operator()(const completion&, const sample&, reward_context& ctx) const {
+    return ctx.sections(tag_format{"think", "answer"}).well_formed() ? 2.0 : 3.0;
+  }
+};
+} // namespace
+
+TEST_SUITE("rewards") {
+
+TEST_CASE("rule_value: passes the reward_context to rules that accept one") {
+  const sample s = make_sample(1, {0});
+  const completion c = make_completion("<think>a</think><answer>b</answer>");
+  reward_context ctx(c.text);
+  CHECK(rule_value(context_aware_rule{}, c, s) == 1.0);
+  CHECK(rule_value(context_aware_rule{}, c, s, ctx) == 2.0);
+  CHECK(rule_value(nonempty, c, s, ctx) == 1.0); // a plain rule ignores the context
+  CHECK(composite{context_aware_rule{}}(c, s) == 2.0);
+}
+
+TEST_CASE("reward_context: one parse per tag configuration, equal configurations share it") {
+  const std::string text = "<think>a</think><rank>1</rank><answer>b</answer>";
+  reward_context ctx(text);
+  const tag_format a{"think", "rank", "answer"}, b{"think", "rank", "answer"}, c{"think", "answer"},
+      d{"rank"};
+  const tag_parse& pa = ctx.sections(a);
+  CHECK(&ctx.sections(b) == &pa); // equal names and flags: the cached parse
+  CHECK(pa.well_formed());
+  CHECK_FALSE(ctx.sections(c).well_formed());
+  CHECK(ctx.sections(d)[0].content == "1"); // beyond max_formats: parsed on request, still right
+  ctx.reset("<think>x</think>");
+  CHECK_FALSE(ctx.sections(a).well_formed());
+  CHECK(ctx.text() == "<think>x</think>");
+}
+
+TEST_CASE("reward_context: built-in rules give the same scores with and without a shared parse") {
+  const sample s = make_sample(4, {1, 2}, {"Seine"});
+  for (const char* text : {"<think>a</think><rank>[2, 3]</rank><answer>the Seine</answer>", "<think>a</think>",
+                           "<rank>[2, 2]</rank><answer>Seine</answer> trailing", ""}) {
+    CAPTURE(text);
+    const completion c = make_completion(text);
+    reward_context ctx(c.text);
+    CHECK(rule_value(stage2_format(), c, s, ctx) == rule_value(stage2_format(), c, s));
+    CHECK(rule_value(ranking_rule(), c, s, ctx) == rule_value(ranking_rule(), c, s));
+    CHECK(rule_value(answer_rule(), c, s, ctx) == rule_value(answer_rule(), c, s));
+    CHECK(rule_value(relevance_rule({"think", "rank", "answer"}, {.section = "rank"}), c, s, ctx) ==
+          rule_value(relevance_rule({"think", "rank", "answer"}, {.section = "rank"}), c, s));
+  }
+}
+
+} // TEST_SUITE

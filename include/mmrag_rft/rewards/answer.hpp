@@ -13,6 +13,7 @@
 #include <mmrag_rft/text/sections.hpp>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,6 +67,11 @@ public:
 
   [[nodiscard]] double operator()(const completion& c, const sample& s) const {
     const auto a = ref_.content(c.text);
+    return a ? score_answer(*a, s) : opt_.missing;
+  }
+  /// The same through a composite's shared parse (`ctx` holds `c.text`).
+  [[nodiscard]] double operator()(const completion&, const sample& s, reward_context& ctx) const {
+    const auto a = ref_.content(ctx);
     return a ? score_answer(*a, s) : opt_.missing;
   }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "answer"; }

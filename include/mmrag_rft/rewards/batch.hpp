@@ -80,11 +80,16 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
   for_each_chunk(exec, ch.count(), [&](std::size_t c) {
     const std::size_t b = ch.begin(c), e = ch.end(c);
     double* t = seconds.data() + c * (R + 1);
+    // One context per completion of the chunk, so the rules share each text's tag parse; kept per thread.
+    thread_local std::vector<reward_context> contexts;
+    if (contexts.size() < e - b) contexts.resize(e - b);
+    for (std::size_t i = b; i < e; ++i) contexts[i - b].reset(completions[i].text);
     // Rule-major inside a chunk: each rule's code and tables stay hot while it runs over the chunk.
     for_each_index<R>([&](auto r) {
       const auto& rule = reward.template entry<r>().rule;
       const auto t0 = clock::now();
-      for (std::size_t i = b; i < e; ++i) out.scores[i * R + r] = rule_value(rule, completions[i], samples[sample_of(i)]);
+      for (std::size_t i = b; i < e; ++i)
+        out.scores[i * R + r] = rule_value(rule, completions[i], samples[sample_of(i)], contexts[i - b]);
       t[r] += std::chrono::duration<double>(clock::now() - t0).count();
     });
     for (std::size_t i = b; i < e; ++i) out.totals[i] = reward.total_of(out.scores.data() + i * R);
@@ -112,7 +117,8 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
 /// Work is cut into chunks of `options.grain` completions that depend on the batch size only, and every completion's
 /// scores are computed by the same code whatever thread runs it, so the results are bitwise identical for `exec::seq`
 /// and `exec::par` with any thread count [tested: seq vs par with 1, 2 and 3 threads]. The time spent in each rule
-/// (thread-seconds) and the wall time are reported. An empty batch gives empty vectors.
+/// (thread-seconds) and the wall time are reported; the rules of a completion share one `reward_context`, so a tag
+/// parse they share is charged to the first rule that asks for it. An empty batch gives empty vectors.
 /// Throws `mmrag_rft::error` when the sizes disagree (checked once, before any rule runs); an exception thrown by a
 /// rule is rethrown on the calling thread after all workers stop.
 /// Complexity: one call of each rule per completion (two when explaining); allocates the result only.

@@ -113,12 +113,17 @@ public:
     return std::get<I>(entries_);
   }
 
-  /// The weighted total of `c` for `s`.
+  /// The weighted total of `c` for `s`; the rules share one parse of the tags (a `reward_context`).
   [[nodiscard]] double operator()(const completion& c, const sample& s) const {
+    reward_context ctx(c.text);
+    return (*this)(c, s, ctx);
+  }
+  /// The weighted total, sharing the caller's context (a nested composite shares its parent's).
+  [[nodiscard]] double operator()(const completion& c, const sample& s, reward_context& ctx) const {
     double total = 0.0;
     detail::for_each_index<num_rules>([&](auto i) {
       const auto& e = std::get<i>(entries_);
-      total += e.weight * rule_value(e.rule, c, s);
+      total += e.weight * rule_value(e.rule, c, s, ctx);
     });
     return total;
   }
@@ -128,7 +133,9 @@ public:
     reward_breakdown b;
     b.scores.resize(num_rules);
     b.names = names_;
-    detail::for_each_index<num_rules>([&](auto i) { b.scores[i] = rule_value(std::get<i>(entries_).rule, c, s); });
+    reward_context ctx(c.text);
+    detail::for_each_index<num_rules>(
+        [&](auto i) { b.scores[i] = rule_value(std::get<i>(entries_).rule, c, s, ctx); });
     b.total = total_of(b.scores.data());
     if (want == explain_mode::on) explain_into(c, s, b.total, b.explanation);
     return b;

@@ -4,12 +4,14 @@
 //
 // Public customization points in this file:
 //   rule_name(r)                 the rule's name in breakdowns: r.name() when present, else "rule"
-//   rule_value(r, c, s)          the rule's score of completion c for sample s, as a double
+//   rule_value(r, c, s[, ctx])   the rule's score of completion c for sample s, as a double; with a reward_context,
+//                                r(c, s, ctx) when the rule accepts one (to share the tag parse), else r(c, s)
 //   rule_explain(r, c, s, out)   appends a short phrase explaining that score: r.explain(c, s, out) when present, else
 //                                the rule_score's explanation, else "<name> <value>"
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/sample.hpp>
+#include <mmrag_rft/rewards/context.hpp>
 
 #include <concepts>
 #include <cstdio>
@@ -41,7 +43,8 @@ concept scores_with_explanation = std::convertible_to<T, rule_score>;
 /// 2. a `const R&` is callable on `(const completion&, const sample&)`, so one rule object can score from several
 ///    threads at once, and
 /// 3. the result converts to `rule_score` or to `double`.
-/// Everything else is optional and reached through the customisation points `rule_name` and `rule_explain`; a
+/// Everything else is optional and reached through the customisation points `rule_name`, `rule_explain` and
+/// `rule_value` (a rule callable as `r(c, s, reward_context&)` shares the composite's tag parse); a
 /// capture-less or capturing (non-`mutable`) lambda returning a number is a rule.
 /// Example (tests/rewards/concepts_test.cpp): `[](const completion& c, const sample&) { return c.text.empty() ? 0.0 :
 /// 1.0; }`.
@@ -97,8 +100,16 @@ struct rule_value_t {
   [[nodiscard]] double operator()(const R& r, const completion& c, const sample& s) const {
     return detail::result_value(std::invoke(r, c, s));
   }
+  template <RewardRule R>
+  [[nodiscard]] double operator()(const R& r, const completion& c, const sample& s, reward_context& ctx) const {
+    if constexpr (std::invocable<const R&, const completion&, const sample&, reward_context&>)
+      return detail::result_value(std::invoke(r, c, s, ctx));
+    else
+      return detail::result_value(std::invoke(r, c, s));
+  }
 };
-/// The score of completion `c` for sample `s` under rule `r`, as a double (a `rule_score`'s `value`).
+/// The score of completion `c` for sample `s` under rule `r`, as a double (a `rule_score`'s `value`). Given a
+/// `reward_context` for `c.text`, a rule that accepts one gets it (the built-in rules parse the tags through it).
 /// Complexity: one call of the rule.
 inline constexpr rule_value_t rule_value{};
 

@@ -46,6 +46,10 @@ public:
   [[nodiscard]] double operator()(const completion& c, const sample&) const noexcept {
     return tags_.parse(c.text).well_formed(opt_.allowed) ? opt_.success : opt_.failure;
   }
+  /// The same through a composite's shared parse (`ctx` holds `c.text`).
+  [[nodiscard]] double operator()(const completion&, const sample&, reward_context& ctx) const noexcept {
+    return ctx.sections(tags_).well_formed(opt_.allowed) ? opt_.success : opt_.failure;
+  }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "format"; }
   /// "format ok", or "format broken (…)" naming each issue and the first tag it concerns.
   void explain(const completion& c, const sample&, std::string& out) const {

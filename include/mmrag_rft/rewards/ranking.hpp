@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -83,13 +84,19 @@ public:
     for (std::size_t n = 0; n <= cached_schemes; ++n) schemes_.push_back(make_scheme(n));
   }
 
-  [[nodiscard]] double operator()(const completion& c, const sample& s) const { return evaluate(c, s).score; }
+  [[nodiscard]] double operator()(const completion& c, const sample& s) const {
+    return evaluate(ref_.content(c.text), s).score;
+  }
+  /// The same through a composite's shared parse (`ctx` holds `c.text`).
+  [[nodiscard]] double operator()(const completion&, const sample& s, reward_context& ctx) const {
+    return evaluate(ref_.content(ctx), s).score;
+  }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "ranking"; }
 
   /// "ranked 2 of 3 gold docs in top-3, NDCG@3 0.78", or why the ranking was refused: "ranking invalid (duplicate
   /// "3" at position 3)", "ranking invalid (no <rank>)".
   void explain(const completion& c, const sample& s, std::string& out) const {
-    const result r = evaluate(c, s);
+    const result r = evaluate(ref_.content(c.text), s);
     if (r.problem == problem_kind::section) {
       out += "ranking invalid (";
       detail::append_section_problem(out, ref_, c.text);
@@ -151,9 +158,8 @@ private:
     return opt_.numbering == label_numbering::bare ? label_scheme::numbered(n) : label_scheme::shared(n, opt_.prefixes);
   }
 
-  [[nodiscard]] result evaluate(const completion& c, const sample& s) const {
+  [[nodiscard]] result evaluate(std::optional<std::string_view> section, const sample& s) const {
     result r;
-    const auto section = ref_.content(c.text);
     if (!section) {
       r.score = opt_.invalid;
       r.problem = problem_kind::section;

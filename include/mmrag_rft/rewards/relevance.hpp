@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,9 +51,11 @@ public:
   }
 
   [[nodiscard]] double operator()(const completion& c, const sample& s) const {
-    const auto v = verdict(c);
-    if (v.verdict == relevance_verdict::unknown) return opt_.unknown;
-    return (v.verdict == relevance_verdict::relevant) == gold_relevant(s) ? opt_.correct : opt_.wrong;
+    return score_of(ref_.content(c.text), s);
+  }
+  /// The same through a composite's shared parse (`ctx` holds `c.text`).
+  [[nodiscard]] double operator()(const completion&, const sample& s, reward_context& ctx) const {
+    return score_of(ref_.content(ctx), s);
   }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "relevance"; }
   /// "verdict relevant, gold relevant: correct", "verdict unknown (ambiguous)", "verdict unknown (no <answer>)".
@@ -93,6 +96,13 @@ public:
   [[nodiscard]] const relevance_rule_options& options() const noexcept { return opt_; }
 
 private:
+  [[nodiscard]] double score_of(std::optional<std::string_view> section, const sample& s) const {
+    if (!section) return opt_.unknown;
+    const relevance_parse v = parse_relevance(*section, opt_.parse);
+    if (v.verdict == relevance_verdict::unknown) return opt_.unknown;
+    return (v.verdict == relevance_verdict::relevant) == gold_relevant(s) ? opt_.correct : opt_.wrong;
+  }
+
   [[nodiscard]] static std::string_view failure_text(relevance_failure f) noexcept {
     switch (f) {
     case relevance_failure::empty: return "empty";

@@ -4,6 +4,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/rewards/context.hpp>
 #include <mmrag_rft/text/sections.hpp>
 
 #include <cstddef>
@@ -26,18 +27,24 @@ struct section_ref {
 
   // The content of the section when it is usable: opened once and closed. A duplicated section is refused rather than
   // guessed (a model could otherwise offer two answers), an unclosed one is truncated output.
-  [[nodiscard]] std::optional<std::string_view> content(std::string_view text) const noexcept {
-    const tag_parse p = tags.parse(text);
+  [[nodiscard]] std::optional<std::string_view> content(const tag_parse& p) const noexcept {
     const tag_section& s = p[index];
     if (!s.found() || any(s.issues, section_issue::unclosed | section_issue::duplicated)) return std::nullopt;
     return s.content;
+  }
+  [[nodiscard]] std::optional<std::string_view> content(std::string_view text) const noexcept {
+    return content(tags.parse(text));
+  }
+  [[nodiscard]] std::optional<std::string_view> content(reward_context& ctx) const noexcept {
+    return content(ctx.sections(tags));
   }
   [[nodiscard]] const std::string& name() const { return tags.spec(index).name; }
 };
 
 // Why a section could not be used, for explanations: "no <rank> section", "unclosed <rank>", "duplicated <rank>".
 inline void append_section_problem(std::string& out, const section_ref& ref, std::string_view text) {
-  const tag_section& s = ref.tags.parse(text)[ref.index];
+  const tag_parse p = ref.tags.parse(text);
+  const tag_section& s = p[ref.index];
   out += !s.found() ? "no <" : any(s.issues, section_issue::duplicated) ? "duplicated <" : "unclosed <";
   out += ref.name();
   out += '>';
