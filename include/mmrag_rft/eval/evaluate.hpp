@@ -69,6 +69,18 @@ index_predictions(std::span<const prediction> predictions, std::string_view fn) 
   return by_id;
 }
 
+/// Fills the id, category and `predicted` of `q` and returns the question's prediction, or nullptr.
+inline const prediction* start_question(const sample& s,
+                                        const std::unordered_map<std::string_view, const prediction*>& by_id,
+                                        question_scores& q) {
+  const auto it = by_id.find(s.id);
+  const prediction* p = it == by_id.end() ? nullptr : it->second;
+  q.id = s.id;
+  q.category = s.category;
+  q.predicted = p != nullptr;
+  return p;
+}
+
 /// Retrieval and ranking scores shared by both benchmarks, accumulated over questions with gold positives.
 class document_scorer {
 public:
@@ -184,12 +196,8 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
       ++r.num_unannotated;
       continue;
     }
-    const auto it = by_id.find(s.id);
-    const prediction* p = it == by_id.end() ? nullptr : it->second;
     question_scores q;
-    q.id = s.id;
-    q.category = s.category;
-    q.predicted = p != nullptr;
+    const prediction* p = detail::start_question(s, by_id, q);
     if (p && !p->answers.empty())
       q.accuracy = webqa_qa_accuracy(p->answers.front(), golds,
                                      parse_webqa_category(s.category).value_or(webqa_category::others), options.webqa);
@@ -238,13 +246,9 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
       ++r.num_unannotated;
       continue;
     }
-    const auto it = by_id.find(s.id);
-    const prediction* p = it == by_id.end() ? nullptr : it->second;
     question_scores q;
-    q.id = s.id;
-    q.category = s.category;
+    const prediction* p = detail::start_question(s, by_id, q);
     q.modality = gold.info[i].answer_modality;
-    q.predicted = p != nullptr;
     if (p) {
       const auto sc = mmqa_em_f1(p->answers, s.answers);
       q.em = sc.em;
