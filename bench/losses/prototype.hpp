@@ -8,11 +8,11 @@
 //    reassociation is needed; lanes are folded into double once per tile. The order depends on the shape only, so
 //    `seq` and `par` agree bitwise, as the library's do.
 // GCC vectorises pass 1 only with -fno-trapping-math (it will not if-convert a float multiply it thinks may trap);
-// that flag changes no value, only whether FP exceptions may be raised speculatively. e^x rounds with the 1.5 * 2^23
-// shifter instead of std::floor, which baseline x86-64 compiles to a libm call.
+// that flag changes no value, only whether FP exceptions may be raised speculatively. e^x is the library's vexp.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/cpu.hpp>
+#include <mmrag_rft/detail/math.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 #include <algorithm>
 #include <cfloat>
@@ -26,29 +26,6 @@ namespace mmrag_rft::bench::prototype {
 inline constexpr std::size_t tile = 256;
 [[gnu::always_inline]] inline float lo_(float a, float b) noexcept { return b < a ? b : a; }
 [[gnu::always_inline]] inline float hi_(float a, float b) noexcept { return b > a ? b : a; }
-
-[[gnu::always_inline]] inline float exp_fast(float x) noexcept {
-  const float xc = lo_(hi_(x, -87.0f), 88.0f);
-  const float shifter = 12582912.0f;
-  const float k = xc * 1.44269504088896341f + shifter;
-  const float n = k - shifter;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  std::int32_t bits;
-  std::memcpy(&bits, &k, sizeof bits);
-  const std::int32_t e = ((bits - 0x4B400000) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &e, sizeof scale);
-  return p * scale;
-}
 
 struct sums {
   double pg = 0, kl = 0, ppo_kl = 0, adv = 0, ratio = 0, clipped = 0, lower = 0;
@@ -69,7 +46,7 @@ void tile_pass(const float* __restrict lp, const float* __restrict old, const fl
     const float lr_raw = lp[t] - old[t];
     const float lr = lo_(hi_(lr_raw, -lc), lc);
     const float gate = (lr == lr_raw) ? 1.0f : 0.0f;
-    const float r = exp_fast(lr);
+    const float r = detail::vexp(lr);
     const float l1 = -a * r;
     const float rcl = lo_(hi_(r, lo), hi);
     const float l2 = -a * rcl;
@@ -83,7 +60,7 @@ void tile_pass(const float* __restrict lp, const float* __restrict old, const fl
     d = dual ? 0.0f : d;
     const float y_raw = ref[t] - lp[t];
     const float y = lo_(hi_(y_raw, -20.0f), 20.0f);
-    const float e = exp_fast(y);
+    const float e = detail::vexp(y);
     const float kv_raw = e - y - 1.0f;
     const float kv = lo_(kv_raw, 10.0f);
     const float kg_raw = 1.0f - e;
