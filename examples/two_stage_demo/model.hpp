@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// The demo's multi-modal policy network: a small vision encoder whose outputs replace the <img> tokens of the
+// stream (prefix embeddings of each image document), and a decoder-only transformer with a key/value cache.
+#pragma once
+#include <torch/torch.h>
+
+#include <cmath>
+#include <vector>
+
+namespace demo {
+
+struct model_config {
+  std::int64_t vocab = 0;
+  std::int64_t dim = 64;
+  std::int64_t heads = 4;
+  std::int64_t layers = 2;
+  std::int64_t max_len = 160;
+  std::int64_t patch = 8 * 8 * 3; // one image slot: 8x8 RGB
+};
+
+// Per-layer key/value cache of incremental decoding: [B, H, L, dh] each.
+struct kv_cache {
+  std::vector<torch::Tensor> k, v;
+};
+
+struct block_impl : torch::nn::Module {
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  std::int64_t heads, dim;
+
+  block_impl(std::int64_t d, std::int64_t h) : heads(h), dim(d) {
+    ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+    qkv = register_module("qkv", torch::nn::Linear(d, 3 * d));
+    proj = register_module("proj", torch::nn::Linear(d, d));
+    fc1 = register_module("fc1", torch::nn::Linear(d, 4 * d));
+    fc2 = register_module("fc2", torch::nn::Linear(4 * d, d));
+  }
+
+  // x: [B, T, D]; bias: [B, 1, T, L] additive mask over all L keys (cached + new). With a cache, the new keys and
+  // values are appended to it.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& bias, torch::Tensor* ck, torch::Tensor* cv) {
+    const auto B = x.size(0), T = x.size(1), dh = dim / heads;
+    auto q = qkv(ln1(x)).view({B, T, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+    auto qq = q[0], k = q[1], v = q[2];
+    if (ck) {
+      if (ck->defined()) k = torch::cat({*ck, k}, 2), v = torch::cat({*cv, v}, 2);
+      *ck = k, *cv = v;
+    }
+    auto att = torch::matmul(qq, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(dh)) + bias;
+    auto y = torch::matmul(torch::softmax(att, -1), v).transpose(1, 2).reshape({B, T, dim});
+    x = x + proj(y);
+    return x + fc2(torch::gelu(fc1(ln2(x))));
+  }
+};
+TORCH_MODULE_IMPL(block, block_impl);
+
+struct policy_net_impl : torch::nn::Module {
+  model_config cfg;
+  torch::nn::Embedding tok{nullptr}, pos{nullptr}, slot{nullptr};
+  torch::nn::Sequential vision{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm lnf{nullptr};
+  torch::nn::Linear head{nullptr};
+
+  explicit policy_net_impl(model_config c) : cfg(c) {
+    tok = register_module("tok", torch::nn::Embedding(c.vocab, c.dim));
+    pos = register_module("pos", torch::nn::Embedding(c.max_len, c.dim));
+    slot = register_module("slot", torch::nn::Embedding(3, c.dim));
+    vision = register_module("vision", torch::nn::Sequential(torch::nn::Linear(c.patch, 96), torch::nn::ReLU(),
+                                                             torch::nn::Linear(96, c.dim)));
+    blocks = register_module("blocks", torch::nn::ModuleList());
+    for (std::int64_t i = 0; i < c.layers; ++i) blocks->push_back(block(c.dim, c.heads));
+    lnf = register_module("lnf", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
+    head = register_module("head", torch::nn::Linear(c.dim, c.vocab));
+    // The policy never emits <pad>, <bos>, <img> or <unk>: sampling and scoring share this mask, so the sampling
+    // log-probs and the trained ones are the same distribution.
+    auto bias = torch::zeros({c.vocab});
+    for (std::int64_t id : {0, 1, 3, 4}) bias[id] = -1e9f;
+    never = register_buffer("never", bias);
+  }
+  torch::Tensor never;
+
+  // tokens, positions: [B, T] int64; patches: [N, patch] float in [0, 1], one row per <img> token of `tokens` in
+  // row-major order (slot index = order within its image). Returns the embeddings [B, T, D].
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& positions, const torch::Tensor& patches,
+                      const torch::Tensor& slots) {
+    auto e = tok(tokens) + pos(positions.clamp(0, cfg.max_len - 1));
+    if (patches.defined() && patches.size(0) > 0) {
+      const auto is_img = (tokens == 3).unsqueeze(-1).expand_as(e);
+      e = e.masked_scatter(is_img, vision->forward(patches) + slot(slots));
+    }
+    return e;
+  }
+
+  // Runs the blocks; `bias` [B, 1, T, L]; with `cache` the keys/values are appended per layer.
+  torch::Tensor run(torch::Tensor x, const torch::Tensor& bias, kv_cache* cache) {
+    if (cache && cache->k.empty()) cache->k.resize(blocks->size()), cache->v.resize(blocks->size());
+    for (std::size_t i = 0; i < blocks->size(); ++i)
+      x = blocks[i]->as<block_impl>()->forward(x, bias, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
+    return head(lnf(x)) + never;
+  }
+};
+TORCH_MODULE_IMPL(policy_net, policy_net_impl);
+
+} // namespace demo

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: Apache-2.0
+// The LibTorch adapter: wraps the demo network so that it satisfies mmrag_rft::Policy. The library computes rewards,
+// advantages and d loss / d log-prob; this adapter turns that gradient into parameter gradients with
+// `logp.backward(grad)` and steps Adam.
+#pragma once
+#include "model.hpp"
+#include "tokenizer.hpp"
+
+#include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/model.hpp>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace demo {
+
+class torch_policy {
+public:
+  torch_policy(const tokenizer& tok, model_config cfg, double lr, std::uint64_t init_seed)
+      : tok_(&tok), net_((torch::manual_seed(init_seed), cfg.vocab = static_cast<std::int64_t>(tok.size()), cfg)),
+        opt_(net_->parameters(), torch::optim::AdamOptions(lr)) {}
+
+  // --- mmrag_rft::Policy ------------------------------------------------------------------------------------------
+  [[nodiscard]] mmrag_rft::rollout_batch generate(const mmrag_rft::prompt_batch& prompts,
+                                                  const mmrag_rft::rollout_options& o) {
+    torch::NoGradGuard no_grad;
+    const std::size_t P = prompts.size(), G = o.group_size, R = P * G;
+    const encoded e = encode(prompts, 1);
+    kv_cache cache;
+    auto logits = net_->run(net_->embed(e.tokens, e.positions, e.patches, e.slots), causal_bias(e.valid, 0), &cache);
+    logits = logits.select(1, e.tokens.size(1) - 1).repeat_interleave(static_cast<std::int64_t>(G), 0); // [R, V]
+    for (auto& k : cache.k) k = k.repeat_interleave(static_cast<std::int64_t>(G), 0);
+    for (auto& v : cache.v) v = v.repeat_interleave(static_cast<std::int64_t>(G), 0);
+    auto key_valid = e.valid.repeat_interleave(static_cast<std::int64_t>(G), 0);
+    const auto lens = e.lengths.repeat_interleave(static_cast<std::int64_t>(G), 0);
+
+    const std::size_t T = o.max_new_tokens;
+    std::vector<std::int32_t> toks(R * T, 0);
+    std::vector<float> lps(R * T, 0.0f), ents(R * T, 0.0f);
+    std::vector<std::uint8_t> mask(R * T, 0);
+    std::vector<char> done(R, 0);
+    std::uint64_t rng = o.seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
+    std::size_t steps = 0;
+    for (std::size_t t = 0; t < T; ++t) {
+      const auto lp = torch::log_softmax(o.temperature > 0 ? logits / o.temperature : logits, -1).contiguous();
+      const auto acc = lp.accessor<float, 2>();
+      const std::int64_t V = lp.size(1);
+      std::vector<std::int64_t> next(R, tokenizer::pad);
+      bool any = false;
+      for (std::size_t r = 0; r < R; ++r) {
+        if (done[r]) continue;
+        std::int64_t k = 0;
+        if (o.temperature > 0) {
+          rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+          double u = static_cast<double>(rng >> 11) / 9007199254740992.0, c = 0;
+          for (k = 0; k < V - 1; ++k)
+            if ((c += std::exp(static_cast<double>(acc[r][k]))) > u) break;
+        } else {
+          for (std::int64_t j = 1; j < V; ++j) k = acc[r][j] > acc[r][k] ? j : k;
+        }
+        double h = 0;
+        for (std::int64_t j = 0; j < V; ++j) h -= std::exp(static_cast<double>(acc[r][j])) * acc[r][j];
+        toks[r * T + t] = static_cast<std::int32_t>(k);
+        lps[r * T + t] = acc[r][k];
+        ents[r * T + t] = static_cast<float>(h);
+        mask[r * T + t] = 1;
+        next[r] = k;
+        if (k == tokenizer::eos) done[r] = 1;
+        any = true;
+      }
+      if (!any) break;
+      steps = t + 1;
+      if (std::all_of(done.begin(), done.end(), [](char d) { return d != 0; }) || t + 1 == T) break;
+      key_valid = torch::cat({key_valid, torch::ones({static_cast<std::int64_t>(R), 1}, torch::kBool)}, 1);
+      const auto in = torch::tensor(next, torch::kLong).view({static_cast<std::int64_t>(R), 1});
+      const auto pos = (lens + static_cast<std::int64_t>(t)).view({static_cast<std::int64_t>(R), 1});
+      const auto bias = torch::where(key_valid, 0.0f, -1e9f).view({static_cast<std::int64_t>(R), 1, 1, -1});
+      logits = net_->run(net_->embed(in, pos, {}, {}), bias, &cache).select(1, 0);
+    }
+    auto b = mmrag_rft::rollout_batch::zeros(P, G, steps);
+    for (std::size_t r = 0; r < R; ++r) {
+      std::vector<std::int64_t> ids;
+      bool eos = false;
+      for (std::size_t t = 0; t < steps; ++t) {
+        const std::size_t src = r * T + t, dst = r * steps + t;
+        b.tokens[dst] = toks[src], b.log_probs[dst] = lps[src], b.entropy[dst] = ents[src], b.mask[dst] = mask[src];
+        if (mask[src]) {
+          ids.push_back(toks[src]);
+          eos = eos || toks[src] == tokenizer::eos;
+        }
+      }
+      b.completions[r] = {tok_->decode(ids), ids.size(), !eos};
+    }
+    return b;
+  }
+
+  void log_probs(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
+                 mmrag_rft::matrix_view<float> out) {
+    if (frozen_) {
+      torch::NoGradGuard no_grad;
+      last_ = forward_logp(prompts, r);
+    } else {
+      last_ = forward_logp(prompts, r);
+    }
+    const auto c = last_.detach().contiguous();
+    const float* p = c.data_ptr<float>();
+    for (std::size_t i = 0; i < r.rows(); ++i)
+      for (std::size_t t = 0; t < r.cols; ++t) out(i, t) = p[i * r.cols + t];
+  }
+
+  void backward(mmrag_rft::matrix_view<const float> grad) {
+    mmrag_rft::detail::require(last_.defined() && last_.requires_grad(), "torch_policy::backward", "grad",
+                               "needs a log_probs call with gradients first");
+    auto g = torch::empty_like(last_);
+    float* q = g.data_ptr<float>();
+    for (std::size_t i = 0; i < grad.rows(); ++i)
+      for (std::size_t t = 0; t < grad.cols(); ++t) q[i * grad.cols() + t] = grad(i, t);
+    last_.backward(g);
+    last_ = torch::Tensor();
+  }
+
+  void step() {
+    torch::nn::utils::clip_grad_norm_(net_->parameters(), 1.0);
+    opt_.step();
+    opt_.zero_grad();
+  }
+
+  // --- demo helpers -----------------------------------------------------------------------------------------------
+  // One teacher-forced step on (prompt, target completion) pairs; returns the mean token cross-entropy.
+  double sft_step(const mmrag_rft::prompt_batch& prompts, const std::vector<std::string>& targets) {
+    std::vector<std::vector<std::int64_t>> ids;
+    std::size_t cols = 0;
+    for (const auto& t : targets) {
+      ids.push_back(tok_->encode(t));
+      mmrag_rft::detail::require(std::find(ids.back().begin(), ids.back().end(), tokenizer::unk) == ids.back().end(),
+                                 "torch_policy::sft_step", "targets", "hold a word outside the vocabulary: " + t);
+      ids.back().push_back(tokenizer::eos);
+      cols = std::max(cols, ids.back().size());
+    }
+    auto b = mmrag_rft::rollout_batch::zeros(prompts.size(), 1, cols, false);
+    for (std::size_t r = 0; r < ids.size(); ++r)
+      for (std::size_t t = 0; t < ids[r].size(); ++t)
+        b.tokens[r * cols + t] = static_cast<std::int32_t>(ids[r][t]), b.mask[r * cols + t] = 1;
+    const auto lp = forward_logp(prompts, b);
+    const auto m = torch::from_blob(b.mask.data(), {static_cast<std::int64_t>(b.rows()), static_cast<std::int64_t>(cols)},
+                                    torch::kUInt8).to(torch::kFloat);
+    const auto loss = -(lp * m).sum() / m.sum();
+    loss.backward();
+    step();
+    return loss.item<double>();
+  }
+
+  void set_lr(double lr) {
+    for (auto& g : opt_.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+  }
+  // Copies the parameters of `other` and stops tracking gradients: a frozen reference model.
+  void freeze_copy_of(const torch_policy& other) {
+    torch::NoGradGuard no_grad;
+    auto src = other.net_->named_parameters();
+    for (auto& p : net_->named_parameters()) p.value().copy_(src[p.key()]);
+    frozen_ = true;
+  }
+  void save(const std::string& path) {
+    torch::save(net_, path + ".pt");
+    torch::save(opt_, path + ".opt.pt");
+  }
+  void load(const std::string& path) {
+    torch::load(net_, path + ".pt");
+    torch::load(opt_, path + ".opt.pt");
+  }
+  [[nodiscard]] std::int64_t num_parameters() const {
+    std::int64_t n = 0;
+    for (const auto& p : net_->parameters()) n += p.numel();
+    return n;
+  }
+
+private:
+  struct encoded {
+    torch::Tensor tokens, positions, valid, lengths, patches, slots; // [R, Pmax] x3, [R], [N, 192], [N]
+  };
+
+  // Left-pads each prompt ([bos] + tokens) to a common length, `rep` copies per prompt, and cuts each image into
+  // its three 8x8 slot patches in the order the <img> tokens appear.
+  [[nodiscard]] encoded encode(const mmrag_rft::prompt_batch& prompts, std::size_t rep) const {
+    std::vector<std::vector<std::int64_t>> ids;
+    std::size_t pmax = 0;
+    for (const auto& p : prompts) {
+      ids.push_back({tokenizer::bos});
+      const auto e = tok_->encode(p.text);
+      ids.back().insert(ids.back().end(), e.begin(), e.end());
+      pmax = std::max(pmax, ids.back().size());
+      const auto n_img = static_cast<std::size_t>(std::count(e.begin(), e.end(), tokenizer::img));
+      mmrag_rft::detail::require(n_img == p.images.size() * tokenizer::image_slots, "torch_policy", "prompt.images",
+                                 "do not match the <image> placeholders of the prompt text");
+    }
+    const std::size_t R = prompts.size() * rep;
+    std::vector<std::int64_t> tok(R * pmax, tokenizer::pad), pos(R * pmax, 0), len(R);
+    std::vector<std::uint8_t> valid(R * pmax, 0);
+    std::vector<float> patches;
+    std::vector<std::int64_t> slots;
+    for (std::size_t p = 0; p < prompts.size(); ++p)
+      for (std::size_t k = 0; k < rep; ++k) {
+        const std::size_t r = p * rep + k, off = pmax - ids[p].size();
+        len[r] = static_cast<std::int64_t>(ids[p].size());
+        for (std::size_t t = 0; t < ids[p].size(); ++t) {
+          tok[r * pmax + off + t] = ids[p][t];
+          pos[r * pmax + off + t] = static_cast<std::int64_t>(t);
+          valid[r * pmax + off + t] = 1;
+        }
+        for (const auto& img : prompts[p].images)
+          for (int s = 0; s < tokenizer::image_slots; ++s) {
+            slots.push_back(s);
+            for (std::size_t y = 0; y < 8; ++y)
+              for (std::size_t x = 0; x < 8; ++x)
+                for (std::size_t c = 0; c < 3; ++c) {
+                  const std::size_t px = static_cast<std::size_t>(s) * 8 + x;
+                  const bool in = img && img->channels == 3 && y < img->height && px < img->width;
+                  patches.push_back(in ? static_cast<float>(img->pixels[(y * img->width + px) * 3 + c]) / 255.0f : 0.0f);
+                }
+          }
+      }
+    const auto Ri = static_cast<std::int64_t>(R), Pi = static_cast<std::int64_t>(pmax);
+    encoded e;
+    e.tokens = torch::tensor(tok, torch::kLong).view({Ri, Pi});
+    e.positions = torch::tensor(pos, torch::kLong).view({Ri, Pi});
+    e.valid = torch::tensor(std::vector<std::int64_t>(valid.begin(), valid.end()), torch::kLong).view({Ri, Pi}).to(torch::kBool);
+    e.lengths = torch::tensor(len, torch::kLong);
+    e.slots = torch::tensor(slots, torch::kLong);
+    e.patches = torch::tensor(patches, torch::kFloat).view({static_cast<std::int64_t>(slots.size()), 8 * 8 * 3});
+    return e;
+  }
+
+  // Additive attention bias [B, 1, L, L]: causal, and never attending to left padding.
+  [[nodiscard]] static torch::Tensor causal_bias(const torch::Tensor& key_valid, std::int64_t) {
+    const auto L = key_valid.size(1);
+    const auto causal = torch::ones({L, L}, torch::kBool).tril();
+    const auto ok = causal.unsqueeze(0) & key_valid.unsqueeze(1);
+    return torch::where(ok, 0.0f, -1e9f).unsqueeze(1);
+  }
+
+  // log pi(completion token t | prompt, tokens < t) for every row, [R, cols], with the autograd graph.
+  [[nodiscard]] torch::Tensor forward_logp(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r) {
+    mmrag_rft::detail::require(prompts.size() == r.num_prompts, "torch_policy::log_probs", "prompts",
+                               "must hold one prompt per group of the rollout");
+    const encoded e = encode(prompts, r.group_size);
+    const auto R = static_cast<std::int64_t>(r.rows()), C = static_cast<std::int64_t>(r.cols);
+    const auto Pm = e.tokens.size(1);
+    const auto comp = torch::tensor(std::vector<std::int64_t>(r.tokens.begin(), r.tokens.end()), torch::kLong).view({R, C});
+    const auto tokens = torch::cat({e.tokens, comp}, 1);
+    const auto cpos = e.lengths.view({R, 1}) + torch::arange(C, torch::kLong).view({1, C});
+    const auto positions = torch::cat({e.positions, cpos}, 1);
+    const auto valid = torch::cat({e.valid, torch::ones({R, C}, torch::kBool)}, 1);
+    const auto logits = net_->run(net_->embed(tokens, positions, e.patches, e.slots), causal_bias(valid, 0), nullptr);
+    const auto lp = torch::log_softmax(logits.narrow(1, Pm - 1, C), -1);
+    return lp.gather(2, comp.unsqueeze(-1)).squeeze(-1);
+  }
+
+  const tokenizer* tok_;
+  policy_net net_;
+  torch::optim::Adam opt_;
+  torch::Tensor last_;
+  bool frozen_ = false;
+};
+
+static_assert(mmrag_rft::check_policy<torch_policy>());
+
+} // namespace demo
