@@ -264,12 +264,16 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
                            o.singleton,
                            ::thrust::raw_pointer_cast(status.data())};
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), groups.num_groups(), f);
-  const grpo_counts c = ::thrust::transform_reduce(policy, status.begin(), status.end(), grpo_counts_of{},
-                                                   grpo_counts{}, grpo_counts_plus{});
+  // Raw pointers, not device_vector iterators: Thrust's device_reference conversion binds a null system reference
+  // (UBSan reports it in CCCL 3.0.1's thrust/detail/reference.h).
+  const std::uint32_t* st = ::thrust::raw_pointer_cast(status.data());
+  const std::size_t ng = groups.num_groups();
+  const grpo_counts c =
+      ::thrust::transform_reduce(policy, st, st + ng, grpo_counts_of{}, grpo_counts{}, grpo_counts_plus{});
   if (c.singleton_error > 0) {
-    const auto it = ::thrust::find_if(policy, status.begin(), status.end(), has_status_flag{grpo_singleton_error});
+    const std::uint32_t* it = ::thrust::find_if(policy, st, st + ng, has_status_flag{grpo_singleton_error});
     throw error(fn, "groups", "has a group with one finite reward (singleton = error)",
-                static_cast<std::size_t>(it - status.begin()));
+                static_cast<std::size_t>(it - st));
   }
   summary.degenerate_groups = c.degenerate;
   summary.singleton_groups = c.singleton;
@@ -548,10 +552,11 @@ policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_l
   const auto count = ::thrust::counting_iterator<std::size_t>(0);
 
   ::thrust::device_vector<loss_row_info> info(rows);
-  ::thrust::transform(policy, count, count + rows, info.begin(),
+  loss_row_info* info_p = ::thrust::raw_pointer_cast(info.data());
+  ::thrust::transform(policy, count, count + rows, info_p,
                       loss_row_scan_fn<T>{to_device_matrix(in.mask), to_device_matrix(in.log_probs),
                                           to_device_matrix(in.old_log_probs), cols, gspo});
-  const loss_row_counts n = ::thrust::transform_reduce(policy, info.begin(), info.end(), loss_row_counts_of{},
+  const loss_row_counts n = ::thrust::transform_reduce(policy, info_p, info_p + rows, loss_row_counts_of{},
                                                        loss_row_counts{}, loss_row_counts_plus{});
   double n_tokens = n.tokens, n_seqs = n.seqs, constant = 0;
   if (opt.normalizer) n_tokens = n_seqs = constant = *opt.normalizer;

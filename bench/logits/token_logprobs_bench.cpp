@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// token_logprobs_and_entropy (+ backward) on the CPU backends against the floor of reading the logits once.
+// Shape: N = 1024 rows x V = 152064 (Qwen2.5's vocabulary), 623 MB of float32 logits. The N = 16k would be
+// 10 GB (20 GB with the gradient), too big for the 24 GB bench machine beside a reference; per-row work is
+// independent, so time scales linearly in N. Compare with bench/logits/token_logprobs_reference.py (PyTorch).
+#include <mmrag_rft/logits.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace {
+
+using namespace mmrag_rft;
+
+constexpr std::size_t vocab = 152064;
+
+struct data {
+  std::size_t n;
+  std::vector<float> x;
+  std::vector<bfloat16> xb;
+  std::vector<std::int64_t> y;
+  std::vector<float> lp, ent, lse, g;
+  explicit data(std::size_t rows) : n(rows), x(rows * vocab), y(rows), lp(rows), ent(rows), lse(rows) {
+    std::mt19937 gen(7);
+    std::normal_distribution<float> d(0.0f, 2.0f);
+    for (auto& e : x) e = d(gen);
+    for (std::size_t i = 0; i < rows; ++i) y[i] = static_cast<std::int64_t>((i * 7919) % vocab);
+  }
+  [[nodiscard]] matrix_view<const float> view() const { return {x.data(), n, vocab}; }
+};
+
+data& shared(std::size_t rows) {
+  static data d(rows);
+  return d;
+}
+
+void set_bytes(benchmark::State& s, std::size_t bytes) {
+  s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * bytes));
+}
+
+// The floor: read every logit once (a sum with independent lanes, so the loop vectorises).
+void floor_read(benchmark::State& s) {
+  data& d = shared(static_cast<std::size_t>(s.range(0)));
+  for (auto _ : s) {
+    float acc[16] = {};
+    const float* p = d.x.data();
+    const std::size_t n = d.x.size();
+    for (std::size_t j = 0; j + 16 <= n; j += 16)
+      for (std::size_t k = 0; k < 16; ++k) acc[k] += p[j + k];
+    benchmark::DoNotOptimize(acc);
+  }
+  set_bytes(s, d.x.size() * sizeof(float));
+}
+
+template <class E>
+void forward(benchmark::State& s, E exec) {
+  data& d = shared(static_cast<std::size_t>(s.range(0)));
+  for (auto _ : s) {
+    token_logprobs_and_entropy(exec, d.view(), d.y, {d.lp, d.ent, d.lse});
+    benchmark::DoNotOptimize(d.lp.data());
+  }
+  set_bytes(s, d.x.size() * sizeof(float));
+}
+
+template <class E>
+void forward_bf16(benchmark::State& s, E exec) {
+  data& d = shared(static_cast<std::size_t>(s.range(0)));
+  if (d.xb.empty()) {
+    d.xb.resize(d.x.size());
+    for (std::size_t k = 0; k < d.x.size(); ++k) d.xb[k] = bfloat16::from_float(d.x[k]);
+  }
+  for (auto _ : s) {
+    token_logprobs_and_entropy(exec, matrix_view<const bfloat16>(d.xb.data(), d.n, vocab), d.y, {d.lp, d.ent, d.lse});
+    benchmark::DoNotOptimize(d.lp.data());
+  }
+  set_bytes(s, d.xb.size() * sizeof(bfloat16));
+}
+
+template <class E>
+void backward(benchmark::State& s, E exec) {
+  data& d = shared(static_cast<std::size_t>(s.range(0)));
+  token_logprobs_and_entropy(exec, d.view(), d.y, {d.lp, d.ent, d.lse});
+  d.g.resize(d.x.size());
+  const std::vector<float> glp(d.n, 1.0f), gh(d.n, 0.1f);
+  for (auto _ : s) {
+    token_logprobs_and_entropy_backward(exec, d.view(), d.y, {d.lse, d.ent, glp, gh},
+                                        matrix_view<float>(d.g.data(), d.n, vocab));
+    benchmark::DoNotOptimize(d.g.data());
+  }
+  set_bytes(s, 2 * d.x.size() * sizeof(float)); // read the logits, write the gradient
+}
+
+constexpr std::int64_t rows = 1024;
+
+BENCHMARK(floor_read)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(forward, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(forward, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(forward_bf16, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(backward, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(backward, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+} // namespace
+
+BENCHMARK_MAIN();

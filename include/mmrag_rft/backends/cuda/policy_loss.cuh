@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fused CUDA policy loss: one kernel pass over the tokens writes the gradients and reduces the loss and its
+// statistics (CUB block reductions into per-block partials, folded in a fixed order by one small block: deterministic).
+// nvcc only. The per-token arithmetic is detail::policy_token (detail/math.hpp), shared with the CPU and Thrust paths.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/backends/cuda/launch.cuh>
+#include <mmrag_rft/backends/cuda/tuning.cuh>
+#include <mmrag_rft/backends/thrust.hpp>
+#include <mmrag_rft/losses/policy_loss.hpp>
+
+#include <cub/block/block_reduce.cuh>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mmrag_rft::gpu {
+
+namespace detail {
+
+namespace md = mmrag_rft::detail;
+
+/// Valid tokens and valid rows of the whole batch (only needed for local normalisers). Integer atomics: exact and
+/// order-independent.
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
+    loss_count_kernel(md::device_matrix<const std::uint8_t> m, std::size_t rows, std::size_t cols,
+                      unsigned long long* totals) {
+  using reduce_t = cub::BlockReduce<unsigned long long, Threads>;
+  __shared__ typename reduce_t::TempStorage tmp;
+  for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
+    unsigned long long len = 0;
+    for (std::size_t t = threadIdx.x; t < cols; t += Threads) len += m(i, t) != 0;
+    len = reduce_t(tmp).Sum(len);
+    if (threadIdx.x == 0 && len > 0) {
+      atomicAdd(totals, len);
+      atomicAdd(totals + 1, 1ull);
+    }
+    __syncthreads();
+  }
+}
+
+struct row_info_plus {
+  __device__ md::loss_row_info operator()(const md::loss_row_info& a, const md::loss_row_info& b) const noexcept {
+    return {a.len + b.len, a.log_ratio_sum + b.log_ratio_sum};
+  }
+};
+
+/// The fused pass: one block per row (grid-stride). Per row: its length (and GSPO log-ratio sum) by a block
+/// reduction over the mask row, then each token's loss, statistics and gradients; the block's sums go to
+/// partials[blockIdx.x].
+template <class T, int Threads>
+__global__ void __launch_bounds__(Threads)
+    policy_loss_kernel(md::loss_args<T> a, std::size_t rows, md::loss_coef_params cp, bool local_counts,
+                       const unsigned long long* totals, md::loss_sums* partials) {
+  using info_reduce_t = cub::BlockReduce<md::loss_row_info, Threads>;
+  using sum_reduce_t = cub::BlockReduce<double, Threads>;
+  using loss_reduce_t = cub::BlockReduce<md::loss_sums, Threads>;
+  __shared__ union {
+    typename info_reduce_t::TempStorage info;
+    typename sum_reduce_t::TempStorage sum;
+    typename loss_reduce_t::TempStorage loss;
+  } tmp;
+  __shared__ md::loss_row_coef<T> coef;
+  __shared__ T spread;
+  if (local_counts) {
+    cp.n_tokens = static_cast<double>(totals[0]);
+    cp.n_seqs = static_cast<double>(totals[1]);
+  }
+  md::loss_sums acc; // thread 0's running total over this block's rows
+  const std::size_t cols = a.cols;
+  for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
+    md::loss_row_info info;
+    for (std::size_t t = threadIdx.x; t < cols; t += Threads) {
+      const bool v = a.m(i, t) != 0;
+      info.len += v;
+      if (cp.gspo && v) info.log_ratio_sum += static_cast<double>(a.lp(i, t) - (a.old.p ? a.old(i, t) : a.lp(i, t)));
+    }
+    info = info_reduce_t(tmp.info).Reduce(info, row_info_plus{});
+    if (threadIdx.x == 0) {
+      coef = md::row_coef<T>(info, cp);
+      spread = T(0);
+    }
+    __syncthreads();
+    const md::loss_row_coef<T> c = coef;
+    if (c.len == 0) {
+      for (std::size_t t = threadIdx.x; t < cols; t += Threads) {
+        a.g(i, t) = T(0);
+        if (a.ge.p) a.ge(i, t) = T(0);
+      }
+      __syncthreads();
+      continue; // every thread sees the same c.len: the loop stays convergent
+    }
+    if (a.gspo_sequence_grad) {
+      double d = 0;
+      for (std::size_t t = threadIdx.x; t < cols; t += Threads)
+        if (a.m(i, t) != 0) d += static_cast<double>(a.term(i, t, a.advantage(i, t), c).d_logr);
+      d = sum_reduce_t(tmp.sum).Sum(d);
+      if (threadIdx.x == 0) spread = static_cast<T>(d / static_cast<double>(c.len)) * c.seq_gate;
+      __syncthreads();
+    }
+    const T extra = spread;
+    md::loss_sums s;
+    for (std::size_t t = threadIdx.x; t < cols; t += Threads) s = md::loss_sums_plus{}(s, md::loss_token(a, i, t, c, extra));
+    s = loss_reduce_t(tmp.loss).Reduce(s, md::loss_sums_plus{});
+    if (threadIdx.x == 0) {
+      s.seqs = 1;
+      acc = md::loss_sums_plus{}(acc, s);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+/// Folds the per-block partials in a fixed order (thread k takes partials k, k + Threads, ...; then a block
+/// reduction): the same shape always gives the same bits.
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
+    loss_fold_kernel(const md::loss_sums* partials, std::size_t n, md::loss_sums* out) {
+  using reduce_t = cub::BlockReduce<md::loss_sums, Threads>;
+  __shared__ typename reduce_t::TempStorage tmp;
+  md::loss_sums s;
+  for (std::size_t k = threadIdx.x; k < n; k += Threads) s = md::loss_sums_plus{}(s, partials[k]);
+  s = reduce_t(tmp).Reduce(s, md::loss_sums_plus{});
+  if (threadIdx.x == 0) *out = s;
+}
+
+[[nodiscard]] inline std::size_t loss_blocks(std::size_t rows) noexcept {
+  return rows < tuning::loss_max_blocks ? rows : tuning::loss_max_blocks;
+}
+
+} // namespace detail
+
+/// Device memory `policy_loss` needs for a batch of `rows` sequences.
+[[nodiscard]] inline std::size_t policy_loss_workspace_bytes(std::size_t rows) noexcept {
+  mmrag_rft::gpu::detail::workspace_carver w(nullptr, 0);
+  (void)w.take<unsigned long long>(2);
+  (void)w.take<mmrag_rft::detail::loss_sums>(1);
+  (void)w.take<mmrag_rft::detail::loss_sums>(detail::loss_blocks(rows) > 0 ? detail::loss_blocks(rows) : 1);
+  return w.used();
+}
+
+/// The loss and statistics a `sync_result = false` call left in its workspace, as a `policy_loss_result` (copies a
+/// few hundred bytes and synchronises `l.stream`). `cols` and `opt` must be those of the call.
+[[nodiscard]] inline policy_loss_result read_policy_loss_result(const launch& l, std::size_t cols,
+                                                                const policy_loss_options& opt) {
+  mmrag_rft::gpu::detail::workspace_carver w(l.workspace, l.workspace_bytes);
+  (void)w.take<unsigned long long>(2);
+  const auto* sums = w.take<mmrag_rft::detail::loss_sums>(1);
+  mmrag_rft::detail::loss_sums host;
+  detail::check_cuda(cudaMemcpyAsync(&host, sums, sizeof host, cudaMemcpyDeviceToHost, l.stream),
+                     "gpu::read_policy_loss_result");
+  detail::check_cuda(cudaStreamSynchronize(l.stream), "gpu::read_policy_loss_result");
+  return mmrag_rft::detail::finish_policy_loss(host, static_cast<double>(host.seqs), cols, opt);
+}
+
+/// `mmrag_rft::policy_loss` on the GPU, fused: one pass over the tokens reads each input once, writes each gradient
+/// once and reduces the loss and statistics in the same pass (plus a read of the mask first when the normaliser is
+/// local, as on the CPU; pass `options.normalizer` to skip it). No intermediate array the size of the batch.
+///
+/// Inputs and gradients are device memory; `l.workspace` holds `policy_loss_workspace_bytes(rows)` bytes. With
+/// `l.sync_result` the result comes back (one stream synchronisation; a non-finite input with `nonfinite = error`
+/// throws then); without it the returned result is empty and `read_policy_loss_result` reads it later. Results equal
+/// `exec::seq`'s to rounding and are bitwise reproducible for a given shape. Options are checked on the host first.
+template <std::floating_point T>
+policy_loss_result policy_loss(const launch& l, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
+                               const policy_loss_options& opt = {}) {
+  namespace md = mmrag_rft::detail;
+  md::validate(in, out, opt);
+  const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
+  md::require(l.workspace_bytes >= policy_loss_workspace_bytes(rows) && (l.workspace || rows == 0), "gpu::policy_loss",
+              "launch.workspace", "is smaller than policy_loss_workspace_bytes(rows)");
+  detail::workspace_carver w(l.workspace, l.workspace_bytes);
+  auto* totals = w.take<unsigned long long>(2);
+  auto* sums = w.take<md::loss_sums>(1);
+  const std::size_t blocks = detail::loss_blocks(rows);
+  auto* partials = w.take<md::loss_sums>(blocks > 0 ? blocks : 1);
+  if (rows == 0 || cols == 0) {
+    const md::loss_sums zero;
+    detail::check_cuda(cudaMemcpyAsync(sums, &zero, sizeof zero, cudaMemcpyHostToDevice, l.stream), "gpu::policy_loss");
+    return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};
+  }
+
+  const bool local_counts = !opt.normalizer && opt.aggregation != loss_aggregation::seq_mean_token_sum_norm;
+  double constant = 0;
+  if (opt.normalizer) constant = *opt.normalizer;
+  else if (opt.aggregation == loss_aggregation::seq_mean_token_sum_norm) constant = static_cast<double>(cols);
+  const double given = opt.normalizer.value_or(0.0);
+  if (local_counts) {
+    detail::check_cuda(cudaMemsetAsync(totals, 0, 2 * sizeof(unsigned long long), l.stream), "gpu::policy_loss");
+    detail::loss_count_kernel<tuning::loss_threads>
+        <<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(md::to_device_matrix(in.mask), rows,
+                                                                                cols, totals);
+  }
+  const md::loss_args<T> args{md::to_device_matrix(in.log_probs),
+                              md::to_device_matrix(in.old_log_probs),
+                              md::to_device_matrix(in.advantages),
+                              md::to_device_matrix(in.ref_log_probs),
+                              md::to_device_matrix(in.entropy),
+                              in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
+                              md::to_device_matrix(in.mask),
+                              md::to_device_matrix(out.log_probs),
+                              md::to_device_matrix(out.entropy),
+                              nullptr,
+                              cols,
+                              md::resolve_token_params<T>(opt),
+                              opt.mode == policy_loss_mode::gspo && opt.gspo_grad == gspo_gradient::sequence};
+  detail::policy_loss_kernel<T, tuning::loss_threads><<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(
+      args, rows, md::coef_params(opt, given, given, constant), local_counts, totals, partials);
+  detail::loss_fold_kernel<tuning::fold_threads><<<1, tuning::fold_threads, 0, l.stream>>>(partials, blocks, sums);
+  detail::check_cuda(cudaGetLastError(), "gpu::policy_loss");
+  return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};
+}
+
+} // namespace mmrag_rft::gpu

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// Launch shapes of the CUDA kernels, kept apart from the kernels (CUB's tuning/dispatch/agent split). nvcc only.
+#pragma once
+#include <mmrag_rft/config.hpp>
+
+#include <cstddef>
+
+namespace mmrag_rft::gpu {
+
+/// Threads per block and grid caps. Not yet measured on a GPU (no GPU was lent when they were written): the values
+/// are the usual starting points for memory-bound row kernels (256 threads, a grid capped so that one wave of blocks
+/// covers an H100's 132 SMs many times). Re-tune with bench/cuda and record the card, figure and command here.
+struct tuning {
+  /// One block per row of logits (V up to ~150k: 512 threads read 2 KiB per step, coalesced).
+  static constexpr int logits_threads = 512;
+  /// One block per sequence of the policy loss (T is 1k to 32k tokens).
+  static constexpr int loss_threads = 256;
+  /// The grid of the fused loss kernel is min(rows, loss_max_blocks): a function of the shape only, so the order of
+  /// the floating-point reduction, and with it the result, does not depend on the GPU.
+  static constexpr std::size_t loss_max_blocks = 4096;
+  /// Threads of the single-block kernels that fold per-block partials in a fixed order.
+  static constexpr int fold_threads = 256;
+  /// Threads per block of item-wise kernels (advantages).
+  static constexpr int item_threads = 256;
+};
+
+} // namespace mmrag_rft::gpu
