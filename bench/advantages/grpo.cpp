@@ -26,8 +26,7 @@ struct problem {
   [[nodiscard]] std::size_t bytes() const noexcept { return n * 2 * sizeof(float); }
 };
 
-template <class E>
-void grpo_contiguous(benchmark::State& state) {
+template <class E> void grpo_contiguous(benchmark::State& state) {
   problem p(state);
   const auto layout = group_layout::uniform(p.n / p.g, p.g);
   advantage_summary s;
@@ -42,8 +41,7 @@ void grpo_contiguous(benchmark::State& state) {
 
 // verl groups by a uid per prompt; here the uid is a 64-bit key per completion and building the grouping is timed,
 // as verl's dict building is part of its loop.
-template <class E>
-void grpo_keyed(benchmark::State& state) {
+template <class E> void grpo_keyed(benchmark::State& state) {
   problem p(state);
   std::vector<std::uint64_t> uid(p.n);
   for (std::size_t j = 0; j < p.n; ++j) uid[j] = bench::mix(j / p.g);
@@ -57,8 +55,7 @@ void grpo_keyed(benchmark::State& state) {
   bench::set_throughput(state, p.bytes(), p.n);
 }
 
-template <class E>
-void grpo_copy_floor(benchmark::State& state) {
+template <class E> void grpo_copy_floor(benchmark::State& state) {
   problem p(state);
   for (auto _ : state) {
     bench::copy_floor(E{}, p.rewards.data(), p.advantages.data(), p.n);
@@ -75,5 +72,11 @@ constexpr std::int64_t group_size = 8;
 BENCHMARK_TEMPLATE(grpo_contiguous, exec::seq_t)->Name("grpo/seq")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(grpo_contiguous, exec::par_t)->Name("grpo/par")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(grpo_keyed, exec::seq_t)->Name("grpo_keyed/seq")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(grpo_copy_floor, exec::seq_t)->Name("grpo_floor/seq")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(grpo_copy_floor, exec::par_t)->Name("grpo_floor/par")->Args({completions, group_size})->UseRealTime();
+BENCHMARK_TEMPLATE(grpo_copy_floor, exec::seq_t)
+    ->Name("grpo_floor/seq")
+    ->Args({completions, group_size})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(grpo_copy_floor, exec::par_t)
+    ->Name("grpo_floor/par")
+    ->Args({completions, group_size})
+    ->UseRealTime();

@@ -20,8 +20,7 @@
 namespace {
 using namespace mmrag_rft;
 
-template <class E>
-void library(benchmark::State& state) {
+template <class E> void library(benchmark::State& state) {
   const bench::loss_shape s(state);
   const auto& b = bench::cached_batch(s.rows, s.cols);
   std::vector<float> grad(s.rows * s.cols);
@@ -36,8 +35,7 @@ void library(benchmark::State& state) {
   bench::set_throughput(state, bench::loss_bytes(s.rows, s.cols, s.token_adv), s.rows * s.cols);
 }
 
-template <class E>
-void prototype(benchmark::State& state) {
+template <class E> void prototype(benchmark::State& state) {
   const bench::loss_shape s(state);
   const auto& b = bench::cached_batch(s.rows, s.cols);
   std::vector<float> grad(s.rows * s.cols), lib_grad(s.rows * s.cols);
@@ -48,8 +46,9 @@ void prototype(benchmark::State& state) {
   bench::prototype::sums stats;
   double value = 0;
   for (auto _ : state) {
-    value = bench::prototype::loss(E{}, b.log_probs.data(), b.old_log_probs.data(), b.ref_log_probs.data(),
-                                   b.mask.data(), tok, b.sequence_advantages.data(), s.rows, s.cols, grad.data(), stats);
+    value =
+        bench::prototype::loss(E{}, b.log_probs.data(), b.old_log_probs.data(), b.ref_log_probs.data(), b.mask.data(),
+                               tok, b.sequence_advantages.data(), s.rows, s.cols, grad.data(), stats);
     benchmark::DoNotOptimize(grad.data());
     benchmark::ClobberMemory();
   }
@@ -60,8 +59,8 @@ void prototype(benchmark::State& state) {
   state.counters["loss"] = value;
   state.counters["loss_rel_diff"] = std::fabs(value - lib.loss) / std::fabs(lib.loss);
   state.counters["grad_max_diff"] = diff;
-  state.counters["clipfrac_diff"] = std::fabs(stats.clipped / static_cast<double>(lib.stats.valid_tokens) -
-                                              lib.stats.pg_clipfrac);
+  state.counters["clipfrac_diff"] =
+      std::fabs(stats.clipped / static_cast<double>(lib.stats.valid_tokens) - lib.stats.pg_clipfrac);
 }
 } // namespace
 

@@ -32,13 +32,17 @@ struct sums {
   float adv_min = INFINITY, adv_max = -INFINITY, ratio_min = INFINITY, ratio_max = -INFINITY;
   float bad = 0;
 };
-struct params { float lo, hi, clip_c, lr_clamp, kl_coef; };
+struct params {
+  float lo, hi, clip_c, lr_clamp, kl_coef;
+};
 
 template <bool TokenAdv>
-void tile_pass(const float* __restrict lp, const float* __restrict old, const float* __restrict ref, const std::uint8_t* __restrict m, const float* __restrict adv,
-               float seq_adv, float w, float kl_w, params p, float* __restrict g, std::size_t n, sums& s) {
+void tile_pass(const float* __restrict lp, const float* __restrict old, const float* __restrict ref,
+               const std::uint8_t* __restrict m, const float* __restrict adv, float seq_adv, float w, float kl_w,
+               params p, float* __restrict g, std::size_t n, sums& s) {
   // Phase 1: elementwise, no reductions: per-token terms into tile-local arrays (L1-resident).
-  alignas(64) float q_pg[tile], q_kl[tile], q_lr[tile], q_a[tile], q_r[tile], q_c[tile], q_l[tile], q_amin[tile], q_amax[tile], q_rmin[tile], q_rmax[tile], q_bad[tile];
+  alignas(64) float q_pg[tile], q_kl[tile], q_lr[tile], q_a[tile], q_r[tile], q_c[tile], q_l[tile], q_amin[tile],
+      q_amax[tile], q_rmin[tile], q_rmax[tile], q_bad[tile];
   const float lo = p.lo, hi = p.hi, cc = p.clip_c, lc = p.lr_clamp;
   for (std::size_t t = 0; t < n; ++t) {
     const bool v = m[t] != 0;
@@ -90,8 +94,13 @@ void tile_pass(const float* __restrict lp, const float* __restrict old, const fl
   const std::size_t full = n / L * L;
   for (std::size_t t = 0; t < full; t += L)
     for (std::size_t l = 0; l < L; ++l) {
-      acc[0][l] += q_pg[t + l]; acc[1][l] += q_kl[t + l]; acc[2][l] += q_lr[t + l]; acc[3][l] += q_a[t + l];
-      acc[4][l] += q_r[t + l]; acc[5][l] += q_c[t + l]; acc[6][l] += q_l[t + l];
+      acc[0][l] += q_pg[t + l];
+      acc[1][l] += q_kl[t + l];
+      acc[2][l] += q_lr[t + l];
+      acc[3][l] += q_a[t + l];
+      acc[4][l] += q_r[t + l];
+      acc[5][l] += q_c[t + l];
+      acc[6][l] += q_l[t + l];
       mn[0][l] = q_amin[t + l] < mn[0][l] ? q_amin[t + l] : mn[0][l];
       mn[1][l] = q_rmin[t + l] < mn[1][l] ? q_rmin[t + l] : mn[1][l];
       mx[0][l] = q_amax[t + l] > mx[0][l] ? q_amax[t + l] : mx[0][l];
@@ -100,16 +109,25 @@ void tile_pass(const float* __restrict lp, const float* __restrict old, const fl
     }
   for (std::size_t t = full; t < n; ++t) {
     const std::size_t l = t - full;
-    acc[0][l] += q_pg[t]; acc[1][l] += q_kl[t]; acc[2][l] += q_lr[t]; acc[3][l] += q_a[t];
-    acc[4][l] += q_r[t]; acc[5][l] += q_c[t]; acc[6][l] += q_l[t];
-    mn[0][l] = std::min(mn[0][l], q_amin[t]); mn[1][l] = std::min(mn[1][l], q_rmin[t]);
-    mx[0][l] = std::max(mx[0][l], q_amax[t]); mx[1][l] = std::max(mx[1][l], q_rmax[t]); mx[2][l] = std::max(mx[2][l], q_bad[t]);
+    acc[0][l] += q_pg[t];
+    acc[1][l] += q_kl[t];
+    acc[2][l] += q_lr[t];
+    acc[3][l] += q_a[t];
+    acc[4][l] += q_r[t];
+    acc[5][l] += q_c[t];
+    acc[6][l] += q_l[t];
+    mn[0][l] = std::min(mn[0][l], q_amin[t]);
+    mn[1][l] = std::min(mn[1][l], q_rmin[t]);
+    mx[0][l] = std::max(mx[0][l], q_amax[t]);
+    mx[1][l] = std::max(mx[1][l], q_rmax[t]);
+    mx[2][l] = std::max(mx[2][l], q_bad[t]);
   }
   for (std::size_t l = 0; l < L; ++l) {
     s.pg += acc[0][l], s.kl += acc[1][l], s.ppo_kl += acc[2][l], s.adv += acc[3][l], s.ratio += acc[4][l];
     s.clipped += acc[5][l], s.lower += acc[6][l];
     s.adv_min = std::min(s.adv_min, mn[0][l]), s.ratio_min = std::min(s.ratio_min, mn[1][l]);
-    s.adv_max = std::max(s.adv_max, mx[0][l]), s.ratio_max = std::max(s.ratio_max, mx[1][l]), s.bad = std::max(s.bad, mx[2][l]);
+    s.adv_max = std::max(s.adv_max, mx[0][l]), s.ratio_max = std::max(s.ratio_max, mx[1][l]),
+    s.bad = std::max(s.bad, mx[2][l]);
   }
 }
 
