@@ -63,6 +63,28 @@ def loss_table(cpp, torch):
     print()
 
 
+def prototype_table(cpp, torch):
+    if not any(k.startswith("policy_loss_prototype/") for k in cpp):
+        return
+    print("### The proposed restructuring (bench/losses/prototype.hpp), same inputs, same options\n")
+    print("| tokens (B x T) | advantages | library, same flags, seq (ms) | prototype seq / par (ms) | prototype best / floor "
+          "| PyTorch / prototype best | grad max diff vs library |")
+    print("|---|---|---|---|---|---|---|")
+    for n in (1024, 4096):
+        for tok in (1, 0):
+            key = f"B:{n}/T:{n}/token_adv:{tok}"
+            same = cpp[f"policy_loss_same_flags/seq/{key}"][0]
+            p_s, p_p = cpp[f"policy_loss_prototype/seq/{key}"], cpp[f"policy_loss_prototype/par/{key}"]
+            f_s, f_p = cpp[f"policy_loss_floor/seq/{key}"][0], cpp[f"policy_loss_floor/par/{key}"][0]
+            best, floor = (p_s, f_s) if p_s[0] <= p_p[0] else (p_p, f_p)
+            t = torch.get(f"torch_policy_loss/B:{n}/T:{n}")
+            t_s = t["min_s"] if t else float("nan")
+            print(f"| {n * n / 1e6:.3g}M ({n} x {n}) | {'per token [B,T]' if tok else 'per sequence [B]'} | {ms(same)} "
+                  f"| {ms(p_s[0])} / {ms(p_p[0])} | {best[0] / floor:.1f}x | {t_s / best[0]:.1f}x "
+                  f"| {best[2]['grad_max_diff']:.3g} |")
+    print()
+
+
 def grpo_table(cpp, torch):
     print("### GRPO advantages, 1M completions, G = 8 (float32)\n")
     n, g = 1 << 20, 8
@@ -93,6 +115,7 @@ def main():
     args = ap.parse_args()
     cpp, torch = load_cpp(args.cpp), load_torch(args.torch)
     loss_table(cpp, torch)
+    prototype_table(cpp, torch)
     grpo_table(cpp, torch)
 
 
