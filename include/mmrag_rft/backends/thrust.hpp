@@ -230,7 +230,13 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
     const T* bad = ::thrust::find_if(policy, r, r + n, not_finite_fn<T>{});
     if (bad != r + n) {
       const auto i = static_cast<std::size_t>(bad - r);
-      const T v = *::thrust::device_pointer_cast(bad);
+      // Not *device_ptr: Thrust's device_reference conversion binds a null system reference (UBSan, CCCL 3.0.1).
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+      T v;
+      if (cudaMemcpy(&v, bad, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) v = T(0);
+#else
+      const T v = *bad;
+#endif
       throw error(fn, "rewards", std::string(v != v ? "is NaN" : "is infinite") +
                                      " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
                   i);
