@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# The README's main-job command (placeholder until the two-stage demo lands): installs what is missing, builds the
-# examples and runs a few GRPO steps on synthetic rewards, printing what the library computed.
+# The README's main-job command: installs what is missing (apt-get, only when dpkg says so), builds the two-stage
+# MMRAG-RFT demo (Release) and runs it in full: warm start, stage-1 GRPO, filtering, stage-2 GRPO, held-out evaluation
+# before RL / after stage 1 / after stage 2, printed examples. Everything lands in one folder (default demo_out/):
+# metrics.{jsonl,csv}, summary.json, reward_curves.png, checkpoints ckpt_*.pt. Extra arguments go to the demo,
+# e.g. scripts/demo.sh --seed 2 --out demo_out/seed2, or --resume to continue from the checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
 bash scripts/install-deps.sh
+if ! dpkg-query -W -f='${Status}' python3-matplotlib 2>/dev/null | grep -q "install ok installed"; then
+  echo "mmrag_rft: installing python3-matplotlib (for the reward plot)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null
+fi
+out=demo_out
+args=("$@")
+given_out=0
+for ((i = 0; i < ${#args[@]}; ++i)); do
+  if [ "${args[$i]}" = "--out" ] && ((i + 1 < ${#args[@]})); then out="${args[$((i + 1))]}"; given_out=1; fi
+done
+((given_out)) || args=(--out "$out" "${args[@]}")
 cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMRAG_RFT_BUILD_TESTS=OFF -DMMRAG_RFT_CUDA=OFF >/dev/null
-cmake --build build/demo --target grpo_synthetic
-./build/demo/examples/grpo_synthetic/grpo_synthetic "$@"
+cmake --build build/demo --target two_stage_demo
+built=$(date +%s)
+echo "mmrag_rft: build took $((built - start)) s"
+./build/demo/examples/two_stage_demo/two_stage_demo "${args[@]}"
+/usr/bin/python3 examples/two_stage_demo/plot.py "$out" || echo "mmrag_rft: plot skipped (python3-matplotlib missing)"
+echo "mmrag_rft: demo run took $(($(date +%s) - built)) s (build included: $(($(date +%s) - start)) s); results in $out/"
