@@ -102,6 +102,17 @@ struct token_batch {
   return r;
 }
 
+/// An outcome-advantage problem from the benchmark arguments (completions, G): rewards in, advantages out.
+struct reward_problem {
+  std::size_t n, g;
+  std::vector<float> rewards, advantages;
+  explicit reward_problem(const benchmark::State& state)
+      : n(static_cast<std::size_t>(state.range(0))), g(static_cast<std::size_t>(state.range(1))),
+        rewards(group_rewards(n, g)), advantages(n) {}
+  /// Read the rewards once, write the advantages once.
+  [[nodiscard]] std::size_t bytes() const noexcept { return n * 2 * sizeof(float); }
+};
+
 /// STREAM-style floor for an algorithm that reads `in` and writes `out` once: a copy of the same bytes.
 template <class E>
 void copy_floor(const E& exec, const float* in, float* out, std::size_t n) {

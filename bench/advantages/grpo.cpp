@@ -16,18 +16,9 @@
 namespace {
 using namespace mmrag_rft;
 
-struct problem {
-  std::size_t n, g;
-  std::vector<float> rewards, advantages;
-  explicit problem(const benchmark::State& state)
-      : n(static_cast<std::size_t>(state.range(0))), g(static_cast<std::size_t>(state.range(1))),
-        rewards(bench::group_rewards(n, g)), advantages(n) {}
-  // Read the rewards once, write the advantages once.
-  [[nodiscard]] std::size_t bytes() const noexcept { return n * 2 * sizeof(float); }
-};
-
-template <class E> void grpo_contiguous(benchmark::State& state) {
-  problem p(state);
+template <class E>
+void grpo_contiguous(benchmark::State& state) {
+  bench::reward_problem p(state);
   const auto layout = group_layout::uniform(p.n / p.g, p.g);
   advantage_summary s;
   for (auto _ : state) {
@@ -41,8 +32,9 @@ template <class E> void grpo_contiguous(benchmark::State& state) {
 
 // verl groups by a uid per prompt; here the uid is a 64-bit key per completion and building the grouping is timed,
 // as verl's dict building is part of its loop.
-template <class E> void grpo_keyed(benchmark::State& state) {
-  problem p(state);
+template <class E>
+void grpo_keyed(benchmark::State& state) {
+  bench::reward_problem p(state);
   std::vector<std::uint64_t> uid(p.n);
   for (std::size_t j = 0; j < p.n; ++j) uid[j] = bench::mix(j / p.g);
   for (auto _ : state) {
@@ -55,8 +47,9 @@ template <class E> void grpo_keyed(benchmark::State& state) {
   bench::set_throughput(state, p.bytes(), p.n);
 }
 
-template <class E> void grpo_copy_floor(benchmark::State& state) {
-  problem p(state);
+template <class E>
+void grpo_copy_floor(benchmark::State& state) {
+  bench::reward_problem p(state);
   for (auto _ : state) {
     bench::copy_floor(E{}, p.rewards.data(), p.advantages.data(), p.n);
     benchmark::DoNotOptimize(p.advantages.data());

@@ -20,7 +20,8 @@
 namespace {
 using namespace mmrag_rft;
 
-template <class E> void library(benchmark::State& state) {
+template <class E>
+void library(benchmark::State& state) {
   const bench::loss_shape s(state);
   const auto& b = bench::cached_batch(s.rows, s.cols);
   std::vector<float> grad(s.rows * s.cols);
@@ -35,7 +36,8 @@ template <class E> void library(benchmark::State& state) {
   bench::set_throughput(state, bench::loss_bytes(s.rows, s.cols, s.token_adv), s.rows * s.cols);
 }
 
-template <class E> void prototype(benchmark::State& state) {
+template <class E>
+void prototype(benchmark::State& state) {
   const bench::loss_shape s(state);
   const auto& b = bench::cached_batch(s.rows, s.cols);
   std::vector<float> grad(s.rows * s.cols), lib_grad(s.rows * s.cols);
