@@ -6,6 +6,7 @@
 #include <mmrag_rft/rewards/batch.hpp>
 #include <mmrag_rft/rewards/composite.hpp>
 #include <mmrag_rft/rewards/concepts.hpp>
+#include <mmrag_rft/rewards/context.hpp>
 #include <mmrag_rft/rewards/format.hpp>
 #include <mmrag_rft/rewards/length.hpp>
 #include <mmrag_rft/rewards/ranking.hpp>

@@ -79,9 +79,7 @@ public:
   void explain(const completion& c, const sample& s, std::string& out) const {
     const auto a = ref_.content(c.text);
     if (!a) {
-      out += "answer missing (";
-      detail::append_section_problem(out, ref_, c.text);
-      out += ')';
+      detail::append_section_problem(out, "answer missing", ref_, c.text);
       return;
     }
     out += "answer ";

@@ -98,9 +98,7 @@ public:
   void explain(const completion& c, const sample& s, std::string& out) const {
     const result r = evaluate(ref_.content(c.text), s);
     if (r.problem == problem_kind::section) {
-      out += "ranking invalid (";
-      detail::append_section_problem(out, ref_, c.text);
-      out += ')';
+      detail::append_section_problem(out, "ranking invalid", ref_, c.text);
       return;
     }
     if (r.problem == problem_kind::parse) {

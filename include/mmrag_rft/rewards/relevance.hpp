@@ -62,9 +62,7 @@ public:
   void explain(const completion& c, const sample& s, std::string& out) const {
     const auto section = ref_.content(c.text);
     if (!section) {
-      out += "verdict unknown (";
-      detail::append_section_problem(out, ref_, c.text);
-      out += ')';
+      detail::append_section_problem(out, "verdict unknown", ref_, c.text);
       return;
     }
     const relevance_parse v = parse_relevance(*section, opt_.parse);

@@ -41,13 +41,15 @@ struct section_ref {
   [[nodiscard]] const std::string& name() const { return tags.spec(index).name; }
 };
 
-// Why a section could not be used, for explanations: "no <rank> section", "unclosed <rank>", "duplicated <rank>".
-inline void append_section_problem(std::string& out, const section_ref& ref, std::string_view text) {
+// Why a section could not be used, after `what`: "<what> (no <rank>)", "(duplicated <rank>)", "(unclosed <rank>)".
+inline void append_section_problem(std::string& out, std::string_view what, const section_ref& ref,
+                                   std::string_view text) {
   const tag_parse p = ref.tags.parse(text);
   const tag_section& s = p[ref.index];
-  out += !s.found() ? "no <" : any(s.issues, section_issue::duplicated) ? "duplicated <" : "unclosed <";
+  out += what;
+  out += !s.found() ? " (no <" : any(s.issues, section_issue::duplicated) ? " (duplicated <" : " (unclosed <";
   out += ref.name();
-  out += '>';
+  out += ">)";
 }
 
 // Comma-separated issue names of a parse, each with the first tag it concerns, leaving out `allowed`.
