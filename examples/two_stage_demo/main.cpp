@@ -32,7 +32,7 @@ struct run_config {
   std::string data = "data/demo", out = "demo_out";
   std::uint64_t seed = 1;
   bool smoke = false, resume = false;
-  std::size_t sft_questions = 48, sft_steps = 120, s1_steps = 60, s2_steps = 100, val_questions = 200;
+  std::size_t sft_questions = 160, sft_steps = 250, s1_steps = 40, s2_steps = 100, val_questions = 200;
   std::size_t s1_prompts = 32, s2_prompts = 16, group = 8;
   double sft_lr = 2e-3, rl_lr = 5e-4, kl_coef = 0.0;
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
