@@ -155,6 +155,16 @@ void loss_floor(const E& exec, const token_batch& b, float* grad, bool token_adv
   return rows * cols * (3 * 4 + 1 + 4) + (token_advantages ? rows * cols * 4 : rows * 4);
 }
 
+/// The outcome-advantage benchmarks' shape: 1M completions in groups of G = 8.
+inline constexpr std::int64_t outcome_completions = std::int64_t{1} << 20;
+inline constexpr std::int64_t outcome_group_size = 8;
+
+/// Keeps the compiler from dropping the writes of a timed iteration.
+inline void keep_writes(const void* p) {
+  benchmark::DoNotOptimize(p);
+  benchmark::ClobberMemory();
+}
+
 /// Sets the throughput counters of a benchmark that moves `bytes` and processes `items` per iteration.
 inline void set_throughput(benchmark::State& state, std::size_t bytes, std::size_t items) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));

@@ -23,8 +23,7 @@ void grpo_contiguous(benchmark::State& state) {
   advantage_summary s;
   for (auto _ : state) {
     s = grpo_advantages(E{}, std::span<const float>(p.rewards), layout, std::span<float>(p.advantages));
-    benchmark::DoNotOptimize(p.advantages.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(p.advantages.data());
   }
   bench::set_throughput(state, p.bytes(), p.n);
   state.counters["degenerate_groups"] = static_cast<double>(s.degenerate_groups);
@@ -41,8 +40,7 @@ void grpo_keyed(benchmark::State& state) {
     const auto keys = keyed_groups::from_keys(std::span<const std::uint64_t>(uid));
     auto s = grpo_advantages(E{}, std::span<const float>(p.rewards), keys, std::span<float>(p.advantages));
     benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(p.advantages.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(p.advantages.data());
   }
   bench::set_throughput(state, p.bytes(), p.n);
 }
@@ -52,14 +50,12 @@ void grpo_copy_floor(benchmark::State& state) {
   bench::reward_problem p(state);
   for (auto _ : state) {
     bench::copy_floor(E{}, p.rewards.data(), p.advantages.data(), p.n);
-    benchmark::DoNotOptimize(p.advantages.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(p.advantages.data());
   }
   bench::set_throughput(state, p.bytes(), p.n);
 }
 
-constexpr std::int64_t completions = std::int64_t{1} << 20;
-constexpr std::int64_t group_size = 8;
+constexpr std::int64_t completions = bench::outcome_completions, group_size = bench::outcome_group_size;
 } // namespace
 
 BENCHMARK_TEMPLATE(grpo_contiguous, exec::seq_t)->Name("grpo/seq")->Args({completions, group_size})->UseRealTime();

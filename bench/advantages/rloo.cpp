@@ -21,14 +21,12 @@ void rloo(benchmark::State& state) {
   for (auto _ : state) {
     auto s = rloo_advantages(E{}, std::span<const float>(p.rewards), layout, std::span<float>(p.advantages));
     benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(p.advantages.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(p.advantages.data());
   }
   bench::set_throughput(state, p.bytes(), p.n);
 }
 
-constexpr std::int64_t completions = std::int64_t{1} << 20;
-constexpr std::int64_t group_size = 8;
+constexpr std::int64_t completions = bench::outcome_completions, group_size = bench::outcome_group_size;
 } // namespace
 
 BENCHMARK_TEMPLATE(rloo, exec::seq_t)->Name("rloo/seq")->Args({completions, group_size})->UseRealTime();

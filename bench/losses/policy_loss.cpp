@@ -26,8 +26,7 @@ void loss(benchmark::State& state) {
   policy_loss_result r;
   for (auto _ : state) {
     r = policy_loss(E{}, in, out, opt);
-    benchmark::DoNotOptimize(grad.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(grad.data());
   }
   bench::set_throughput(state, bench::loss_bytes(s.rows, s.cols, s.token_adv), s.rows * s.cols);
   state.counters["loss"] = r.loss;
@@ -42,8 +41,7 @@ void floor(benchmark::State& state) {
   std::vector<float> grad(s.rows * s.cols);
   for (auto _ : state) {
     bench::loss_floor(E{}, b, grad.data(), s.token_adv);
-    benchmark::DoNotOptimize(grad.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(grad.data());
   }
   bench::set_throughput(state, bench::loss_bytes(s.rows, s.cols, s.token_adv), s.rows * s.cols);
 }

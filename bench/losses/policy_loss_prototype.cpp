@@ -30,8 +30,7 @@ void library(benchmark::State& state) {
     auto r = policy_loss(E{}, in, policy_loss_grads<float>{.log_probs = {grad.data(), s.rows, s.cols}},
                          bench::verl_with_kl());
     benchmark::DoNotOptimize(r);
-    benchmark::DoNotOptimize(grad.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(grad.data());
   }
   bench::set_throughput(state, bench::loss_bytes(s.rows, s.cols, s.token_adv), s.rows * s.cols);
 }
@@ -51,8 +50,7 @@ void prototype(benchmark::State& state) {
     value =
         bench::prototype::loss(E{}, b.log_probs.data(), b.old_log_probs.data(), b.ref_log_probs.data(), b.mask.data(),
                                tok, b.sequence_advantages.data(), s.rows, s.cols, grad.data(), stats);
-    benchmark::DoNotOptimize(grad.data());
-    benchmark::ClobberMemory();
+    bench::keep_writes(grad.data());
   }
   double diff = 0;
   for (std::size_t k = 0; k < grad.size(); ++k)
