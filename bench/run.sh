@@ -19,12 +19,14 @@ flags=""
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMRAG_RFT_BUILD_BENCHMARKS=ON \
   -DMMRAG_RFT_BUILD_TESTS=OFF -DMMRAG_RFT_BUILD_EXAMPLES=OFF -DMMRAG_RFT_CUDA=OFF -DCMAKE_CXX_FLAGS="$flags" >/dev/null
-cmake --build "$build" --target mmrag_rft.bench.advantages.grpo mmrag_rft.bench.losses.policy_loss \
+cmake --build "$build" --target mmrag_rft.bench.advantages.grpo mmrag_rft.bench.advantages.rloo \
+  mmrag_rft.bench.losses.policy_loss \
   mmrag_rft.bench.losses.policy_loss_prototype
 mkdir -p "$results"
 
 echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; CXXFLAGS='$flags'; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-for prog in advantages/mmrag_rft.bench.advantages.grpo losses/mmrag_rft.bench.losses.policy_loss \
+for prog in advantages/mmrag_rft.bench.advantages.grpo advantages/mmrag_rft.bench.advantages.rloo \
+  losses/mmrag_rft.bench.losses.policy_loss \
   losses/mmrag_rft.bench.losses.policy_loss_prototype; do
   name=$(basename "$prog" | sed 's/^mmrag_rft\.bench\.//')
   "$build/bench/$prog" --benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true \
@@ -34,6 +36,7 @@ done
 cd "$root/bench/reference"
 "$python" policy_loss.py --threads 2 | tee "$results/torch_policy_loss.jsonl"
 "$python" grpo.py --threads 2 | tee "$results/torch_grpo.jsonl"
-"$python" report.py --cpp "$results"/advantages.grpo.json "$results"/losses.policy_loss.json \
+"$python" report.py --cpp "$results"/advantages.grpo.json "$results"/advantages.rloo.json \
+  "$results"/losses.policy_loss.json \
   "$results"/losses.policy_loss_prototype.json \
   --torch "$results/torch_policy_loss.jsonl" "$results/torch_grpo.jsonl" | tee "$results/report.md"
