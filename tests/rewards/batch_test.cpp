@@ -88,6 +88,17 @@ TEST_CASE("score_batch: one sample per completion, offsets layout, and the seq o
   CHECK(by_groups.mean(0) == doctest::Approx(one_to_one.mean(0)));
 }
 
+TEST_CASE("score_batch: results do not depend on the grain, also beyond one context block") {
+  const auto completions = mixed_completions(600);
+  std::vector<sample> samples;
+  for (std::size_t i = 0; i < completions.size(); ++i) samples.push_back(make_sample(1, {i % 2}));
+  const composite reward{stage1_format(), relevance_rule()};
+  const auto small = score_batch(exec::par.with_threads(2), reward, completions, samples, {.grain = 7});
+  const auto large = score_batch(reward, completions, samples, {.grain = 1000});
+  CHECK(bitwise_equal(small.totals, large.totals));
+  CHECK(bitwise_equal(small.scores, large.scores));
+}
+
 TEST_CASE("score_batch: empty batch gives empty results") {
   const composite reward{stage1_format()};
   const auto r = score_batch(exec::par, reward, std::span<const completion>{}, std::span<const sample>{});

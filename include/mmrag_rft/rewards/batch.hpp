@@ -10,6 +10,7 @@
 #include <mmrag_rft/detail/parallel.hpp>
 #include <mmrag_rft/rewards/composite.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -80,18 +81,23 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
   for_each_chunk(exec, ch.count(), [&](std::size_t c) {
     const std::size_t b = ch.begin(c), e = ch.end(c);
     double* t = seconds.data() + c * (R + 1);
-    // One context per completion of the chunk, so the rules share each text's tag parse; kept per thread.
+    // One context per completion of a block, so the rules share each text's tag parse; kept per thread, and blocks
+    // of at most `context_block` completions bound that memory (~1.5 KB a context) whatever the grain.
+    constexpr std::size_t context_block = 256;
     thread_local std::vector<reward_context> contexts;
-    if (contexts.size() < e - b) contexts.resize(e - b);
-    for (std::size_t i = b; i < e; ++i) contexts[i - b].reset(completions[i].text);
-    // Rule-major inside a chunk: each rule's code and tables stay hot while it runs over the chunk.
-    for_each_index<R>([&](auto r) {
-      const auto& rule = reward.template entry<r>().rule;
-      const auto t0 = clock::now();
-      for (std::size_t i = b; i < e; ++i)
-        out.scores[i * R + r] = rule_value(rule, completions[i], samples[sample_of(i)], contexts[i - b]);
-      t[r] += std::chrono::duration<double>(clock::now() - t0).count();
-    });
+    for (std::size_t bb = b; bb < e; bb += context_block) {
+      const std::size_t be = std::min(e, bb + context_block);
+      if (contexts.size() < be - bb) contexts.resize(be - bb);
+      for (std::size_t i = bb; i < be; ++i) contexts[i - bb].reset(completions[i].text);
+      // Rule-major inside a block: each rule's code and tables stay hot while it runs over the block.
+      for_each_index<R>([&](auto r) {
+        const auto& rule = reward.template entry<r>().rule;
+        const auto t0 = clock::now();
+        for (std::size_t i = bb; i < be; ++i)
+          out.scores[i * R + r] = rule_value(rule, completions[i], samples[sample_of(i)], contexts[i - bb]);
+        t[r] += std::chrono::duration<double>(clock::now() - t0).count();
+      });
+    }
     for (std::size_t i = b; i < e; ++i) out.totals[i] = reward.total_of(out.scores.data() + i * R);
     if (opt.explain) {
       const auto t0 = clock::now();
