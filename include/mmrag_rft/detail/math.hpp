@@ -16,16 +16,18 @@ namespace mmrag_rft::detail {
 /// torch.clamp semantics: NaN passes through; the bounds are inclusive.
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T clamp(T x, T lo, T hi) noexcept {
-  return x < lo ? lo : (x > hi ? hi : x);
+  // Both comparisons always evaluated (no nested ternary), so loops calling this can be if-converted and vectorised.
+  const T up = x < lo ? lo : x;
+  return up > hi ? hi : up;
 }
 
 /// Gradient gate of torch.clamp: 1 inside [lo, hi] (bounds included), 0 outside.
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T clamp_gate(T x, T lo, T hi) noexcept {
-  return (x >= lo && x <= hi) ? T(1) : T(0);
+  return ((x >= lo) & (x <= hi)) ? T(1) : T(0);
 }
 
-MMRAG_RFT_HOST_DEVICE inline float bits_to_float(std::int32_t i) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float bits_to_float(std::int32_t i) noexcept {
 #if defined(__CUDA_ARCH__)
   return __int_as_float(i);
 #else
@@ -39,7 +41,7 @@ MMRAG_RFT_HOST_DEVICE inline float bits_to_float(std::int32_t i) noexcept {
 /// expf is a call GCC will not vectorise). NaN in, NaN out; overflow gives +inf, underflow 0 (denormals flush).
 /// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to nearest), then a degree-7 Taylor polynomial
 /// (truncation < 6e-9).
-MMRAG_RFT_HOST_DEVICE inline float vexp(float x) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp(float x) noexcept {
   const float xc = clamp(x, -87.0f, 88.0f);
   // Round to nearest with the 1.5 * 2^23 shifter instead of std::floor, which is a libm call without SSE4.1 and
   // stops vectorisation (measured: 73% of the loss in one scalar loop with a floorf call, docs/performance.md).
@@ -61,7 +63,7 @@ MMRAG_RFT_HOST_DEVICE inline float vexp(float x) noexcept {
   y = x < -87.0f ? 0.0f : y;
   return x != x ? x : y;
 }
-MMRAG_RFT_HOST_DEVICE inline double vexp(double x) noexcept { return std::exp(x); }
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE double vexp(double x) noexcept { return std::exp(x); }
 
 template <class T>
 struct value_grad {
@@ -72,14 +74,14 @@ struct value_grad {
 /// One token's KL estimator value and its gradient with respect to logp, x = logp - ref. [verl kl_penalty_forward,
 /// OpenRLHF compute_approx_kl, TRL per_token_kl]
 template <class T>
-MMRAG_RFT_HOST_DEVICE inline value_grad<T> kl_term(T logp, T ref, kl_estimator est, kl_clamp clamps,
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref, kl_estimator est, kl_clamp clamps,
                                                     bool straight_through) noexcept {
   const T x = logp - ref;
   value_grad<T> k{T(0), T(0)};
   switch (est) {
   case kl_estimator::none: return k;
   case kl_estimator::k1: k = {x, T(1)}; break;
-  case kl_estimator::abs: k = {x < T(0) ? -x : x, x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0))}; break;
+  case kl_estimator::abs: k = {x < T(0) ? -x : x, (x > T(0) ? T(1) : T(0)) - (x < T(0) ? T(1) : T(0))}; break;
   case kl_estimator::k2: k = {T(0.5) * x * x, x}; break;
   case kl_estimator::k3: {
     T y = -x; // log(ref / pi)
@@ -135,26 +137,26 @@ struct surrogate_term {
 /// [verl compute_policy_loss_vanilla; TRL _compute_loss; Ye et al. dual clip]. Ties follow torch: where both terms
 /// are equal (r inside the clip range) the gradient is -A, the same through either branch.
 template <class T>
-MMRAG_RFT_HOST_DEVICE inline surrogate_term<T> clipped_surrogate(T r, T a, const surrogate_params<T>& p) noexcept {
-  const T r1 = (p.has_delta && r > p.delta) ? p.delta : r;
-  const T d1 = (p.has_delta && r > p.delta) ? T(0) : -a;
-  const T l1 = -a * r1;
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(T r, T a, surrogate_params<T> p) noexcept {
+  // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&): GCC
+  // will not if-convert a float operation or comparison that only happens on one side of a branch, since it might
+  // trap. So the CPU token loops vectorise this, and GPU threads of a warp do not diverge.
+  const bool capped = p.has_delta & (r > p.delta);
+  const T l1 = -a * (capped ? p.delta : r);
   const T l2 = -a * clamp(r, p.lo, p.hi);
   const bool take2 = l2 > l1;
-  T loss = take2 ? l2 : l1;
-  T d = take2 ? -a * clamp_gate(r, p.lo, p.hi) : d1;
-  std::uint8_t flags = take2 ? clipped_flag : 0;
-  if (p.dual_clip && a < T(0)) {
-    const T l3 = -a * p.clip_c;
-    if (loss > l3) {
-      loss = l3;
-      d = T(0);
-      flags |= clipped_lower_flag;
-    }
-  }
-  if (r < p.lo && a < T(0)) flags |= region_low_flag;
-  if (r > p.hi && a > T(0)) flags |= region_high_flag;
-  return {loss, d, flags};
+  const T l3 = -a * p.clip_c;
+  const T c1 = take2 ? l2 : l1;
+  const bool negative = a < T(0);
+  const bool lower = p.dual_clip & negative & (c1 > l3);
+  const T d2 = -a * clamp_gate(r, p.lo, p.hi);
+  const T d1 = capped ? T(0) : -a;
+  const T d = lower ? T(0) : (take2 ? d2 : d1);
+  const bool below = r < p.lo, above = r > p.hi, positive = a > T(0);
+  const std::uint8_t flags = static_cast<std::uint8_t>((take2 ? clipped_flag : 0) | (lower ? clipped_lower_flag : 0) |
+                                                       ((below & negative) ? region_low_flag : 0) |
+                                                       ((above & positive) ? region_high_flag : 0));
+  return {lower ? l3 : c1, d, flags};
 }
 
 /// The per-token switches of the policy loss, resolved from `policy_loss_options` once per call (no std::optional, so
@@ -188,39 +190,27 @@ struct policy_token_term {
 /// functors and the CUDA kernel all call this. [verl compute_policy_loss_vanilla / compute_policy_loss_gspo /
 /// kl_penalty; TRL GRPOTrainer._compute_loss]
 template <class T>
-MMRAG_RFT_HOST_DEVICE inline policy_token_term<T> policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w,
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w,
                                                                T kl_w, bool gspo_sequence_grad,
-                                                               const policy_token_params<T>& p) noexcept {
-  T lr = lp - old;
-  T gate = T(1);
-  T ratio;
-  if (p.gspo) {
-    ratio = seq_ratio;
-    gate = seq_gate;
-  } else {
-    if (p.clamp_log_ratio) {
-      gate = clamp_gate(lr, -p.log_ratio_clamp, p.log_ratio_clamp);
-      lr = clamp(lr, -p.log_ratio_clamp, p.log_ratio_clamp);
-    }
-    ratio = vexp(lr);
-  }
+                                                               policy_token_params<T> p) noexcept {
+  // Every quantity is computed unconditionally and then selected: branch-free, so the CPU token loops vectorise
+  // (GCC will not if-convert float arithmetic that sits inside a branch) and GPU warps do not diverge.
+  const T lr = lp - old;
+  const T c = p.clamp_log_ratio ? p.log_ratio_clamp : T(INFINITY);
+  const T lrc = clamp(lr, -c, c);
+  const T token_ratio = vexp(lrc);
+  const T ratio = p.gspo ? seq_ratio : token_ratio;
+  const T gate = p.gspo ? seq_gate : clamp_gate(lr, -c, c);
   const surrogate_term<T> st = clipped_surrogate(ratio, a, p.sp);
-  T d_logr = w * st.d_ratio * ratio;
-  T direct = T(0);
-  T kl = T(0);
-  if (p.kl != kl_estimator::none) {
-    const value_grad<T> k = kl_term(lp, ref, p.kl, p.kl_clamps, p.kl_straight_through);
-    if (p.kl_importance_corrected) {
-      d_logr += kl_w * k.value * ratio;
-      direct += kl_w * k.grad * ratio;
-      kl = k.value * ratio;
-    } else {
-      direct += kl_w * k.grad;
-      kl = k.value;
-    }
-  }
+  const value_grad<T> k = kl_term(lp, ref, p.kl, p.kl_clamps, p.kl_straight_through);
+  const bool ic = p.kl_importance_corrected;
+  const T kl_times_ratio = k.value * ratio;
+  const T kl = ic ? kl_times_ratio : k.value;
+  const T direct = kl_w * k.grad * (ic ? ratio : T(1));
+  const T kl_through_ratio = kl_w * kl_times_ratio;
+  const T d_logr = w * st.d_ratio * ratio + (ic ? kl_through_ratio : T(0));
   const T grad = gspo_sequence_grad ? direct : direct + d_logr * gate;
-  return {st.loss, kl, ratio, lr, d_logr, grad, st.flags};
+  return {st.loss, kl, ratio, p.gspo ? lr : lrc, d_logr, grad, st.flags};
 }
 
 /// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]

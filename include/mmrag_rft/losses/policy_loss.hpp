@@ -106,8 +106,40 @@ struct loss_kernel {
     return 0;
   }
 
+  static constexpr std::size_t lanes = 16; // partial sums per reduction: a fixed order, vectorisable
+  static constexpr std::size_t tile = 256;  // tokens whose per-token terms are kept in L1 between the passes
+
   // One row: every gradient element of the row is written, valid tokens contribute to `acc`.
   void row(std::size_t i, loss_partial& acc) const {
+    switch (opt.kl) {
+    case kl_estimator::none: return row_adv<kl_estimator::none, kl_clamp::none>(i, acc);
+    case kl_estimator::k1: return row_kl<kl_estimator::k1>(i, acc);
+    case kl_estimator::abs: return row_kl<kl_estimator::abs>(i, acc);
+    case kl_estimator::k2: return row_kl<kl_estimator::k2>(i, acc);
+    case kl_estimator::k3: return row_kl<kl_estimator::k3>(i, acc);
+    }
+  }
+
+  template <kl_estimator E>
+  void row_kl(std::size_t i, loss_partial& acc) const {
+    switch (opt.kl_clamps) {
+    case kl_clamp::none: return row_adv<E, kl_clamp::none>(i, acc);
+    case kl_clamp::verl: return row_adv<E, kl_clamp::verl>(i, acc);
+    case kl_clamp::openrlhf: return row_adv<E, kl_clamp::openrlhf>(i, acc);
+    }
+  }
+
+  template <kl_estimator E, kl_clamp C>
+  void row_adv(std::size_t i, loss_partial& acc) const {
+    if (in.advantages.empty()) row_with<E, C, false>(i, acc);
+    else row_with<E, C, true>(i, acc);
+  }
+
+  // The estimator, its clamps and the advantage layout are compile-time constants here, so detail::policy_token's
+  // switch folds away and the token loop holds no conditional load: it vectorises. The other options are
+  // loop-invariant selects.
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
+  void row_with(std::size_t i, loss_partial& acc) const {
     const std::size_t cols = in.log_probs.cols();
     const T* lp = in.log_probs.row_data(i);
     const T* old = in.old_log_probs.empty() ? lp : in.old_log_probs.row_data(i);
@@ -118,19 +150,18 @@ struct loss_kernel {
     const T* ent = in.entropy.empty() ? nullptr : in.entropy.row_data(i);
     T* g = out.log_probs.row_data(i);
     T* ge = out.entropy.empty() ? nullptr : out.entropy.row_data(i);
+    const bool gspo = opt.mode == policy_loss_mode::gspo;
 
     std::size_t len = 0;
-    double seq_log_ratio = 0;
-    for (std::size_t t = 0; t < cols; ++t) {
-      const bool v = m[t] != 0;
-      len += v;
-      if (opt.mode == policy_loss_mode::gspo) seq_log_ratio += v ? static_cast<double>(lp[t] - old[t]) : 0.0;
-    }
+    for (std::size_t t = 0; t < cols; ++t) len += m[t] != 0;
     if (len == 0) {
       std::fill(g, g + cols, T(0));
       if (ge) std::fill(ge, ge + cols, T(0));
       return;
     }
+    double seq_log_ratio = 0;
+    if (gspo)
+      for (std::size_t t = 0; t < cols; ++t) seq_log_ratio += m[t] ? static_cast<double>(lp[t] - old[t]) : 0.0;
     acc.seqs += 1;
     acc.tokens += len;
     const T w = static_cast<T>(row_weight(len));
@@ -138,8 +169,6 @@ struct loss_kernel {
     const T ent_w = -static_cast<T>(opt.entropy_coeff) * w;
     if (ge)
       for (std::size_t t = 0; t < cols; ++t) ge[t] = m[t] != 0 ? ent_w : T(0);
-
-    const bool gspo = opt.mode == policy_loss_mode::gspo;
     T seq_ratio = T(1), seq_gate = T(1);
     if (gspo) {
       T s = static_cast<T>(seq_log_ratio / static_cast<double>(len));
@@ -151,55 +180,173 @@ struct loss_kernel {
       seq_ratio = vexp(s);
     }
     const bool seq_grad = gspo && opt.gspo_grad == gspo_gradient::sequence;
+    policy_token_params<T> p = tp;
+    p.kl = E;
+    p.kl_clamps = C;
+    // PPO without importance-corrected or straight-through KL: the common case, compiled with every switch fixed.
+    const bool fast = !gspo && !p.kl_importance_corrected && !p.kl_straight_through;
 
-    double pg_sum = 0, kl_sum = 0, ent_sum = 0, ppo_kl = 0, adv_sum = 0, ratio_sum = 0;
-    double clipped = 0, lower = 0, low = 0, high = 0, region = 0;
-    double seq_d_logr = 0; // sum of w * d loss / d log r over the row (GSPO sequence gradient)
-    for (std::size_t t = 0; t < cols; ++t) {
-      const bool v = m[t] != 0;
-      if (!v) {
-        g[t] = T(0);
-        continue;
-      }
-      const T a = adv ? adv[t] : seq_adv;
-      const policy_token_term<T> tok =
-          policy_token(lp[t], old[t], a, ref ? ref[t] : T(0), seq_ratio, seq_gate, w, kl_w, seq_grad, tp);
-      const T ratio = tok.ratio;
-      ppo_kl -= static_cast<double>(tok.log_ratio);
-      kl_sum += static_cast<double>(tok.kl);
-      if (ent) ent_sum += static_cast<double>(ent[t]);
-      pg_sum += static_cast<double>(tok.pg);
-      adv_sum += static_cast<double>(a);
-      ratio_sum += static_cast<double>(ratio);
-      acc.adv_min = std::min(acc.adv_min, static_cast<double>(a));
-      acc.adv_max = std::max(acc.adv_max, static_cast<double>(a));
-      acc.ratio_min = std::min(acc.ratio_min, static_cast<double>(ratio));
-      acc.ratio_max = std::max(acc.ratio_max, static_cast<double>(ratio));
-      clipped += (tok.flags & clipped_flag) != 0;
-      lower += (tok.flags & clipped_lower_flag) != 0;
-      low += (tok.flags & region_low_flag) != 0;
-      high += (tok.flags & region_high_flag) != 0;
-      region += (tok.flags & (region_low_flag | region_high_flag)) != 0;
-      if (seq_grad) seq_d_logr += static_cast<double>(tok.d_logr);
-      g[t] = tok.grad;
-      const T check = lp[t] + old[t] + a + (ref ? ref[t] : T(0)) + (ent ? ent[t] : T(0));
-      if (!std::isfinite(check)) {
-        ++acc.nonfinite;
-        acc.first_bad = std::min(acc.first_bad, i * cols + t);
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    alignas(64) T pg_l[lanes] = {}, kl_l[lanes] = {}, lr_l[lanes] = {}, adv_l[lanes] = {}, ratio_l[lanes] = {};
+    alignas(64) T ent_l[lanes] = {}, dlr_l[lanes] = {}, bad_l[lanes] = {};
+    if (ent) {
+      // The entropy only enters the statistics (its gradient is the constant ent_w): a pass of its own.
+      alignas(64) T ent_t[lanes];
+      for (std::size_t t0 = 0; t0 < cols; t0 += lanes) {
+        const std::size_t n = std::min(lanes, cols - t0);
+        for (std::size_t l = 0; l < lanes; ++l) {
+          const std::size_t t = t0 + (l < n ? l : 0);
+          const bool v = l < n && m[t] != 0;
+          ent_t[l] = v ? ent[t] : T(0);
+        }
+        lane_add(ent_l, ent_t, lanes);
       }
     }
+    alignas(64) T clip_l[lanes] = {}, lower_l[lanes] = {}, low_l[lanes] = {}, high_l[lanes] = {}, region_l[lanes] = {};
+    alignas(64) T amin_l[lanes], amax_l[lanes], rmin_l[lanes], rmax_l[lanes];
+    std::fill_n(amin_l, lanes, inf), std::fill_n(rmin_l, lanes, inf);
+    std::fill_n(amax_l, lanes, -inf), std::fill_n(rmax_l, lanes, -inf);
+    double pg_sum = 0, kl_sum = 0, lr_sum = 0, adv_sum = 0, ratio_sum = 0, ent_sum = 0, dlr_sum = 0;
+    double clipped = 0, lower = 0, low = 0, high = 0, region = 0, bad = 0;
+    tile_arrays tiles;
+
+    for (std::size_t t0 = 0; t0 < cols; t0 += tile) {
+      const std::size_t n = std::min(tile, cols - t0);
+      const std::size_t padded = (n + lanes - 1) / lanes * lanes;
+      if (fast)
+        token_terms<E, C, TokenAdvantages, true>(lp + t0, old + t0, adv ? adv + t0 : nullptr, seq_adv,
+                                              ref ? ref + t0 : nullptr, m + t0, g + t0, n, seq_ratio, seq_gate, w, kl_w,
+                                              seq_grad, p, tiles);
+      else
+        token_terms<E, C, TokenAdvantages, false>(lp + t0, old + t0, adv ? adv + t0 : nullptr, seq_adv,
+                                               ref ? ref + t0 : nullptr, m + t0, g + t0, n, seq_ratio, seq_gate, w,
+                                               kl_w, seq_grad, p, tiles);
+      for (std::size_t j = n; j < padded; ++j) {
+        tiles.pg[j] = tiles.kl[j] = tiles.lr[j] = tiles.adv[j] = tiles.ratio[j] = tiles.dlr[j] = tiles.bad[j] = T(0);
+        tiles.clip[j] = tiles.lower[j] = tiles.low[j] = tiles.high[j] = tiles.region[j] = T(0);
+        tiles.amin[j] = tiles.rmin[j] = inf, tiles.amax[j] = tiles.rmax[j] = -inf;
+      }
+      lane_min(amin_l, tiles.amin, padded), lane_max(amax_l, tiles.amax, padded);
+      lane_min(rmin_l, tiles.rmin, padded), lane_max(rmax_l, tiles.rmax, padded);
+      lane_add(pg_l, tiles.pg, padded), lane_add(kl_l, tiles.kl, padded), lane_add(lr_l, tiles.lr, padded);
+      lane_add(adv_l, tiles.adv, padded), lane_add(ratio_l, tiles.ratio, padded);
+      lane_add(dlr_l, tiles.dlr, padded), lane_add(bad_l, tiles.bad, padded), lane_add(clip_l, tiles.clip, padded);
+      lane_add(lower_l, tiles.lower, padded), lane_add(low_l, tiles.low, padded), lane_add(high_l, tiles.high, padded);
+      lane_add(region_l, tiles.region, padded);
+      // Fold the float lanes into double once per tile, in lane order, so long rows keep their precision.
+      pg_sum += fold(pg_l), kl_sum += fold(kl_l), lr_sum += fold(lr_l), adv_sum += fold(adv_l);
+      ratio_sum += fold(ratio_l), dlr_sum += fold(dlr_l), bad += fold(bad_l);
+      clipped += fold(clip_l), lower += fold(lower_l), low += fold(low_l), high += fold(high_l);
+      region += fold(region_l);
+    }
+    for (std::size_t l = 0; l < lanes; ++l) {
+      acc.adv_min = std::min(acc.adv_min, static_cast<double>(amin_l[l]));
+      acc.adv_max = std::max(acc.adv_max, static_cast<double>(amax_l[l]));
+      acc.ratio_min = std::min(acc.ratio_min, static_cast<double>(rmin_l[l]));
+      acc.ratio_max = std::max(acc.ratio_max, static_cast<double>(rmax_l[l]));
+    }
     if (seq_grad) {
-      const T spread = static_cast<T>(seq_d_logr / static_cast<double>(len)) * seq_gate;
+      const T spread = static_cast<T>(dlr_sum / static_cast<double>(len)) * seq_gate;
       for (std::size_t t = 0; t < cols; ++t)
         if (m[t] != 0) g[t] += spread;
+    }
+    ent_sum = fold(ent_l);
+    bad += std::isfinite(ent_sum) ? 0.0 : 1.0; // a NaN/inf entropy at a valid token
+    if (bad > 0) {
+      // Rare: count the offending tokens of this row exactly and find the first, for the statistics and the error.
+      for (std::size_t t = 0; t < cols; ++t) {
+        const T check = lp[t] + old[t] + (adv ? adv[t] : seq_adv) + (ref && E != kl_estimator::none ? ref[t] : T(0)) +
+                        (ent ? ent[t] : T(0));
+        if (m[t] != 0 && !std::isfinite(check)) {
+          acc.first_bad = std::min(acc.first_bad, i * cols + t);
+          ++acc.nonfinite;
+        }
+      }
     }
     const double wd = static_cast<double>(w);
     acc.pg += wd * pg_sum;
     acc.kl += wd * kl_sum;
     acc.ent += wd * ent_sum;
-    acc.ppo_kl += ppo_kl, acc.kl_sum += kl_sum, acc.ent_sum += ent_sum, acc.adv_sum += adv_sum;
+    acc.ppo_kl -= lr_sum, acc.kl_sum += kl_sum, acc.ent_sum += ent_sum, acc.adv_sum += adv_sum;
     acc.ratio_sum += ratio_sum;
     acc.clipped += clipped, acc.lower += lower, acc.low += low, acc.high += high, acc.region += region;
+  }
+
+  // Per-token terms of one tile, kept in L1 between the elementwise pass and the lane reductions.
+  struct tile_arrays {
+    alignas(64) T pg[tile], kl[tile], lr[tile], adv[tile], ratio[tile], dlr[tile], bad[tile];
+    alignas(64) T clip[tile], lower[tile], low[tile], high[tile], region[tile];
+    alignas(64) T amin[tile], amax[tile], rmin[tile], rmax[tile];
+  };
+
+  // The elementwise pass: no reductions, no branches, restrict pointers, so it vectorises (given
+  // -fno-trapping-math under GCC, which the CMake target adds; see docs/performance.md).
+  // With Fast, the switches of `params` are replaced by constants with the same effect (a disabled clamp, delta or
+  // dual clip becomes an infinite bound), because GCC 12 cannot vectorise a select on a loop-invariant bool.
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
+  static void token_terms(const T* __restrict lp, const T* __restrict old, const T* __restrict adv, T seq_adv,
+                          const T* __restrict ref, const std::uint8_t* __restrict m, T* __restrict g, std::size_t n,
+                          T seq_ratio, T seq_gate, T w, T kl_w, bool seq_grad, const policy_token_params<T>& params,
+                          tile_arrays& __restrict q) noexcept {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    policy_token_params<T> p = params;
+    p.kl = E;
+    p.kl_clamps = C;
+    if constexpr (Fast) {
+      p.gspo = false, p.kl_importance_corrected = false, p.kl_straight_through = false, seq_grad = false;
+      if (!p.clamp_log_ratio) p.log_ratio_clamp = inf;
+      if (!p.sp.has_delta) p.sp.delta = inf;
+      if (!p.sp.dual_clip) p.sp.clip_c = inf;
+      p.clamp_log_ratio = p.sp.has_delta = p.sp.dual_clip = true;
+    }
+    MMRAG_RFT_VECTORIZE
+    for (std::size_t j = 0; j < n; ++j) {
+      const bool v = m[j] != 0;
+      T a = seq_adv, r_ref = T(0);
+      if constexpr (TokenAdvantages) a = adv[j];
+      if constexpr (E != kl_estimator::none) r_ref = ref[j];
+      const policy_token_term<T> tok = policy_token(lp[j], old[j], a, r_ref, seq_ratio, seq_gate, w, kl_w, seq_grad, p);
+      g[j] = v ? tok.grad : T(0);
+      q.pg[j] = v ? tok.pg : T(0);
+      q.kl[j] = v ? tok.kl : T(0);
+      q.lr[j] = v ? tok.log_ratio : T(0);
+      q.adv[j] = v ? a : T(0);
+      q.ratio[j] = v ? tok.ratio : T(0);
+      q.dlr[j] = v ? tok.d_logr : T(0);
+      const T check = lp[j] + old[j] + a + r_ref;
+      q.bad[j] = (v & !(check - check == T(0))) ? T(1) : T(0);
+      const int f = v ? static_cast<int>(tok.flags) : 0; // signed: SSE2 converts int32, not uint32, to float
+      q.clip[j] = static_cast<T>(f & 1);
+      q.lower[j] = static_cast<T>((f >> 1) & 1);
+      q.low[j] = static_cast<T>((f >> 2) & 1);
+      q.high[j] = static_cast<T>((f >> 3) & 1);
+      q.region[j] = static_cast<T>(((f >> 2) | (f >> 3)) & 1);
+      q.amin[j] = v ? a : inf;
+      q.amax[j] = v ? a : -inf;
+      q.rmin[j] = v ? tok.ratio : inf;
+      q.rmax[j] = v ? tok.ratio : -inf;
+    }
+  }
+
+  static void lane_add(T* lanes_sum, const T* x, std::size_t padded) noexcept {
+    for (std::size_t j = 0; j < padded; j += lanes)
+      MMRAG_RFT_VECTORIZE
+      for (std::size_t l = 0; l < lanes; ++l) lanes_sum[l] += x[j + l];
+  }
+  static void lane_min(T* acc, const T* x, std::size_t padded) noexcept {
+    for (std::size_t j = 0; j < padded; j += lanes)
+      MMRAG_RFT_VECTORIZE
+      for (std::size_t l = 0; l < lanes; ++l) acc[l] = x[j + l] < acc[l] ? x[j + l] : acc[l];
+  }
+  static void lane_max(T* acc, const T* x, std::size_t padded) noexcept {
+    for (std::size_t j = 0; j < padded; j += lanes)
+      MMRAG_RFT_VECTORIZE
+      for (std::size_t l = 0; l < lanes; ++l) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
+  }
+  static double fold(T* lanes_sum) noexcept {
+    double s = 0;
+    for (std::size_t l = 0; l < lanes; ++l) s += static_cast<double>(lanes_sum[l]), lanes_sum[l] = T(0);
+    return s;
   }
 };
 
