@@ -34,18 +34,36 @@ struct group_moments {
 };
 
 template <class T>
-[[nodiscard]] group_moments moments(const T* r, std::size_t size) noexcept {
+[[nodiscard]] inline bool finite(T x) noexcept {
+  return x - x == T(0); // branch-free: inf - inf and NaN - NaN are NaN
+}
+
+/// Moments of the finite rewards of one group. `AllFinite` (the rewards were checked at the boundary) drops the
+/// per-element tests, so both passes are plain loops the compiler unrolls and vectorises.
+template <bool AllFinite = false, class T>
+[[nodiscard]] MMRAG_RFT_FORCEINLINE group_moments moments(const T* r, std::size_t size) noexcept {
   group_moments s;
-  for (std::size_t j = 0; j < size; ++j)
-    if (std::isfinite(r[j])) ++s.n, s.sum += static_cast<double>(r[j]);
+  for (std::size_t j = 0; j < size; ++j) {
+    const bool ok = AllFinite || finite(r[j]);
+    s.n += ok;
+    s.sum += ok ? static_cast<double>(r[j]) : 0.0;
+  }
   if (s.n == 0) return s;
   s.mean = s.sum / static_cast<double>(s.n);
-  for (std::size_t j = 0; j < size; ++j)
-    if (std::isfinite(r[j])) {
-      const double d = static_cast<double>(r[j]) - s.mean;
-      s.m2 += d * d;
-    }
+  for (std::size_t j = 0; j < size; ++j) {
+    const bool ok = AllFinite || finite(r[j]);
+    const double d = static_cast<double>(r[j]) - s.mean;
+    s.m2 += ok ? d * d : 0.0;
+  }
   return s;
+}
+
+/// True when every reward is finite: one branch-free pass.
+template <class T>
+[[nodiscard]] bool all_finite(std::span<const T> rewards) noexcept {
+  bool ok = true;
+  for (const T x : rewards) ok &= finite(x);
+  return ok;
 }
 
 [[nodiscard]] inline double stddev(const group_moments& s, std_estimator e) noexcept {
@@ -58,7 +76,7 @@ template <class T>
 template <class T>
 void check_rewards(std::span<const T> rewards, nonfinite_rewards policy, const char* fn,
                    std::span<const std::size_t> order = {}) {
-  if (policy != nonfinite_rewards::error) return;
+  if (policy != nonfinite_rewards::error || all_finite(rewards)) return;
   for (std::size_t i = 0; i < rewards.size(); ++i)
     if (!std::isfinite(rewards[i]))
       throw error(fn, "rewards", std::string(std::isnan(rewards[i]) ? "is NaN" : "is infinite") +

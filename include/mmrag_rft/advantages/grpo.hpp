@@ -6,7 +6,9 @@
 #include <mmrag_rft/advantages/options.hpp>
 #include <mmrag_rft/detail/math.hpp>
 
+#include <algorithm>
 #include <concepts>
+#include <cstddef>
 #include <utility>
 #include <span>
 
@@ -32,9 +34,10 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
     for (std::size_t g = 0; g < groups.num_groups(); ++g)
       require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
 
+  const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
   return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
     const std::size_t b = groups.begin(g), e = groups.end(g);
-    const group_moments s = moments(rewards.data() + b, e - b);
+    const group_moments s = checked ? moments<true>(rewards.data() + b, e - b) : moments(rewards.data() + b, e - b);
     double mean = s.mean;
     double sd = o.scale == reward_scale::batch ? batch_std : stddev(s, o.std);
     bool zero = s.n == 0;
@@ -46,11 +49,17 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
     } else if (s.n >= 2 && s.m2 == 0.0) {
       ++part.degenerate_groups;
     }
+    if (checked) {
+      for (std::size_t j = b; j < e; ++j)
+        out[j] = zero ? T(0) : grpo_advantage(rewards[j], mean, sd, o.epsilon, o.norm_adv_by_std_in_grpo);
+      if (!keep.empty()) std::fill(keep.begin() + static_cast<std::ptrdiff_t>(b), keep.begin() + static_cast<std::ptrdiff_t>(e), std::uint8_t{1});
+      return;
+    }
     for (std::size_t j = b; j < e; ++j) {
-      const bool finite = std::isfinite(rewards[j]);
-      part.masked_out += !finite;
-      out[j] = (zero || !finite) ? T(0) : grpo_advantage(rewards[j], mean, sd, o.epsilon, o.norm_adv_by_std_in_grpo);
-      if (!keep.empty()) keep[j] = finite ? 1 : 0;
+      const bool ok = finite(rewards[j]);
+      part.masked_out += !ok;
+      out[j] = (zero || !ok) ? T(0) : grpo_advantage(rewards[j], mean, sd, o.epsilon, o.norm_adv_by_std_in_grpo);
+      if (!keep.empty()) keep[j] = ok ? 1 : 0;
     }
   });
 }
