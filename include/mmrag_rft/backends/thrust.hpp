@@ -516,37 +516,6 @@ template <class T>
           opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)};
 }
 
-/// The host-side tail shared by the device paths: the non-finite check and the result from the sums.
-[[nodiscard]] inline policy_loss_result finish_policy_loss(const loss_sums& total, double seqs, std::size_t cols,
-                                                           const policy_loss_options& opt) {
-  if (total.nonfinite > 0 && opt.nonfinite == nonfinite_policy::error) {
-    const std::size_t c = cols > 0 ? cols : 1;
-    const auto bad = static_cast<std::size_t>(total.first_bad);
-    throw error("policy_loss", "inputs", "hold a NaN or infinite value at valid token [" + std::to_string(bad / c) +
-                                             ", " + std::to_string(bad % c) +
-                                             "] (log_probs, old_log_probs, advantages, ref_log_probs or entropy; set "
-                                             "nonfinite = propagate to let it through)");
-  }
-  policy_loss_result res;
-  res.pg_loss = total.pg;
-  res.kl_loss = total.kl;
-  res.entropy = total.ent;
-  res.loss = total.pg + opt.kl_coef * total.kl - opt.entropy_coeff * total.ent;
-  auto& s = res.stats;
-  s.valid_tokens = static_cast<std::size_t>(total.tokens);
-  s.valid_sequences = static_cast<std::size_t>(seqs);
-  s.nonfinite_tokens = static_cast<std::size_t>(total.nonfinite);
-  if (total.tokens > 0) {
-    const double n = static_cast<double>(total.tokens);
-    s.pg_clipfrac = total.clipped / n, s.pg_clipfrac_lower = total.lower / n;
-    s.clip_ratio_low = total.low / n, s.clip_ratio_high = total.high / n, s.clip_ratio_region = total.region / n;
-    s.ppo_kl = total.ppo_kl / n, s.kl_mean = total.kl_sum / n, s.entropy_mean = total.ent_sum / n;
-    s.advantage_mean = total.adv_sum / n, s.advantage_min = total.adv_min, s.advantage_max = total.adv_max;
-    s.ratio_mean = total.ratio_sum / n, s.ratio_min = total.ratio_min, s.ratio_max = total.ratio_max;
-  }
-  return res;
-}
-
 template <class T>
 policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_loss_inputs<T>& in,
                                       const policy_loss_grads<T>& out, const policy_loss_options& opt) {
