@@ -255,6 +255,12 @@ int main(int argc, char** argv) {
   lo.step.loss = policy_loss_options::verl();
   if (c.kl_coef > 0) lo.step.loss.kl = kl_estimator::k3, lo.step.loss.kl_coef = c.kl_coef;
   auto no_op = [](std::size_t, const rft_step_result&) {};
+  // One RL stage: with the frozen warm-start model as KL reference when --kl-coef > 0, without one otherwise.
+  auto train = [&](std::span<const sample> samples, auto render, auto& reward) {
+    if (c.kl_coef > 0) return rft_loop(pol, samples, render, reward, lo, ref, &log, no_op);
+    no_reference none;
+    return rft_loop(pol, samples, render, reward, lo, none, &log, no_op);
+  };
 
   // 2. Stage 1: point-wise relevance GRPO on (question, document) pairs.
   if (have1) {
@@ -269,15 +275,7 @@ int main(int argc, char** argv) {
     lo.prompts_per_step = c.s1_prompts;
     lo.step.rollout.max_new_tokens = 16;
     auto reward1 = demo::stage1_reward();
-    std::vector<step_metrics> m;
-    if (c.kl_coef > 0)
-      m = rft_loop(pol, std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1, lo,
-                   ref, &log, no_op);
-    else {
-      no_reference none;
-      m = rft_loop(pol, std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1,
-                   lo, none, &log, no_op);
-    }
+    const auto m = train(std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1);
     ok = ok && losses_finite(m);
     pol.save(ck1);
   }
@@ -301,15 +299,7 @@ int main(int argc, char** argv) {
     lo.prompts_per_step = c.s2_prompts;
     lo.step.rollout.max_new_tokens = 48;
     auto reward2 = demo::stage2_reward();
-    std::vector<step_metrics> m;
-    if (c.kl_coef > 0)
-      m = rft_loop(pol, std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2, lo,
-                   ref, &log, no_op);
-    else {
-      no_reference none;
-      m = rft_loop(pol, std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2, lo,
-                   none, &log, no_op);
-    }
+    const auto m = train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2);
     ok = ok && losses_finite(m);
     pol.save(ck2);
   }
