@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,21 +18,58 @@
 namespace mmrag_rft {
 
 namespace detail {
-[[nodiscard]] inline double token_f1_normalized(std::string_view pred, std::string_view gold) {
-  const bag_overlap o = bag_overlap_of(answer_tokens(pred), answer_tokens(gold));
-  return o.common ? 2 * o.precision * o.recall / (o.precision + o.recall) : 0.0;
+// Per-thread buffers of the SQuAD metrics: the normalised texts and their tokens. With them a call allocates nothing
+// once the buffers have grown to the largest answer seen on the thread (they keep that capacity).
+struct qa_scratch {
+  std::string prediction, gold;
+  std::vector<std::string_view> prediction_tokens, gold_tokens;
+};
+[[nodiscard]] inline qa_scratch& qa_buffers() {
+  thread_local qa_scratch s;
+  return s;
 }
 
-template <class Score, class R>
-[[nodiscard]] double max_over_golds(std::string_view prediction, const R& golds, Score&& score) {
-  const std::string p = normalize_answer(prediction);
-  std::string g;
-  double best = 0;
-  for (const auto& gold : golds) {
-    normalize_answer(std::string_view(gold), g);
-    best = std::max(best, score(std::string_view(p), std::string_view(g)));
+inline void tokens_into(std::string_view normalized, std::vector<std::string_view>& out) {
+  out.clear();
+  for_each_token(normalized, [&](std::string_view t) { out.push_back(t); });
+}
+
+// Size of the multiset intersection of two bags of tokens (Python `sum((Counter(p) & Counter(g)).values())`).
+// Answers are a few tokens long, so up to 64 predicted tokens each gold token claims the first unclaimed equal one
+// (a bit mask, no sorting); longer predictions sort both lists and merge (`pred` then arrives sorted: the caller
+// sorts it once for all golds).
+[[nodiscard]] inline std::size_t common_tokens(std::span<const std::string_view> pred,
+                                               std::vector<std::string_view>& gold) {
+  if (pred.size() <= 64) {
+    std::uint64_t claimed = 0;
+    std::size_t n = 0;
+    for (const std::string_view g : gold)
+      for (std::size_t i = 0; i < pred.size(); ++i)
+        if (!((claimed >> i) & 1U) && pred[i] == g) {
+          claimed |= std::uint64_t{1} << i;
+          ++n;
+          break;
+        }
+    return n;
   }
-  return best;
+  std::sort(gold.begin(), gold.end());
+  return sorted_common(pred, gold);
+}
+
+// F1 of a bag of predicted tokens (sorted when there are more than 64) against the gold answer `gold`, normalised.
+[[nodiscard]] inline double token_f1_tokens(std::span<const std::string_view> pred, std::string_view gold,
+                                            std::vector<std::string_view>& gold_tokens) {
+  tokens_into(gold, gold_tokens);
+  const std::size_t common = common_tokens(pred, gold_tokens);
+  if (common == 0) return 0.0;
+  const double precision = static_cast<double>(common) / static_cast<double>(pred.size());
+  const double recall = static_cast<double>(common) / static_cast<double>(gold_tokens.size());
+  return 2 * precision * recall / (precision + recall);
+}
+
+inline void prepare_prediction_tokens(qa_scratch& b) {
+  tokens_into(b.prediction, b.prediction_tokens);
+  if (b.prediction_tokens.size() > 64) std::sort(b.prediction_tokens.begin(), b.prediction_tokens.end());
 }
 } // namespace detail
 
@@ -38,9 +77,12 @@ template <class Score, class R>
 /// [SQuAD v1.1 evaluate-v1.1.py, exact_match_score]
 ///
 /// Two answers that both normalise to "" match (EM 1), as in the official script. Total on any bytes.
-/// Complexity: linear in the two lengths; allocates the two normalised strings.
+/// Complexity: linear in the two lengths; no allocation once the thread's buffers have grown to the inputs' size.
 [[nodiscard]] inline double exact_match(std::string_view prediction, std::string_view gold) {
-  return normalize_answer(prediction) == normalize_answer(gold) ? 1.0 : 0.0;
+  detail::qa_scratch& b = detail::qa_buffers();
+  normalize_answer(prediction, b.prediction);
+  normalize_answer(gold, b.gold);
+  return b.prediction == b.gold ? 1.0 : 0.0;
 }
 
 /// SQuAD v1.1 exact match maximised over the gold answers. [SQuAD v1.1 metric_max_over_ground_truths]
@@ -49,35 +91,54 @@ template <class Score, class R>
 /// golds {"eiffel tower", "Paris"} gives 1.
 template <AnswerRange R>
 [[nodiscard]] double exact_match(std::string_view prediction, const R& golds) {
-  return detail::max_over_golds(prediction, golds,
-                                [](std::string_view p, std::string_view g) { return p == g ? 1.0 : 0.0; });
+  detail::qa_scratch& b = detail::qa_buffers();
+  normalize_answer(prediction, b.prediction);
+  for (const auto& gold : golds) {
+    normalize_answer(std::string_view(gold), b.gold);
+    if (b.prediction == b.gold) return 1.0;
+  }
+  return 0.0;
 }
 
 /// Exact match against a braced list of gold answers; see the range overload.
 [[nodiscard]] inline double exact_match(std::string_view prediction, std::initializer_list<std::string_view> golds) {
-  return exact_match(prediction, std::vector<std::string_view>(golds));
+  return exact_match(prediction, std::span<const std::string_view>(golds.begin(), golds.size()));
 }
 
 /// SQuAD v1.1 token F1: with p and g the multisets of normalised tokens, F1 = 2PR / (P + R) where
 /// P = |p ∩ g| / |p| and R = |p ∩ g| / |g|; 0 when the intersection is empty. [SQuAD v1.1 f1_score]
 ///
 /// Two answers that both normalise to "" score 0 (v1.1; v2.0 would give 1). Total on any bytes.
-/// Complexity: O(n log n) in the number of tokens; allocates the normalised strings and token lists.
+/// Complexity: linear normalisation, then O(|p| |g|) token matching when the prediction has at most 64 tokens
+/// (answers are short), O(n log n) otherwise. Uses per-thread buffers for the normalised strings and token lists,
+/// so there is no allocation once they have grown to the largest inputs seen on the thread.
 /// Example: "the cat sat" vs "a cat sat down": P = 2/2, R = 2/3, F1 = 0.8.
 [[nodiscard]] inline double token_f1(std::string_view prediction, std::string_view gold) {
-  return detail::token_f1_normalized(normalize_answer(prediction), normalize_answer(gold));
+  detail::qa_scratch& b = detail::qa_buffers();
+  normalize_answer(prediction, b.prediction);
+  detail::prepare_prediction_tokens(b);
+  normalize_answer(gold, b.gold);
+  return detail::token_f1_tokens(b.prediction_tokens, b.gold, b.gold_tokens);
 }
 
 /// SQuAD v1.1 token F1 maximised over the gold answers; no gold answers gives 0.
 /// [SQuAD v1.1 metric_max_over_ground_truths]
 template <AnswerRange R>
 [[nodiscard]] double token_f1(std::string_view prediction, const R& golds) {
-  return detail::max_over_golds(prediction, golds, &detail::token_f1_normalized);
+  detail::qa_scratch& b = detail::qa_buffers();
+  normalize_answer(prediction, b.prediction);
+  detail::prepare_prediction_tokens(b);
+  double best = 0;
+  for (const auto& gold : golds) {
+    normalize_answer(std::string_view(gold), b.gold);
+    best = std::max(best, detail::token_f1_tokens(b.prediction_tokens, b.gold, b.gold_tokens));
+  }
+  return best;
 }
 
 /// Token F1 against a braced list of gold answers; see the range overload.
 [[nodiscard]] inline double token_f1(std::string_view prediction, std::initializer_list<std::string_view> golds) {
-  return token_f1(prediction, std::vector<std::string_view>(golds));
+  return token_f1(prediction, std::span<const std::string_view>(golds.begin(), golds.size()));
 }
 
 } // namespace mmrag_rft
