@@ -121,13 +121,19 @@ public:
     return *i;
   }
 
+  /// The configuration spelled as bytes (per tag: `+` or `-` for required or optional, the name, a NUL): two formats
+  /// have equal signatures exactly when they list the same names with the same flags in the same order. Lets a cache
+  /// recognise a configuration by value (`reward_context`) without rebuilding a key per lookup.
+  [[nodiscard]] std::string_view signature() const noexcept { return signature_; }
+
   /// Parses `text`: total, no allocation, one pass over the text plus, at each `<`, a comparison with the configured
   /// names (O(n * total name length) at worst, linear in n for a fixed configuration). Empty text gives every
   /// required tag `missing` and nothing else.
   [[nodiscard]] tag_parse parse(std::string_view text) const noexcept;
 
 private:
-  void validate() const {
+  // Checks the names, then spells the configuration into `signature_`.
+  void validate() {
     constexpr const char* fn = "tag_format";
     detail::require(!specs_.empty(), fn, "tags", "must name at least one tag");
     detail::require(specs_.size() <= tag_parse::max_tags, fn, "tags", "has more than tag_parse::max_tags (8) tags");
@@ -139,9 +145,16 @@ private:
                         "tags", "has a name with '<', '>', '/' or whitespace", i);
       for (std::size_t j = 0; j < i; ++j) detail::require(specs_[j].name != n, fn, "tags", "repeats a name", i);
     }
+    signature_.clear();
+    for (const tag_spec& t : specs_) {
+      signature_ += t.required ? '+' : '-';
+      signature_ += t.name;
+      signature_ += '\0';
+    }
   }
 
   std::vector<tag_spec> specs_;
+  std::string signature_;
 };
 
 inline tag_parse tag_format::parse(std::string_view text) const noexcept {
