@@ -2,8 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -144,6 +146,40 @@ TEST_CASE("ranking metrics: long lists (sorted path) agree with a direct computa
   CHECK(recall_at_k(ranking, relevant, k) == doctest::Approx(dbl(hits) / dbl(relevant.size())));
   CHECK(precision_at_k(ranking, relevant, k) == doctest::Approx(dbl(hits) / dbl(k)));
   CHECK(reciprocal_rank(ranking, relevant) == doctest::Approx(1.0 / dbl(first)));
+}
+
+TEST_CASE("ndcg_at_k: short lists (table path) are bitwise equal to the trec_eval loop") {
+  // The loop the fast path replaces: first occurrences only, gain / log2(rank + 1), ideal over distinct relevant.
+  const auto reference = [](const ids& ranking, const ids& relevant, std::size_t k, ndcg_gain gain) {
+    const auto has = [](const ids& v, std::size_t end, std::size_t id) {
+      for (std::size_t i = 0; i < end; ++i)
+        if (v[i] == id) return true;
+      return false;
+    };
+    const double g1 = gain == ndcg_gain::linear ? 1.0 : std::exp2(1.0) - 1.0;
+    std::size_t distinct = 0;
+    for (std::size_t i = 0; i < relevant.size(); ++i) distinct += !has(relevant, i, relevant[i]);
+    double ideal = 0, dcg = 0;
+    for (std::size_t p = 0; p < std::min(k, distinct); ++p) ideal += g1 / std::log2(static_cast<double>(p) + 2.0);
+    for (std::size_t p = 0; p < std::min(k, ranking.size()); ++p)
+      if (!has(ranking, p, ranking[p]) && has(relevant, relevant.size(), ranking[p]))
+        dcg += g1 / std::log2(static_cast<double>(p) + 2.0);
+    return ideal > 0 ? dcg / ideal : 0.0;
+  };
+  std::uint64_t x = 12345;
+  const auto next = [&](std::size_t m) { // xorshift: deterministic and independent of the standard library
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return static_cast<std::size_t>(x % m);
+  };
+  for (int trial = 0; trial < 2000; ++trial) {
+    ids ranking(next(70)), relevant(next(12));
+    const std::size_t docs = 1 + next(80);
+    for (auto& r : ranking) r = next(docs); // duplicates included
+    for (auto& g : relevant) g = next(docs);
+    const std::size_t k = 1 + next(72);
+    for (const ndcg_gain gain : {ndcg_gain::linear, ndcg_gain::exponential})
+      CHECK(ndcg_at_k(ranking, relevant, k, gain) == reference(ranking, relevant, k, gain));
+  }
 }
 
 TEST_CASE("rank_by_scores: decreasing score, ties by decreasing id, NaN last") {

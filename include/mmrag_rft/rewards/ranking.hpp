@@ -85,18 +85,18 @@ public:
   }
 
   [[nodiscard]] double operator()(const completion& c, const sample& s) const {
-    return evaluate(ref_.content(c.text), s).score;
+    return evaluate(ref_.content(c.text), s, false).score;
   }
   /// The same through a composite's shared parse (`ctx` holds `c.text`).
   [[nodiscard]] double operator()(const completion&, const sample& s, reward_context& ctx) const {
-    return evaluate(ref_.content(ctx), s).score;
+    return evaluate(ref_.content(ctx), s, false).score;
   }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "ranking"; }
 
   /// "ranked 2 of 3 gold docs in top-3, NDCG@3 0.78", or why the ranking was refused: "ranking invalid (duplicate
   /// "3" at position 3)", "ranking invalid (no <rank>)".
   void explain(const completion& c, const sample& s, std::string& out) const {
-    const result r = evaluate(ref_.content(c.text), s);
+    const result r = evaluate(ref_.content(c.text), s, true);
     if (r.problem == problem_kind::section) {
       detail::append_section_problem(out, "ranking invalid", ref_, c.text);
       return;
@@ -156,7 +156,8 @@ private:
     return opt_.numbering == label_numbering::bare ? label_scheme::numbered(n) : label_scheme::shared(n, opt_.prefixes);
   }
 
-  [[nodiscard]] result evaluate(std::optional<std::string_view> section, const sample& s) const {
+  // `count_hits`: also count the gold documents in the first k (only explanations print them).
+  [[nodiscard]] result evaluate(std::optional<std::string_view> section, const sample& s, bool count_hits) const {
     result r;
     if (!section) {
       r.score = opt_.invalid;
@@ -174,6 +175,7 @@ private:
     }
     const std::span<const std::size_t> order(p.order), gold(s.gold);
     r.score = score_ranking(order, gold);
+    if (!count_hits) return r;
     for (std::size_t i = 0; i < std::min(opt_.k, order.size()); ++i)
       r.hits += std::find(gold.begin(), gold.end(), order[i]) != gold.end();
     return r;
