@@ -4,12 +4,29 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/text/detail/chars.hpp>
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace mmrag_rft {
+
+namespace detail {
+// Per byte: its lower-case form and whether SQuAD normalisation keeps it (0 for `string.punctuation`).
+struct squad_tables {
+  std::array<unsigned char, 256> lower{};
+  std::array<unsigned char, 256> keep{};
+};
+inline constexpr squad_tables squad_table = [] {
+  squad_tables t;
+  for (std::size_t c = 0; c < 256; ++c) {
+    t.lower[c] = static_cast<unsigned char>(to_lower(static_cast<char>(c)));
+    t.keep[c] = is_punct(static_cast<unsigned char>(c)) ? 0 : 1;
+  }
+  return t;
+}();
+} // namespace detail
 
 /// Calls `fn(token)` for every maximal run of non-whitespace bytes of `text`, in order; `token` is a view into `text`.
 ///
@@ -52,18 +69,24 @@ constexpr void for_each_token(std::string_view text, Fn&& fn) {
 /// Complexity: two linear passes in place over `out`; no allocation when `out.capacity() >= text.size()`.
 /// Example: `"The  Eiffel-Tower!"` gives `"eiffeltower"`; `"A cat's   toy"` gives `"cats toy"`.
 inline void normalize_answer(std::string_view text, std::string& out) {
-  // Pass 1: lower-case and drop punctuation. The result is never longer than the input, so it fits in place.
+  // Pass 1: lower-case and drop punctuation, branch-free: every byte is written, only kept ones advance the index.
+  // The result is never longer than the input, so it fits in place.
   out.resize(text.size());
+  char* const buf = out.data();
+  const detail::squad_tables& tab = detail::squad_table;
   std::size_t n = 0;
-  for (const char c : text)
-    if (!detail::is_punct(static_cast<unsigned char>(c))) out[n++] = detail::to_lower(c);
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    buf[n] = static_cast<char>(tab.lower[u]);
+    n += tab.keep[u];
+  }
 
   // Pass 2, in place (the write index never passes the read index): articles become separators and whitespace runs
   // collapse. Word runs are taken whole, so a run start is always a word boundary.
   std::size_t w = 0, r = 0;
   bool pending_space = false;
   while (r < n) {
-    const auto c = static_cast<unsigned char>(out[r]);
+    const auto c = static_cast<unsigned char>(buf[r]);
     if (detail::is_space(c)) {
       pending_space = true;
       ++r;
@@ -71,17 +94,19 @@ inline void normalize_answer(std::string_view text, std::string& out) {
     }
     std::size_t e = r + 1;
     if (detail::is_word(c)) {
-      while (e < n && detail::is_word(static_cast<unsigned char>(out[e]))) ++e;
-      const std::string_view word(out.data() + r, e - r);
-      if (word == "a" || word == "an" || word == "the") {
+      while (e < n && detail::is_word(static_cast<unsigned char>(buf[e]))) ++e;
+      const std::size_t len = e - r;
+      // "a", "an", "the" (the bytes are already lower case).
+      if ((len == 1 && c == 'a') || (len == 2 && c == 'a' && buf[r + 1] == 'n') ||
+          (len == 3 && c == 't' && buf[r + 1] == 'h' && buf[r + 2] == 'e')) {
         pending_space = true;
         r = e;
         continue;
       }
     }
-    if (pending_space && w > 0) out[w++] = ' ';
+    if (pending_space && w > 0) buf[w++] = ' ';
     pending_space = false;
-    for (; r < e; ++r) out[w++] = out[r];
+    for (; r < e; ++r) buf[w++] = buf[r];
   }
   out.resize(w);
 }

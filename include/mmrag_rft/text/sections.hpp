@@ -185,7 +185,9 @@ inline tag_parse tag_format::parse(std::string_view text) const noexcept {
     std::size_t t = specs_.size();
     for (std::size_t k = 0; k < specs_.size(); ++k) {
       const std::string& nm = specs_[k].name;
-      if (name_at + nm.size() < n && text.substr(name_at, nm.size()) == nm && text[name_at + nm.size()] == '>') {
+      // First byte before the full comparison: most names differ there, and the full one is a memcmp call.
+      if (name_at + nm.size() < n && text[name_at] == nm[0] && text[name_at + nm.size()] == '>' &&
+          std::char_traits<char>::compare(text.data() + name_at, nm.data(), nm.size()) == 0) {
         t = k;
         break;
       }
