@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mmrag_rft {
@@ -60,6 +61,17 @@ struct batch_scores {
 };
 
 namespace detail {
+// Asks for the first `prefetch_bytes` of `text` to be brought into cache (a hint; no effect on results).
+inline void prefetch_text(std::string_view text) noexcept {
+#if defined(__GNUC__)
+  constexpr std::size_t prefetch_bytes = 4096;
+  const std::size_t n = std::min(text.size(), prefetch_bytes);
+  for (std::size_t o = 0; o < n; o += 64) __builtin_prefetch(text.data() + o, 0, 3);
+#else
+  (void)text;
+#endif
+}
+
 template <class E, class... Rs, class SampleOf>
 batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std::span<const completion> completions,
                               std::span<const sample> samples, SampleOf&& sample_of, const batch_options& opt) {
@@ -93,8 +105,13 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
       for_each_index<R>([&](auto r) {
         const auto& rule = reward.template entry<r>().rule;
         const auto t0 = clock::now();
-        for (std::size_t i = bb; i < be; ++i)
+        for (std::size_t i = bb; i < be; ++i) {
+          // The first rule reads each text from memory (the later ones find it in cache): fetch the next text
+          // while this one is scored, so the parse does not wait on DRAM one page at a time.
+          if constexpr (decltype(r)::value == 0)
+            if (i + 1 < be) prefetch_text(completions[i + 1].text);
           out.scores[i * R + r] = rule_value(rule, completions[i], samples[sample_of(i)], contexts[i - bb]);
+        }
         t[r] += std::chrono::duration<double>(clock::now() - t0).count();
       });
     }
