@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 using namespace mmrag_rft;
@@ -274,6 +275,95 @@ TEST_CASE("policy_loss: float results agree with the float64 oracle to 1e-5 rela
     const auto r = c.run(o);
     CHECK(r.loss == doctest::Approx(test::reference_loss(to_reference(bd, false), o)).epsilon(1e-5));
   }
+}
+
+TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tails) agree with float64") {
+  // Rows of 64 tokens and more take the vectorised blocks (and on x86-64 the AVX2/AVX-512 versions); the other tests
+  // mostly see short rows. Holes and a fully masked 64-token block in the middle check the block skipping.
+  // Every version of the row kernel this CPU runs (baseline, AVX2, AVX-512 on x86-64) is checked.
+  const auto isas = {detail::cpu_isa::baseline, detail::cpu_isa::avx2, detail::cpu_isa::avx512};
+  const auto kls = {std::pair{kl_estimator::k3, kl_clamp::verl}, std::pair{kl_estimator::none, kl_clamp::none},
+                    std::pair{kl_estimator::k3, kl_clamp::none}, std::pair{kl_estimator::k2, kl_clamp::openrlhf}};
+  for (const auto isa : isas) {
+    for (const std::size_t cols : {64u, 200u, 1100u}) {
+      for (const bool token_adv : {false, true}) {
+        for (const auto& [kl, clamps] : kls) {
+          detail::max_cpu_isa = isa;
+          auto bd = test::make_batch<double>(seed_t{cols + token_adv}, 12, cols, 0.6, 0, 0.0);
+          for (std::size_t i = 0; i < bd.rows; ++i)
+            for (std::size_t t = 0; t < cols; ++t) {
+              const std::size_t k = i * cols + t;
+              if ((k * 2654435761u) % 5 == 0 || (i % 3 == 1 && t >= 64 && t < 128)) bd.mask[k] = 0;
+            }
+          call<float> c;
+          call<double> d;
+          c.token_adv = d.token_adv = token_adv;
+          c.b.rows = bd.rows, c.b.cols = bd.cols, c.b.mask = bd.mask;
+          auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+          c.b.log_probs = to_f(bd.log_probs), c.b.old_log_probs = to_f(bd.old_log_probs);
+          c.b.ref_log_probs = to_f(bd.ref_log_probs), c.b.entropy = to_f(bd.entropy);
+          c.b.token_advantages = to_f(bd.token_advantages), c.b.seq_advantages = to_f(bd.seq_advantages);
+          d.b = bd;
+          d.b.log_probs.assign(c.b.log_probs.begin(), c.b.log_probs.end());
+          d.b.old_log_probs.assign(c.b.old_log_probs.begin(), c.b.old_log_probs.end());
+          d.b.ref_log_probs.assign(c.b.ref_log_probs.begin(), c.b.ref_log_probs.end());
+          d.b.entropy.assign(c.b.entropy.begin(), c.b.entropy.end());
+          d.b.token_advantages.assign(c.b.token_advantages.begin(), c.b.token_advantages.end());
+          d.b.seq_advantages.assign(c.b.seq_advantages.begin(), c.b.seq_advantages.end());
+          policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
+          o.kl_clamps = clamps;
+          const auto rf = c.run(o);
+          const auto rd = d.run(o);
+          INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << int(kl) << " clamps "
+                      << int(clamps));
+          CHECK(rf.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-5));
+          CHECK(rd.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-12));
+          double gmax = 0, diff = 0;
+          for (std::size_t k = 0; k < c.grad.size(); ++k) {
+            gmax = std::max(gmax, std::abs(d.grad[k]));
+            diff = std::max(diff, std::abs(static_cast<double>(c.grad[k]) - d.grad[k]));
+            if (!bd.mask[k]) CHECK(c.grad[k] == 0.0f);
+          }
+          CHECK(diff <= 1e-5 * gmax);
+          const auto& sf = rf.stats;
+          const auto& sd = rd.stats;
+          const double tok = 1.0 / static_cast<double>(sd.valid_tokens);
+          CHECK(sf.valid_tokens == sd.valid_tokens);
+          CHECK(sf.valid_sequences == sd.valid_sequences);
+          CHECK(sf.pg_clipfrac == doctest::Approx(sd.pg_clipfrac).epsilon(2 * tok));
+          CHECK(sf.pg_clipfrac_lower == doctest::Approx(sd.pg_clipfrac_lower).epsilon(2 * tok));
+          CHECK(sf.clip_ratio_low == doctest::Approx(sd.clip_ratio_low).epsilon(2 * tok));
+          CHECK(sf.clip_ratio_high == doctest::Approx(sd.clip_ratio_high).epsilon(2 * tok));
+          CHECK(sf.clip_ratio_region == doctest::Approx(sd.clip_ratio_low + sd.clip_ratio_high).epsilon(2 * tok));
+          CHECK(sf.ppo_kl == doctest::Approx(sd.ppo_kl).epsilon(1e-5));
+          CHECK(sf.kl_mean == doctest::Approx(sd.kl_mean).epsilon(1e-5));
+          CHECK(sf.entropy_mean == doctest::Approx(sd.entropy_mean).epsilon(1e-5));
+          CHECK(sf.advantage_mean == doctest::Approx(sd.advantage_mean).epsilon(1e-5));
+          CHECK(sf.advantage_min == sd.advantage_min);
+          CHECK(sf.advantage_max == sd.advantage_max);
+          CHECK(sf.ratio_mean == doctest::Approx(sd.ratio_mean).epsilon(1e-5));
+          CHECK(sf.ratio_min == doctest::Approx(sd.ratio_min).epsilon(1e-5));
+          CHECK(sf.ratio_max == doctest::Approx(sd.ratio_max).epsilon(1e-5));
+          CHECK(sf.pg_clipfrac > 0);
+        }
+      }
+    }
+  }
+  detail::max_cpu_isa = detail::cpu_isa::avx512;
+}
+
+TEST_CASE("policy_loss: a NaN deep in a wide row is found, named, and counted once") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{5}, 4, 1100, 0.5, 1100);
+  c.b.old_log_probs[2 * 1100 + 1030] = std::numeric_limits<float>::quiet_NaN();
+  c.b.token_advantages[3 * 1100 + 70] = std::numeric_limits<float>::infinity();
+  c.token_adv = true;
+  policy_loss_options o = base_options(loss_aggregation::token_mean, kl_estimator::k3);
+  CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains("[2, 1030]"), mmrag_rft::error);
+  o.nonfinite = nonfinite_policy::propagate;
+  const auto r = c.run(o);
+  CHECK(r.stats.nonfinite_tokens == 2);
+  CHECK(std::isnan(r.loss));
 }
 
 TEST_CASE("policy_loss: seq and par give bitwise identical results for any thread count") {

@@ -108,7 +108,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref,
 }
 
 /// Flags a token's clipped surrogate reports for the statistics.
-enum clip_flag : std::uint8_t {
+enum clip_flag : std::uint32_t {
   clipped_flag = 1,       ///< verl pg_clipfrac: the clipped term was chosen (L2 > L1)
   clipped_lower_flag = 2, ///< verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
   region_low_flag = 4,    ///< TRL clip_ratio/low: r < 1 - eps_low and A < 0
@@ -129,7 +129,7 @@ template <class T>
 struct surrogate_term {
   T loss;        ///< per-token policy-gradient loss
   T d_ratio;     ///< d loss / d ratio
-  std::uint8_t flags;
+  std::uint32_t flags; ///< 32 bits, not 8: GCC 12 sizes a loop's vectors by its narrowest type (docs/performance.md)
 };
 
 /// PPO clipped surrogate of one token given its importance ratio r and advantage A:
@@ -153,9 +153,8 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(
   const T d1 = capped ? T(0) : -a;
   const T d = lower ? T(0) : (take2 ? d2 : d1);
   const bool below = r < p.lo, above = r > p.hi, positive = a > T(0);
-  const std::uint8_t flags = static_cast<std::uint8_t>((take2 ? clipped_flag : 0) | (lower ? clipped_lower_flag : 0) |
-                                                       ((below & negative) ? region_low_flag : 0) |
-                                                       ((above & positive) ? region_high_flag : 0));
+  const std::uint32_t flags = (take2 ? clipped_flag : 0u) | (lower ? clipped_lower_flag : 0u) |
+                              ((below & negative) ? region_low_flag : 0u) | ((above & positive) ? region_high_flag : 0u);
   return {lower ? l3 : c1, d, flags};
 }
 
@@ -182,7 +181,7 @@ struct policy_token_term {
   T log_ratio; ///< logp - old after the clamp (PPO) or raw (GSPO): ppo_kl accumulates -log_ratio
   T d_logr;    ///< w-weighted d loss / d log r (before the gate)
   T grad;      ///< d loss / d logp of this token (for GSPO with sequence gradient: without the spread term)
-  std::uint8_t flags;
+  std::uint32_t flags;
 };
 
 /// The per-token step of `policy_loss`: importance ratio (token or given sequence ratio), clipped surrogate, KL term

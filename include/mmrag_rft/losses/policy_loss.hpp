@@ -14,9 +14,11 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace mmrag_rft {
@@ -88,6 +90,58 @@ struct loss_partial {
   }
 };
 
+// Runtime ISA dispatch of the float token loop (GCC and Clang on x86-64, host code only). A header-only library
+// cannot know the consumer's -march, and the default x86-64 baseline (SSE2, 16 xmm registers, no FMA) runs the fused
+// loop 2.6x slower than AVX-512 on the same machine (docs/performance.md). So the hot row kernel is also compiled,
+// through `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best
+// one the CPU supports is chosen once per call with __builtin_cpu_supports. Define MMRAG_RFT_NO_ISA_DISPATCH to
+// compile only the baseline.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
+    !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
+#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
+#else
+#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
+#endif
+
+enum class cpu_isa : std::uint8_t { baseline, avx2, avx512 };
+
+/// The widest instruction set the row kernel has a version for and this CPU runs (baseline when built with it
+/// already, e.g. -march=native on an AVX-512 machine, so that no clone is ever worse than the build's own code).
+/// The widest version `policy_loss` may pick: the tests lower it to check every version on one machine.
+inline cpu_isa max_cpu_isa = cpu_isa::avx512;
+
+[[nodiscard]] inline cpu_isa detect_cpu_isa() noexcept {
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+#if !(defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__))
+  static const cpu_isa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      return cpu_isa::avx512;
+#if !(defined(__AVX2__) && defined(__FMA__))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_isa::avx2;
+#endif
+    return cpu_isa::baseline;
+  }();
+  return isa;
+#endif
+#endif
+  return cpu_isa::baseline;
+}
+
+/// Valid tokens of one mask row. Counted in 32-bit blocks: a 64-bit counter makes GCC widen the bytes four times.
+[[nodiscard]] inline std::size_t count_valid(const std::uint8_t* m, std::size_t n) noexcept {
+  std::size_t total = 0;
+  constexpr std::size_t block = std::size_t{1} << 30;
+  for (std::size_t b = 0; b < n; b += block) {
+    const std::size_t e = std::min(n, b + block);
+    std::uint32_t c = 0;
+    for (std::size_t t = b; t < e; ++t) c += m[t] != 0;
+    total += c;
+  }
+  return total;
+}
+
 template <class T>
 struct loss_kernel {
   policy_loss_inputs<T> in;
@@ -95,6 +149,8 @@ struct loss_kernel {
   policy_loss_options opt;
   policy_token_params<T> tp;
   double n_tokens = 0, n_seqs = 0, constant = 0;
+  const std::size_t* lengths = nullptr; ///< valid tokens per row, when the normaliser pre-pass counted them
+  cpu_isa isa = cpu_isa::baseline;
 
   [[nodiscard]] double row_weight(std::size_t len) const noexcept {
     switch (opt.aggregation) {
@@ -106,8 +162,12 @@ struct loss_kernel {
     return 0;
   }
 
-  static constexpr std::size_t lanes = 16; // partial sums per reduction: a fixed order, vectorisable
-  static constexpr std::size_t tile = 256;  // tokens whose per-token terms are kept in L1 between the passes
+  // Reductions keep `lanes` partial sums (lane = column mod 64): a fixed order that depends on the shape only, so
+  // seq and par agree bitwise, and one that vectorises. The float lanes fold into double once per tile, so a lane
+  // sums at most 16 tokens in float. 64, not 16: the mask and the clip flags are bytes, and GCC 12 sizes its vectors
+  // by the narrowest type; a 16-token block left it with 8-byte vectors (measured: slower than the baseline build).
+  static constexpr std::size_t lanes = 64;
+  static constexpr std::size_t tile = 1024;
 
   // One row: every gradient element of the row is written, valid tokens contribute to `acc`.
   void row(std::size_t i, loss_partial& acc) const {
@@ -129,17 +189,129 @@ struct loss_kernel {
     }
   }
 
+  // PPO without importance-corrected or straight-through KL (`fast`) is the common case: compiled with every switch
+  // fixed, and for float in an AVX2 and an AVX-512 version as well. The other modes take the baseline build.
   template <kl_estimator E, kl_clamp C>
   void row_adv(std::size_t i, loss_partial& acc) const {
-    if (in.advantages.empty()) row_with<E, C, false>(i, acc);
-    else row_with<E, C, true>(i, acc);
+    const bool token_adv = !in.advantages.empty();
+    const bool fast = opt.mode != policy_loss_mode::gspo && !tp.kl_importance_corrected && !tp.kl_straight_through;
+    if (!fast) {
+      if (token_adv) row_with<E, C, true, false>(i, acc);
+      else row_with<E, C, false, false>(i, acc);
+      return;
+    }
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+    if constexpr (std::is_same_v<T, float>) {
+      if (isa == cpu_isa::avx512) {
+        if (token_adv) row_avx512<E, C, true>(i, acc);
+        else row_avx512<E, C, false>(i, acc);
+        return;
+      }
+      if (isa == cpu_isa::avx2) {
+        if (token_adv) row_avx2<E, C, true>(i, acc);
+        else row_avx2<E, C, false>(i, acc);
+        return;
+      }
+    }
+#endif
+    if (token_adv) row_with<E, C, true, true>(i, acc);
+    else row_with<E, C, false, true>(i, acc);
   }
 
-  // The estimator, its clamps and the advantage layout are compile-time constants here, so detail::policy_token's
-  // switch folds away and the token loop holds no conditional load: it vectorises. The other options are
-  // loop-invariant selects.
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+  // The clones: the same force-inlined body, compiled for another instruction set.
+#if defined(__clang__)
+#define MMRAG_RFT_DETAIL_TARGET_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,popcnt"
+#else
+#define MMRAG_RFT_DETAIL_TARGET_AVX512                                                                                 \
+  "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,popcnt,prefer-vector-width=512"
+#endif
   template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
+  __attribute__((target(MMRAG_RFT_DETAIL_TARGET_AVX512)))
+  __attribute__((noinline)) void row_avx512(std::size_t i, loss_partial& acc) const {
+    row_body<E, C, TokenAdvantages, true>(i, acc);
+  }
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
+  __attribute__((target("avx2,fma,bmi,bmi2,popcnt"))) __attribute__((noinline)) void
+  row_avx2(std::size_t i, loss_partial& acc) const {
+    row_body<E, C, TokenAdvantages, true>(i, acc);
+  }
+#undef MMRAG_RFT_DETAIL_TARGET_AVX512
+#endif
+
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
   void row_with(std::size_t i, loss_partial& acc) const {
+    row_body<E, C, TokenAdvantages, Fast>(i, acc);
+  }
+
+  // Float lanes of the per-row reductions. The four clip counters share one integer lane, 6 bits each: a lane sees
+  // at most tile / lanes = 16 tokens before the tile's fold.
+  struct lane_sums {
+    alignas(64) T pg[lanes], kl[lanes], lr[lanes], ratio[lanes], dlr[lanes], adv[lanes];
+    alignas(64) T amin[lanes], amax[lanes], rmin[lanes], rmax[lanes], inputs[lanes];
+    alignas(64) std::int32_t flags[lanes];
+  };
+  static constexpr int flag_bits = 6;
+  static constexpr std::uint32_t spread_flags = 1u | (1u << (flag_bits - 1)) | (1u << (2 * flag_bits - 2)) |
+                                                (1u << (3 * flag_bits - 3));
+  static constexpr std::uint32_t spread_mask = 1u | (1u << flag_bits) | (1u << (2 * flag_bits)) |
+                                               (1u << (3 * flag_bits));
+  static_assert(tile / lanes < (1 << flag_bits), "a packed counter field would overflow within a tile");
+
+  // The per-token pass over up to `lanes` tokens starting at a multiple of `lanes`: gradient out, terms into the
+  // lanes. Branch-free; `Full` gives the vectoriser a constant trip count. With Fast, the switches of `params` are
+  // replaced by constants with the same effect (a disabled clamp, delta or dual clip becomes an infinite bound),
+  // because GCC 12 cannot vectorise a select on a loop-invariant bool.
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Full>
+  MMRAG_RFT_FORCEINLINE static void block(const T* __restrict lp, const T* __restrict old, const T* __restrict adv,
+                                          T seq_adv, const T* __restrict ref, const std::uint8_t* __restrict m,
+                                          T* __restrict g, std::size_t n, T seq_ratio, T seq_gate, T w, T kl_w,
+                                          bool seq_grad, const policy_token_params<T>& p,
+                                          lane_sums& __restrict q) noexcept {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const std::size_t count = Full ? lanes : n;
+    // The mask widened first, so that the token loop holds only 32-bit types and gets one full vector per value
+    // (with bytes in it, GCC 12 unrolls four vectors per value and spills).
+    alignas(64) std::int32_t mv[lanes];
+    for (std::size_t j = 0; j < count; ++j) mv[j] = m[j];
+    // Not unrolled: four interleaved copies of the body need more than 32 vector registers (measured: spills).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+    MMRAG_RFT_VECTORIZE
+    for (std::size_t j = 0; j < count; ++j) {
+      const bool v = mv[j] != 0;
+      T a = seq_adv, r_ref = T(0);
+      if constexpr (TokenAdvantages) a = adv[j];
+      if constexpr (E != kl_estimator::none) r_ref = ref[j];
+      const policy_token_term<T> tok = policy_token(lp[j], old[j], a, r_ref, seq_ratio, seq_gate, w, kl_w, seq_grad, p);
+      g[j] = v ? tok.grad : T(0);
+      q.pg[j] += v ? tok.pg : T(0);
+      if constexpr (E != kl_estimator::none) q.kl[j] += v ? tok.kl : T(0);
+      q.lr[j] += v ? tok.log_ratio : T(0);
+      q.ratio[j] += v ? tok.ratio : T(0);
+      if constexpr (!Fast) q.dlr[j] += v ? tok.d_logr : T(0);
+      if constexpr (TokenAdvantages) {
+        q.adv[j] += v ? a : T(0);
+        const T amin = v ? a : inf, amax = v ? a : -inf;
+        q.amin[j] = amin < q.amin[j] ? amin : q.amin[j];
+        q.amax[j] = amax > q.amax[j] ? amax : q.amax[j];
+      }
+      const T rmin = v ? tok.ratio : inf, rmax = v ? tok.ratio : -inf;
+      q.rmin[j] = rmin < q.rmin[j] ? rmin : q.rmin[j];
+      q.rmax[j] = rmax > q.rmax[j] ? rmax : q.rmax[j];
+      // Any NaN/inf input makes the row's sum of inputs non-finite. So can an overflow of that sum: then the exact
+      // rescan below finds nothing, which costs time, never a wrong count.
+      q.inputs[j] += v ? (lp[j] + old[j]) + (a + r_ref) : T(0);
+      // Flag bit k moves to bit flag_bits * k: the four shifted copies of a 4-bit value do not overlap, so the
+      // product has no carries.
+      const std::uint32_t f = v ? tok.flags : 0u;
+      q.flags[j] += static_cast<std::int32_t>((f * spread_flags) & spread_mask);
+    }
+  }
+
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
+  MMRAG_RFT_FORCEINLINE void row_body(std::size_t i, loss_partial& acc) const {
     const std::size_t cols = in.log_probs.cols();
     const T* lp = in.log_probs.row_data(i);
     const T* old = in.old_log_probs.empty() ? lp : in.old_log_probs.row_data(i);
@@ -150,10 +322,14 @@ struct loss_kernel {
     const T* ent = in.entropy.empty() ? nullptr : in.entropy.row_data(i);
     T* g = out.log_probs.row_data(i);
     T* ge = out.entropy.empty() ? nullptr : out.entropy.row_data(i);
-    const bool gspo = opt.mode == policy_loss_mode::gspo;
+    const bool gspo = !Fast && opt.mode == policy_loss_mode::gspo;
 
     std::size_t len = 0;
-    for (std::size_t t = 0; t < cols; ++t) len += m[t] != 0;
+    if (lengths) {
+      len = lengths[i];
+    } else {
+      len = count_valid(m, cols);
+    }
     if (len == 0) {
       std::fill(g, g + cols, T(0));
       if (ge) std::fill(ge, ge + cols, T(0));
@@ -183,76 +359,101 @@ struct loss_kernel {
     policy_token_params<T> p = tp;
     p.kl = E;
     p.kl_clamps = C;
-    // PPO without importance-corrected or straight-through KL: the common case, compiled with every switch fixed.
-    const bool fast = !gspo && !p.kl_importance_corrected && !p.kl_straight_through;
-
     constexpr T inf = std::numeric_limits<T>::infinity();
-    alignas(64) T pg_l[lanes] = {}, kl_l[lanes] = {}, lr_l[lanes] = {}, adv_l[lanes] = {}, ratio_l[lanes] = {};
-    alignas(64) T ent_l[lanes] = {}, dlr_l[lanes] = {}, bad_l[lanes] = {};
+    if constexpr (Fast) {
+      p.gspo = false, p.kl_importance_corrected = false, p.kl_straight_through = false;
+      if (!p.clamp_log_ratio) p.log_ratio_clamp = inf;
+      if (!p.sp.has_delta) p.sp.delta = inf;
+      if (!p.sp.dual_clip) p.sp.clip_c = inf;
+      p.clamp_log_ratio = p.sp.has_delta = p.sp.dual_clip = true;
+    }
+
+    T ent_l[lanes] = {};
     if (ent) {
       // The entropy only enters the statistics (its gradient is the constant ent_w): a pass of its own.
-      alignas(64) T ent_t[lanes];
       for (std::size_t t0 = 0; t0 < cols; t0 += lanes) {
         const std::size_t n = std::min(lanes, cols - t0);
-        for (std::size_t l = 0; l < lanes; ++l) {
-          const std::size_t t = t0 + (l < n ? l : 0);
-          const bool v = l < n && m[t] != 0;
-          ent_t[l] = v ? ent[t] : T(0);
-        }
-        lane_add(ent_l, ent_t, lanes);
+        for (std::size_t l = 0; l < n; ++l) ent_l[l] += m[t0 + l] != 0 ? ent[t0 + l] : T(0);
       }
     }
-    alignas(64) T clip_l[lanes] = {}, lower_l[lanes] = {}, low_l[lanes] = {}, high_l[lanes] = {}, region_l[lanes] = {};
-    alignas(64) T amin_l[lanes], amax_l[lanes], rmin_l[lanes], rmax_l[lanes];
-    std::fill_n(amin_l, lanes, inf), std::fill_n(rmin_l, lanes, inf);
-    std::fill_n(amax_l, lanes, -inf), std::fill_n(rmax_l, lanes, -inf);
-    double pg_sum = 0, kl_sum = 0, lr_sum = 0, adv_sum = 0, ratio_sum = 0, ent_sum = 0, dlr_sum = 0;
-    double clipped = 0, lower = 0, low = 0, high = 0, region = 0, bad = 0;
-    tile_arrays tiles;
+    lane_sums q;
+    std::fill_n(q.pg, lanes, T(0)), std::fill_n(q.kl, lanes, T(0)), std::fill_n(q.lr, lanes, T(0));
+    std::fill_n(q.ratio, lanes, T(0)), std::fill_n(q.dlr, lanes, T(0)), std::fill_n(q.adv, lanes, T(0));
+    std::fill_n(q.amin, lanes, inf), std::fill_n(q.rmin, lanes, inf);
+    std::fill_n(q.amax, lanes, -inf), std::fill_n(q.rmax, lanes, -inf);
+    std::fill_n(q.inputs, lanes, T(0)), std::fill_n(q.flags, lanes, 0);
+    double_lanes d;
+    std::fill_n(d.pg, lanes, 0.0), std::fill_n(d.kl, lanes, 0.0), std::fill_n(d.lr, lanes, 0.0);
+    std::fill_n(d.ratio, lanes, 0.0), std::fill_n(d.dlr, lanes, 0.0), std::fill_n(d.adv, lanes, 0.0);
+    std::fill_n(d.inputs, lanes, 0.0);
+    std::int64_t clipped = 0, lower = 0, low = 0, high = 0;
 
     for (std::size_t t0 = 0; t0 < cols; t0 += tile) {
       const std::size_t n = std::min(tile, cols - t0);
-      const std::size_t padded = (n + lanes - 1) / lanes * lanes;
-      if (fast)
-        token_terms<E, C, TokenAdvantages, true>(lp + t0, old + t0, adv ? adv + t0 : nullptr, seq_adv,
-                                              ref ? ref + t0 : nullptr, m + t0, g + t0, n, seq_ratio, seq_gate, w, kl_w,
-                                              seq_grad, p, tiles);
-      else
-        token_terms<E, C, TokenAdvantages, false>(lp + t0, old + t0, adv ? adv + t0 : nullptr, seq_adv,
-                                               ref ? ref + t0 : nullptr, m + t0, g + t0, n, seq_ratio, seq_gate, w,
-                                               kl_w, seq_grad, p, tiles);
-      for (std::size_t j = n; j < padded; ++j) {
-        tiles.pg[j] = tiles.kl[j] = tiles.lr[j] = tiles.adv[j] = tiles.ratio[j] = tiles.dlr[j] = tiles.bad[j] = T(0);
-        tiles.clip[j] = tiles.lower[j] = tiles.low[j] = tiles.high[j] = tiles.region[j] = T(0);
-        tiles.amin[j] = tiles.rmin[j] = inf, tiles.amax[j] = tiles.rmax[j] = -inf;
+      bool any = false;
+      std::size_t j = 0;
+      for (; j + lanes <= n; j += lanes) {
+        const std::size_t t = t0 + j;
+        // Padding is usually a tail of the row: a block without a valid token only needs its zero gradient, and
+        // adding nothing to the lanes leaves them bitwise as they are, so skipping it changes no result.
+        std::uint64_t any_valid = 0;
+        for (std::size_t b = 0; b < lanes; b += 8) {
+          std::uint64_t word;
+          std::memcpy(&word, m + t + b, 8);
+          any_valid |= word;
+        }
+        if (any_valid == 0) {
+          std::fill_n(g + t, lanes, T(0));
+          continue;
+        }
+        any = true;
+        block<E, C, TokenAdvantages, Fast, true>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
+                                                 ref ? ref + t : nullptr, m + t, g + t, lanes, seq_ratio, seq_gate, w,
+                                                 kl_w, seq_grad, p, q);
       }
-      lane_min(amin_l, tiles.amin, padded), lane_max(amax_l, tiles.amax, padded);
-      lane_min(rmin_l, tiles.rmin, padded), lane_max(rmax_l, tiles.rmax, padded);
-      lane_add(pg_l, tiles.pg, padded), lane_add(kl_l, tiles.kl, padded), lane_add(lr_l, tiles.lr, padded);
-      lane_add(adv_l, tiles.adv, padded), lane_add(ratio_l, tiles.ratio, padded);
-      lane_add(dlr_l, tiles.dlr, padded), lane_add(bad_l, tiles.bad, padded), lane_add(clip_l, tiles.clip, padded);
-      lane_add(lower_l, tiles.lower, padded), lane_add(low_l, tiles.low, padded), lane_add(high_l, tiles.high, padded);
-      lane_add(region_l, tiles.region, padded);
-      // Fold the float lanes into double once per tile, in lane order, so long rows keep their precision.
-      pg_sum += fold(pg_l), kl_sum += fold(kl_l), lr_sum += fold(lr_l), adv_sum += fold(adv_l);
-      ratio_sum += fold(ratio_l), dlr_sum += fold(dlr_l), bad += fold(bad_l);
-      clipped += fold(clip_l), lower += fold(lower_l), low += fold(low_l), high += fold(high_l);
-      region += fold(region_l);
+      if (j < n) {
+        const std::size_t t = t0 + j;
+        any = true;
+        block<E, C, TokenAdvantages, Fast, false>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
+                                                  ref ? ref + t : nullptr, m + t, g + t, n - j, seq_ratio, seq_gate,
+                                                  w, kl_w, seq_grad, p, q);
+      }
+      if (!any) continue; // nothing to fold: the lanes hold zeros
+      // Widen the float lanes into the row's double lanes once per tile, so long rows keep their precision.
+      widen(q.pg, d.pg), widen(q.lr, d.lr), widen(q.ratio, d.ratio), widen(q.inputs, d.inputs);
+      if constexpr (E != kl_estimator::none) widen(q.kl, d.kl);
+      if constexpr (!Fast) widen(q.dlr, d.dlr);
+      if constexpr (TokenAdvantages) widen(q.adv, d.adv);
+      constexpr std::int32_t field = (1 << flag_bits) - 1;
+      for (std::size_t l = 0; l < lanes; ++l) {
+        const std::int32_t f = q.flags[l];
+        clipped += f & field, lower += (f >> flag_bits) & field, low += (f >> (2 * flag_bits)) & field;
+        high += (f >> (3 * flag_bits)) & field;
+        q.flags[l] = 0;
+      }
     }
-    for (std::size_t l = 0; l < lanes; ++l) {
-      acc.adv_min = std::min(acc.adv_min, static_cast<double>(amin_l[l]));
-      acc.adv_max = std::max(acc.adv_max, static_cast<double>(amax_l[l]));
-      acc.ratio_min = std::min(acc.ratio_min, static_cast<double>(rmin_l[l]));
-      acc.ratio_max = std::max(acc.ratio_max, static_cast<double>(rmax_l[l]));
+    const double pg_sum = fold(d.pg), kl_sum = fold(d.kl), lr_sum = fold(d.lr), ratio_sum = fold(d.ratio);
+    const double dlr_sum = fold(d.dlr);
+    double adv_sum = fold(d.adv);
+    if constexpr (!TokenAdvantages) {
+      adv_sum = static_cast<double>(seq_adv) * static_cast<double>(len);
+      acc.adv_min = std::min(acc.adv_min, static_cast<double>(seq_adv));
+      acc.adv_max = std::max(acc.adv_max, static_cast<double>(seq_adv));
     }
+    if constexpr (TokenAdvantages) {
+      acc.adv_min = std::min(acc.adv_min, static_cast<double>(lane_min(q.amin)));
+      acc.adv_max = std::max(acc.adv_max, static_cast<double>(lane_max(q.amax)));
+    }
+    acc.ratio_min = std::min(acc.ratio_min, static_cast<double>(lane_min(q.rmin)));
+    acc.ratio_max = std::max(acc.ratio_max, static_cast<double>(lane_max(q.rmax)));
     if (seq_grad) {
       const T spread = static_cast<T>(dlr_sum / static_cast<double>(len)) * seq_gate;
       for (std::size_t t = 0; t < cols; ++t)
         if (m[t] != 0) g[t] += spread;
     }
-    ent_sum = fold(ent_l);
-    bad += std::isfinite(ent_sum) ? 0.0 : 1.0; // a NaN/inf entropy at a valid token
-    if (bad > 0) {
+    const double ent_sum = fold_lanes(ent_l);
+    // A NaN/inf input or entropy at a valid token.
+    if (!std::isfinite(fold(d.inputs)) || !std::isfinite(ent_sum)) {
       // Rare: count the offending tokens of this row exactly and find the first, for the statistics and the error.
       for (std::size_t t = 0; t < cols; ++t) {
         const T check = lp[t] + old[t] + (adv ? adv[t] : seq_adv) + (ref && E != kl_estimator::none ? ref[t] : T(0)) +
@@ -269,83 +470,43 @@ struct loss_kernel {
     acc.ent += wd * ent_sum;
     acc.ppo_kl -= lr_sum, acc.kl_sum += kl_sum, acc.ent_sum += ent_sum, acc.adv_sum += adv_sum;
     acc.ratio_sum += ratio_sum;
-    acc.clipped += clipped, acc.lower += lower, acc.low += low, acc.high += high, acc.region += region;
+    acc.clipped += static_cast<double>(clipped), acc.lower += static_cast<double>(lower);
+    acc.low += static_cast<double>(low), acc.high += static_cast<double>(high);
+    acc.region += static_cast<double>(low + high);
   }
 
-  // Per-token terms of one tile, kept in L1 between the elementwise pass and the lane reductions.
-  struct tile_arrays {
-    alignas(64) T pg[tile], kl[tile], lr[tile], adv[tile], ratio[tile], dlr[tile], bad[tile];
-    alignas(64) T clip[tile], lower[tile], low[tile], high[tile], region[tile];
-    alignas(64) T amin[tile], amax[tile], rmin[tile], rmax[tile];
+  // The per-row double lanes: a tile's float lanes are added in elementwise (vectorised), and the row's sum is a
+  // fixed tree over them at the end.
+  struct double_lanes {
+    alignas(64) double pg[lanes], kl[lanes], lr[lanes], ratio[lanes], dlr[lanes], adv[lanes], inputs[lanes];
   };
-
-  // The elementwise pass: no reductions, no branches, restrict pointers, so it vectorises (given
-  // -fno-trapping-math under GCC, which the CMake target adds; see docs/performance.md).
-  // With Fast, the switches of `params` are replaced by constants with the same effect (a disabled clamp, delta or
-  // dual clip becomes an infinite bound), because GCC 12 cannot vectorise a select on a loop-invariant bool.
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
-  static void token_terms(const T* __restrict lp, const T* __restrict old, const T* __restrict adv, T seq_adv,
-                          const T* __restrict ref, const std::uint8_t* __restrict m, T* __restrict g, std::size_t n,
-                          T seq_ratio, T seq_gate, T w, T kl_w, bool seq_grad, const policy_token_params<T>& params,
-                          tile_arrays& __restrict q) noexcept {
-    constexpr T inf = std::numeric_limits<T>::infinity();
-    policy_token_params<T> p = params;
-    p.kl = E;
-    p.kl_clamps = C;
-    if constexpr (Fast) {
-      p.gspo = false, p.kl_importance_corrected = false, p.kl_straight_through = false, seq_grad = false;
-      if (!p.clamp_log_ratio) p.log_ratio_clamp = inf;
-      if (!p.sp.has_delta) p.sp.delta = inf;
-      if (!p.sp.dual_clip) p.sp.clip_c = inf;
-      p.clamp_log_ratio = p.sp.has_delta = p.sp.dual_clip = true;
-    }
-    MMRAG_RFT_VECTORIZE
-    for (std::size_t j = 0; j < n; ++j) {
-      const bool v = m[j] != 0;
-      T a = seq_adv, r_ref = T(0);
-      if constexpr (TokenAdvantages) a = adv[j];
-      if constexpr (E != kl_estimator::none) r_ref = ref[j];
-      const policy_token_term<T> tok = policy_token(lp[j], old[j], a, r_ref, seq_ratio, seq_gate, w, kl_w, seq_grad, p);
-      g[j] = v ? tok.grad : T(0);
-      q.pg[j] = v ? tok.pg : T(0);
-      q.kl[j] = v ? tok.kl : T(0);
-      q.lr[j] = v ? tok.log_ratio : T(0);
-      q.adv[j] = v ? a : T(0);
-      q.ratio[j] = v ? tok.ratio : T(0);
-      q.dlr[j] = v ? tok.d_logr : T(0);
-      const T check = lp[j] + old[j] + a + r_ref;
-      q.bad[j] = (v & !(check - check == T(0))) ? T(1) : T(0);
-      const int f = v ? static_cast<int>(tok.flags) : 0; // signed: SSE2 converts int32, not uint32, to float
-      q.clip[j] = static_cast<T>(f & 1);
-      q.lower[j] = static_cast<T>((f >> 1) & 1);
-      q.low[j] = static_cast<T>((f >> 2) & 1);
-      q.high[j] = static_cast<T>((f >> 3) & 1);
-      q.region[j] = static_cast<T>(((f >> 2) | (f >> 3)) & 1);
-      q.amin[j] = v ? a : inf;
-      q.amax[j] = v ? a : -inf;
-      q.rmin[j] = v ? tok.ratio : inf;
-      q.rmax[j] = v ? tok.ratio : -inf;
-    }
+  MMRAG_RFT_FORCEINLINE static void widen(T* __restrict f, double* __restrict dl) noexcept {
+    for (std::size_t l = 0; l < lanes; ++l) dl[l] += static_cast<double>(f[l]), f[l] = T(0);
   }
-
-  static void lane_add(T* lanes_sum, const T* x, std::size_t padded) noexcept {
-    for (std::size_t j = 0; j < padded; j += lanes)
-      MMRAG_RFT_VECTORIZE
-      for (std::size_t l = 0; l < lanes; ++l) lanes_sum[l] += x[j + l];
-  }
-  static void lane_min(T* acc, const T* x, std::size_t padded) noexcept {
-    for (std::size_t j = 0; j < padded; j += lanes)
-      MMRAG_RFT_VECTORIZE
-      for (std::size_t l = 0; l < lanes; ++l) acc[l] = x[j + l] < acc[l] ? x[j + l] : acc[l];
-  }
-  static void lane_max(T* acc, const T* x, std::size_t padded) noexcept {
-    for (std::size_t j = 0; j < padded; j += lanes)
-      MMRAG_RFT_VECTORIZE
-      for (std::size_t l = 0; l < lanes; ++l) acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
-  }
-  static double fold(T* lanes_sum) noexcept {
+  MMRAG_RFT_FORCEINLINE static double fold(const double* dl) noexcept {
+    constexpr std::size_t w = 8;
+    double part[w];
+    for (std::size_t k = 0; k < w; ++k) part[k] = dl[k];
+    for (std::size_t j = w; j < lanes; j += w)
+      for (std::size_t k = 0; k < w; ++k) part[k] += dl[j + k];
     double s = 0;
-    for (std::size_t l = 0; l < lanes; ++l) s += static_cast<double>(lanes_sum[l]), lanes_sum[l] = T(0);
+    for (std::size_t k = 0; k < w; ++k) s += part[k];
+    return s;
+  }
+  // Min and max are exact in any order; the selects keep NaN lanes from winning, as the token loop does.
+  MMRAG_RFT_FORCEINLINE static T lane_min(T* x) noexcept {
+    for (std::size_t w = lanes / 2; w >= 1; w /= 2)
+      for (std::size_t k = 0; k < w; ++k) x[k] = x[k + w] < x[k] ? x[k + w] : x[k];
+    return x[0];
+  }
+  MMRAG_RFT_FORCEINLINE static T lane_max(T* x) noexcept {
+    for (std::size_t w = lanes / 2; w >= 1; w /= 2)
+      for (std::size_t k = 0; k < w; ++k) x[k] = x[k + w] > x[k] ? x[k + w] : x[k];
+    return x[0];
+  }
+  MMRAG_RFT_FORCEINLINE static double fold_lanes(const T* fl) noexcept {
+    double s = 0;
+    for (std::size_t l = 0; l < lanes; ++l) s += static_cast<double>(fl[l]);
     return s;
   }
 };
@@ -434,7 +595,7 @@ policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& i
                                    const policy_loss_options& opt) {
   validate(in, out, opt);
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
-  loss_kernel<T> k{in, out, opt, {}, 0, 0, 0};
+  loss_kernel<T> k{in, out, opt, {}, 0, 0, 0, nullptr, std::min(detect_cpu_isa(), max_cpu_isa)};
   k.tp.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
              static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
              opt.clip_ratio_c.has_value(), opt.delta.has_value()};
@@ -451,17 +612,20 @@ policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& i
   const bool need_counts = !opt.normalizer && (opt.aggregation == loss_aggregation::token_mean ||
                                                opt.aggregation == loss_aggregation::seq_mean_token_sum ||
                                                opt.aggregation == loss_aggregation::seq_mean_token_mean);
+  // The row lengths are kept, so that the main pass does not read the mask a third time.
+  std::vector<std::size_t> lengths;
   if (need_counts) {
     std::vector<std::size_t> tok(ch.count()), seq(ch.count());
+    lengths.resize(rows);
     for_each_chunk(exec, ch.count(), [&](std::size_t c) {
       for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {
-        const std::uint8_t* m = in.mask.row_data(i);
-        std::size_t len = 0;
-        for (std::size_t t = 0; t < cols; ++t) len += m[t] != 0;
+        const std::size_t len = count_valid(in.mask.row_data(i), cols);
+        lengths[i] = len;
         tok[c] += len;
         seq[c] += len > 0;
       }
     });
+    k.lengths = lengths.data();
     for (std::size_t c = 0; c < ch.count(); ++c) k.n_tokens += static_cast<double>(tok[c]), k.n_seqs += static_cast<double>(seq[c]);
   } else if (opt.normalizer) {
     k.n_tokens = k.n_seqs = k.constant = *opt.normalizer;
