@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -158,6 +159,46 @@ TEST_CASE("grpo_advantages: keyed groups (verl uid) equal the contiguous computa
   CHECK(a[5] == a7[2]);
   CHECK(a[4] == doctest::Approx(5.0 / (1 + 1e-6))); // singleton
   CHECK(a[1] == -a[3]);
+}
+
+TEST_CASE("grpo_advantages: the uniform-G fast path (every CPU version) matches the float64 recomputation") {
+  const auto isas = {detail::cpu_isa::baseline, detail::cpu_isa::avx2, detail::cpu_isa::avx512};
+  for (const auto isa : isas) {
+    detail::max_cpu_isa = isa;
+    for (const std::size_t g : {2u, 3u, 4u, 8u, 16u}) {
+      const std::size_t groups = 1000, n = groups * g;
+      std::vector<std::int64_t> off(groups + 1);
+      for (std::size_t i = 0; i <= groups; ++i) off[i] = static_cast<std::int64_t>(i * g);
+      for (const bool discrete : {true, false}) {
+        INFO("isa " << int(isa) << " G " << g << " discrete " << discrete);
+        const auto rd = test::random_rewards<double>(seed_t{g + discrete}, n, discrete);
+        const std::vector<float> rf(rd.begin(), rd.end());
+        const std::vector<double> rfd(rf.begin(), rf.end());
+        for (const bool norm : {true, false}) {
+          grpo_options o;
+          o.norm_adv_by_std_in_grpo = norm;
+          std::vector<double> ad(n), uniform_d(n);
+          std::vector<float> af(n);
+          std::vector<std::uint8_t> keep(n, 0);
+          const auto s = grpo_advantages(rd, group_layout::uniform(groups, g), ad, o);
+          (void)grpo_advantages(rf, group_layout::uniform(groups, g), af, o, keep);
+          const auto ref = reference_grpo(rd, off, o.epsilon, norm);
+          const auto reff = reference_grpo(rfd, off, o.epsilon, norm);
+          for (std::size_t j = 0; j < n; ++j) {
+            CHECK(ad[j] == doctest::Approx(ref[j]).epsilon(1e-12)); // as the offsets test above
+            CHECK(af[j] == doctest::Approx(reff[j]).epsilon(1e-6));
+            CHECK(keep[j] == 1);
+          }
+          // Same degenerate-group count as the offsets path (which does not take the fast path).
+          std::vector<double> ao(n);
+          const auto so = grpo_advantages(rd, group_layout::from_offsets(off), ao, o);
+          CHECK(s.degenerate_groups == so.degenerate_groups);
+          CHECK(s.groups == so.groups);
+        }
+      }
+    }
+  }
+  detail::max_cpu_isa = detail::cpu_isa::avx512;
 }
 
 TEST_CASE("grpo_advantages: seq and par agree bitwise") {

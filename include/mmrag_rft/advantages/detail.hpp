@@ -15,7 +15,10 @@
 #include <string>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace mmrag_rft::detail {
@@ -58,12 +61,21 @@ template <bool AllFinite = false, class T>
   return s;
 }
 
-/// True when every reward is finite: one branch-free pass.
+/// True when every reward is finite: one branch-free pass over the exponent bits (an integer OR-reduction, which
+/// vectorises; `ok &= finite(x)` stayed scalar and took a quarter of GRPO's time, docs/performance.md).
 template <class T>
 [[nodiscard]] bool all_finite(std::span<const T> rewards) noexcept {
-  bool ok = true;
-  for (const T x : rewards) ok &= finite(x);
-  return ok;
+  using bits_t = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  static_assert(sizeof(T) == sizeof(bits_t) && std::numeric_limits<T>::is_iec559, "IEEE float or double rewards");
+  constexpr bits_t exponent = static_cast<bits_t>(sizeof(T) == 4 ? 0x7f800000ull : 0x7ff0000000000000ull);
+  bits_t bad = 0;
+  const T* r = rewards.data();
+  for (std::size_t j = 0; j < rewards.size(); ++j) {
+    bits_t b;
+    std::memcpy(&b, r + j, sizeof b);
+    bad |= static_cast<bits_t>((b & exponent) == exponent);
+  }
+  return bad == 0;
 }
 
 [[nodiscard]] inline double stddev(const group_moments& s, std_estimator e) noexcept {

@@ -5,6 +5,7 @@
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
+#include <mmrag_rft/detail/cpu_isa.hpp>
 #include <mmrag_rft/detail/math.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 #include <mmrag_rft/losses/options.hpp>
@@ -89,45 +90,6 @@ struct loss_partial {
     first_bad = std::min(first_bad, o.first_bad);
   }
 };
-
-// Runtime ISA dispatch of the float token loop (GCC and Clang on x86-64, host code only). A header-only library
-// cannot know the consumer's -march, and the default x86-64 baseline (SSE2, 16 xmm registers, no FMA) runs the fused
-// loop 2.6x slower than AVX-512 on the same machine (docs/performance.md). So the hot row kernel is also compiled,
-// through `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best
-// one the CPU supports is chosen once per call with __builtin_cpu_supports. Define MMRAG_RFT_NO_ISA_DISPATCH to
-// compile only the baseline.
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
-    !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
-#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
-#else
-#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
-#endif
-
-enum class cpu_isa : std::uint8_t { baseline, avx2, avx512 };
-
-/// The widest instruction set the row kernel has a version for and this CPU runs (baseline when built with it
-/// already, e.g. -march=native on an AVX-512 machine, so that no clone is ever worse than the build's own code).
-/// The widest version `policy_loss` may pick: the tests lower it to check every version on one machine.
-inline cpu_isa max_cpu_isa = cpu_isa::avx512;
-
-[[nodiscard]] inline cpu_isa detect_cpu_isa() noexcept {
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-#if !(defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__))
-  static const cpu_isa isa = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-      return cpu_isa::avx512;
-#if !(defined(__AVX2__) && defined(__FMA__))
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_isa::avx2;
-#endif
-    return cpu_isa::baseline;
-  }();
-  return isa;
-#endif
-#endif
-  return cpu_isa::baseline;
-}
 
 /// Valid tokens of one mask row. Counted in 32-bit blocks: a 64-bit counter makes GCC widen the bytes four times.
 [[nodiscard]] inline std::size_t count_valid(const std::uint8_t* m, std::size_t n) noexcept {
@@ -595,7 +557,7 @@ policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& i
                                    const policy_loss_options& opt) {
   validate(in, out, opt);
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
-  loss_kernel<T> k{in, out, opt, {}, 0, 0, 0, nullptr, std::min(detect_cpu_isa(), max_cpu_isa)};
+  loss_kernel<T> k{in, out, opt, {}, 0, 0, 0, nullptr, chosen_cpu_isa()};
   k.tp.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
              static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
              opt.clip_ratio_c.has_value(), opt.delta.has_value()};

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/losses.hpp> or <mmrag_rft/advantages.hpp>
+// Which instruction-set version of a hot CPU kernel to run. Host code only (never reached by nvcc's device pass).
+#pragma once
+#include <mmrag_rft/config.hpp>
+
+#include <cstdint>
+
+namespace mmrag_rft::detail {
+
+// Runtime ISA dispatch (GCC and Clang on x86-64, host code only). A header-only library cannot know the consumer's
+// -march, and the default x86-64 baseline (SSE2, 16 xmm registers, no FMA) runs the fused policy-loss loop several
+// times slower than AVX-512 on the same machine (docs/performance.md). So hot kernels are also compiled, through
+// `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best one the
+// CPU supports is chosen once per call with __builtin_cpu_supports. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only
+// the baseline.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
+    !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
+#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
+#else
+#define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
+#endif
+
+enum class cpu_isa : std::uint8_t { baseline, avx2, avx512 };
+
+/// The widest version a kernel may pick: the tests lower it to check every version on one machine.
+inline cpu_isa max_cpu_isa = cpu_isa::avx512;
+
+/// The widest instruction set the kernels have a version for and this CPU runs (baseline when built with it
+/// already, e.g. -march=native on an AVX-512 machine, so that no clone is ever worse than the build's own code).
+[[nodiscard]] inline cpu_isa detect_cpu_isa() noexcept {
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+#if !(defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__))
+  static const cpu_isa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      return cpu_isa::avx512;
+#if !(defined(__AVX2__) && defined(__FMA__))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_isa::avx2;
+#endif
+    return cpu_isa::baseline;
+  }();
+  return isa;
+#endif
+#endif
+  return cpu_isa::baseline;
+}
+
+/// The version to run: the detected one, capped by `max_cpu_isa`.
+[[nodiscard]] inline cpu_isa chosen_cpu_isa() noexcept {
+  const cpu_isa d = detect_cpu_isa();
+  return d < max_cpu_isa ? d : max_cpu_isa;
+}
+
+} // namespace mmrag_rft::detail
