@@ -31,10 +31,12 @@ namespace {
 struct run_config {
   std::string data = "data/demo", out = "demo_out";
   std::uint64_t seed = 1;
-  bool smoke = false, resume = false;
+  bool smoke = false, resume = false, eval_on_train = false;
   std::size_t sft_questions = 160, sft_steps = 250, s1_steps = 40, s2_steps = 100, val_questions = 200;
   std::size_t s1_prompts = 32, s2_prompts = 16, group = 8;
   double sft_lr = 2e-3, rl_lr = 5e-4, kl_coef = 0.0;
+  static constexpr std::size_t stage1_tokens = 32, stage2_tokens = 48; // longest well-formed completion: 25 and ~40
+  std::int64_t dim = 64, layers = 2;
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
 };
 
@@ -58,7 +60,7 @@ eval_result evaluate(demo::torch_policy& pol, const std::vector<sample>& val, co
   eval_result e;
   filter_options fo;
   fo.cap = 3;
-  fo.rollout = {1, 16, 0.0, 0};
+  fo.rollout = {1, run_config::stage1_tokens, 0.0, 0};
   e.filters = coarse_filter(pol, std::span<const sample>(val), t, demo::stage1_verdict, fo);
   prompt_batch prompts;
   std::size_t docs = 0, right = 0;
@@ -71,7 +73,7 @@ eval_result evaluate(demo::torch_policy& pol, const std::vector<sample>& val, co
     e.stage2_samples.push_back(make_stage2_sample(val[i], f.kept));
     prompts.push_back(render_stage2(t, e.stage2_samples.back()));
   }
-  e.stage2 = pol.generate(prompts, {1, 48, 0.0, 0});
+  e.stage2 = pol.generate(prompts, {1, run_config::stage2_tokens, 0.0, 0});
   const auto fmt = stage2_format();
   for (std::size_t i = 0; i < val.size(); ++i) {
     const completion& c = e.stage2.completions[i];
@@ -131,14 +133,21 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
   std::vector<sample> s1, s2;
   for (const sample& q : subset) {
     for (sample& one : make_stage1_samples(q)) s1.push_back(std::move(one));
-    // A stage-2 example holds what a coarse filter would keep: the gold documents and, sometimes, one negative.
+    // A stage-2 example holds what an imperfect coarse filter keeps: usually the gold documents, sometimes one of
+    // them dropped or a negative added, 1-3 documents. With only complete gold lists the policy told the stages
+    // apart by list length and answered a one-document stage-2 prompt in the stage-1 format.
     std::vector<std::size_t> kept;
     std::uint64_t h = seed ^ std::hash<std::string>{}(q.id);
+    auto draw = [&h](std::uint64_t n) {
+      h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+      return (h >> 33) % n;
+    };
     for (std::size_t d = 0; d < q.documents.size(); ++d) {
       const bool gold = std::find(q.gold.begin(), q.gold.end(), d) != q.gold.end();
-      h = h * 6364136223846793005ULL + 1442695040888963407ULL;
-      if (gold || ((h >> 33) % 5 == 0 && kept.size() < 3)) kept.push_back(d);
+      if (gold ? draw(6) != 0 : draw(4) == 0) kept.push_back(d);
     }
+    if (kept.empty()) kept.push_back(q.gold.empty() ? 0 : q.gold[0]);
+    while (kept.size() > 3) kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(draw(kept.size())));
     s2.push_back(make_stage2_sample(q, kept));
   }
   progress_bar bar("warm start", steps);
@@ -158,6 +167,7 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
     char status[64];
     std::snprintf(status, sizeof status, "cross-entropy %.3f", loss);
     bar.update(step + 1, status);
+    if ((step + 1) % 50 == 0) std::printf("  warm start step %zu: cross-entropy %.4f\n", step + 1, loss);
   }
 }
 
@@ -184,8 +194,12 @@ int main(int argc, char** argv) {
   app.add_option("--val-questions", c.val_questions);
   app.add_option("--group", c.group, "G, completions per prompt");
   app.add_option("--rl-lr", c.rl_lr);
+  app.add_option("--sft-lr", c.sft_lr);
+  app.add_option("--dim", c.dim, "width of the transformer");
+  app.add_option("--layers", c.layers, "transformer blocks");
   app.add_option("--kl-coef", c.kl_coef, "k3 KL to the warm-start model (0: no reference model)");
   app.add_option("--threads", c.threads);
+  app.add_flag("--eval-on-train", c.eval_on_train, "evaluate on the first training questions (a memorisation check)");
   CLI11_PARSE(app, argc, argv);
   if (c.smoke) {
     c.sft_questions = 4, c.sft_steps = 3, c.s1_steps = 2, c.s2_steps = 2, c.val_questions = 4;
@@ -198,6 +212,7 @@ int main(int argc, char** argv) {
 
   demo::data_set data = demo::load_webqa(c.data + "/webqa_demo.json", c.data + "/imgs.tsv");
   if (c.smoke) data.train.resize(std::min<std::size_t>(data.train.size(), 8));
+  if (c.eval_on_train) data.val = data.train;
   data.val.resize(std::min(data.val.size(), c.val_questions));
   const prompt_templates t = demo_templates();
 
@@ -215,7 +230,9 @@ int main(int argc, char** argv) {
       for (std::size_t i = 1; i <= 5; ++i) texts.push_back(std::to_string(i));
     }
   const demo::tokenizer tok(texts);
-  demo::torch_policy pol(tok, {}, c.sft_lr, c.seed);
+  demo::model_config mc;
+  mc.dim = c.dim, mc.layers = c.layers;
+  demo::torch_policy pol(tok, mc, c.sft_lr, c.seed);
   std::printf("mmrag_rft two-stage demo: %zu train / %zu held-out questions, vocabulary %zu, policy %lld parameters, "
               "seed %llu\n",
               data.train.size(), data.val.size(), tok.size(), static_cast<long long>(pol.num_parameters()),
@@ -236,7 +253,7 @@ int main(int argc, char** argv) {
     sft(pol, subset, t, c.sft_steps, c.seed);
     pol.save(ck_warm);
   }
-  demo::torch_policy ref(tok, {}, 0.0, c.seed);
+  demo::torch_policy ref(tok, mc, 0.0, c.seed);
   ref.freeze_copy_of(pol);
   std::printf("\nheld-out evaluation (%zu questions, greedy decoding):\n", data.val.size());
   const eval_result e0 = evaluate(pol, data.val, t);
@@ -273,7 +290,7 @@ int main(int argc, char** argv) {
     lo.stage = "stage1";
     lo.steps = c.s1_steps;
     lo.prompts_per_step = c.s1_prompts;
-    lo.step.rollout.max_new_tokens = 16;
+    lo.step.rollout.max_new_tokens = run_config::stage1_tokens;
     auto reward1 = demo::stage1_reward();
     const auto m = train(std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1);
     ok = ok && losses_finite(m);
@@ -290,14 +307,14 @@ int main(int argc, char** argv) {
   } else {
     filter_options fo;
     fo.cap = 3;
-    fo.rollout = {1, 16, 0.0, c.seed};
+    fo.rollout = {1, run_config::stage1_tokens, 0.0, c.seed};
     const auto kept = coarse_filter(pol, std::span<const sample>(data.train), t, demo::stage1_verdict, fo);
     std::vector<sample> s2;
     for (std::size_t i = 0; i < data.train.size(); ++i) s2.push_back(make_stage2_sample(data.train[i], kept[i].kept));
     lo.stage = "stage2";
     lo.steps = c.s2_steps;
     lo.prompts_per_step = c.s2_prompts;
-    lo.step.rollout.max_new_tokens = 48;
+    lo.step.rollout.max_new_tokens = run_config::stage2_tokens;
     auto reward2 = demo::stage2_reward();
     const auto m = train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2);
     ok = ok && losses_finite(m);

@@ -14,9 +14,21 @@ struct model_config {
   std::int64_t dim = 64;
   std::int64_t heads = 4;
   std::int64_t layers = 2;
-  std::int64_t max_len = 160;
   std::int64_t patch = 8 * 8 * 3; // one image slot: 8x8 RGB
 };
+
+// Rotary position embedding of queries or keys [B, H, T, dh] at `positions` [B, T]. Attention scores then depend on
+// the distance between two tokens only, so "the word four places back" means the same thing wherever a completion
+// starts: with learned absolute positions the comparisons a judgement needs had to be re-learned at every prompt
+// length, and the warm start never learned them.
+inline torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& positions) {
+  const auto half = x.size(-1) / 2;
+  const auto inv_freq = torch::pow(10000.0, -torch::arange(half, torch::kFloat) / static_cast<double>(half));
+  const auto angle = (positions.to(torch::kFloat).unsqueeze(-1) * inv_freq).unsqueeze(1); // [B, 1, T, half]
+  const auto c = angle.cos(), s = angle.sin();
+  const auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  return torch::cat({x1 * c - x2 * s, x1 * s + x2 * c}, -1);
+}
 
 // Per-layer key/value cache of incremental decoding: [B, H, L, dh] each.
 struct kv_cache {
@@ -37,12 +49,13 @@ struct block_impl : torch::nn::Module {
     fc2 = register_module("fc2", torch::nn::Linear(4 * d, d));
   }
 
-  // x: [B, T, D]; bias: [B, 1, T, L] additive mask over all L keys (cached + new). With a cache, the new keys and
-  // values are appended to it.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& bias, torch::Tensor* ck, torch::Tensor* cv) {
+  // x: [B, T, D]; positions: [B, T]; bias: [B, 1, T, L] additive mask over all L keys (cached + new). With a
+  // cache, the new keys and values are appended to it.
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& positions, const torch::Tensor& bias, torch::Tensor* ck,
+                        torch::Tensor* cv) {
     const auto B = x.size(0), T = x.size(1), dh = dim / heads;
     auto q = qkv(ln1(x)).view({B, T, 3, heads, dh}).permute({2, 0, 3, 1, 4});
-    auto qq = q[0], k = q[1], v = q[2];
+    auto qq = rotate(q[0], positions), k = rotate(q[1], positions), v = q[2];
     if (ck) {
       if (ck->defined()) k = torch::cat({*ck, k}, 2), v = torch::cat({*cv, v}, 2);
       *ck = k, *cv = v;
@@ -57,7 +70,7 @@ TORCH_MODULE_IMPL(block, block_impl);
 
 struct policy_net_impl : torch::nn::Module {
   model_config cfg;
-  torch::nn::Embedding tok{nullptr}, pos{nullptr}, slot{nullptr};
+  torch::nn::Embedding tok{nullptr}, slot{nullptr};
   torch::nn::Sequential vision{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm lnf{nullptr};
@@ -65,7 +78,6 @@ struct policy_net_impl : torch::nn::Module {
 
   explicit policy_net_impl(model_config c) : cfg(c) {
     tok = register_module("tok", torch::nn::Embedding(c.vocab, c.dim));
-    pos = register_module("pos", torch::nn::Embedding(c.max_len, c.dim));
     slot = register_module("slot", torch::nn::Embedding(3, c.dim));
     vision = register_module("vision", torch::nn::Sequential(torch::nn::Linear(c.patch, 96), torch::nn::ReLU(),
                                                              torch::nn::Linear(96, c.dim)));
@@ -81,11 +93,10 @@ struct policy_net_impl : torch::nn::Module {
   }
   torch::Tensor never;
 
-  // tokens, positions: [B, T] int64; patches: [N, patch] float in [0, 1], one row per <img> token of `tokens` in
-  // row-major order (slot index = order within its image). Returns the embeddings [B, T, D].
-  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& positions, const torch::Tensor& patches,
-                      const torch::Tensor& slots) {
-    auto e = tok(tokens) + pos(positions.clamp(0, cfg.max_len - 1));
+  // tokens: [B, T] int64; patches: [N, patch] float in [0, 1], one row per <img> token of `tokens` in row-major
+  // order (slot index = order within its image). Returns the embeddings [B, T, D].
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& patches, const torch::Tensor& slots) {
+    auto e = tok(tokens);
     if (patches.defined() && patches.size(0) > 0) {
       const auto is_img = (tokens == 3).unsqueeze(-1).expand_as(e);
       e = e.masked_scatter(is_img, vision->forward(patches) + slot(slots));
@@ -93,11 +104,12 @@ struct policy_net_impl : torch::nn::Module {
     return e;
   }
 
-  // Runs the blocks; `bias` [B, 1, T, L]; with `cache` the keys/values are appended per layer.
-  torch::Tensor run(torch::Tensor x, const torch::Tensor& bias, kv_cache* cache) {
+  // Runs the blocks; `positions` [B, T] of the tokens of `x`, `bias` [B, 1, T, L]; with `cache` the keys/values are
+  // appended per layer.
+  torch::Tensor run(torch::Tensor x, const torch::Tensor& positions, const torch::Tensor& bias, kv_cache* cache) {
     if (cache && cache->k.empty()) cache->k.resize(blocks->size()), cache->v.resize(blocks->size());
     for (std::size_t i = 0; i < blocks->size(); ++i)
-      x = blocks[i]->as<block_impl>()->forward(x, bias, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
+      x = blocks[i]->as<block_impl>()->forward(x, positions, bias, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
     return head(lnf(x)) + never;
   }
 };

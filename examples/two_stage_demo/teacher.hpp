@@ -65,11 +65,18 @@ inline std::string item_of_question(const std::string& q) {
   return "unknown";
 }
 
-// Stage 1: restate what the question asks about and what the document is about, then judge.
+// Stage 1: restate what the question asks about and what the document is about, compare the entities and the
+// places one pair at a time, then judge. Each comparison looks at two nearby words, a step a small model can learn;
+// judging straight from the restatement was never learned by the warm start (always "no").
 inline std::string stage1_target(const mmrag_rft::sample& one_doc) {
   const bool relevant = !one_doc.gold.empty();
-  return "<think> asks " + item_of_question(one_doc.question) + " ; doc " + item_of_title(one_doc.documents[0].title) +
-         " </think><answer> " + (relevant ? "yes" : "no") + " </answer>";
+  const auto asked = tokenizer::split(item_of_question(one_doc.question));
+  const auto about = tokenizer::split(item_of_title(one_doc.documents[0].title));
+  std::string think = "<think> asks " + item_of_question(one_doc.question) + " ; doc " +
+                      item_of_title(one_doc.documents[0].title);
+  for (std::size_t i = 0; i < 2 && i < asked.size() && i < about.size(); ++i)
+    think += " ; " + asked[i] + " " + about[i] + (asked[i] == about[i] ? " same" : " differ");
+  return think + " </think><answer> " + (relevant ? "yes" : "no") + " </answer>";
 }
 
 // Stage 2: describe the relevant documents (what an image shows, what a snippet says), name the others, rank the

@@ -32,7 +32,7 @@ public:
     const std::size_t P = prompts.size(), G = o.group_size, R = P * G;
     const encoded e = encode(prompts, 1);
     kv_cache cache;
-    auto logits = net_->run(net_->embed(e.tokens, e.positions, e.patches, e.slots), causal_bias(e.valid, 0), &cache);
+    auto logits = net_->run(net_->embed(e.tokens, e.patches, e.slots), e.positions, causal_bias(e.valid, 0), &cache);
     logits = logits.select(1, e.tokens.size(1) - 1).repeat_interleave(static_cast<std::int64_t>(G), 0); // [R, V]
     for (auto& k : cache.k) k = k.repeat_interleave(static_cast<std::int64_t>(G), 0);
     for (auto& v : cache.v) v = v.repeat_interleave(static_cast<std::int64_t>(G), 0);
@@ -80,7 +80,7 @@ public:
       const auto in = torch::tensor(next, torch::kLong).view({static_cast<std::int64_t>(R), 1});
       const auto pos = (lens + static_cast<std::int64_t>(t)).view({static_cast<std::int64_t>(R), 1});
       const auto bias = torch::where(key_valid, 0.0f, -1e9f).view({static_cast<std::int64_t>(R), 1, 1, -1});
-      logits = net_->run(net_->embed(in, pos, {}, {}), bias, &cache).select(1, 0);
+      logits = net_->run(net_->embed(in, {}, {}), pos, bias, &cache).select(1, 0);
     }
     auto b = mmrag_rft::rollout_batch::zeros(P, G, steps);
     for (std::size_t r = 0; r < R; ++r) {
@@ -255,7 +255,7 @@ private:
     const auto cpos = e.lengths.view({R, 1}) + torch::arange(C, torch::kLong).view({1, C});
     const auto positions = torch::cat({e.positions, cpos}, 1);
     const auto valid = torch::cat({e.valid, torch::ones({R, C}, torch::kBool)}, 1);
-    const auto logits = net_->run(net_->embed(tokens, positions, e.patches, e.slots), causal_bias(valid, 0), nullptr);
+    const auto logits = net_->run(net_->embed(tokens, e.patches, e.slots), positions, causal_bias(valid, 0), nullptr);
     const auto lp = torch::log_softmax(logits.narrow(1, Pm - 1, C), -1);
     return lp.gather(2, comp.unsqueeze(-1)).squeeze(-1);
   }
