@@ -181,6 +181,11 @@ TEST_CASE("grpo_advantages: the uniform-G fast path (every CPU version) matches 
           std::vector<float> af(n);
           std::vector<std::uint8_t> keep(n, 0);
           const auto s = grpo_advantages(rd, group_layout::uniform(groups, g), ad, o);
+          // Every version computes the baseline's values (no contraction).
+          detail::max_cpu_isa = detail::cpu_isa::baseline;
+          (void)grpo_advantages(rd, group_layout::uniform(groups, g), uniform_d, o);
+          detail::max_cpu_isa = isa;
+          CHECK(uniform_d == ad);
           (void)grpo_advantages(rf, group_layout::uniform(groups, g), af, o, keep);
           const auto ref = reference_grpo(rd, off, o.epsilon, norm);
           const auto reff = reference_grpo(rfd, off, o.epsilon, norm);

@@ -288,7 +288,6 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
     for (const std::size_t cols : {64u, 200u, 1100u}) {
       for (const bool token_adv : {false, true}) {
         for (const auto& [kl, clamps] : kls) {
-          detail::max_cpu_isa = isa;
           auto bd = test::make_batch<double>(seed_t{cols + token_adv}, 12, cols, 0.6, 0, 0.0);
           for (std::size_t i = 0; i < bd.rows; ++i)
             for (std::size_t t = 0; t < cols; ++t) {
@@ -310,9 +309,20 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           d.b.entropy.assign(c.b.entropy.begin(), c.b.entropy.end());
           d.b.token_advantages.assign(c.b.token_advantages.begin(), c.b.token_advantages.end());
           d.b.seq_advantages.assign(c.b.seq_advantages.begin(), c.b.seq_advantages.end());
-          policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
+            policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
           o.kl_clamps = clamps;
+          detail::max_cpu_isa = detail::cpu_isa::baseline;
+          const auto rb = c.run(o);
+          const auto gb = c.grad;
+          detail::max_cpu_isa = isa;
           const auto rf = c.run(o);
+          // Every version computes the baseline's values (no contraction): bitwise the same results on any CPU.
+          CHECK(rf.loss == rb.loss);
+          CHECK(rf.stats.ratio_min == rb.stats.ratio_min);
+          CHECK(rf.stats.ratio_max == rb.stats.ratio_max);
+          CHECK(rf.stats.kl_mean == rb.stats.kl_mean);
+          CHECK(rf.stats.pg_clipfrac == rb.stats.pg_clipfrac);
+          CHECK(c.grad == gb);
           const auto rd = d.run(o);
           INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << int(kl) << " clamps "
                       << int(clamps));

@@ -80,9 +80,9 @@ MMRAG_RFT_FORCEINLINE void grpo_uniform_chunk(const T* r, T* y, std::size_t g0, 
 }
 
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-// AVX2 + FMA version (detail/cpu_isa.hpp): 4 doubles per vector and FMA, measured 1.3x on GRPO at G = 8.
+// AVX2 version (detail/cpu_isa.hpp; no contraction, so the same values as the baseline): 4 doubles per vector.
 template <class T>
-__attribute__((target("avx2,fma"))) __attribute__((noinline)) void
+__attribute__((target("avx2,fma"))) MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) void
 grpo_uniform_chunk_avx2(const T* r, T* y, std::size_t g0, std::size_t g1, std::size_t gs, const grpo_options& o,
                         double batch_std, advantage_summary& p) {
   grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);

@@ -8,15 +8,19 @@
 
 namespace mmrag_rft::detail {
 
-// Runtime ISA dispatch (GCC and Clang on x86-64, host code only). A header-only library cannot know the consumer's
+// Runtime ISA dispatch (GCC on x86-64, host code only). A header-only library cannot know the consumer's
 // -march, and the default x86-64 baseline (SSE2, 16 xmm registers, no FMA) runs the fused policy-loss loop several
 // times slower than AVX-512 on the same machine (docs/performance.md). So hot kernels are also compiled, through
 // `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best one the
-// CPU supports is chosen once per call with __builtin_cpu_supports. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only
-// the baseline.
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
+// CPU supports is chosen once per call with __builtin_cpu_supports. The versions are compiled without floating-point
+// contraction (MMRAG_RFT_DETAIL_NO_CONTRACT), so that they compute every value exactly as the baseline build and the
+// Thrust backend do: results do not depend on the CPU (tests/losses checks this bitwise). GCC only, since Clang has no
+// per-function way to turn contraction off for inlined code. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only the
+// baseline.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
     !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
+#define MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
 #else
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
 #endif
