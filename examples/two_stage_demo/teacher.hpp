@@ -65,6 +65,14 @@ inline std::string item_of_question(const std::string& q) {
   return "unknown";
 }
 
+// Whether two "entity place" items share the entity or the place (a hard negative shares one of them).
+inline bool shares_a_word(const std::string& a, const std::string& b) {
+  const auto x = tokenizer::split(a), y = tokenizer::split(b);
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+    if (x[i] == y[i]) return true;
+  return false;
+}
+
 // Stage 1: restate what the question asks about and what the document is about, compare the entities and the
 // places one pair at a time, then judge. Each comparison looks at two nearby words, a step a small model can learn;
 // judging straight from the restatement was never learned by the warm start (always "no").
