@@ -231,7 +231,7 @@ struct loss_kernel {
     alignas(64) std::int32_t mv[lanes];
     for (std::size_t j = 0; j < count; ++j) mv[j] = m[j];
     // Not unrolled: four interleaved copies of the body need more than 32 vector registers (measured: spills).
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
 #pragma GCC unroll 1
 #endif
     MMRAG_RFT_VECTORIZE
