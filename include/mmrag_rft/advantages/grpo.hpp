@@ -38,10 +38,8 @@ MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __restrict r, T* __restr
     double mean = 0, m2 = 0;
     if constexpr (FixedG != 0) {
       // Pairwise sums, a fixed tree: 3 dependent adds for G = 8 instead of 8, and the halves vectorise.
-      double v[FixedG], d2[FixedG];
-      for (std::size_t j = 0; j < FixedG; ++j) v[j] = static_cast<double>(x[j]);
-      double t[FixedG];
-      for (std::size_t j = 0; j < FixedG; ++j) t[j] = v[j];
+      double v[FixedG], t[FixedG], d2[FixedG];
+      for (std::size_t j = 0; j < FixedG; ++j) t[j] = v[j] = static_cast<double>(x[j]);
       for (std::size_t w = FixedG / 2; w >= 1; w /= 2)
         for (std::size_t k = 0; k < w; ++k) t[k] += t[k + w];
       mean = t[0] / n;
@@ -50,13 +48,8 @@ MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __restrict r, T* __restr
         for (std::size_t k = 0; k < w; ++k) d2[k] += d2[k + w];
       m2 = d2[0];
     } else {
-      double sum = 0;
-      for (std::size_t j = 0; j < gs; ++j) sum += static_cast<double>(x[j]);
-      mean = sum / n;
-      for (std::size_t j = 0; j < gs; ++j) {
-        const double d = static_cast<double>(x[j]) - mean;
-        m2 += d * d;
-      }
+      const group_moments s = moments<true>(x, gs);
+      mean = s.mean, m2 = s.m2;
     }
     degenerate += m2 == 0.0;
     const double sd = by_group ? std::sqrt(m2 / denom) : batch_std;

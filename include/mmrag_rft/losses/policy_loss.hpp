@@ -158,8 +158,8 @@ struct loss_kernel {
     const bool token_adv = !in.advantages.empty();
     const bool fast = opt.mode != policy_loss_mode::gspo && !tp.kl_importance_corrected && !tp.kl_straight_through;
     if (!fast) {
-      if (token_adv) row_with<E, C, true, false>(i, acc);
-      else row_with<E, C, false, false>(i, acc);
+      if (token_adv) row_body<E, C, true, false>(i, acc);
+      else row_body<E, C, false, false>(i, acc);
       return;
     }
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
@@ -176,8 +176,8 @@ struct loss_kernel {
       }
     }
 #endif
-    if (token_adv) row_with<E, C, true, true>(i, acc);
-    else row_with<E, C, false, true>(i, acc);
+    if (token_adv) row_body<E, C, true, true>(i, acc);
+    else row_body<E, C, false, true>(i, acc);
   }
 
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
@@ -194,11 +194,6 @@ struct loss_kernel {
     row_body<E, C, TokenAdvantages, true>(i, acc);
   }
 #endif
-
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
-  void row_with(std::size_t i, loss_partial& acc) const {
-    row_body<E, C, TokenAdvantages, Fast>(i, acc);
-  }
 
   // Float lanes of the per-row reductions. The four clip counters share one integer lane, 6 bits each: a lane sees
   // at most tile / lanes = 16 tokens before the tile's fold.
@@ -280,12 +275,7 @@ struct loss_kernel {
     T* ge = out.entropy.empty() ? nullptr : out.entropy.row_data(i);
     const bool gspo = !Fast && opt.mode == policy_loss_mode::gspo;
 
-    std::size_t len = 0;
-    if (lengths) {
-      len = lengths[i];
-    } else {
-      len = count_valid(m, cols);
-    }
+    const std::size_t len = lengths ? lengths[i] : count_valid(m, cols);
     if (len == 0) {
       std::fill(g, g + cols, T(0));
       if (ge) std::fill(ge, ge + cols, T(0));

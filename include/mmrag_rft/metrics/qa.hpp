@@ -29,11 +29,6 @@ struct qa_scratch {
   return s;
 }
 
-inline void tokens_into(std::string_view normalized, std::vector<std::string_view>& out) {
-  out.clear();
-  for_each_token(normalized, [&](std::string_view t) { out.push_back(t); });
-}
-
 // Size of the multiset intersection of two bags of tokens (Python `sum((Counter(p) & Counter(g)).values())`).
 // Answers are a few tokens long, so up to 64 predicted tokens each gold token claims the first unclaimed equal one
 // (a bit mask, no sorting); longer predictions sort both lists and merge (`pred` then arrives sorted: the caller
@@ -59,7 +54,7 @@ inline void tokens_into(std::string_view normalized, std::vector<std::string_vie
 // F1 of a bag of predicted tokens (sorted when there are more than 64) against the gold answer `gold`, normalised.
 [[nodiscard]] inline double token_f1_tokens(std::span<const std::string_view> pred, std::string_view gold,
                                             std::vector<std::string_view>& gold_tokens) {
-  tokens_into(gold, gold_tokens);
+  answer_tokens(gold, gold_tokens);
   const std::size_t common = common_tokens(pred, gold_tokens);
   if (common == 0) return 0.0;
   const double precision = static_cast<double>(common) / static_cast<double>(pred.size());
@@ -68,22 +63,10 @@ inline void tokens_into(std::string_view normalized, std::vector<std::string_vie
 }
 
 inline void prepare_prediction_tokens(qa_scratch& b) {
-  tokens_into(b.prediction, b.prediction_tokens);
+  answer_tokens(b.prediction, b.prediction_tokens);
   if (b.prediction_tokens.size() > 64) std::sort(b.prediction_tokens.begin(), b.prediction_tokens.end());
 }
 } // namespace detail
-
-/// SQuAD v1.1 exact match: 1 when `normalize_answer(prediction) == normalize_answer(gold)`, else 0.
-/// [SQuAD v1.1 evaluate-v1.1.py, exact_match_score]
-///
-/// Two answers that both normalise to "" match (EM 1), as in the official script. Total on any bytes.
-/// Complexity: linear in the two lengths; no allocation once the thread's buffers have grown to the inputs' size.
-[[nodiscard]] inline double exact_match(std::string_view prediction, std::string_view gold) {
-  detail::qa_scratch& b = detail::qa_buffers();
-  normalize_answer(prediction, b.prediction);
-  normalize_answer(gold, b.gold);
-  return b.prediction == b.gold ? 1.0 : 0.0;
-}
 
 /// SQuAD v1.1 exact match maximised over the gold answers. [SQuAD v1.1 metric_max_over_ground_truths]
 ///
@@ -100,25 +83,18 @@ template <AnswerRange R>
   return 0.0;
 }
 
+/// SQuAD v1.1 exact match: 1 when `normalize_answer(prediction) == normalize_answer(gold)`, else 0.
+/// [SQuAD v1.1 evaluate-v1.1.py, exact_match_score]
+///
+/// Two answers that both normalise to "" match (EM 1), as in the official script. Total on any bytes.
+/// Complexity: linear in the two lengths; no allocation once the thread's buffers have grown to the inputs' size.
+[[nodiscard]] inline double exact_match(std::string_view prediction, std::string_view gold) {
+  return exact_match(prediction, std::span<const std::string_view>(&gold, 1));
+}
+
 /// Exact match against a braced list of gold answers; see the range overload.
 [[nodiscard]] inline double exact_match(std::string_view prediction, std::initializer_list<std::string_view> golds) {
   return exact_match(prediction, std::span<const std::string_view>(golds.begin(), golds.size()));
-}
-
-/// SQuAD v1.1 token F1: with p and g the multisets of normalised tokens, F1 = 2PR / (P + R) where
-/// P = |p ∩ g| / |p| and R = |p ∩ g| / |g|; 0 when the intersection is empty. [SQuAD v1.1 f1_score]
-///
-/// Two answers that both normalise to "" score 0 (v1.1; v2.0 would give 1). Total on any bytes.
-/// Complexity: linear normalisation, then O(|p| |g|) token matching when the prediction has at most 64 tokens
-/// (answers are short), O(n log n) otherwise. Uses per-thread buffers for the normalised strings and token lists,
-/// so there is no allocation once they have grown to the largest inputs seen on the thread.
-/// Example: "the cat sat" vs "a cat sat down": P = 2/2, R = 2/3, F1 = 0.8.
-[[nodiscard]] inline double token_f1(std::string_view prediction, std::string_view gold) {
-  detail::qa_scratch& b = detail::qa_buffers();
-  normalize_answer(prediction, b.prediction);
-  detail::prepare_prediction_tokens(b);
-  normalize_answer(gold, b.gold);
-  return detail::token_f1_tokens(b.prediction_tokens, b.gold, b.gold_tokens);
 }
 
 /// SQuAD v1.1 token F1 maximised over the gold answers; no gold answers gives 0.
@@ -134,6 +110,18 @@ template <AnswerRange R>
     best = std::max(best, detail::token_f1_tokens(b.prediction_tokens, b.gold, b.gold_tokens));
   }
   return best;
+}
+
+/// SQuAD v1.1 token F1: with p and g the multisets of normalised tokens, F1 = 2PR / (P + R) where
+/// P = |p ∩ g| / |p| and R = |p ∩ g| / |g|; 0 when the intersection is empty. [SQuAD v1.1 f1_score]
+///
+/// Two answers that both normalise to "" score 0 (v1.1; v2.0 would give 1). Total on any bytes.
+/// Complexity: linear normalisation, then O(|p| |g|) token matching when the prediction has at most 64 tokens
+/// (answers are short), O(n log n) otherwise. Uses per-thread buffers for the normalised strings and token lists,
+/// so there is no allocation once they have grown to the largest inputs seen on the thread.
+/// Example: "the cat sat" vs "a cat sat down": P = 2/2, R = 2/3, F1 = 0.8.
+[[nodiscard]] inline double token_f1(std::string_view prediction, std::string_view gold) {
+  return token_f1(prediction, std::span<const std::string_view>(&gold, 1));
 }
 
 /// Token F1 against a braced list of gold answers; see the range overload.

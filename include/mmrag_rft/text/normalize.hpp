@@ -46,13 +46,20 @@ constexpr void for_each_token(std::string_view text, Fn&& fn) {
   }
 }
 
+/// Writes the whitespace-separated tokens of `normalized` into `out` (replacing its contents), as views into
+/// `normalized`; no allocation once `out` has the capacity. See the returning overload.
+inline void answer_tokens(std::string_view normalized, std::vector<std::string_view>& out) {
+  out.clear();
+  for_each_token(normalized, [&](std::string_view t) { out.push_back(t); });
+}
+
 /// The whitespace-separated tokens of `normalized` (usually the output of `normalize_answer`), as views into it;
 /// the bag of words of SQuAD token F1 [SQuAD v1.1 evaluate-v1.1.py, f1_score: `normalize_answer(s).split()`].
 ///
 /// Empty or all-whitespace input gives an empty vector. Complexity: one pass; allocates the vector only.
 [[nodiscard]] inline std::vector<std::string_view> answer_tokens(std::string_view normalized) {
   std::vector<std::string_view> tokens;
-  for_each_token(normalized, [&](std::string_view t) { tokens.push_back(t); });
+  answer_tokens(normalized, tokens);
   return tokens;
 }
 
