@@ -161,6 +161,18 @@ TEST_CASE("grpo_advantages: keyed groups (verl uid) equal the contiguous computa
   CHECK(a[1] == -a[3]);
 }
 
+TEST_CASE("grpo_advantages: adjacent keyed groups skip the gather and equal the uniform computation bitwise") {
+  const auto r = test::random_rewards<float>(seed_t{5}, 64 * 8, true);
+  std::vector<std::uint64_t> uid(r.size());
+  for (std::size_t i = 0; i < uid.size(); ++i) uid[i] = 1000003ull * (i / 8);
+  const auto keys = keyed_groups::from_keys<std::uint64_t>(uid);
+  REQUIRE(keys.in_place());
+  std::vector<float> a_keyed(r.size()), a_uniform(r.size());
+  (void)grpo_advantages(std::span<const float>(r), keys, std::span<float>(a_keyed));
+  (void)grpo_advantages(std::span<const float>(r), group_layout::uniform(64, 8), std::span<float>(a_uniform));
+  CHECK(a_keyed == a_uniform);
+}
+
 TEST_CASE("grpo_advantages: the uniform-G fast path (every CPU version) matches the float64 recomputation") {
   const auto isas = {detail::cpu_isa::baseline, detail::cpu_isa::avx2, detail::cpu_isa::avx512};
   for (const auto isa : isas) {

@@ -7,7 +7,10 @@
 #include <range/v3/numeric/accumulate.hpp>
 
 #include <cstdint>
+#include <map>
 #include <numeric>
+#include <random>
+#include <string>
 #include <vector>
 
 using namespace mmrag_rft;
@@ -67,6 +70,77 @@ TEST_CASE("keyed_groups: groups by key in order of first appearance") {
   CHECK(std::vector<std::size_t>(k.order().begin(), k.order().end()) == std::vector<std::size_t>{0, 2, 1, 4, 3});
   CHECK(k.layout().size(0) == 2);
   CHECK(k.layout().size(2) == 1);
+}
+
+TEST_CASE("keyed_groups: adjacent keys (verl's repeated uids) are in place, and uniform when the groups are equal") {
+  std::vector<std::string> uid{"p", "p", "q", "q", "r", "r"};
+  const auto k = keyed_groups::from_keys<std::string>(uid);
+  CHECK(k.in_place());
+  CHECK(k.num_groups() == 3);
+  CHECK(std::vector<std::size_t>(k.order().begin(), k.order().end()) == std::vector<std::size_t>{0, 1, 2, 3, 4, 5});
+  CHECK(k.layout().is_uniform());
+  CHECK(k.layout().uniform_size() == 2);
+
+  std::vector<int> uneven{4, 4, 4, 9};
+  const auto u = keyed_groups::from_keys<int>(uneven);
+  CHECK(u.in_place());
+  CHECK_FALSE(u.layout().is_uniform());
+  CHECK(u.layout().size(0) == 3);
+  CHECK(u.layout().size(1) == 1);
+}
+
+TEST_CASE("keyed_groups: a key that comes back after another key's run joins its first group") {
+  std::vector<int> uid{1, 1, 2, 2, 1, 1};
+  const auto k = keyed_groups::from_keys<int>(uid);
+  CHECK_FALSE(k.in_place());
+  CHECK(k.num_groups() == 2);
+  CHECK(std::vector<std::size_t>(k.order().begin(), k.order().end()) == std::vector<std::size_t>{0, 1, 4, 5, 2, 3});
+  CHECK(k.layout().size(0) == 4);
+  CHECK(k.layout().size(1) == 2);
+}
+
+TEST_CASE("keyed_groups: no keys give no groups") {
+  const auto k = keyed_groups::from_keys<int>(std::span<const int>{});
+  CHECK(k.num_groups() == 0);
+  CHECK(k.in_place());
+  CHECK(k.order().empty());
+  CHECK(k.layout().num_items() == 0);
+}
+
+TEST_CASE("keyed_groups: equals a std::map grouping on random keys, colliding hashes included") {
+  std::mt19937_64 rng(17);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::size_t n = rng() % 300;
+    const std::uint64_t alphabet = 1 + rng() % 40;
+    const bool runs = trial % 2 == 0;
+    // Keys that differ only in their high bits: identical low bits, the worst case for a table indexed by them.
+    const int shift = trial % 3 == 0 ? 40 : 0;
+    std::vector<std::uint64_t> keys;
+    while (keys.size() < n) {
+      const std::uint64_t key = (rng() % alphabet) << shift;
+      const std::size_t repeat = runs ? 1 + rng() % 8 : 1;
+      for (std::size_t j = 0; j < repeat && keys.size() < n; ++j) keys.push_back(key);
+    }
+    std::map<std::uint64_t, std::size_t> first_seen;
+    std::vector<std::vector<std::size_t>> members;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto [it, inserted] = first_seen.try_emplace(keys[i], members.size());
+      if (inserted) members.emplace_back();
+      members[it->second].push_back(i);
+    }
+    std::vector<std::size_t> expected;
+    for (const auto& m : members) expected.insert(expected.end(), m.begin(), m.end());
+
+    const auto k = keyed_groups::from_keys<std::uint64_t>(keys);
+    INFO("trial " << trial << " n " << n);
+    REQUIRE(k.num_groups() == members.size());
+    CHECK(std::vector<std::size_t>(k.order().begin(), k.order().end()) == expected);
+    std::vector<std::size_t> identity(n);
+    std::iota(identity.begin(), identity.end(), std::size_t{0});
+    CHECK(k.in_place() == (expected == identity));
+    const group_layout l = k.layout();
+    for (std::size_t g = 0; g < members.size(); ++g) CHECK(l.size(g) == members[g].size());
+  }
 }
 
 TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, truncation detected") {

@@ -9,6 +9,11 @@
 
 namespace mmrag_rft::test {
 
+#ifdef MMRAG_RFT_DATA_FILES
+/// The folder of the data tests' files (set by tests/data/CMakeLists.txt).
+inline const std::string files = MMRAG_RFT_DATA_FILES;
+#endif
+
 /// Runs `f` and returns the file_error it throws; fails the test if it throws nothing.
 template <class F>
 file_error error_of(F&& f) {

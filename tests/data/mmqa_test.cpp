@@ -11,9 +11,9 @@
 
 using namespace mmrag_rft;
 using mmrag_rft::test::error_of;
+using mmrag_rft::test::files;
 
 namespace {
-const std::string files = MMRAG_RFT_DATA_FILES;
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;

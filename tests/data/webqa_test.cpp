@@ -13,11 +13,7 @@
 
 using namespace mmrag_rft;
 using mmrag_rft::test::error_of;
-
-namespace {
-const std::string files = MMRAG_RFT_DATA_FILES;
-
-} // namespace
+using mmrag_rft::test::files;
 
 TEST_SUITE("data") {
 

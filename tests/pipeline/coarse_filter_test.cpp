@@ -9,6 +9,7 @@
 #include <string_view>
 
 using namespace mmrag_rft;
+using test_support::yes_no;
 
 namespace {
 sample three_docs() {
@@ -19,11 +20,6 @@ sample three_docs() {
   s.gold = {0, 2};
   s.answers = {"a"};
   return s;
-}
-std::optional<double> yes_no(std::string_view t) {
-  if (t == "yes") return 1.0;
-  if (t == "no") return 0.0;
-  return std::nullopt;
 }
 } // namespace
 

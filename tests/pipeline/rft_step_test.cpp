@@ -13,6 +13,7 @@
 #include <string_view>
 
 using namespace mmrag_rft;
+using test_support::yes_no;
 
 namespace {
 std::vector<sample> questions() {
@@ -34,11 +35,6 @@ reward_breakdown relevance(const completion& c, const sample& s) {
   const bool ok_format = c.text == "yes" || c.text == "no";
   const double correct = ok_format && ((c.text == "yes") == relevant) ? 1.0 : 0.0;
   return {correct, {ok_format ? 1.0 : 0.0, correct}, {"format", "relevance"}, {}};
-}
-std::optional<double> yes_no(std::string_view t) {
-  if (t == "yes") return 1.0;
-  if (t == "no") return 0.0;
-  return std::nullopt;
 }
 prompt_templates tiny_templates() {
   prompt_templates t;

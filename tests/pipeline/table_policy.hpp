@@ -7,10 +7,19 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace test_support {
+
+/// The coarse filter's verdict score of a one-word completion: 1 for "yes", 0 for "no", none otherwise.
+inline std::optional<double> yes_no(std::string_view t) {
+  if (t == "yes") return 1.0;
+  if (t == "no") return 0.0;
+  return std::nullopt;
+}
 
 class table_policy {
 public:

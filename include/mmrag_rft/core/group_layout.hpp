@@ -4,10 +4,12 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/error.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 namespace mmrag_rft {
@@ -77,40 +79,94 @@ private:
 /// that lists each group's members together, groups in order of first appearance.
 ///
 /// The advantage estimators accept a `keyed_groups` wherever they accept a `group_layout`: they gather by `order()`,
-/// compute, and scatter back, so results land at each completion's own index.
+/// compute, and scatter back, so results land at each completion's own index. When every key's completions are
+/// already adjacent (`in_place()`: verl repeats each prompt's uid G times in a row), the permutation is the identity
+/// and the estimators skip the gather and the scatter; when, in addition, all groups have one size, `layout()` is
+/// uniform and the estimators take their uniform-G path.
 class keyed_groups {
 public:
-  /// Groups completions by equal keys. O(n) expected time; `Key` must be hashable and equality-comparable.
+  /// Groups completions by equal keys. `Key` must be hashable (`std::hash<Key>`) and equality-comparable.
+  /// Complexity: O(n) expected; only the first key of each run of equal adjacent keys is hashed, into an
+  /// open-addressing table of about twice the number of runs.
   template <class Key>
   [[nodiscard]] static keyed_groups from_keys(std::span<const Key> keys) {
     keyed_groups k;
-    std::unordered_map<Key, std::size_t> group_of;
-    group_of.reserve(keys.size());
-    std::vector<std::size_t> group_id(keys.size());
+    const std::size_t n = keys.size();
+    // Runs of equal adjacent keys: one hash lookup per run, not per completion. Counted first, so that the run
+    // list is allocated once.
+    std::size_t runs = n > 0;
+    for (std::size_t i = 1; i < n; ++i) runs += !(keys[i] == keys[i - 1]);
+    detail::require(runs < std::numeric_limits<std::uint32_t>::max(), "keyed_groups::from_keys", "keys",
+                    "hold 2^32 - 1 or more runs of equal keys (more than the 32-bit group table holds)");
+    std::vector<std::size_t> run_begin;
+    run_begin.reserve(runs + 1);
+    for (std::size_t i = 0; i < n; ++i)
+      if (i == 0 || !(keys[i] == keys[i - 1])) run_begin.push_back(i);
+    run_begin.push_back(n);
+
+    // Linear probing over a power-of-two table, slots holding group + 1 (0: empty), 32 bits so that the table of
+    // a million completions in groups of 8 fits in L2. Fibonacci hashing of the std::hash value: libstdc++ hashes
+    // integers to themselves, and ids with equal low bits would share a slot.
+    std::size_t bits = 1;
+    while ((std::size_t{1} << bits) < 2 * runs) ++bits;
+    const std::size_t mask = (std::size_t{1} << bits) - 1;
+    std::vector<std::uint32_t> slots(mask + 1, 0);
+    std::vector<std::size_t> group_first; // a key index of each group, to compare keys against
+    std::vector<std::uint32_t> group_of_run(runs);
     std::vector<std::int64_t> counts;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      auto [it, inserted] = group_of.try_emplace(keys[i], counts.size());
-      if (inserted) counts.push_back(0);
-      group_id[i] = it->second;
-      ++counts[it->second];
+    group_first.reserve(runs), counts.reserve(runs);
+    bool in_place = true;
+    for (std::size_t r = 0; r < runs; ++r) {
+      const Key& key = keys[run_begin[r]];
+      const std::uint64_t h = static_cast<std::uint64_t>(std::hash<Key>{}(key)) * 0x9E3779B97F4A7C15ull;
+      std::size_t slot = static_cast<std::size_t>(h >> (64 - bits)) & mask;
+      while (slots[slot] != 0 && !(keys[group_first[slots[slot] - 1]] == key)) slot = (slot + 1) & mask;
+      if (slots[slot] == 0) {
+        slots[slot] = static_cast<std::uint32_t>(counts.size() + 1);
+        group_first.push_back(run_begin[r]);
+        counts.push_back(0);
+      } else {
+        in_place = false; // a key seen before, after another key's run
+      }
+      const std::uint32_t g = slots[slot] - 1;
+      group_of_run[r] = g;
+      counts[g] += static_cast<std::int64_t>(run_begin[r + 1] - run_begin[r]);
     }
+
     k.offsets_.assign(counts.size() + 1, 0);
     for (std::size_t g = 0; g < counts.size(); ++g) k.offsets_[g + 1] = k.offsets_[g] + counts[g];
-    std::vector<std::int64_t> cursor(k.offsets_.begin(), k.offsets_.end() - 1);
-    k.order_.resize(keys.size());
-    for (std::size_t i = 0; i < keys.size(); ++i) k.order_[static_cast<std::size_t>(cursor[group_id[i]]++)] = i;
+    k.order_.resize(n);
+    if (in_place) {
+      for (std::size_t i = 0; i < n; ++i) k.order_[i] = i;
+    } else {
+      std::vector<std::int64_t> cursor(k.offsets_.begin(), k.offsets_.end() - 1);
+      for (std::size_t r = 0; r < runs; ++r) {
+        auto& c = cursor[group_of_run[r]];
+        for (std::size_t i = run_begin[r]; i < run_begin[r + 1]; ++i) k.order_[static_cast<std::size_t>(c++)] = i;
+      }
+    }
+    k.in_place_ = in_place;
+    const bool same_size = !counts.empty() && std::all_of(counts.begin(), counts.end(),
+                                                           [&](std::int64_t c) { return c == counts.front(); });
+    k.uniform_size_ = same_size ? static_cast<std::size_t>(counts.front()) : 0;
     return k;
   }
 
-  /// The layout of the gathered batch (valid while this object lives).
-  [[nodiscard]] group_layout layout() const { return group_layout::from_offsets(offsets_); }
+  /// The layout of the gathered batch (valid while this object lives): uniform when all groups have one size.
+  [[nodiscard]] group_layout layout() const {
+    return uniform_size_ ? group_layout::uniform(num_groups(), uniform_size_) : group_layout::from_offsets(offsets_);
+  }
   /// `order()[j]` is the original index of the j-th completion of the gathered batch.
   [[nodiscard]] std::span<const std::size_t> order() const noexcept { return order_; }
   [[nodiscard]] std::size_t num_groups() const noexcept { return offsets_.empty() ? 0 : offsets_.size() - 1; }
+  /// True when `order()` is the identity: each key's completions are adjacent, groups in order of first appearance.
+  [[nodiscard]] bool in_place() const noexcept { return in_place_; }
 
 private:
   std::vector<std::size_t> order_;
   std::vector<std::int64_t> offsets_{0};
+  std::size_t uniform_size_ = 0;
+  bool in_place_ = true;
 };
 
 } // namespace mmrag_rft

@@ -146,13 +146,21 @@ struct loss_kernel {
   void row_kl(std::size_t i, loss_partial& acc) const {
     switch (opt.kl_clamps) {
     case kl_clamp::none: return row_adv<E, kl_clamp::none>(i, acc);
-    case kl_clamp::verl: return row_adv<E, kl_clamp::verl>(i, acc);
+    // verl clamps only k3 (detail::kl_term): for the other estimators its row is the unclamped one, not compiled twice.
+    case kl_clamp::verl: return row_adv<E, E == kl_estimator::k3 ? kl_clamp::verl : kl_clamp::none>(i, acc);
     case kl_clamp::openrlhf: return row_adv<E, kl_clamp::openrlhf>(i, acc);
     }
   }
 
   // PPO without importance-corrected or straight-through KL (`fast`) is the common case: compiled with every switch
   // fixed, and for float in an AVX2 and an AVX-512 version as well. The other modes take the baseline build.
+  // Only no KL and k3 get the versions: they are the defaults of verl, TRL and OpenRLHF, and the versions dominate
+  // the compile time of a translation unit that calls policy_loss (cloning all five estimators took 37 of a call's
+  // 60 s at -O2, docs/performance.md); k1, abs and k2 have no exponential and lose little at the baseline ISA.
+  static constexpr bool has_isa_versions(kl_estimator e) noexcept {
+    return std::is_same_v<T, float> && (e == kl_estimator::none || e == kl_estimator::k3);
+  }
+
   template <kl_estimator E, kl_clamp C>
   void row_adv(std::size_t i, loss_partial& acc) const {
     const bool token_adv = !in.advantages.empty();
@@ -163,7 +171,7 @@ struct loss_kernel {
       return;
     }
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-    if constexpr (std::is_same_v<T, float>) {
+    if constexpr (has_isa_versions(E)) {
       if (isa == cpu_isa::avx512) {
         if (token_adv) row_avx512<E, C, true>(i, acc);
         else row_avx512<E, C, false>(i, acc);
