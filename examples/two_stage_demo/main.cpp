@@ -11,6 +11,7 @@
 #include <mmrag_rft/pipeline.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -32,9 +33,11 @@ struct run_config {
   std::string data = "data/demo", out = "demo_out";
   std::uint64_t seed = 1;
   bool smoke = false, resume = false, eval_on_train = false;
-  std::size_t sft_questions = 160, sft_steps = 250, s1_steps = 100, s2_steps = 100, val_questions = 200;
-  std::size_t s1_prompts = 32, s2_prompts = 16, group = 8;
-  double sft_lr = 2e-3, rl_lr = 2e-4, kl_coef = 0.0;
+  // 250 stage-2 steps with the answer weighted 2: 100 steps at weight 1 left held-out answer EM flat on one seed of
+  // three (docs/demo.md, "How the demo got here").
+  std::size_t sft_questions = 160, sft_steps = 250, s1_steps = 100, s2_steps = 250, val_questions = 200;
+  std::size_t s1_prompts = 32, s2_prompts = 16, group = 8, sft_batch1 = 16, sft_batch2 = 8;
+  double sft_lr = 2e-3, rl_lr = 2e-4, kl_coef = 0.0, answer_weight = 2.0;
   static constexpr std::size_t stage1_tokens = 32, stage2_tokens = 48; // longest well-formed completion: 25 and ~40
   std::int64_t dim = 64, layers = 2;
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
@@ -91,6 +94,21 @@ eval_result evaluate(demo::torch_policy& pol, const std::vector<sample>& val, co
   return e;
 }
 
+// One JSON line per held-out question: category, gold and kept documents, the stage-2 completion and whether its
+// answer matched; what the per-category analysis in docs/demo.md reads.
+void write_heldout(const std::string& path, const eval_result& e, const std::vector<sample>& val) {
+  std::ofstream f(path);
+  for (std::size_t i = 0; i < val.size(); ++i) {
+    const completion& c = e.stage2.completions[i];
+    std::vector<std::string> kinds;
+    for (const auto& d : val[i].documents) kinds.emplace_back(to_string(d.kind));
+    f << nlohmann::json{{"id", val[i].id}, {"category", val[i].category}, {"gold", val[i].gold}, {"kinds", kinds},
+                        {"kept", e.filters[i].kept}, {"scores", e.filters[i].scores}, {"stage2", c.text},
+                        {"answer_em", demo::answer_reward(c, val[i])}}.dump()
+      << "\n";
+  }
+}
+
 void print_eval(const char* when, const eval_result& e) {
   std::printf("  %-14s filter P %.3f R %.3f | verdict acc %.3f | NDCG@3 %.3f | recall@3 %.3f | answer EM %.3f | "
               "stage-2 format %.3f\n",
@@ -128,8 +146,9 @@ void print_examples(const eval_result& e, const std::vector<sample>& val, std::s
   }
 }
 
-void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const prompt_templates& t, std::size_t steps,
-         std::uint64_t seed) {
+void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const prompt_templates& t, const run_config& c) {
+  const std::size_t steps = c.sft_steps;
+  const std::uint64_t seed = c.seed;
   std::vector<sample> s1, s2;
   for (const sample& q : subset) {
     for (sample& one : make_stage1_samples(q)) s1.push_back(std::move(one));
@@ -155,11 +174,11 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
   for (std::size_t step = 0; step < steps; ++step) {
     prompt_batch p;
     std::vector<std::string> y;
-    for (std::size_t i : mmrag_rft::detail::batch_indices(s1.size(), 16, step, seed)) {
+    for (std::size_t i : mmrag_rft::detail::batch_indices(s1.size(), c.sft_batch1, step, seed)) {
       p.push_back(render_stage1(t, s1[i], 0));
       y.push_back(demo::stage1_target(s1[i]));
     }
-    for (std::size_t i : mmrag_rft::detail::batch_indices(s2.size(), 8, step, seed + 1)) {
+    for (std::size_t i : mmrag_rft::detail::batch_indices(s2.size(), c.sft_batch2, step, seed + 1)) {
       p.push_back(render_stage2(t, s2[i]));
       y.push_back(demo::stage2_target(s2[i]));
     }
@@ -189,6 +208,8 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", c.resume, "continue from the checkpoints in --out");
   app.add_option("--sft-steps", c.sft_steps);
   app.add_option("--sft-questions", c.sft_questions);
+  app.add_option("--sft-batch1", c.sft_batch1, "stage-1 examples per warm-start step");
+  app.add_option("--sft-batch2", c.sft_batch2, "stage-2 examples per warm-start step");
   app.add_option("--stage1-steps", c.s1_steps);
   app.add_option("--stage2-steps", c.s2_steps);
   app.add_option("--val-questions", c.val_questions);
@@ -199,6 +220,7 @@ int main(int argc, char** argv) {
   app.add_option("--layers", c.layers, "transformer blocks");
   app.add_option("--kl-coef", c.kl_coef, "k3 KL to the warm-start model (0: no reference model)");
   app.add_option("--threads", c.threads);
+  app.add_option("--answer-weight", c.answer_weight, "weight of the answer rule in the stage-2 reward");
   app.add_flag("--eval-on-train", c.eval_on_train, "evaluate on the first training questions (a memorisation check)");
   CLI11_PARSE(app, argc, argv);
   if (c.smoke) {
@@ -250,7 +272,7 @@ int main(int argc, char** argv) {
     pol.load(ck_warm);
     std::printf("resumed the warm start from %s\n", ck_warm.c_str());
   } else {
-    sft(pol, subset, t, c.sft_steps, c.seed);
+    sft(pol, subset, t, c);
     pol.save(ck_warm);
   }
   demo::torch_policy ref(tok, mc, 0.0, c.seed);
@@ -259,6 +281,7 @@ int main(int argc, char** argv) {
   const eval_result e0 = evaluate(pol, data.val, t);
   print_eval("before RL", e0);
   log.write(eval_record("eval/warm_start", 0, e0));
+  write_heldout(c.out + "/heldout_warm_start.jsonl", e0, data.val);
   if (!c.smoke) {
     std::printf("\nexamples before RL:\n");
     print_examples(e0, data.val, 2);
@@ -304,6 +327,7 @@ int main(int argc, char** argv) {
   const eval_result e1 = evaluate(pol, data.val, t);
   print_eval("after stage 1", e1);
   log.write(eval_record("eval/stage1", c.s1_steps, e1));
+  write_heldout(c.out + "/heldout_stage1.jsonl", e1, data.val);
 
   // 3. Filtering: the stage-1 policy keeps the documents it judges relevant; stage 2 trains on those lists.
   if (have2) {
@@ -320,7 +344,7 @@ int main(int argc, char** argv) {
     lo.steps = c.s2_steps;
     lo.prompts_per_step = c.s2_prompts;
     lo.step.rollout.max_new_tokens = run_config::stage2_tokens;
-    auto reward2 = demo::stage2_reward();
+    auto reward2 = demo::stage2_reward(c.answer_weight);
     const auto m = train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2);
     ok = ok && losses_finite(m);
     pol.save(ck2);
@@ -328,6 +352,7 @@ int main(int argc, char** argv) {
   const eval_result e2 = evaluate(pol, data.val, t);
   print_eval("after stage 2", e2);
   log.write(eval_record("eval/stage2", c.s1_steps + c.s2_steps, e2));
+  write_heldout(c.out + "/heldout_stage2.jsonl", e2, data.val);
 
   std::printf("\nsummary (held-out):    before RL -> after stage 1 -> after stage 2\n");
   std::printf("  filter precision     %.3f -> %.3f -> %.3f\n", e0.filter_precision, e1.filter_precision, e2.filter_precision);

@@ -50,10 +50,10 @@ inline auto stage1_reward() {
   return mmrag_rft::make_composite(mmrag_rft::weighted(mmrag_rft::stage1_format(), 0.5),
                                    mmrag_rft::weighted(mmrag_rft::relevance_rule(), 1.0));
 }
-inline auto stage2_reward() {
+inline auto stage2_reward(double answer_weight = 1.0) {
   return mmrag_rft::make_composite(mmrag_rft::weighted(mmrag_rft::stage2_format(), 0.5),
                                    mmrag_rft::weighted(&ranking_reward, 1.0, "ranking"),
-                                   mmrag_rft::weighted(&answer_reward, 1.0, "answer"));
+                                   mmrag_rft::weighted(&answer_reward, answer_weight, "answer"));
 }
 
 // Stage-1 verdict for the coarse filter: the <answer> section read by parse_relevance (1 relevant, 0 not).
