@@ -24,7 +24,8 @@ function(mmrag_rft_add_test)
   # A part's test files share their heavy headers: compiled as one translation unit, they parse and instantiate
   # them once (a part of eight files built in a third of the time on 2 cores).
   set_target_properties(${target} PROPERTIES UNITY_BUILD ${MMRAG_RFT_UNITY_TESTS} UNITY_BUILD_BATCH_SIZE 0)
-  target_link_libraries(${target} PRIVATE mmrag_rft::mmrag_rft mmrag_rft_test_support mmrag_rft_doctest_main ${arg_LIBS})
+  target_link_libraries(${target} PRIVATE mmrag_rft::mmrag_rft mmrag_rft_test_support mmrag_rft_doctest_main
+                                          mmrag_rft_test_loss_kernels ${arg_LIBS})
   mmrag_rft_target_defaults(${target})
   set(props "")
   if(arg_SERIAL)

@@ -131,16 +131,10 @@ struct loss_kernel {
   static constexpr std::size_t lanes = 64;
   static constexpr std::size_t tile = 1024;
 
-  // One row: every gradient element of the row is written, valid tokens contribute to `acc`.
-  void row(std::size_t i, loss_partial& acc) const {
-    switch (opt.kl) {
-    case kl_estimator::none: return row_adv<kl_estimator::none, kl_clamp::none>(i, acc);
-    case kl_estimator::k1: return row_kl<kl_estimator::k1>(i, acc);
-    case kl_estimator::abs: return row_kl<kl_estimator::abs>(i, acc);
-    case kl_estimator::k2: return row_kl<kl_estimator::k2>(i, acc);
-    case kl_estimator::k3: return row_kl<kl_estimator::k3>(i, acc);
-    }
-  }
+  // One row: every gradient element of the row is written, valid tokens contribute to `acc`. Defined out of the
+  // class, so not inline: MMRAG_RFT_EXTERN_LOSS_KERNELS can then keep a translation unit from instantiating it and
+  // every row kernel it dispatches to.
+  void row(std::size_t i, loss_partial& acc) const;
 
   template <kl_estimator E>
   void row_kl(std::size_t i, loss_partial& acc) const {
@@ -465,6 +459,17 @@ struct loss_kernel {
   }
 };
 
+template <class T>
+void loss_kernel<T>::row(std::size_t i, loss_partial& acc) const {
+  switch (opt.kl) {
+  case kl_estimator::none: return row_adv<kl_estimator::none, kl_clamp::none>(i, acc);
+  case kl_estimator::k1: return row_kl<kl_estimator::k1>(i, acc);
+  case kl_estimator::abs: return row_kl<kl_estimator::abs>(i, acc);
+  case kl_estimator::k2: return row_kl<kl_estimator::k2>(i, acc);
+  case kl_estimator::k3: return row_kl<kl_estimator::k3>(i, acc);
+  }
+}
+
 /// Rows per chunk: about 32k tokens, depending on the shape only (so results do not depend on the thread count).
 [[nodiscard]] inline std::size_t row_grain(std::size_t cols) noexcept {
   return std::max<std::size_t>(1, (std::size_t{1} << 15) / std::max<std::size_t>(1, cols));
@@ -629,3 +634,15 @@ struct policy_loss_fn {
 inline constexpr policy_loss_fn policy_loss{};
 
 } // namespace mmrag_rft
+
+#if defined(MMRAG_RFT_EXTERN_LOSS_KERNELS)
+// The row kernels of the CPU loss (every KL estimator x clamp x advantage layout, and their AVX2 / AVX-512
+// versions) are most of the compile time of a translation unit that calls policy_loss. With this macro defined,
+// translation units leave them to the one that includes <mmrag_rft/losses/instantiate.hpp> (docs/algorithms.md,
+// "Compile time"). Every translation unit of the program must see the same options (MMRAG_RFT_NO_ISA_DISPATCH,
+// -march): the kernels are one definition.
+namespace mmrag_rft::detail {
+extern template struct loss_kernel<float>;
+extern template struct loss_kernel<double>;
+} // namespace mmrag_rft::detail
+#endif
