@@ -127,8 +127,9 @@ metrics_record eval_record(const char* stage, std::size_t step, const eval_resul
   return r;
 }
 
-void print_examples(const eval_result& e, const std::vector<sample>& val, std::size_t n) {
-  const auto r2 = demo::stage2_reward();
+// The reward line is the stage-2 training reward, answer weight included.
+void print_examples(const eval_result& e, const std::vector<sample>& val, std::size_t n, double answer_weight) {
+  const auto r2 = demo::stage2_reward(answer_weight);
   for (std::size_t i = 0; i < std::min(n, val.size()); ++i) {
     const sample& s = val[i];
     std::printf("  Q: %s  (gold: %s)\n", s.question.c_str(), s.answers.empty() ? "" : s.answers[0].c_str());
@@ -284,7 +285,7 @@ int main(int argc, char** argv) {
   write_heldout(c.out + "/heldout_warm_start.jsonl", e0, data.val);
   if (!c.smoke) {
     std::printf("\nexamples before RL:\n");
-    print_examples(e0, data.val, 2);
+    print_examples(e0, data.val, 2, c.answer_weight);
   }
 
   pol.set_lr(c.rl_lr);
@@ -361,7 +362,7 @@ int main(int argc, char** argv) {
   std::printf("  answer EM            %.3f -> %.3f -> %.3f\n", e0.answer_em, e1.answer_em, e2.answer_em);
   if (!c.smoke) {
     std::printf("\nexamples after RL:\n");
-    print_examples(e2, data.val, 3);
+    print_examples(e2, data.val, 3, c.answer_weight);
   }
   {
     std::ofstream f(c.out + "/summary.json");
