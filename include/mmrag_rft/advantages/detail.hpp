@@ -125,11 +125,11 @@ advantage_summary through_keys(std::span<const T> rewards, const keyed_groups& k
   require(rewards.size() == keys.order().size(), fn, "rewards", "must have one element per key");
   require(out.size() == rewards.size(), fn, "advantages", "must have the size of rewards");
   require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
-  const auto order = keys.order();
   if (keys.in_place()) {
     check_rewards<T>(rewards, nf, fn);
     return compute(rewards, keys.layout(), out, keep);
   }
+  const auto order = keys.order();
   std::vector<T> gathered(rewards.size()), result(rewards.size());
   for (std::size_t j = 0; j < order.size(); ++j) gathered[j] = rewards[order[j]];
   check_rewards<T>(gathered, nf, fn, order);
