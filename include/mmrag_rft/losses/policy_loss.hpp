@@ -124,12 +124,14 @@ struct loss_kernel {
     return 0;
   }
 
-  // Reductions keep `lanes` partial sums (lane = column mod 64): a fixed order that depends on the shape only, so
+  // Reductions keep `lanes` partial sums (lane = column mod 16): a fixed order that depends on the shape only, so
   // seq and par agree bitwise, and one that vectorises. The float lanes fold into double once per tile, so a lane
-  // sums at most 16 tokens in float. 64, not 16: the mask and the clip flags are bytes, and GCC 12 sizes its vectors
-  // by the narrowest type; a 16-token block left it with 8-byte vectors (measured: slower than the baseline build).
-  static constexpr std::size_t lanes = 64;
-  static constexpr std::size_t tile = 1024;
+  // sums at most 16 tokens in float. 16 lanes are one AVX-512 vector per sum, so GCC keeps the sums in registers
+  // across blocks; with 64 they lived in memory, a load and a store per sum and block (measured: 16.8M tokens
+  // 46.8 -> 37.6 ms, docs/performance.md). The block loop holds only 32-bit types (the mask is widened first), or
+  // GCC 12 would size its vectors by the narrowest type.
+  static constexpr std::size_t lanes = 16;
+  static constexpr std::size_t tile = 256;
 
   // One row: every gradient element of the row is written, valid tokens contribute to `acc`. Defined out of the
   // class, so not inline: MMRAG_RFT_EXTERN_LOSS_KERNELS can then keep a translation unit from instantiating it and
