@@ -108,12 +108,14 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref,
   return k;
 }
 
-/// Flags a token's clipped surrogate reports for the statistics.
+/// Flags a token's clipped surrogate reports for the statistics. Six bits apart, so that the CPU loss adds a token's
+/// flags into one integer per lane and counts all four at once (up to 63 tokens per field between folds).
+inline constexpr int clip_flag_spacing = 6;
 enum clip_flag : std::uint32_t {
-  clipped_flag = 1,       ///< verl pg_clipfrac: the clipped term was chosen (L2 > L1)
-  clipped_lower_flag = 2, ///< verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
-  region_low_flag = 4,    ///< TRL clip_ratio/low: r < 1 - eps_low and A < 0
-  region_high_flag = 8,   ///< TRL clip_ratio/high: r > 1 + eps_high and A > 0
+  clipped_flag = 1u,                                             ///< verl pg_clipfrac: the clipped term was chosen (L2 > L1)
+  clipped_lower_flag = 1u << clip_flag_spacing,                  ///< verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
+  region_low_flag = 1u << (2 * clip_flag_spacing),               ///< TRL clip_ratio/low: r < 1 - eps_low and A < 0
+  region_high_flag = 1u << (3 * clip_flag_spacing),              ///< TRL clip_ratio/high: r > 1 + eps_high and A > 0
 };
 
 template <class T>

@@ -207,11 +207,7 @@ struct loss_kernel {
     alignas(64) T amin[lanes], amax[lanes], rmin[lanes], rmax[lanes], inputs[lanes];
     alignas(64) std::int32_t flags[lanes];
   };
-  static constexpr int flag_bits = 6;
-  static constexpr std::uint32_t spread_flags = 1u | (1u << (flag_bits - 1)) | (1u << (2 * flag_bits - 2)) |
-                                                (1u << (3 * flag_bits - 3));
-  static constexpr std::uint32_t spread_mask = 1u | (1u << flag_bits) | (1u << (2 * flag_bits)) |
-                                               (1u << (3 * flag_bits));
+  static constexpr int flag_bits = clip_flag_spacing;
   static_assert(tile / lanes < (1 << flag_bits), "a packed counter field would overflow within a tile");
 
   // The per-token pass over up to `lanes` tokens starting at a multiple of `lanes`: gradient out, terms into the
@@ -259,10 +255,8 @@ struct loss_kernel {
       // Any NaN/inf input makes the row's sum of inputs non-finite. So can an overflow of that sum: then the exact
       // rescan below finds nothing, which costs time, never a wrong count.
       q.inputs[j] += v ? (lp[j] + old[j]) + (a + r_ref) : T(0);
-      // Flag bit k moves to bit flag_bits * k: the four shifted copies of a 4-bit value do not overlap, so the
-      // product has no carries.
-      const std::uint32_t f = v ? tok.flags : 0u;
-      q.flags[j] += static_cast<std::int32_t>((f * spread_flags) & spread_mask);
+      // The flags are six bits apart (detail::clip_flag): one add counts all four.
+      q.flags[j] += static_cast<std::int32_t>(v ? tok.flags : 0u);
     }
   }
 
