@@ -28,9 +28,11 @@ AGES = ["old", "new"]
 
 
 def shape_mask(shape, x, y):
-    """True where the 8x8 slot pixel (x, y) lies inside the shape."""
+    """True where the 8x8 slot pixel (x, y) lies inside the shape. The three shapes differ in area (square 64 pixels,
+    circle 32, triangle 18), so the shape is as plain in the pixels as the colour; with a 6x6 square, square and
+    circle differed in four corner pixels and the demo's policy never learnt to tell them apart."""
     if shape == "square":
-        return 1 <= x <= 6 and 1 <= y <= 6
+        return True  # the whole slot
     if shape == "circle":
         return (x - 3.5) ** 2 + (y - 3.5) ** 2 <= 3.2 ** 2
     # triangle, apex up: row y spans a width growing from the top
@@ -38,8 +40,9 @@ def shape_mask(shape, x, y):
     return y >= 1 and y <= 6 and abs(x - 3.5) <= half + 0.01
 
 
-def render(rng, color, shape, count):
-    """A 24x8 RGB image: `count` of the three slots hold the shape in the colour; light noisy background."""
+def render(rng, noise, color, shape, count):
+    """A 24x8 RGB image: `count` of the three slots hold the shape in the colour; light noisy background. `rng`
+    draws the slots, `noise` (one per image) the pixel noise."""
     w, h = 24, 8
     slots = sorted(rng.sample(range(3), count))
     base = COLORS[color]
@@ -48,9 +51,9 @@ def render(rng, color, shape, count):
         for x in range(w):
             slot, sx = divmod(x, 8)
             if slot in slots and shape_mask(shape, sx, y):
-                c = [min(255, max(0, v + rng.randint(-25, 25))) for v in base]
+                c = [min(255, max(0, v + noise.randint(-25, 25))) for v in base]
             else:
-                g = 235 + rng.randint(-12, 12)
+                g = 235 + noise.randint(-12, 12)
                 c = [g, g, g]
             px.extend(c)
     return b"P6\n24 8\n255\n" + bytes(px)
@@ -96,7 +99,7 @@ def main():
     def image_fact(item, look):
         iid = next_image[0]
         next_image[0] += 1
-        images.append((iid, render(rng, look[0], look[1], look[2])))
+        images.append((iid, render(rng, random.Random(iid), look[0], look[1], look[2])))
         title = f"{item[0]} of the {item[1]}"
         return {"image_id": iid, "title": title, "caption": "photo",
                 "url": f"https://demo.invalid/{item[0]}/{item[1]}", "imgUrl": f"https://demo.invalid/img/{iid}.ppm"}

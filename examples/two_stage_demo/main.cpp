@@ -35,11 +35,15 @@ struct run_config {
   bool smoke = false, resume = false, eval_on_train = false;
   // 250 stage-2 steps with the answer weighted 2: 100 steps at weight 1 left held-out answer EM flat on one seed of
   // three (docs/demo.md, "How the demo got here").
-  std::size_t sft_questions = 160, sft_steps = 250, s1_steps = 100, s2_steps = 250, val_questions = 200;
-  std::size_t s1_prompts = 32, s2_prompts = 16, group = 8, sft_batch1 = 16, sft_batch2 = 8;
+  // The warm start: 500 steps over the training questions, stage-2 heavy (8 stage-1 + 24 stage-2 examples a step):
+  // reading an image document's pixels forms slowly (docs/demo.md, "Reading the images").
+  std::size_t sft_questions = 640, sft_steps = 500, s1_steps = 100, s2_steps = 250, val_questions = 200;
+  std::size_t s1_prompts = 32, s2_prompts = 16, group = 8, sft_batch1 = 8, sft_batch2 = 24;
   double sft_lr = 2e-3, rl_lr = 2e-4, kl_coef = 0.0, answer_weight = 2.0;
   static constexpr std::size_t stage1_tokens = 32, stage2_tokens = 48; // longest well-formed completion: 25 and ~40
-  std::int64_t dim = 64, layers = 2;
+  std::int64_t dim = 64, layers = 2, segments = demo::tokenizer::max_docs;
+  bool vision_norm = true;
+  std::size_t sft_eval_every = 0; // 0: no held-out evaluations during the warm start
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
 };
 
@@ -147,7 +151,8 @@ void print_examples(const eval_result& e, const std::vector<sample>& val, std::s
   }
 }
 
-void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const prompt_templates& t, const run_config& c) {
+void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const prompt_templates& t, const run_config& c,
+         const std::vector<sample>& val) {
   const std::size_t steps = c.sft_steps;
   const std::uint64_t seed = c.seed;
   std::vector<sample> s1, s2;
@@ -188,6 +193,13 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
     std::snprintf(status, sizeof status, "cross-entropy %.3f", loss);
     bar.update(step + 1, status);
     if ((step + 1) % 50 == 0) std::printf("  warm start step %zu: cross-entropy %.4f\n", step + 1, loss);
+    if (c.sft_eval_every && (step + 1) % c.sft_eval_every == 0 && step + 1 < steps) {
+      const eval_result e = evaluate(pol, val, t);
+      char when[32];
+      std::snprintf(when, sizeof when, "warm %zu", step + 1);
+      print_eval(when, e);
+      write_heldout(c.out + "/heldout_warm_" + std::to_string(step + 1) + ".jsonl", e, val);
+    }
   }
 }
 
@@ -219,6 +231,9 @@ int main(int argc, char** argv) {
   app.add_option("--sft-lr", c.sft_lr);
   app.add_option("--dim", c.dim, "width of the transformer");
   app.add_option("--layers", c.layers, "transformer blocks");
+  app.add_option("--segments", c.segments, "document-index embeddings (0: none)");
+  app.add_option("--vision-norm", c.vision_norm, "LayerNorm on the vision encoder's output (1/0)");
+  app.add_option("--sft-eval-every", c.sft_eval_every, "held-out evaluation every N warm-start steps (0: none)");
   app.add_option("--kl-coef", c.kl_coef, "k3 KL to the warm-start model (0: no reference model)");
   app.add_option("--threads", c.threads);
   app.add_option("--answer-weight", c.answer_weight, "weight of the answer rule in the stage-2 reward");
@@ -254,7 +269,7 @@ int main(int argc, char** argv) {
     }
   const demo::tokenizer tok(texts);
   demo::model_config mc;
-  mc.dim = c.dim, mc.layers = c.layers;
+  mc.dim = c.dim, mc.layers = c.layers, mc.segments = c.segments, mc.vision_norm = c.vision_norm;
   demo::torch_policy pol(tok, mc, c.sft_lr, c.seed);
   std::printf("mmrag_rft two-stage demo: %zu train / %zu held-out questions, vocabulary %zu, policy %lld parameters, "
               "seed %llu\n",
@@ -273,7 +288,7 @@ int main(int argc, char** argv) {
     pol.load(ck_warm);
     std::printf("resumed the warm start from %s\n", ck_warm.c_str());
   } else {
-    sft(pol, subset, t, c);
+    sft(pol, subset, t, c, data.val);
     pol.save(ck_warm);
   }
   demo::torch_policy ref(tok, mc, 0.0, c.seed);

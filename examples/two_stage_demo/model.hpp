@@ -15,6 +15,8 @@ struct model_config {
   std::int64_t heads = 4;
   std::int64_t layers = 2;
   std::int64_t patch = 8 * 8 * 3; // one image slot: 8x8 RGB
+  std::int64_t segments = 0;      // document-index embeddings 1..segments (0: none; see tokenizer::segment)
+  bool vision_norm = false;       // a LayerNorm on the vision encoder's output
 };
 
 // Rotary position embedding of queries or keys [B, H, T, dh] at `positions` [B, T]. Attention scores then depend on
@@ -70,7 +72,7 @@ TORCH_MODULE_IMPL(block, block_impl);
 
 struct policy_net_impl : torch::nn::Module {
   model_config cfg;
-  torch::nn::Embedding tok{nullptr}, slot{nullptr};
+  torch::nn::Embedding tok{nullptr}, slot{nullptr}, seg{nullptr};
   torch::nn::Sequential vision{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm lnf{nullptr};
@@ -81,6 +83,10 @@ struct policy_net_impl : torch::nn::Module {
     slot = register_module("slot", torch::nn::Embedding(3, c.dim));
     vision = register_module("vision", torch::nn::Sequential(torch::nn::Linear(c.patch, 96), torch::nn::ReLU(),
                                                              torch::nn::Linear(96, c.dim)));
+    if (c.vision_norm) vision->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
+    // Segment 0 (no document) is a zero vector, so text outside the documents embeds as without segments.
+    if (c.segments > 0)
+      seg = register_module("seg", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.segments + 1, c.dim).padding_idx(0)));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (std::int64_t i = 0; i < c.layers; ++i) blocks->push_back(block(c.dim, c.heads));
     lnf = register_module("lnf", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
@@ -93,13 +99,19 @@ struct policy_net_impl : torch::nn::Module {
   }
   torch::Tensor never;
 
-  // tokens: [B, T] int64; patches: [N, patch] float in [0, 1], one row per <img> token of `tokens` in row-major
-  // order (slot index = order within its image). Returns the embeddings [B, T, D].
-  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& patches, const torch::Tensor& slots) {
+  // The vision encoder's output [N, D] for the slot patches [N, patch] (float in [0, 1]).
+  torch::Tensor see(const torch::Tensor& patches) { return vision->forward(patches); }
+
+  // tokens: [B, T] int64; vis: see() of one patch per <img> token of `tokens` in row-major order (undefined when
+  // there is none), slots: the slot index of each (order within its image); segments: [B, T] document index of each
+  // token (tokenizer::segment). Returns the embeddings [B, T, D].
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& vis, const torch::Tensor& slots,
+                      const torch::Tensor& segments) {
     auto e = tok(tokens);
-    if (patches.defined() && patches.size(0) > 0) {
+    if (seg) e = e + seg(segments);
+    if (vis.defined() && vis.size(0) > 0) {
       const auto is_img = (tokens == 3).unsqueeze(-1).expand_as(e);
-      e = e.masked_scatter(is_img, vision->forward(patches) + slot(slots));
+      e = e.masked_scatter(is_img, vis + slot(slots));
     }
     return e;
   }

@@ -3,6 +3,7 @@
 // token per image slot, which the model replaces by vision-encoder embeddings.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <map>
@@ -27,6 +28,27 @@ public:
         if (p != "<image>") pieces.insert(p);
     for (const auto& p : pieces) words_.push_back(p);
     for (std::size_t i = 0; i < words_.size(); ++i) ids_[words_[i]] = static_cast<std::int64_t>(i);
+    open_ = id_of("["), close_ = id_of("]");
+    for (std::int64_t k = 1; k <= max_docs; ++k) digit_[k - 1] = id_of(std::to_string(k));
+    for (std::size_t i = 0; i < resets_.size(); ++i) resets_[i] = id_of(std::array{"<think>", "</think>", "<rank>", "<answer>"}[i]);
+  }
+
+  // Document segments. A token belongs to document k (1..max_docs) when the last "[k]" before it, in the same text,
+  // is not followed by a section tag: the prompt's "[2] bix of the lake : photo <img> <img> <img>" and the
+  // completion's "[2] bix lake : 2 red circle" share segment 2. The model adds a learned embedding per segment, so
+  // the place where the reasoning describes document k can look up document k's image directly.
+  static constexpr std::int64_t max_docs = 5;
+  struct segment_state {
+    std::int64_t current = 0, prev = -1, prev2 = -1;
+  };
+  // The segment of `id`, the next token of a text whose earlier tokens left `s`.
+  [[nodiscard]] std::int64_t segment(segment_state& s, std::int64_t id) const {
+    if (id == close_ && s.prev2 == open_)
+      for (std::int64_t k = 1; k <= max_docs; ++k)
+        if (s.prev == digit_[k - 1]) s.current = k;
+    if (std::find(resets_.begin(), resets_.end(), id) != resets_.end()) s.current = 0;
+    s.prev2 = s.prev, s.prev = id;
+    return s.current;
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return words_.size(); }
@@ -90,8 +112,15 @@ public:
   }
 
 private:
+  [[nodiscard]] std::int64_t id_of(const std::string& w) const {
+    const auto it = ids_.find(w);
+    return it == ids_.end() ? -1 : it->second;
+  }
   std::vector<std::string> words_;
   std::map<std::string, std::int64_t> ids_;
+  std::int64_t open_ = -1, close_ = -1;
+  std::array<std::int64_t, max_docs> digit_{};
+  std::array<std::int64_t, 4> resets_{};
 };
 
 } // namespace demo

@@ -32,7 +32,8 @@ public:
     const std::size_t P = prompts.size(), G = o.group_size, R = P * G;
     const encoded e = encode(prompts, 1);
     kv_cache cache;
-    auto logits = net_->run(net_->embed(e.tokens, e.patches, e.slots), e.positions, causal_bias(e.valid, 0), &cache);
+    const auto vis = see(e);
+    auto logits = net_->run(net_->embed(e.tokens, vis, e.slots, e.segments), e.positions, causal_bias(e.valid, 0), &cache);
     logits = logits.select(1, e.tokens.size(1) - 1).repeat_interleave(static_cast<std::int64_t>(G), 0); // [R, V]
     for (auto& k : cache.k) k = k.repeat_interleave(static_cast<std::int64_t>(G), 0);
     for (auto& v : cache.v) v = v.repeat_interleave(static_cast<std::int64_t>(G), 0);
@@ -44,6 +45,8 @@ public:
     std::vector<float> lps(R * T, 0.0f), ents(R * T, 0.0f);
     std::vector<std::uint8_t> mask(R * T, 0);
     std::vector<char> done(R, 0);
+    std::vector<tokenizer::segment_state> seg_state(R);
+    std::vector<std::int64_t> seg(R, 0);
     std::uint64_t rng = o.seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
     std::size_t steps = 0;
     for (std::size_t t = 0; t < T; ++t) {
@@ -70,6 +73,7 @@ public:
         ents[r * T + t] = static_cast<float>(h);
         mask[r * T + t] = 1;
         next[r] = k;
+        seg[r] = tok_->segment(seg_state[r], k);
         if (k == tokenizer::eos) done[r] = 1;
         any = true;
       }
@@ -80,7 +84,8 @@ public:
       const auto in = torch::tensor(next, torch::kLong).view({static_cast<std::int64_t>(R), 1});
       const auto pos = (lens + static_cast<std::int64_t>(t)).view({static_cast<std::int64_t>(R), 1});
       const auto bias = torch::where(key_valid, 0.0f, -1e9f).view({static_cast<std::int64_t>(R), 1, 1, -1});
-      logits = net_->run(net_->embed(in, {}, {}), pos, bias, &cache).select(1, 0);
+      const auto segs = torch::tensor(seg, torch::kLong).view({static_cast<std::int64_t>(R), 1});
+      logits = net_->run(net_->embed(in, {}, {}, segs), pos, bias, &cache).select(1, 0);
     }
     auto b = mmrag_rft::rollout_batch::zeros(P, G, steps);
     for (std::size_t r = 0; r < R; ++r) {
@@ -181,7 +186,7 @@ public:
 
 private:
   struct encoded {
-    torch::Tensor tokens, positions, valid, lengths, patches, slots; // [R, Pmax] x3, [R], [N, 192], [N]
+    torch::Tensor tokens, positions, valid, lengths, patches, slots, segments; // [R, Pmax] x3, [R], [N, 192], [N], [R, Pmax]
   };
 
   // Left-pads each prompt ([bos] + tokens) to a common length, `rep` copies per prompt, and cuts each image into
@@ -199,7 +204,7 @@ private:
                                  "do not match the <image> placeholders of the prompt text");
     }
     const std::size_t R = prompts.size() * rep;
-    std::vector<std::int64_t> tok(R * pmax, tokenizer::pad), pos(R * pmax, 0), len(R);
+    std::vector<std::int64_t> tok(R * pmax, tokenizer::pad), pos(R * pmax, 0), seg(R * pmax, 0), len(R);
     std::vector<std::uint8_t> valid(R * pmax, 0);
     std::vector<float> patches;
     std::vector<std::int64_t> slots;
@@ -207,8 +212,10 @@ private:
       for (std::size_t k = 0; k < rep; ++k) {
         const std::size_t r = p * rep + k, off = pmax - ids[p].size();
         len[r] = static_cast<std::int64_t>(ids[p].size());
+        tokenizer::segment_state st;
         for (std::size_t t = 0; t < ids[p].size(); ++t) {
           tok[r * pmax + off + t] = ids[p][t];
+          seg[r * pmax + off + t] = tok_->segment(st, ids[p][t]);
           pos[r * pmax + off + t] = static_cast<std::int64_t>(t);
           valid[r * pmax + off + t] = 1;
         }
@@ -228,12 +235,16 @@ private:
     encoded e;
     e.tokens = torch::tensor(tok, torch::kLong).view({Ri, Pi});
     e.positions = torch::tensor(pos, torch::kLong).view({Ri, Pi});
+    e.segments = torch::tensor(seg, torch::kLong).view({Ri, Pi});
     e.valid = torch::tensor(std::vector<std::int64_t>(valid.begin(), valid.end()), torch::kLong).view({Ri, Pi}).to(torch::kBool);
     e.lengths = torch::tensor(len, torch::kLong);
     e.slots = torch::tensor(slots, torch::kLong);
     e.patches = torch::tensor(patches, torch::kFloat).view({static_cast<std::int64_t>(slots.size()), 8 * 8 * 3});
     return e;
   }
+
+  // The vision encoder's outputs for the slot patches of `e` (undefined when it has no image).
+  [[nodiscard]] torch::Tensor see(const encoded& e) { return e.patches.size(0) > 0 ? net_->see(e.patches) : torch::Tensor(); }
 
   // Additive attention bias [B, 1, L, L]: causal, and never attending to left padding.
   [[nodiscard]] static torch::Tensor causal_bias(const torch::Tensor& key_valid, std::int64_t) {
@@ -250,12 +261,20 @@ private:
     const encoded e = encode(prompts, r.group_size);
     const auto R = static_cast<std::int64_t>(r.rows()), C = static_cast<std::int64_t>(r.cols);
     const auto Pm = e.tokens.size(1);
-    const auto comp = torch::tensor(std::vector<std::int64_t>(r.tokens.begin(), r.tokens.end()), torch::kLong).view({R, C});
+    const std::vector<std::int64_t> ids(r.tokens.begin(), r.tokens.end());
+    std::vector<std::int64_t> seg(ids.size(), 0);
+    for (std::size_t i = 0; i < r.rows(); ++i) {
+      tokenizer::segment_state st;
+      for (std::size_t t = 0; t < r.cols; ++t) seg[i * r.cols + t] = tok_->segment(st, ids[i * r.cols + t]);
+    }
+    const auto comp = torch::tensor(ids, torch::kLong).view({R, C});
     const auto tokens = torch::cat({e.tokens, comp}, 1);
+    const auto segments = torch::cat({e.segments, torch::tensor(seg, torch::kLong).view({R, C})}, 1);
     const auto cpos = e.lengths.view({R, 1}) + torch::arange(C, torch::kLong).view({1, C});
     const auto positions = torch::cat({e.positions, cpos}, 1);
     const auto valid = torch::cat({e.valid, torch::ones({R, C}, torch::kBool)}, 1);
-    const auto logits = net_->run(net_->embed(tokens, e.patches, e.slots), positions, causal_bias(valid, 0), nullptr);
+    const auto vis = see(e);
+    const auto logits = net_->run(net_->embed(tokens, vis, e.slots, segments), positions, causal_bias(valid, 0), nullptr);
     const auto lp = torch::log_softmax(logits.narrow(1, Pm - 1, C), -1);
     return lp.gather(2, comp.unsqueeze(-1)).squeeze(-1);
   }
