@@ -44,6 +44,9 @@ struct run_config {
   std::int64_t dim = 64, layers = 2, segments = demo::tokenizer::max_docs;
   bool vision_norm = true;
   std::size_t sft_eval_every = 0; // 0: no held-out evaluations during the warm start
+  // 2 stage-1 steps after every 10 stage-2 steps: without them stage 2 eroded the shared network's relevance
+  // judgements (held-out filter recall 0.90 -> 0.80 on seed 1) and with them the answers reached stage 2 less often.
+  std::size_t replay_every = 10, replay_steps = 2;
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
 };
 
@@ -233,6 +236,8 @@ int main(int argc, char** argv) {
   app.add_option("--layers", c.layers, "transformer blocks");
   app.add_option("--segments", c.segments, "document-index embeddings (0: none)");
   app.add_option("--vision-norm", c.vision_norm, "LayerNorm on the vision encoder's output (1/0)");
+  app.add_option("--replay-every", c.replay_every, "stage-2 steps between stage-1 replays (0: no replay)");
+  app.add_option("--replay-steps", c.replay_steps, "stage-1 steps per replay");
   app.add_option("--sft-eval-every", c.sft_eval_every, "held-out evaluation every N warm-start steps (0: none)");
   app.add_option("--kl-coef", c.kl_coef, "k3 KL to the warm-start model (0: no reference model)");
   app.add_option("--threads", c.threads);
@@ -241,7 +246,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (c.smoke) {
     c.sft_questions = 4, c.sft_steps = 3, c.s1_steps = 2, c.s2_steps = 2, c.val_questions = 4;
-    c.s1_prompts = 4, c.s2_prompts = 2, c.group = 2;
+    c.s1_prompts = 4, c.s2_prompts = 2, c.group = 2, c.sft_batch1 = 4, c.sft_batch2 = 4;
+    if (c.replay_every) c.replay_every = 1, c.replay_steps = 1;
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // keep printed results in order with the progress bar on stderr
   const auto t_start = std::chrono::steady_clock::now();
@@ -318,26 +324,27 @@ int main(int argc, char** argv) {
     return rft_loop(pol, samples, render, reward, lo, none, &log, no_op);
   };
 
-  // 2. Stage 1: point-wise relevance GRPO on (question, document) pairs.
+  // 2. Stage 1: point-wise relevance GRPO on (question, document) pairs. Class-balanced prompts: the two gold
+  // documents and the two hard negatives of each question (same entity or same place); the unrelated image is left
+  // out. With 3 negatives to 2 positives GRPO drifted to "no".
+  std::vector<sample> s1;
+  for (const sample& q : data.train)
+    for (sample& one : make_stage1_samples(q))
+      if (!one.gold.empty() || demo::shares_a_word(demo::item_of_question(q.question),
+                                                   demo::item_of_title(one.documents[0].title)))
+        s1.push_back(std::move(one));
+  auto reward1 = demo::stage1_reward();
+  // Stage-1 steps [first, last) under the name `stage`.
+  auto run1 = [&](const char* stage, std::size_t first, std::size_t last) {
+    lo.stage = stage, lo.first_step = first, lo.steps = last, lo.prompts_per_step = c.s1_prompts;
+    lo.step.rollout.max_new_tokens = run_config::stage1_tokens;
+    ok = ok && losses_finite(train(std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1));
+  };
   if (have1) {
     pol.load(ck1);
     std::printf("resumed stage 1 from %s\n", ck1.c_str());
   } else {
-    // Class-balanced stage-1 prompts: the two gold documents and the two hard negatives of each question (same
-    // entity or same place); the unrelated image is left out. With 3 negatives to 2 positives GRPO drifted to "no".
-    std::vector<sample> s1;
-    for (const sample& q : data.train)
-      for (sample& one : make_stage1_samples(q))
-        if (!one.gold.empty() || demo::shares_a_word(demo::item_of_question(q.question),
-                                                     demo::item_of_title(one.documents[0].title)))
-          s1.push_back(std::move(one));
-    lo.stage = "stage1";
-    lo.steps = c.s1_steps;
-    lo.prompts_per_step = c.s1_prompts;
-    lo.step.rollout.max_new_tokens = run_config::stage1_tokens;
-    auto reward1 = demo::stage1_reward();
-    const auto m = train(std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1);
-    ok = ok && losses_finite(m);
+    run1("stage1", 0, c.s1_steps);
     pol.save(ck1);
   }
   const eval_result e1 = evaluate(pol, data.val, t);
@@ -345,7 +352,8 @@ int main(int argc, char** argv) {
   log.write(eval_record("eval/stage1", c.s1_steps, e1));
   write_heldout(c.out + "/heldout_stage1.jsonl", e1, data.val);
 
-  // 3. Filtering: the stage-1 policy keeps the documents it judges relevant; stage 2 trains on those lists.
+  // 3. Filtering: the stage-1 policy keeps the documents it judges relevant; stage 2 trains on those lists. Every
+  // --replay-every stage-2 steps, --replay-steps stage-1 steps keep the shared network's judgements from eroding.
   if (have2) {
     pol.load(ck2);
     std::printf("resumed stage 2 from %s\n", ck2.c_str());
@@ -356,13 +364,18 @@ int main(int argc, char** argv) {
     const auto kept = coarse_filter(pol, std::span<const sample>(data.train), t, demo::stage1_verdict, fo);
     std::vector<sample> s2;
     for (std::size_t i = 0; i < data.train.size(); ++i) s2.push_back(make_stage2_sample(data.train[i], kept[i].kept));
-    lo.stage = "stage2";
-    lo.steps = c.s2_steps;
-    lo.prompts_per_step = c.s2_prompts;
-    lo.step.rollout.max_new_tokens = run_config::stage2_tokens;
     auto reward2 = demo::stage2_reward(c.answer_weight);
-    const auto m = train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2);
-    ok = ok && losses_finite(m);
+    const std::size_t chunk = c.replay_every && c.replay_steps ? c.replay_every : std::max<std::size_t>(c.s2_steps, 1);
+    for (std::size_t first = 0, replayed = 0; first < c.s2_steps; first += chunk) {
+      lo.stage = "stage2", lo.first_step = first, lo.steps = std::min(first + chunk, c.s2_steps);
+      lo.prompts_per_step = c.s2_prompts;
+      lo.step.rollout.max_new_tokens = run_config::stage2_tokens;
+      ok = ok && losses_finite(train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2));
+      if (c.replay_every && c.replay_steps && first + chunk < c.s2_steps) {
+        run1("stage1_replay", c.s1_steps + replayed, c.s1_steps + replayed + c.replay_steps);
+        replayed += c.replay_steps;
+      }
+    }
     pol.save(ck2);
   }
   const eval_result e2 = evaluate(pol, data.val, t);
