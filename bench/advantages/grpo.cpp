@@ -61,6 +61,8 @@ constexpr std::int64_t completions = bench::outcome_completions, group_size = be
 BENCHMARK_TEMPLATE(grpo_contiguous, exec::seq_t)->Name("grpo/seq")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(grpo_contiguous, exec::par_t)->Name("grpo/par")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(grpo_keyed, exec::seq_t)->Name("grpo_keyed/seq")->Args({completions, group_size})->UseRealTime();
+// The grouping is serial; par runs the estimator on it with the threads.
+BENCHMARK_TEMPLATE(grpo_keyed, exec::par_t)->Name("grpo_keyed/par")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(grpo_copy_floor, exec::seq_t)
     ->Name("grpo_floor/seq")
     ->Args({completions, group_size})

@@ -6,7 +6,9 @@
 
 #include <range/v3/numeric/accumulate.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <random>
@@ -141,6 +143,46 @@ TEST_CASE("keyed_groups: equals a std::map grouping on random keys, colliding ha
     const group_layout l = k.layout();
     for (std::size_t g = 0; g < members.size(); ++g) CHECK(l.size(g) == members[g].size());
   }
+}
+
+TEST_CASE("keyed_groups: order() is a random-access view; the identity of an in-place grouping is not stored") {
+  static_assert(std::random_access_iterator<index_order::iterator>);
+  static_assert(std::ranges::random_access_range<index_order> && std::ranges::sized_range<index_order>);
+  std::vector<int> adjacent{7, 7, 3, 3, 3};
+  const auto k = keyed_groups::from_keys<int>(adjacent);
+  const index_order o = k.order();
+  CHECK(o.is_identity());
+  CHECK(o.stored().empty());
+  CHECK(o.size() == 5);
+  CHECK(k.size() == 5);
+  CHECK(o[4] == 4);
+  CHECK(*(o.begin() + 3) == 3);
+  CHECK(o.end() - o.begin() == 5);
+  CHECK(o.begin()[2] == 2);
+
+  std::vector<int> returning{1, 2, 1};
+  const auto r = keyed_groups::from_keys<int>(returning);
+  const index_order p = r.order();
+  CHECK_FALSE(p.is_identity());
+  CHECK(std::vector<std::size_t>(p.stored().begin(), p.stored().end()) == std::vector<std::size_t>{0, 2, 1});
+  CHECK(std::ranges::equal(p, std::vector<std::size_t>{0, 2, 1}));
+  auto it = p.end();
+  --it;
+  CHECK(*it == 1);
+  CHECK(it > p.begin());
+}
+
+TEST_CASE("keyed_groups: ids that are multiples of the golden ratio (Fibonacci-hash-like ids) group correctly") {
+  // A single Fibonacci multiply of such ids clustered them in the table; the mixer spreads them. Correctness here,
+  // speed in bench/advantages/grpo.cpp.
+  const std::size_t groups = 1 << 14, g = 4;
+  std::vector<std::uint64_t> uid(groups * g);
+  for (std::size_t j = 0; j < uid.size(); ++j) uid[j] = (j / g) * 0x9E3779B97F4A7C15ull + 12345;
+  const auto k = keyed_groups::from_keys<std::uint64_t>(uid);
+  CHECK(k.num_groups() == groups);
+  CHECK(k.in_place());
+  CHECK(k.layout().is_uniform());
+  CHECK(k.layout().uniform_size() == g);
 }
 
 TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, truncation detected") {

@@ -122,7 +122,7 @@ inline void require_group_sizes(std::size_t rewards, std::size_t out, const grou
 template <class T, class Compute>
 advantage_summary through_keys(std::span<const T> rewards, const keyed_groups& keys, std::span<T> out,
                                std::span<std::uint8_t> keep, const char* fn, nonfinite_rewards nf, Compute&& compute) {
-  require(rewards.size() == keys.order().size(), fn, "rewards", "must have one element per key");
+  require(rewards.size() == keys.size(), fn, "rewards", "must have one element per key");
   require(out.size() == rewards.size(), fn, "advantages", "must have the size of rewards");
   require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
   if (keys.in_place()) {
@@ -132,7 +132,7 @@ advantage_summary through_keys(std::span<const T> rewards, const keyed_groups& k
   const auto order = keys.order();
   std::vector<T> gathered(rewards.size()), result(rewards.size());
   for (std::size_t j = 0; j < order.size(); ++j) gathered[j] = rewards[order[j]];
-  check_rewards<T>(gathered, nf, fn, order);
+  check_rewards<T>(gathered, nf, fn, order.stored());
   std::vector<std::uint8_t> kept(keep.empty() ? 0 : keep.size());
   const advantage_summary s = compute(std::span<const T>(gathered), keys.layout(), std::span<T>(result),
                                       std::span<std::uint8_t>(kept));
