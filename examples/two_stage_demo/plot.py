@@ -26,7 +26,7 @@ def main():
     for ax, stage, keys in [(axes[0], "stage1", ["reward/mean", "reward/format/mean", "reward/relevance/mean"]),
                             (axes[1], "stage2", ["reward/mean", "reward/format/mean", "reward/ranking/mean",
                                                  "reward/answer/mean"])]:
-        rs = [r for r in rows if r["stage"] == stage]
+        rs = [r for r in rows if r["stage"] in (stage, stage + "_replay")]  # stage-1 replay steps continue stage 1
         for k in keys:
             ys = [r.get(k) for r in rs]
             if rs and all(y is not None for y in ys):
