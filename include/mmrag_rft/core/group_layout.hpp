@@ -158,7 +158,9 @@ class keyed_groups {
 public:
   /// Groups completions by equal keys. `Key` must be hashable (`std::hash<Key>`) and equality-comparable.
   /// Complexity: O(n) expected; only the first key of each run of equal adjacent keys is hashed, into an
-  /// open-addressing table of about twice the number of runs.
+  /// open-addressing table of about twice the number of runs. The table is a per-thread scratch list kept between
+  /// calls (4 B per slot and per group: 1.5 MiB for 1M completions in groups of 8), so repeated calls fault in no
+  /// fresh pages. Throws `mmrag_rft::error` for 2^32 - 1 or more completions.
   template <class Key>
   [[nodiscard]] static keyed_groups from_keys(std::span<const Key> keys) {
     keyed_groups k;
