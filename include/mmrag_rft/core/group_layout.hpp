@@ -215,7 +215,7 @@ public:
       }
       return (slots[slot] & group_mask) - 1;
     };
-    // Calls fn(group, first, last) for every run [first, last).
+    // Calls fn(first, last) for every run [first, last) of equal adjacent keys.
     auto for_each_run = [&](auto&& fn) {
       for (std::size_t i = 0; i < n;) {
         std::size_t j = i + 1;
@@ -249,7 +249,6 @@ public:
         for (std::size_t t = i; t < j; ++t) k.order_[static_cast<std::size_t>(c++)] = t;
       });
     }
-    k.in_place_ = in_place;
     return k;
   }
 
@@ -260,20 +259,19 @@ public:
   /// `order()[j]` is the original index of the j-th completion of the gathered batch (a view, valid while this
   /// object lives; the identity when `in_place()`).
   [[nodiscard]] index_order order() const noexcept {
-    return in_place_ ? index_order(size_) : index_order(std::span<const std::size_t>(order_));
+    return in_place() ? index_order(size_) : index_order(std::span<const std::size_t>(order_));
   }
   /// The number of completions grouped.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t num_groups() const noexcept { return offsets_.empty() ? 0 : offsets_.size() - 1; }
   /// True when `order()` is the identity: each key's completions are adjacent, groups in order of first appearance.
-  [[nodiscard]] bool in_place() const noexcept { return in_place_; }
+  [[nodiscard]] bool in_place() const noexcept { return order_.empty(); }
 
 private:
-  std::vector<std::size_t> order_; // empty when in place
+  std::vector<std::size_t> order_; // empty exactly when in place (an out-of-place grouping has completions)
   std::size_t size_ = 0;
   std::vector<std::int64_t> offsets_{0};
   std::size_t uniform_size_ = 0;
-  bool in_place_ = true;
 };
 
 } // namespace mmrag_rft

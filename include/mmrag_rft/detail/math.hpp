@@ -112,10 +112,14 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref,
 /// flags into one integer per lane and counts all four at once (up to 63 tokens per field between folds).
 inline constexpr int clip_flag_spacing = 6;
 enum clip_flag : std::uint32_t {
-  clipped_flag = 1u,                                             ///< verl pg_clipfrac: the clipped term was chosen (L2 > L1)
-  clipped_lower_flag = 1u << clip_flag_spacing,                  ///< verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
-  region_low_flag = 1u << (2 * clip_flag_spacing),               ///< TRL clip_ratio/low: r < 1 - eps_low and A < 0
-  region_high_flag = 1u << (3 * clip_flag_spacing),              ///< TRL clip_ratio/high: r > 1 + eps_high and A > 0
+  /// verl pg_clipfrac: the clipped term was chosen (L2 > L1)
+  clipped_flag = 1u,
+  /// verl pg_clipfrac_lower: dual clip active (A < 0 and C1 > -A c)
+  clipped_lower_flag = 1u << clip_flag_spacing,
+  /// TRL clip_ratio/low: r < 1 - eps_low and A < 0
+  region_low_flag = 1u << (2 * clip_flag_spacing),
+  /// TRL clip_ratio/high: r > 1 + eps_high and A > 0
+  region_high_flag = 1u << (3 * clip_flag_spacing),
 };
 
 template <class T>

@@ -207,8 +207,7 @@ struct loss_kernel {
     alignas(64) T amin[lanes], amax[lanes], rmin[lanes], rmax[lanes], inputs[lanes];
     alignas(64) std::int32_t flags[lanes];
   };
-  static constexpr int flag_bits = clip_flag_spacing;
-  static_assert(tile / lanes < (1 << flag_bits), "a packed counter field would overflow within a tile");
+  static_assert(tile / lanes < (1 << clip_flag_spacing), "a packed counter field would overflow within a tile");
 
   // The per-token pass over up to `lanes` tokens starting at a multiple of `lanes`: gradient out, terms into the
   // lanes. Branch-free; `Full` gives the vectoriser a constant trip count. With Fast, the switches of `params` are
@@ -369,11 +368,11 @@ struct loss_kernel {
       if constexpr (E != kl_estimator::none) widen(q.kl, d.kl);
       if constexpr (!Fast) widen(q.dlr, d.dlr);
       if constexpr (TokenAdvantages) widen(q.adv, d.adv);
-      constexpr std::int32_t field = (1 << flag_bits) - 1;
+      constexpr std::int32_t field = (1 << clip_flag_spacing) - 1;
       for (std::size_t l = 0; l < lanes; ++l) {
         const std::int32_t f = q.flags[l];
-        clipped += f & field, lower += (f >> flag_bits) & field, low += (f >> (2 * flag_bits)) & field;
-        high += (f >> (3 * flag_bits)) & field;
+        clipped += f & field, lower += (f >> clip_flag_spacing) & field;
+        low += (f >> (2 * clip_flag_spacing)) & field, high += (f >> (3 * clip_flag_spacing)) & field;
         q.flags[l] = 0;
       }
     }
