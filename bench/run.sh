@@ -5,15 +5,18 @@
 #
 # usage: bench/run.sh [build-dir]          (default build/bench; results in <build-dir>/results/)
 # env:   MMRAG_RFT_BENCH_NATIVE=1          compile with -march=native
-#        MMRAG_RFT_BENCH_REPS=3            repetitions of each C++ benchmark (the fastest is reported: the machine
-#                                          is shared, and contention only ever adds time)
+#        MMRAG_RFT_BENCH_REPS=5            repetitions of each C++ benchmark (the fastest is reported: the machine
+#                                          is shared, and contention only ever adds time). Repetitions of all the
+#                                          benchmarks of a program are interleaved in random order, so that a
+#                                          kernel and its floor see the same spells of a noisy machine (seen here:
+#                                          one benchmark 1.4x slower from one repetition to the next)
 #        PYTHON=/usr/bin/python3           a Python with torch (Debian's python3-torch)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(realpath -m "${1:-$root/build/bench}")
 results=$build/results
 python=${PYTHON:-/usr/bin/python3}
-reps=${MMRAG_RFT_BENCH_REPS:-3}
+reps=${MMRAG_RFT_BENCH_REPS:-5}
 flags=""
 [[ "${MMRAG_RFT_BENCH_NATIVE:-0}" == 1 ]] && flags="-march=native"
 
@@ -29,7 +32,8 @@ for prog in advantages/mmrag_rft.bench.advantages.grpo advantages/mmrag_rft.benc
   losses/mmrag_rft.bench.losses.policy_loss \
   losses/mmrag_rft.bench.losses.policy_loss_prototype; do
   name=$(basename "$prog" | sed 's/^mmrag_rft\.bench\.//')
-  "$build/bench/$prog" --benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true \
+  "$build/bench/$prog" --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
+    --benchmark_display_aggregates_only=true \
     --benchmark_out="$results/$name.json" --benchmark_out_format=json
 done
 

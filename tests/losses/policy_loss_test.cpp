@@ -377,6 +377,44 @@ TEST_CASE("policy_loss: a NaN deep in a wide row is found, named, and counted on
   CHECK(std::isnan(r.loss));
 }
 
+TEST_CASE("policy_loss: an infinity or NaN in any input is found at every ISA, also behind the log-ratio clamp") {
+  // +inf in logp, for one, is hidden from the loss by the clamps of the log-ratio and of the k3 argument, and must
+  // still be found; a reference log-prob only matters with a KL term.
+  constexpr float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  enum field { logp, old, ref, token_adv, seq_adv };
+  for (const auto isa : {detail::cpu_isa::baseline, detail::cpu_isa::avx2, detail::cpu_isa::avx512}) {
+    detail::max_cpu_isa = isa;
+    for (const kl_estimator kl : {kl_estimator::none, kl_estimator::k3})
+      for (const field f : {logp, old, ref, token_adv, seq_adv})
+        for (const float bad : {inf, -inf, nan}) {
+          call<float> c;
+          c.b = test::make_batch<float>(seed_t{9}, 3, 40, 0.4, 40); // every token valid
+          c.token_adv = f == token_adv;
+          const std::size_t row = 1, col = 37, k = row * 40 + col;
+          switch (f) {
+          case logp: c.b.log_probs[k] = bad; break;
+          case old: c.b.old_log_probs[k] = bad; break;
+          case ref: c.b.ref_log_probs[k] = bad; break;
+          case token_adv: c.b.token_advantages[k] = bad; break;
+          case seq_adv: c.b.seq_advantages[row] = bad; break;
+          }
+          policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
+          o.entropy_coeff = 0;
+          o.nonfinite = nonfinite_policy::propagate;
+          INFO("isa " << int(isa) << " kl " << int(kl) << " field " << int(f) << " value " << bad);
+          const auto r = c.run(o);
+          // A bad sequence advantage spoils its whole row.
+          const std::size_t want = f == ref && kl == kl_estimator::none ? 0 : f == seq_adv ? 40 : 1;
+          CHECK(r.stats.nonfinite_tokens == want);
+          o.nonfinite = nonfinite_policy::error;
+          if (want > 0) CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains(f == seq_adv ? "[1, 0]" : "[1, 37]"),
+                                             mmrag_rft::error);
+          else CHECK_NOTHROW(c.run(o));
+        }
+  }
+  detail::max_cpu_isa = detail::cpu_isa::avx512;
+}
+
 TEST_CASE("policy_loss: seq and par give bitwise identical results for any thread count") {
   call<float> c;
   c.b = test::make_batch<float>(seed_t{21}, 300, 257, 0.5, 0);

@@ -21,10 +21,13 @@ MMRAG_RFT_HOST_DEVICE constexpr T clamp(T x, T lo, T hi) noexcept {
   return up > hi ? hi : up;
 }
 
-/// Gradient gate of torch.clamp: 1 inside [lo, hi] (bounds included), 0 outside.
+/// Gradient gate of torch.clamp, from the clamp already computed (`clamped = clamp(x, lo, hi)`): 1 inside [lo, hi]
+/// (bounds included), 0 outside and for NaN. The clamp leaves x unchanged exactly when x is inside, and NaN equals
+/// nothing, so one comparison does what `(x >= lo) & (x <= hi)` does with two and an `and` (the loss kernel is
+/// bound by its vector arithmetic).
 template <class T>
-MMRAG_RFT_HOST_DEVICE constexpr T clamp_gate(T x, T lo, T hi) noexcept {
-  return ((x >= lo) & (x <= hi)) ? T(1) : T(0);
+MMRAG_RFT_HOST_DEVICE constexpr T kept_gate(T x, T clamped) noexcept {
+  return clamped == x ? T(1) : T(0);
 }
 
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float bits_to_float(std::int32_t i) noexcept {
@@ -37,14 +40,9 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float bits_to_float(std::int32_t i) 
 #endif
 }
 
-/// e^x in float with at most 2 ulp error, branch-free so that the CPU loops vectorise without -ffast-math (libm's
-/// expf is a call GCC will not vectorise). NaN in, NaN out; above ln(FLT_MAX) +inf; below -125.5 ln 2 (about -86.99,
-/// where e^x < 2^-125) 0, so denormals and the smallest normals flush.
-/// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to nearest), then e^r by a degree-6 polynomial fitted
-/// for least maximum relative error on that interval (3e-9; the degree-7 Taylor polynomial it replaced had 6e-9 and
-/// cost two more operations; tests/losses checks the 2 ulp over the range).
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp(float x) noexcept {
-  const float xc = clamp(x, -87.0f, 88.7228391f);
+/// `vexp` (below) for x already in [-87, 88.7228391] or NaN, as the KL estimators' argument that verl clamps to
+/// [-20, 20]: the same value without the clamp and the overflow select, three vector operations fewer.
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexcept {
   // Round to nearest with the 1.5 * 2^23 shifter instead of std::floor, which is a libm call without SSE4.1 and
   // stops vectorisation (measured: 73% of the loss in one scalar loop with a floorf call, docs/performance.md).
   constexpr float shifter = 12582912.0f;
@@ -61,10 +59,21 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp(float x) noexcept {
   // n is in [-126, 128] and 2^128 is no float: scale by 2^(n-1), then by 2 (exact). n = -126 gives a zero scale,
   // which is the flush to 0 at the bottom, without a select.
   const float scale = bits_to_float((static_cast<std::int32_t>(n) + 126) << 23);
-  const float y = (p * scale) * 2.0f;
+  return (p * scale) * 2.0f;
+}
+
+/// e^x in float with at most 2 ulp error, branch-free so that the CPU loops vectorise without -ffast-math (libm's
+/// expf is a call GCC will not vectorise). NaN in, NaN out; above ln(FLT_MAX) +inf; below -125.5 ln 2 (about -86.99,
+/// where e^x < 2^-125) 0, so denormals and the smallest normals flush.
+/// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to nearest), then e^r by a degree-6 polynomial fitted
+/// for least maximum relative error on that interval (3e-9; the degree-7 Taylor polynomial it replaced had 6e-9 and
+/// cost two more operations; tests/losses checks the 2 ulp over the range).
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp(float x) noexcept {
+  const float y = vexp_in_range(clamp(x, -87.0f, 88.7228391f));
   return x > 88.7228391f ? INFINITY : y;
 }
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE double vexp(double x) noexcept { return std::exp(x); }
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE double vexp_in_range(double x) noexcept { return std::exp(x); }
 
 template <class T>
 struct value_grad {
@@ -88,21 +97,26 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref,
     T y = -x; // log(ref / pi)
     T gate = T(1);
     if (clamps == kl_clamp::verl) {
-      gate = clamp_gate(y, T(-20), T(20));
-      y = clamp(y, T(-20), T(20));
+      const T yc = clamp(y, T(-20), T(20));
+      gate = kept_gate(y, yc);
+      y = yc;
     }
-    const T e = vexp(y);
+    const T e = clamps == kl_clamp::verl ? vexp_in_range(y) : vexp(y);
     k = {e - y - T(1), -(e - T(1)) * gate};
     if (clamps == kl_clamp::verl) {
-      k.grad *= clamp_gate(k.value, T(-10), T(10));
-      k.value = clamp(k.value, T(-10), T(10));
+      // verl clamps the value to [-10, 10], but e^y - y - 1 >= 0 and, for y in [-20, 20], its rounding error is
+      // far below 10: only the upper bound can act (a NaN fails both tests alike).
+      const T vc = k.value > T(10) ? T(10) : k.value;
+      k.grad *= kept_gate(k.value, vc);
+      k.value = vc;
     }
     break;
   }
   }
   if (clamps == kl_clamp::openrlhf) {
-    k.grad *= clamp_gate(k.value, T(-10), T(10));
-    k.value = clamp(k.value, T(-10), T(10));
+    const T vc = clamp(k.value, T(-10), T(10));
+    k.grad *= kept_gate(k.value, vc);
+    k.value = vc;
   }
   if (straight_through) k.grad = x; // k2's gradient, the unbiased one for the reverse KL
   return k;
@@ -150,13 +164,14 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(
   // trap. So the CPU token loops vectorise this, and GPU threads of a warp do not diverge.
   const bool capped = p.has_delta & (r > p.delta);
   const T l1 = -a * (capped ? p.delta : r);
-  const T l2 = -a * clamp(r, p.lo, p.hi);
+  const T rc = clamp(r, p.lo, p.hi);
+  const T l2 = -a * rc;
   const bool take2 = l2 > l1;
   const T l3 = -a * p.clip_c;
   const T c1 = take2 ? l2 : l1;
   const bool negative = a < T(0);
   const bool lower = p.dual_clip & negative & (c1 > l3);
-  const T d2 = -a * clamp_gate(r, p.lo, p.hi);
+  const T d2 = -a * kept_gate(r, rc);
   const T d1 = capped ? T(0) : -a;
   const T d = lower ? T(0) : (take2 ? d2 : d1);
   const bool below = r < p.lo, above = r > p.hi, positive = a > T(0);
@@ -206,7 +221,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
   const T lrc = clamp(lr, -c, c);
   const T token_ratio = vexp(lrc);
   const T ratio = p.gspo ? seq_ratio : token_ratio;
-  const T gate = p.gspo ? seq_gate : clamp_gate(lr, -c, c);
+  const T gate = p.gspo ? seq_gate : kept_gate(lr, lrc);
   const surrogate_term<T> st = clipped_surrogate(ratio, a, p.sp);
   const value_grad<T> k = kl_term(lp, ref, p.kl, p.kl_clamps, p.kl_straight_through);
   const bool ic = p.kl_importance_corrected;
