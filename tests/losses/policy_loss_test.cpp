@@ -317,6 +317,7 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           const auto gb = c.grad;
           detail::max_cpu_isa = isa;
           const auto rf = c.run(o);
+#if defined(MMRAG_RFT_ISA_BITWISE)
           // Every version computes the baseline's values (no contraction): bitwise the same results on any CPU.
           CHECK(rf.loss == rb.loss);
           CHECK(rf.stats.ratio_min == rb.stats.ratio_min);
@@ -324,6 +325,20 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           CHECK(rf.stats.kl_mean == rb.stats.kl_mean);
           CHECK(rf.stats.pg_clipfrac == rb.stats.pg_clipfrac);
           CHECK(c.grad == gb);
+#else
+          // The AVX2 / AVX-512 versions use fused multiply-adds: rounding apart from the baseline, no more.
+          CHECK(rf.loss == doctest::Approx(rb.loss).epsilon(1e-6));
+          CHECK(rf.stats.ratio_min == doctest::Approx(rb.stats.ratio_min).epsilon(1e-6));
+          CHECK(rf.stats.ratio_max == doctest::Approx(rb.stats.ratio_max).epsilon(1e-6));
+          CHECK(rf.stats.kl_mean == doctest::Approx(rb.stats.kl_mean).epsilon(1e-6));
+          CHECK(rf.stats.pg_clipfrac == rb.stats.pg_clipfrac);
+          double gscale = 0, gdiff = 0;
+          for (std::size_t k = 0; k < gb.size(); ++k) {
+            gscale = std::max(gscale, static_cast<double>(std::abs(gb[k])));
+            gdiff = std::max(gdiff, static_cast<double>(std::abs(c.grad[k] - gb[k])));
+          }
+          CHECK(gdiff <= 1e-6 * gscale);
+#endif
           const auto rd = d.run(o);
           INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << int(kl) << " clamps "
                       << int(clamps));

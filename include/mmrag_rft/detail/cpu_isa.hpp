@@ -12,15 +12,26 @@ namespace mmrag_rft::detail {
 // -march, and the default x86-64 baseline (SSE2, 16 xmm registers, no FMA) runs the fused policy-loss loop several
 // times slower than AVX-512 on the same machine (docs/performance.md). So hot kernels are also compiled, through
 // `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best one the
-// CPU supports is chosen once per call with __builtin_cpu_supports. The versions are compiled without floating-point
-// contraction (MMRAG_RFT_DETAIL_NO_CONTRACT), so that they compute every value exactly as the baseline build and the
-// Thrust backend do: results do not depend on the CPU (tests/losses checks this bitwise). GCC only, since Clang has no
-// per-function way to turn contraction off for inlined code. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only the
-// baseline.
+// CPU supports is chosen once per call with __builtin_cpu_supports. GCC only.
+//
+// Contraction. The policy loss's versions contract a * b + c into fused multiply-adds
+// (MMRAG_RFT_DETAIL_LOSS_CONTRACT): its loop is bound by vector arithmetic, and FMA makes it about 20% faster
+// (docs/performance.md). Their values then differ from the baseline build's and the Thrust backend's by rounding
+// (a few ulp; tests/losses bounds it); `seq` and `par` on one machine still agree bitwise. Define
+// MMRAG_RFT_ISA_BITWISE to compile every version without contraction, so that every value is exactly the baseline
+// build's on any CPU (tests/losses_bitwise checks it), as MKL's conditional numerical reproducibility does; the
+// GRPO versions (memory-bound, nothing to gain) always are (MMRAG_RFT_DETAIL_NO_CONTRACT). Every translation
+// unit of a program must see the same setting. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only the baseline.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
     !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
 #define MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#if defined(MMRAG_RFT_ISA_BITWISE)
+#define MMRAG_RFT_DETAIL_LOSS_CONTRACT MMRAG_RFT_DETAIL_NO_CONTRACT
+#else
+// Explicit, since -std=c++20 (not gnu++20) turns contraction off by default.
+#define MMRAG_RFT_DETAIL_LOSS_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#endif
 #else
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
 #endif
