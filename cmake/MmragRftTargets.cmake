@@ -15,17 +15,27 @@ function(mmrag_rft_target_defaults target)
   endif()
 endfunction()
 
-# mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [SERIAL])
+# mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [DEFINITIONS <macros...>]
+#                    [OWN_LOSS_KERNELS] [SERIAL])
 # One doctest executable per part, named mmrag_rft.<part>, registered with ctest through doctest_discover_tests.
+# OWN_LOSS_KERNELS: instantiate the CPU loss kernels in the part itself instead of taking the shared test library's,
+# for DEFINITIONS that change the kernels (they must be the same in every translation unit that has them).
 function(mmrag_rft_add_test)
-  cmake_parse_arguments(arg "SERIAL" "NAME" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(arg "SERIAL;OWN_LOSS_KERNELS" "NAME" "SOURCES;LIBS;DEFINITIONS" ${ARGN})
   set(target mmrag_rft.${arg_NAME})
   add_executable(${target} ${arg_SOURCES})
   # A part's test files share their heavy headers: compiled as one translation unit, they parse and instantiate
   # them once (a part of eight files built in a third of the time on 2 cores).
   set_target_properties(${target} PROPERTIES UNITY_BUILD ${MMRAG_RFT_UNITY_TESTS} UNITY_BUILD_BATCH_SIZE 0)
+  set(kernels mmrag_rft_test_loss_kernels)
+  if(arg_OWN_LOSS_KERNELS)
+    set(kernels "")
+  endif()
   target_link_libraries(${target} PRIVATE mmrag_rft::mmrag_rft mmrag_rft_test_support mmrag_rft_doctest_main
-                                          mmrag_rft_test_loss_kernels ${arg_LIBS})
+                                          ${kernels} ${arg_LIBS})
+  if(arg_DEFINITIONS)
+    target_compile_definitions(${target} PRIVATE ${arg_DEFINITIONS})
+  endif()
   mmrag_rft_target_defaults(${target})
   set(props "")
   if(arg_SERIAL)

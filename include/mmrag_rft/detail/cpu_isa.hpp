@@ -15,8 +15,8 @@ namespace mmrag_rft::detail {
 // CPU supports is chosen once per call with __builtin_cpu_supports. GCC only.
 //
 // Contraction. The policy loss's versions contract a * b + c into fused multiply-adds
-// (MMRAG_RFT_DETAIL_LOSS_CONTRACT): its loop is bound by vector arithmetic, and FMA makes it about 20% faster
-// (docs/performance.md). Their values then differ from the baseline build's and the Thrust backend's by rounding
+// (MMRAG_RFT_DETAIL_LOSS_CONTRACT): its loop is bound by vector arithmetic, and FMA made it 8-27% faster at
+// 1M tokens (docs/performance.md). Their values then differ from the baseline build's and the Thrust backend's by rounding
 // (a few ulp; tests/losses bounds it); `seq` and `par` on one machine still agree bitwise. Define
 // MMRAG_RFT_ISA_BITWISE to compile every version without contraction, so that every value is exactly the baseline
 // build's on any CPU (tests/losses_bitwise checks it), as MKL's conditional numerical reproducibility does; the
