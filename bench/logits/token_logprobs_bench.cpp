@@ -4,6 +4,7 @@
 // 10 GB (20 GB with the gradient), too big for the 24 GB bench machine beside a reference; per-row work is
 // independent, so time scales linearly in N. Compare with bench/logits/token_logprobs_reference.py (PyTorch).
 #include <mmrag_rft/logits.hpp>
+#include "bench/common.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -41,18 +42,47 @@ void set_bytes(benchmark::State& s, std::size_t bytes) {
   s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * bytes));
 }
 
-// The floor: read every logit once (a sum with independent lanes, so the loop vectorises).
-void floor_read(benchmark::State& s) {
+// The forward's floor: read every logit once (a sum with independent lanes, so the loop vectorises), by the same
+// threads as the kernel.
+template <class E>
+void floor_read(benchmark::State& s, E exec) {
   data& d = shared(static_cast<std::size_t>(s.range(0)));
+  const detail::chunking ch{d.x.size(), std::size_t{1} << 18};
+  std::vector<float> part(ch.count());
   for (auto _ : s) {
-    float acc[16] = {};
-    const float* p = d.x.data();
-    const std::size_t n = d.x.size();
-    for (std::size_t j = 0; j + 16 <= n; j += 16)
-      for (std::size_t k = 0; k < 16; ++k) acc[k] += p[j + k];
-    benchmark::DoNotOptimize(acc);
+    detail::for_each_chunk(exec, ch.count(), [&](std::size_t c) {
+      float acc[16] = {};
+      const float* p = d.x.data() + ch.begin(c);
+      const std::size_t n = ch.end(c) - ch.begin(c);
+      for (std::size_t j = 0; j + 16 <= n; j += 16)
+        for (std::size_t k = 0; k < 16; ++k) acc[k] += p[j + k];
+      for (std::size_t k = 1; k < 16; ++k) acc[0] += acc[k];
+      part[c] = acc[0];
+    });
+    benchmark::DoNotOptimize(part.data());
   }
   set_bytes(s, d.x.size() * sizeof(float));
+}
+
+// The backward's floor: read every logit once and write every gradient once (a copy of the same bytes).
+template <class E>
+void floor_copy(benchmark::State& s, E exec) {
+  data& d = shared(static_cast<std::size_t>(s.range(0)));
+  d.g.resize(d.x.size());
+  for (auto _ : s) {
+    bench::copy_floor(exec, d.x.data(), d.g.data(), d.x.size());
+    benchmark::DoNotOptimize(d.g.data());
+  }
+  set_bytes(s, 2 * d.x.size() * sizeof(float));
+}
+
+// Runs a benchmark body with the kernels capped at the baseline (SSE2) version: what the AVX2 / AVX-512 versions
+// gain on this machine.
+template <class F>
+void at_baseline(F&& body) {
+  detail::max_cpu_isa = detail::cpu_isa::baseline;
+  body();
+  detail::max_cpu_isa = detail::cpu_isa::avx512;
 }
 
 template <class E>
@@ -95,9 +125,22 @@ void backward(benchmark::State& s, E exec) {
 
 constexpr std::int64_t rows = 1024;
 
-BENCHMARK(floor_read)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+void forward_seq_baseline(benchmark::State& s) {
+  at_baseline([&] { forward(s, exec::seq); });
+}
+void backward_seq_baseline(benchmark::State& s) {
+  at_baseline([&] { backward(s, exec::seq); });
+}
+
+BENCHMARK_CAPTURE(floor_read, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(floor_read, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(floor_copy, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(floor_copy, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(forward_seq_baseline)->Name("forward/seq_baseline_isa")->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(backward_seq_baseline)->Name("backward/seq_baseline_isa")->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(forward_bf16, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward_bf16, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(backward, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(backward, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();

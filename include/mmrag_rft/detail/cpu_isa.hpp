@@ -14,12 +14,12 @@ namespace mmrag_rft::detail {
 // `target` attributes on thin wrappers around one force-inlined body, for AVX2+FMA and AVX-512, and the best one the
 // CPU supports is chosen once per call with __builtin_cpu_supports. GCC only.
 //
-// Contraction. The policy loss's versions contract a * b + c into fused multiply-adds
-// (MMRAG_RFT_DETAIL_LOSS_CONTRACT): its loop is bound by vector arithmetic, and FMA made it 8-27% faster at
-// 1M tokens (docs/performance.md). Their values then differ from the baseline build's and the Thrust backend's by rounding
-// (a few ulp; tests/losses bounds it); `seq` and `par` on one machine still agree bitwise. Define
+// Contraction. The versions of the arithmetic-bound kernels (the policy loss, the logit kernels) contract a * b + c
+// into fused multiply-adds (MMRAG_RFT_DETAIL_FAST_CONTRACT): FMA made the loss 8-27% faster at 1M tokens
+// (docs/performance.md). Their values then differ from the baseline build's and the Thrust backend's by rounding
+// (a few ulp; tests/losses and tests/logits bound it); `seq` and `par` on one machine still agree bitwise. Define
 // MMRAG_RFT_ISA_BITWISE to compile every version without contraction, so that every value is exactly the baseline
-// build's on any CPU (tests/losses_bitwise checks it), as MKL's conditional numerical reproducibility does; the
+// build's on any CPU (tests/losses_bitwise and tests/logits_bitwise check it), as MKL's conditional numerical reproducibility does; the
 // GRPO versions (memory-bound, nothing to gain) always are (MMRAG_RFT_DETAIL_NO_CONTRACT). Every translation
 // unit of a program must see the same setting. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only the baseline.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
@@ -27,11 +27,15 @@ namespace mmrag_rft::detail {
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
 #define MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
 #if defined(MMRAG_RFT_ISA_BITWISE)
-#define MMRAG_RFT_DETAIL_LOSS_CONTRACT MMRAG_RFT_DETAIL_NO_CONTRACT
+#define MMRAG_RFT_DETAIL_FAST_CONTRACT MMRAG_RFT_DETAIL_NO_CONTRACT
 #else
 // Explicit, since -std=c++20 (not gnu++20) turns contraction off by default.
-#define MMRAG_RFT_DETAIL_LOSS_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#define MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((optimize("fp-contract=fast")))
 #endif
+// The instruction sets of the two versions. 512-bit vectors are asked for: GCC's default tuning would split them.
+#define MMRAG_RFT_DETAIL_TARGET_AVX512                                                                                 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,popcnt,prefer-vector-width=512")))
+#define MMRAG_RFT_DETAIL_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
 #else
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
 #endif

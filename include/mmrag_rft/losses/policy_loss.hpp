@@ -187,14 +187,14 @@ struct loss_kernel {
 
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
   // The clones: the same force-inlined body, compiled for another instruction set, with fused multiply-adds unless
-  // MMRAG_RFT_ISA_BITWISE (detail/cpu_isa.hpp). 512-bit vectors are asked for: GCC's default tuning would split them.
+  // MMRAG_RFT_ISA_BITWISE (detail/cpu_isa.hpp).
   template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,popcnt,prefer-vector-width=512")))
-  MMRAG_RFT_DETAIL_LOSS_CONTRACT __attribute__((noinline)) void row_avx512(std::size_t i, loss_partial& acc) const {
+  MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
+  row_avx512(std::size_t i, loss_partial& acc) const {
     row_body<E, C, TokenAdvantages, true>(i, acc);
   }
   template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
-  __attribute__((target("avx2,fma,bmi,bmi2,popcnt"))) MMRAG_RFT_DETAIL_LOSS_CONTRACT __attribute__((noinline)) void
+  MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
   row_avx2(std::size_t i, loss_partial& acc) const {
     row_body<E, C, TokenAdvantages, true>(i, acc);
   }

@@ -22,6 +22,9 @@ struct softmax_state {
 /// max that lets a NaN through (std::max and `a > b ? a : b` would drop it and hide a NaN logit).
 MMRAG_RFT_HOST_DEVICE inline float nan_max(float a, float b) noexcept { return (b > a || b != b) ? b : a; }
 
+/// max(x, lo) that lets a NaN through (torch.clamp(x, min=lo)).
+MMRAG_RFT_HOST_DEVICE inline float clamp_below(float x, float lo) noexcept { return x < lo ? lo : x; }
+
 /// Combines the statistics of two disjoint parts of a row; associative and commutative up to rounding, so blocks,
 /// lanes and threads can be merged in any tree. A state with s == 0 (empty, or only -inf logits) is the identity.
 /// Rescaling to the larger max: s' = s e^(m - m'), q' = e^(m - m') (q + (m - m') s). [Milakov and Gimelshein 2018,
