@@ -9,8 +9,9 @@ bash scripts/install-deps.sh
 cmake --workflow --preset ci
 cmake --workflow --preset sanitize
 if [ -x /usr/local/cuda/bin/nvcc ]; then
-  cmake --preset cuda
-  cmake --build build/cuda
+  # The CUDA tests and the CUDA benchmark (what scripts/gpu-bundle.sh packs for a GPU machine), nothing else.
+  cmake --preset cuda -DMMRAG_RFT_BUILD_BENCHMARKS=ON
+  cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda
   echo "mmrag_rft: CUDA sources compiled for sm_80 and sm_90"
 else
   echo "mmrag_rft: no nvcc at /usr/local/cuda/bin/nvcc, CUDA compile check skipped"

@@ -1,13 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// GPU benchmarks of issue 5, each against the memory floor measured in the same run (a device-to-device copy of the
-// same number of bytes): the fused policy loss + gradient for 16.7M float tokens, GRPO for 1M completions, and
-// token_logprobs_and_entropy (+ backward) for N = 16k rows x V = 152k. Times come from CUDA events (UseManualTime).
-// The PyTorch side of the comparison is bench/logits/token_logprobs_reference.py --device cuda.
+// GPU benchmarks of issue 5, each next to the memory floor measured in the same run (a device-to-device copy moving
+// the same number of bytes, read plus written):
+// - the fused policy loss + gradient, verl's actor defaults with its KL loss (the CPU benchmark's options), 16.8M
+//   float tokens (4096 x 4096), advantages per token (verl's [B, T]) or per sequence, on the very inputs of
+//   bench/reference/policy_loss.py (bench/common.hpp's counter-based generator), so the losses can be compared;
+//   with the local token count of token-mean (verl's mask.sum(), one extra read of the mask) and with a given
+//   normaliser (the single fused pass);
+// - GRPO for 1M completions in groups of 8, the rewards of bench/reference/grpo.py;
+// - token_logprobs_and_entropy and its backward at N = 16k rows x V = 152k, bfloat16 and float logits (random normal
+//   logits of std 2 made on the device).
+// Times come from CUDA events around each call (UseManualTime). Inputs are never zeros (METHOD: zeros can hide
+// unwritten outputs and run faster). bench/reference/gpu_report.py puts this program's JSON next to PyTorch's.
 #include <mmrag_rft/backends/cuda/all.cuh>
+
+#include "bench/common.hpp"
+#include "bench/losses/setup.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <set>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -20,17 +34,28 @@ void check(cudaError_t e) { mc::detail::check_cuda(e, "bench"); }
 struct buffer {
   void* p = nullptr;
   explicit buffer(std::size_t bytes) { check(cudaMalloc(&p, bytes > 0 ? bytes : 1)); }
-  ~buffer() { cudaFree(p); }
   template <class T>
-  [[nodiscard]] T* as() const { return static_cast<T*>(p); }
+  explicit buffer(const std::vector<T>& v) : buffer(v.size() * sizeof(T)) {
+    check(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~buffer() { cudaFree(p); }
+  buffer(const buffer&) = delete;
+  buffer& operator=(const buffer&) = delete;
 };
 
+// A free function, so that it needs no `template` keyword in the dependent code below.
+template <class T>
+[[nodiscard]] T* as(const buffer& b) {
+  return static_cast<T*>(b.p);
+}
+
 template <class Fn>
-void timed(benchmark::State& s, Fn&& fn, std::size_t bytes) {
+void timed(benchmark::State& s, Fn&& fn, std::size_t bytes_moved) {
   cudaEvent_t a, b;
   check(cudaEventCreate(&a));
   check(cudaEventCreate(&b));
-  fn(); // warm-up
+  fn(); // warm-up: module load, first-touch
+  check(cudaDeviceSynchronize());
   for (auto _ : s) {
     check(cudaEventRecord(a));
     fn();
@@ -40,89 +65,159 @@ void timed(benchmark::State& s, Fn&& fn, std::size_t bytes) {
     check(cudaEventElapsedTime(&ms, a, b));
     s.SetIterationTime(ms / 1e3);
   }
-  s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations() * bytes));
+  check(cudaGetLastError());
+  s.SetBytesProcessed(static_cast<std::int64_t>(s.iterations()) * static_cast<std::int64_t>(bytes_moved));
+  s.counters["bytes_moved"] = static_cast<double>(bytes_moved);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
 }
 
-// The floor: copying `bytes` reads and writes them, so bytes_moved = 2 x bytes.
+// The floor: a device-to-device copy of bytes_moved / 2 reads and writes bytes_moved. Its argument is the byte
+// count of the kernel it is the floor of (gpu_report.py pairs them by that number).
 void copy_floor(benchmark::State& s) {
-  const auto bytes = static_cast<std::size_t>(s.range(0));
-  buffer src(bytes), dst(bytes);
-  timed(s, [&] { check(cudaMemcpyAsync(dst.p, src.p, bytes, cudaMemcpyDeviceToDevice)); }, 2 * bytes);
+  const auto moved = static_cast<std::size_t>(s.range(0));
+  const std::size_t half = moved / 2;
+  buffer src(half), dst(half);
+  check(cudaMemset(src.p, 0x3c, half));
+  timed(s, [&] { check(cudaMemcpyAsync(dst.p, src.p, half, cudaMemcpyDeviceToDevice)); }, moved);
 }
 
-// 16.7M tokens = 4096 sequences x 4096 tokens; reads logp, old, adv (per token), mask; writes grad.
-void fused_policy_loss(benchmark::State& s) {
-  const std::size_t b = 4096, t = 4096, n = b * t;
-  buffer lp(n * 4), old(n * 4), adv(n * 4), g(n * 4), m(n);
-  check(cudaMemset(lp.p, 0, n * 4));
-  check(cudaMemset(old.p, 0, n * 4));
-  check(cudaMemset(adv.p, 0, n * 4));
-  check(cudaMemset(m.p, 1, n));
+constexpr std::size_t loss_rows = 4096, loss_cols = 4096;
+
+// verl's loss on the 16.8M-token batch of the CPU benchmark. range(0): advantages per token; range(1): normaliser
+// given (one fused pass) instead of counted from the mask (a read of the mask first, as verl's mask.sum()).
+void policy_loss_verl(benchmark::State& s) {
+  const bool token_adv = s.range(0) != 0, given_normalizer = s.range(1) != 0;
+  const std::size_t b = loss_rows, t = loss_cols, n = b * t;
+  const auto& host = bench::cached_batch(b, t);
+  buffer lp(host.log_probs), old(host.old_log_probs), ref(host.ref_log_probs), m(host.mask), g(n * 4);
+  buffer adv(token_adv ? host.token_advantages : host.sequence_advantages);
+  policy_loss_inputs<float> in;
+  in.log_probs = {as<float>(lp), b, t};
+  in.old_log_probs = {as<float>(old), b, t};
+  in.ref_log_probs = {as<float>(ref), b, t};
+  in.mask = mask_view(as<std::uint8_t>(m), b, t);
+  if (token_adv) in.advantages = {as<float>(adv), b, t};
+  else in.sequence_advantages = {as<float>(adv), b};
+  const policy_loss_grads<float> out{{as<float>(g), b, t}, {}};
+  policy_loss_options o = bench::verl_with_kl();
+  if (given_normalizer) o.normalizer = static_cast<double>(host.valid_tokens);
   const std::size_t wsb = mc::policy_loss_workspace_bytes(b);
   buffer ws(wsb);
-  policy_loss_inputs<float> in;
-  in.log_probs = {lp.as<float>(), b, t};
-  in.old_log_probs = {old.as<float>(), b, t};
-  in.advantages = {adv.as<float>(), b, t};
-  in.mask = mask_view(m.as<std::uint8_t>(), b, t);
-  const policy_loss_grads<float> out{{g.as<float>(), b, t}, {}};
-  policy_loss_options o;
-  o.normalizer = static_cast<double>(n); // global normaliser: no counting pre-pass
   const mc::launch l{nullptr, ws.p, wsb, false};
-  timed(s, [&] { (void)mc::policy_loss(l, in, out, o); }, n * (4 * 4 + 1));
+  timed(s, [&] { (void)mc::policy_loss(l, in, out, o); }, bench::loss_bytes(b, t, token_adv));
+  const policy_loss_result r = mc::read_policy_loss_result(l, t, o);
+  s.counters["loss"] = r.loss;
+  s.counters["pg_clipfrac"] = r.stats.pg_clipfrac;
+  s.counters["valid_tokens"] = static_cast<double>(r.stats.valid_tokens);
 }
 
 void grpo_1m(benchmark::State& s) {
-  const std::size_t n = 1 << 20;
-  buffer r(n * 4), a(n * 4);
-  check(cudaMemset(r.p, 0, n * 4));
-  const group_layout g = group_layout::uniform(n / 16, 16);
-  grpo_options o;
+  const auto n = static_cast<std::size_t>(bench::outcome_completions);
+  const auto gs = static_cast<std::size_t>(bench::outcome_group_size);
+  buffer r(bench::group_rewards(n, gs)), a(n * 4);
+  const group_layout g = group_layout::uniform(n / gs, gs);
+  grpo_options o; // verl's, but NaN rewards masked out: the error policy needs a host round trip (sync_result)
   o.nonfinite = nonfinite_rewards::mask_out;
   const std::size_t wsb = mc::grpo_workspace_bytes<float>(g, o);
   buffer ws(wsb);
   const mc::launch l{nullptr, ws.p, wsb, false};
   timed(s, [&] {
-    (void)mc::grpo_advantages(l, std::span<const float>(r.as<float>(), n), g, nullptr, std::span<float>(a.as<float>(), n), o);
+    (void)mc::grpo_advantages(l, std::span<const float>(as<float>(r), n), g, nullptr,
+                              std::span<float>(as<float>(a), n), o);
   }, n * 8);
 }
 
-constexpr std::size_t rows = 16384, vocab = 152064;
+constexpr std::size_t logit_rows = 16384, vocab = 152064;
 
+// Normal logits of std 2 (a sum of four hashed uniforms: bounded, mean 0), a function of the index only.
+template <class L>
+__global__ void fill_logits(L* x, std::size_t n, std::uint64_t seed) {
+  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n; k += std::size_t{gridDim.x} * blockDim.x) {
+    float u = 0;
+    for (std::uint64_t j = 0; j < 4; ++j) u += static_cast<float>(bench::mix(seed + 4 * k + j) >> 40) * 0x1p-24f;
+    const float z = (u - 2.0f) * 3.4641016f; // std 1 for the sum of 4 uniforms: sqrt(12 / 4) = 1.732, times 2
+    if constexpr (std::is_same_v<L, float>) x[k] = z;
+    else x[k] = bfloat16::from_float(z);
+  }
+}
+
+__global__ void fill_tokens(std::int64_t* y, std::size_t n, std::size_t vocab_size) {
+  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n; k += std::size_t{gridDim.x} * blockDim.x)
+    y[k] = static_cast<std::int64_t>(bench::mix(k) % vocab_size);
+}
+
+template <class L>
+struct logit_problem {
+  buffer x{logit_rows * vocab * sizeof(L)}, y{logit_rows * 8}, lp{logit_rows * 4}, ent{logit_rows * 4},
+      lse{logit_rows * 4}, glp{logit_rows * 4}, gh{logit_rows * 4};
+  logit_problem() {
+    fill_logits<<<1024, 256>>>(as<L>(x), logit_rows * vocab, 7);
+    fill_tokens<<<64, 256>>>(as<std::int64_t>(y), logit_rows, vocab);
+    check(cudaGetLastError());
+    std::vector<float> ones(logit_rows, 1.0f), small(logit_rows, 0.1f);
+    check(cudaMemcpy(glp.p, ones.data(), logit_rows * 4, cudaMemcpyHostToDevice));
+    check(cudaMemcpy(gh.p, small.data(), logit_rows * 4, cudaMemcpyHostToDevice));
+    forward();
+    check(cudaDeviceSynchronize());
+  }
+  [[nodiscard]] matrix_view<const L> view() const { return {as<const L>(x), logit_rows, vocab}; }
+  [[nodiscard]] std::span<const std::int64_t> tokens() const { return {as<std::int64_t>(y), logit_rows}; }
+  void forward() const {
+    mc::token_logprobs_and_entropy(mc::launch{}, view(), tokens(),
+                                   {{as<float>(lp), logit_rows}, {as<float>(ent), logit_rows},
+                                    {as<float>(lse), logit_rows}});
+  }
+};
+
+template <class L>
 void logits_forward(benchmark::State& s) {
-  buffer x(rows * vocab * 2), y(rows * 8), lp(rows * 4), ent(rows * 4), lse(rows * 4);
-  check(cudaMemset(x.p, 0, rows * vocab * 2));
-  check(cudaMemset(y.p, 0, rows * 8));
-  const matrix_view<const bfloat16> v(x.as<const bfloat16>(), rows, vocab);
-  timed(s, [&] {
-    mc::token_logprobs_and_entropy(mc::launch{}, v, std::span<const std::int64_t>(y.as<std::int64_t>(), rows),
-                                   {{lp.as<float>(), rows}, {ent.as<float>(), rows}, {lse.as<float>(), rows}});
-  }, rows * vocab * 2);
+  const logit_problem<L> p;
+  timed(s, [&] { p.forward(); }, logit_rows * vocab * sizeof(L));
+  float first = 0;
+  check(cudaMemcpy(&first, p.lp.p, 4, cudaMemcpyDeviceToHost));
+  s.counters["logp_row0"] = first;
 }
 
+template <class L>
 void logits_backward(benchmark::State& s) {
-  buffer x(rows * vocab * 2), gx(rows * vocab * 2), y(rows * 8), lse(rows * 4), ent(rows * 4), glp(rows * 4);
-  check(cudaMemset(x.p, 0, rows * vocab * 2));
-  check(cudaMemset(y.p, 0, rows * 8));
-  check(cudaMemset(lse.p, 0, rows * 4));
-  check(cudaMemset(ent.p, 0, rows * 4));
-  check(cudaMemset(glp.p, 0, rows * 4));
-  const matrix_view<const bfloat16> v(x.as<const bfloat16>(), rows, vocab);
+  const logit_problem<L> p;
+  buffer gx(logit_rows * vocab * sizeof(L));
+  const token_logprobs_grads in{{as<float>(p.lse), logit_rows},
+                                {as<float>(p.ent), logit_rows},
+                                {as<float>(p.glp), logit_rows},
+                                {as<float>(p.gh), logit_rows}};
   timed(s, [&] {
-    mc::token_logprobs_and_entropy_backward(
-        mc::launch{}, v, std::span<const std::int64_t>(y.as<std::int64_t>(), rows),
-        {{lse.as<float>(), rows}, {ent.as<float>(), rows}, {glp.as<float>(), rows}, {}},
-        matrix_view<bfloat16>(gx.as<bfloat16>(), rows, vocab));
-  }, 2 * rows * vocab * 2);
+    mc::token_logprobs_and_entropy_backward(mc::launch{}, p.view(), p.tokens(), in,
+                                            matrix_view<L>(as<L>(gx), logit_rows, vocab));
+  }, 2 * logit_rows * vocab * sizeof(L));
 }
 
-BENCHMARK(copy_floor)->Arg(std::int64_t{1} << 28)->Arg(std::int64_t{rows * vocab * 2})->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(fused_policy_loss)->UseManualTime()->Unit(benchmark::kMillisecond);
+void floors(benchmark::internal::Benchmark* b) {
+  std::set<std::int64_t> moved;
+  for (const bool tok : {false, true}) moved.insert(static_cast<std::int64_t>(bench::loss_bytes(loss_rows, loss_cols, tok)));
+  moved.insert(bench::outcome_completions * 8);
+  for (const std::size_t e : {std::size_t{2}, std::size_t{4}}) {
+    moved.insert(static_cast<std::int64_t>(logit_rows * vocab * e));     // a forward reads the logits
+    moved.insert(static_cast<std::int64_t>(2 * logit_rows * vocab * e)); // a backward reads them, writes the gradient
+  }
+  for (const std::int64_t m : moved) b->Arg(m);
+}
+
+BENCHMARK(copy_floor)->Apply(floors)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(policy_loss_verl)
+    ->ArgNames({"token_adv", "given_normalizer"})
+    ->Args({1, 0})
+    ->Args({0, 0})
+    ->Args({1, 1})
+    ->Args({0, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(grpo_1m)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(logits_forward)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(logits_backward)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_forward, bfloat16)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_forward, float)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_backward, bfloat16)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_backward, float)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 } // namespace
 

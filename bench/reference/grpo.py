@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""PyTorch CPU references of GRPO outcome advantages for 1M completions in groups of 8 (float32, same rewards as the
+"""PyTorch references (CPU, or CUDA with --device cuda) of GRPO outcome advantages for 1M completions in groups of 8 (float32, same rewards as the
 C++ benchmark, inputs.py), three ways:
 
 - verl_loop: verl's compute_grpo_outcome_advantage (volcengine/verl, verl/trainer/ppo/core_algos.py) as it runs: a
@@ -47,9 +47,9 @@ def torch_scatter(scores, uid):
     keys, inverse = torch.unique(uid, return_inverse=True)
     groups = keys.numel()
     count = torch.bincount(inverse, minlength=groups).to(scores.dtype)
-    mean = torch.zeros(groups, dtype=scores.dtype).index_add_(0, inverse, scores) / count
+    mean = torch.zeros(groups, dtype=scores.dtype, device=scores.device).index_add_(0, inverse, scores) / count
     centred = scores - mean[inverse]
-    m2 = torch.zeros(groups, dtype=scores.dtype).index_add_(0, inverse, centred * centred)
+    m2 = torch.zeros(groups, dtype=scores.dtype, device=scores.device).index_add_(0, inverse, centred * centred)
     std = torch.sqrt(m2 / torch.clamp(count - 1, min=1))
     single = count == 1
     mean = torch.where(single, torch.zeros_like(mean), mean)
@@ -62,11 +62,13 @@ def torch_reshape(scores, group_size):
     return ((g - g.mean(dim=1, keepdim=True)) / (g.std(dim=1, keepdim=True) + EPS)).view(-1)
 
 
-def timed(fn, repeats):
+def timed(fn, repeats, sync=lambda: None):
     times, out = [], None
     for r in range(repeats + 1):  # the first run is a warm-up
+        sync()
         t0 = time.perf_counter()
         out = fn()
+        sync()
         t1 = time.perf_counter()
         if r > 0 or repeats == 0:
             times.append(t1 - t0)
@@ -80,20 +82,23 @@ def main():
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--loop-completions", type=int, default=0,
                     help="run verl's Python loop on this many completions and scale (0: all of them)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (verl's loop then indexes GPU tensors one by one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n, g = args.completions, args.group_size
-    rewards = torch.from_numpy(inputs.group_rewards(n, g))
-    uid_int = torch.from_numpy((np.arange(n) // g).astype(np.int64))
+    dev = args.device
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    rewards = torch.from_numpy(inputs.group_rewards(n, g)).to(dev)
+    uid_int = torch.from_numpy((np.arange(n) // g).astype(np.int64)).to(dev)
     uid_str = np.array([f"{u:032x}" for u in range(n // g)], dtype=object)[np.arange(n) // g]  # verl's uuid strings
 
-    reshape, t_reshape = timed(lambda: torch_reshape(rewards, g), 20)
-    scatter, t_scatter = timed(lambda: torch_scatter(rewards, uid_int), 10)
+    reshape, t_reshape = timed(lambda: torch_reshape(rewards, g), 20, sync)
+    scatter, t_scatter = timed(lambda: torch_scatter(rewards, uid_int), 10, sync)
     m = args.loop_completions or n
-    loop, t_loop = timed(lambda: verl_loop(rewards[:m], uid_str[:m]), 0)
+    loop, t_loop = timed(lambda: verl_loop(rewards[:m], uid_str[:m]), 0, sync)
     scale = n / m
     agree = float(max((scatter - reshape).abs().max(), (loop - reshape[:m]).abs().max()))
-    common = {"completions": n, "group_size": g, "threads": torch.get_num_threads()}
+    common = {"completions": n, "group_size": g, "threads": torch.get_num_threads(), "device": dev}
     for name, t, s in (("torch_reshape", t_reshape, 1.0), ("torch_scatter", t_scatter, 1.0), ("verl_loop", t_loop, scale)):
         print(json.dumps({"name": f"{name}/{n}/{g}", **common, "repeats": len(t), "timed_completions": int(n / s),
                           "median_s": statistics.median(t) * s, "min_s": min(t) * s, "max_abs_diff": agree}), flush=True)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""PyTorch CPU eager reference of the fused policy loss: verl's formulation, written here from its documented math.
+"""PyTorch eager reference of the fused policy loss (CPU, or CUDA with --device cuda): verl's formulation, from its math.
 
 verl (volcengine/verl, verl/trainer/ppo/core_algos.py): loss_mode "vanilla" (PPO clipped surrogate with dual clip,
 clip_ratio 0.2, clip_ratio_c 3), KL loss "low_var_kl" (k3, with verl's clamps) times kl_loss_coef 0.001, both
@@ -55,24 +55,27 @@ def verl_policy_loss(log_prob, old_log_prob, advantages, ref_log_prob, mask, eps
     return loss, {"ppo_kl": ppo_kl.detach(), "pg_clipfrac": clipfrac.detach(), "pg_clipfrac_lower": clipfrac_lower.detach()}
 
 
-def run(rows, cols, repeats):
+def run(rows, cols, repeats, device):
     lp, old, ref, mask, seq_adv = inputs.token_batch(rows, cols)
-    mask_f = torch.from_numpy(mask.astype(np.float32))
-    log_prob = torch.from_numpy(lp).requires_grad_(True)
-    old_t, ref_t = torch.from_numpy(old), torch.from_numpy(ref)
-    adv = torch.from_numpy(seq_adv)[:, None] * mask_f  # verl's broadcast: scores.unsqueeze(-1) * response_mask
+    mask_f = torch.from_numpy(mask.astype(np.float32)).to(device)
+    log_prob = torch.from_numpy(lp).to(device).requires_grad_(True)
+    old_t, ref_t = torch.from_numpy(old).to(device), torch.from_numpy(ref).to(device)
+    adv = torch.from_numpy(seq_adv).to(device)[:, None] * mask_f  # verl's broadcast: scores.unsqueeze(-1) * mask
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     times = []
     for r in range(repeats + 1):  # the first run warms the allocator up and is not counted
         log_prob.grad = None
+        sync()
         t0 = time.perf_counter()
         loss, metrics = verl_policy_loss(log_prob, old_t, adv, ref_t, mask_f)
         loss.backward()
+        sync()
         t1 = time.perf_counter()
         if r > 0:
             times.append(t1 - t0)
     grad = log_prob.grad
     return {
-        "name": f"torch_policy_loss/B:{rows}/T:{cols}",
+        "name": f"torch_policy_loss/B:{rows}/T:{cols}", "device": device,
         "rows": rows, "cols": cols, "threads": torch.get_num_threads(), "repeats": repeats,
         "median_s": statistics.median(times), "min_s": min(times),
         "loss": float(loss), "pg_clipfrac": float(metrics["pg_clipfrac"]),
@@ -85,12 +88,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shapes", default="1024x1024,4096x4096")
     ap.add_argument("--repeats", type=int, default=0, help="timed runs per shape (0: 10 below 4M tokens, else 3)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for s in args.shapes.split(","):
         rows, cols = (int(x) for x in s.split("x"))
-        repeats = args.repeats or (10 if rows * cols < (1 << 22) else 3)
-        print(json.dumps(run(rows, cols, repeats)), flush=True)
+        repeats = args.repeats or (10 if rows * cols < (1 << 22) or args.device == "cuda" else 3)
+        print(json.dumps(run(rows, cols, repeats, args.device)), flush=True)
 
 
 if __name__ == "__main__":

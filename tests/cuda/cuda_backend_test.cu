@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -14,6 +16,12 @@ using namespace mmrag_rft;
 namespace mc = mmrag_rft::gpu;
 
 namespace {
+
+// Agreement to `rel` relative (1e-2 absolute floor); NaN agrees only with NaN.
+bool close(double a, double b, double rel) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::abs(a - b) <= rel * std::max({std::abs(a), std::abs(b), 1e-2});
+}
 
 template <class T>
 struct device_buffer {
@@ -34,12 +42,95 @@ struct device_buffer {
     return v;
   }
   [[nodiscard]] std::span<T> span() const { return {p, n}; }
+  /// Fills every byte with 0xff (a NaN for float and double): an element a kernel forgets to write stays NaN.
+  void poison() const { mc::detail::check_cuda(cudaMemset(p, 0xff, n * sizeof(T)), "test"); }
 };
 
-bool close(double a, double b, double rel) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  return std::abs(a - b) <= rel * std::max({std::abs(a), std::abs(b), 1e-2});
-}
+// A padded batch of `b` rows of at most `t` tokens with random lengths (every 7th row fully masked), as the CPU
+// tests build it.
+template <class T>
+struct loss_batch {
+  std::size_t b, t;
+  std::vector<T> lp, old, adv, ref, ent, seq_adv;
+  std::vector<std::uint8_t> m;
+  loss_batch(std::size_t rows, std::size_t cols, std::uint32_t seed)
+      : b(rows), t(cols), lp(rows * cols), old(rows * cols), adv(rows * cols), ref(rows * cols), ent(rows * cols),
+        seq_adv(rows), m(rows * cols) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::normal_distribution<double> nd(0, 1);
+    for (std::size_t i = 0; i < b; ++i) {
+      const auto len = static_cast<std::size_t>(u(gen) * static_cast<double>(t)) * (i % 7 != 3);
+      seq_adv[i] = static_cast<T>(nd(gen));
+      for (std::size_t k = 0; k < t; ++k) {
+        const std::size_t j = i * t + k;
+        lp[j] = static_cast<T>(-4 * u(gen));
+        old[j] = lp[j] + static_cast<T>(0.3 * nd(gen));
+        ref[j] = lp[j] + static_cast<T>(0.5 * nd(gen));
+        adv[j] = static_cast<T>(nd(gen));
+        ent[j] = static_cast<T>(2 * u(gen));
+        m[j] = k < len;
+      }
+    }
+  }
+};
+
+// The same batch in device memory, and the calls of both paths on it.
+template <class T>
+struct device_loss_batch {
+  const loss_batch<T>& h;
+  device_buffer<T> lp{h.lp}, old{h.old}, adv{h.adv}, ref{h.ref}, ent{h.ent}, seq_adv{h.seq_adv}, g{h.lp.size()},
+      ge{h.lp.size()};
+  device_buffer<std::uint8_t> m{h.m};
+  explicit device_loss_batch(const loss_batch<T>& host) : h(host) {}
+
+  [[nodiscard]] policy_loss_inputs<T> host_inputs(bool token_adv) const {
+    policy_loss_inputs<T> in{{h.lp.data(), h.b, h.t}, {h.old.data(), h.b, h.t}, {}, {}, mask_view(h.m.data(), h.b, h.t),
+                             {h.ref.data(), h.b, h.t}, {h.ent.data(), h.b, h.t}};
+    if (token_adv) in.advantages = {h.adv.data(), h.b, h.t};
+    else in.sequence_advantages = h.seq_adv;
+    return in;
+  }
+  [[nodiscard]] policy_loss_inputs<T> device_inputs(bool token_adv) const {
+    policy_loss_inputs<T> in{{lp.p, h.b, h.t}, {old.p, h.b, h.t}, {}, {}, mask_view(m.p, h.b, h.t),
+                             {ref.p, h.b, h.t}, {ent.p, h.b, h.t}};
+    if (token_adv) in.advantages = {adv.p, h.b, h.t};
+    else in.sequence_advantages = {seq_adv.p, h.b};
+    return in;
+  }
+  /// Runs both paths with `o` and checks the result and every gradient element (the device's poisoned first).
+  void compare(const policy_loss_options& o, bool token_adv, double rel) const {
+    std::vector<T> want_g(h.lp.size()), want_ge(h.lp.size());
+    const auto want = policy_loss(exec::seq, host_inputs(token_adv),
+                                  policy_loss_grads<T>{{want_g.data(), h.b, h.t}, {want_ge.data(), h.b, h.t}}, o);
+    g.poison();
+    ge.poison();
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    const mc::launch l{nullptr, ws.p, ws.n, true};
+    const policy_loss_grads<T> dout{{g.p, h.b, h.t}, {ge.p, h.b, h.t}};
+    const auto got = mc::policy_loss(l, device_inputs(token_adv), dout, o);
+    CHECK(close(want.loss, got.loss, rel));
+    CHECK(close(want.pg_loss, got.pg_loss, rel));
+    CHECK(close(want.kl_loss, got.kl_loss, rel));
+    CHECK(close(want.entropy, got.entropy, rel));
+    CHECK(close(want.stats.pg_clipfrac, got.stats.pg_clipfrac, 1e-9));
+    CHECK(close(want.stats.ratio_mean, got.stats.ratio_mean, rel));
+    CHECK(close(want.stats.ratio_min, got.stats.ratio_min, rel));
+    CHECK(close(want.stats.ratio_max, got.stats.ratio_max, rel));
+    CHECK(want.stats.valid_tokens == got.stats.valid_tokens);
+    CHECK(want.stats.valid_sequences == got.stats.valid_sequences);
+    CHECK(want.stats.nonfinite_tokens == got.stats.nonfinite_tokens);
+    const auto gg = g.host(), gge = ge.host();
+    std::size_t bad = 0;
+    for (std::size_t k = 0; k < want_g.size(); ++k)
+      bad += !close(want_g[k], gg[k], rel) || !close(want_ge[k], gge[k], rel);
+    CHECK(bad == 0);
+    // Deterministic: the same call gives the same bits.
+    const auto again = mc::policy_loss(l, device_inputs(token_adv), dout, o);
+    CHECK(again.loss == got.loss);
+  }
+};
+
 
 } // namespace
 
@@ -169,6 +260,190 @@ TEST_SUITE("cuda") {
       CHECK(want.masked_out == got.masked_out);
       const auto ga = da.host();
       for (std::size_t j = 0; j < r.size(); ++j) CHECK(close(a[j], ga[j], 1e-12));
+    }
+  }
+
+  TEST_CASE("cuda policy_loss: float and double, per-token and per-sequence advantages, every mode and aggregation") {
+    const loss_batch<float> hf(41, 700, 4);
+    const loss_batch<double> hd(41, 700, 4);
+    const device_loss_batch<float> df(hf);
+    const device_loss_batch<double> dd(hd);
+    for (int mode = 0; mode < 7; ++mode) {
+      policy_loss_options o;
+      if (mode == 1) o.kl = kl_estimator::k3, o.kl_coef = 0.01, o.entropy_coeff = 0.01;
+      if (mode == 2) o.mode = policy_loss_mode::gspo, o.gspo_grad = gspo_gradient::sequence;
+      if (mode == 3) o.aggregation = loss_aggregation::seq_mean_token_mean;
+      if (mode == 4) o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.kl = kl_estimator::k1;
+      if (mode == 5) o.aggregation = loss_aggregation::seq_mean_token_sum, o.kl = kl_estimator::k2;
+      if (mode == 6) o.normalizer = 12345.0, o.kl = kl_estimator::abs;
+      for (const bool token_adv : {true, false}) {
+        CAPTURE(mode);
+        CAPTURE(token_adv);
+        df.compare(o, token_adv, 1e-5);
+        dd.compare(o, token_adv, 1e-12);
+      }
+    }
+  }
+
+  TEST_CASE("cuda policy_loss: more rows than blocks (a grid-stride loop) match seq") {
+    const loss_batch<float> h(mc::tuning::loss_max_blocks + 903, 97, 5);
+    const device_loss_batch<float> d(h);
+    policy_loss_options o;
+    o.kl = kl_estimator::k3;
+    d.compare(o, true, 1e-5);
+    o.aggregation = loss_aggregation::seq_mean_token_mean;
+    d.compare(o, false, 1e-5);
+  }
+
+  TEST_CASE("cuda policy_loss: a NaN or infinity is counted as on the CPU; the error policy throws") {
+    loss_batch<float> h(9, 300, 6);
+    h.m[2 * 300 + 5] = 1;
+    h.old[2 * 300 + 5] = std::numeric_limits<float>::quiet_NaN();
+    h.m[4 * 300 + 0] = 1;
+    h.adv[4 * 300 + 0] = std::numeric_limits<float>::infinity();
+    const device_loss_batch<float> d(h);
+    policy_loss_options o;
+    o.nonfinite = nonfinite_policy::propagate;
+    d.compare(o, true, 1e-5);
+    o.nonfinite = nonfinite_policy::error;
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    CHECK_THROWS_AS((void)mc::policy_loss(mc::launch{nullptr, ws.p, ws.n, true}, d.device_inputs(true),
+                                          policy_loss_grads<float>{{d.g.p, h.b, h.t}, {}}, o),
+                    mmrag_rft::error);
+  }
+
+  TEST_CASE("cuda policy_loss: sync_result = false leaves the result for read_policy_loss_result") {
+    const loss_batch<float> h(13, 200, 7);
+    const device_loss_batch<float> d(h);
+    policy_loss_options o;
+    o.kl = kl_estimator::k3;
+    std::vector<float> g(h.lp.size());
+    const auto want = policy_loss(exec::seq, d.host_inputs(true), policy_loss_grads<float>{{g.data(), h.b, h.t}, {}}, o);
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    cudaStream_t stream;
+    mc::detail::check_cuda(cudaStreamCreate(&stream), "test");
+    const mc::launch l{stream, ws.p, ws.n, false};
+    const auto empty = mc::policy_loss(l, d.device_inputs(true), policy_loss_grads<float>{{d.g.p, h.b, h.t}, {}}, o);
+    CHECK(empty.stats.valid_tokens == 0);
+    const auto got = mc::read_policy_loss_result(l, h.t, o);
+    CHECK(close(want.loss, got.loss, 1e-5));
+    CHECK(want.stats.valid_tokens == got.stats.valid_tokens);
+    cudaStreamDestroy(stream);
+  }
+
+  TEST_CASE("cuda token_logprobs_and_entropy: bfloat16 logits and gradients, strided rows, -inf and NaN rows") {
+    const std::size_t n = 24, v = 3001, stride = 3008;
+    std::mt19937 gen(8);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    std::vector<bfloat16> x(n * stride, bfloat16::from_float(std::numeric_limits<float>::quiet_NaN()));
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < v; ++j) x[i * stride + j] = bfloat16::from_float(d(gen));
+    for (std::size_t j = 0; j < 2000; ++j) x[5 * stride + j] = bfloat16::from_float(-INFINITY); // a vocabulary mask
+    for (std::size_t j = 0; j < v; ++j) x[6 * stride + j] = bfloat16::from_float(-INFINITY);    // all masked: NaN
+    x[7 * stride + 2999] = bfloat16::from_float(std::numeric_limits<float>::quiet_NaN());       // NaN: NaN
+    std::vector<std::int64_t> y(n);
+    for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<std::int64_t>((i * 997 + 2500) % v);
+    const matrix_view<const bfloat16> hx(x.data(), n, v, stride);
+    std::vector<float> lp(n), ent(n), lse(n);
+    const token_logprobs_options opt{1.3};
+    token_logprobs_and_entropy(hx, y, {lp, ent, lse}, opt);
+    device_buffer<bfloat16> dx(x);
+    device_buffer<std::int64_t> dy(y);
+    device_buffer<float> dlp(n), dent(n), dlse(n);
+    dlp.poison();
+    dent.poison();
+    const mc::launch l;
+    mc::token_logprobs_and_entropy(l, matrix_view<const bfloat16>(dx.p, n, v, stride),
+                                   std::span<const std::int64_t>(dy.p, n), {dlp.span(), dent.span(), dlse.span()}, opt);
+    const auto glp = dlp.host(), gent = dent.host();
+    for (std::size_t i = 0; i < n; ++i) {
+      CAPTURE(i);
+      CHECK(close(lp[i], glp[i], 1e-5));
+      CHECK(close(ent[i], gent[i], 1e-5));
+    }
+    CHECK(std::isnan(glp[6]));
+    CHECK(std::isnan(glp[7]));
+    std::vector<float> up(n, 0.7f), uh(n, -0.2f);
+    std::vector<bfloat16> g(n * stride);
+    token_logprobs_and_entropy_backward(hx, y, {lse, ent, up, uh}, matrix_view<bfloat16>(g.data(), n, v, stride), opt);
+    device_buffer<float> dup(up), duh(uh);
+    device_buffer<bfloat16> dg(n * stride);
+    dg.poison();
+    mc::token_logprobs_and_entropy_backward(l, matrix_view<const bfloat16>(dx.p, n, v, stride),
+                                            std::span<const std::int64_t>(dy.p, n),
+                                            {std::span<const float>(dlse.p, n), std::span<const float>(dent.p, n),
+                                             std::span<const float>(dup.p, n), std::span<const float>(duh.p, n)},
+                                            matrix_view<bfloat16>(dg.p, n, v, stride), opt);
+    const auto gg = dg.host();
+    std::size_t bad = 0, untouched = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < v; ++j) {
+        const float a = g[i * stride + j].to_float(), b = gg[i * stride + j].to_float();
+        bad += !close(a, b, 1.0 / 64); // one bfloat16 rounding apart at most
+      }
+      for (std::size_t j = v; j < stride; ++j) untouched += gg[i * stride + j].bits == 0xffff;
+    }
+    CHECK(bad == 0);
+    CHECK(untouched == n * (stride - v)); // the padding of a strided row is never written
+  }
+
+  TEST_CASE("cuda grpo_advantages: float and double, every preset, singleton and all-equal groups") {
+    std::mt19937 gen(9);
+    std::vector<double> r(3000);
+    for (auto& e : r) e = static_cast<double>(gen() % 3); // ties: many all-equal groups
+    std::vector<std::int64_t> off{0};
+    while (off.back() < 3000) off.push_back(std::min<std::int64_t>(3000, off.back() + static_cast<std::int64_t>(gen() % 6)));
+    std::vector<float> rf(r.begin(), r.end());
+    auto presets = std::vector<grpo_options>{grpo_options::verl(), grpo_options::trl(), grpo_options::dr_grpo()};
+    grpo_options batch = grpo_options::verl();
+    batch.scale = reward_scale::batch;
+    presets.push_back(batch);
+    grpo_options biased = grpo_options::trl();
+    biased.std = std_estimator::biased;
+    presets.push_back(biased);
+    device_buffer<double> dr(r), da(r.size());
+    device_buffer<float> drf(rf), daf(r.size());
+    device_buffer<std::int64_t> doff(off);
+    for (std::size_t k = 0; k < presets.size(); ++k)
+      for (int layout = 0; layout < 2; ++layout) {
+        CAPTURE(k);
+        CAPTURE(layout);
+        const group_layout g = layout == 0 ? group_layout::uniform(375, 8) : group_layout::from_offsets(off);
+        const grpo_options& o = presets[k];
+        std::vector<double> a(r.size());
+        std::vector<float> af(r.size());
+        const auto want = grpo_advantages(exec::seq, std::span<const double>(r), g, std::span<double>(a), o);
+        (void)grpo_advantages(exec::seq, std::span<const float>(rf), g, std::span<float>(af), o);
+        device_buffer<unsigned char> ws(std::max(mc::grpo_workspace_bytes<double>(g, o), mc::grpo_workspace_bytes<float>(g, o)));
+        da.poison();
+        daf.poison();
+        const mc::launch l{nullptr, ws.p, ws.n, true};
+        const auto got = mc::grpo_advantages(l, std::span<const double>(dr.p, r.size()), g, doff.p, da.span(), o);
+        (void)mc::grpo_advantages(l, std::span<const float>(drf.p, r.size()), g, doff.p, daf.span(), o);
+        CHECK(want.degenerate_groups == got.degenerate_groups);
+        CHECK(want.singleton_groups == got.singleton_groups);
+        const auto ga = da.host();
+        const auto gaf = daf.host();
+        std::size_t bad = 0;
+        for (std::size_t j = 0; j < r.size(); ++j) bad += !close(a[j], ga[j], 1e-12) || !close(af[j], gaf[j], 1e-5);
+        CHECK(bad == 0);
+      }
+  }
+
+  TEST_CASE("cuda grpo_advantages: a NaN reward with the error policy throws, naming it") {
+    std::vector<float> r(64, 1.0f);
+    r[37] = std::numeric_limits<float>::quiet_NaN();
+    device_buffer<float> dr(r), da(r.size());
+    const group_layout g = group_layout::uniform(8, 8);
+    const grpo_options o;
+    device_buffer<unsigned char> ws(mc::grpo_workspace_bytes<float>(g, o));
+    try {
+      (void)mc::grpo_advantages(mc::launch{nullptr, ws.p, ws.n, true}, std::span<const float>(dr.p, r.size()), g,
+                                nullptr, da.span(), o);
+      FAIL("expected an error");
+    } catch (const mmrag_rft::error& e) {
+      CHECK(e.argument() == "rewards");
+      CHECK(e.index() == 37);
     }
   }
 }
