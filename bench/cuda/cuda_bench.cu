@@ -163,23 +163,27 @@ struct logit_problem {
   }
   [[nodiscard]] matrix_view<const L> view() const { return {as<const L>(x), logit_rows, vocab}; }
   [[nodiscard]] std::span<const std::int64_t> tokens() const { return {as<std::int64_t>(y), logit_rows}; }
+  template <bool Vector = true>
   void forward() const {
-    mc::token_logprobs_and_entropy(mc::launch{}, view(), tokens(),
-                                   {{as<float>(lp), logit_rows}, {as<float>(ent), logit_rows},
-                                    {as<float>(lse), logit_rows}});
+    mc::detail::launch_token_logprobs<Vector>(mc::launch{}, view(), tokens(),
+                                              {{as<float>(lp), logit_rows}, {as<float>(ent), logit_rows},
+                                               {as<float>(lse), logit_rows}},
+                                              {}, nullptr);
   }
 };
 
-template <class L>
+// Vector: 16-byte loads (the library's kernels); otherwise one element per load (the kernels before, kept to show
+// what the wide accesses gained on the card).
+template <class L, bool Vector>
 void logits_forward(benchmark::State& s) {
   const logit_problem<L> p;
-  timed(s, [&] { p.forward(); }, logit_rows * vocab * sizeof(L));
+  timed(s, [&] { p.template forward<Vector>(); }, logit_rows * vocab * sizeof(L));
   float first = 0;
   check(cudaMemcpy(&first, p.lp.p, 4, cudaMemcpyDeviceToHost));
   s.counters["logp_row0"] = first;
 }
 
-template <class L>
+template <class L, bool Vector>
 void logits_backward(benchmark::State& s) {
   const logit_problem<L> p;
   buffer gx(logit_rows * vocab * sizeof(L));
@@ -188,8 +192,8 @@ void logits_backward(benchmark::State& s) {
                                 {as<float>(p.glp), logit_rows},
                                 {as<float>(p.gh), logit_rows}};
   timed(s, [&] {
-    mc::token_logprobs_and_entropy_backward(mc::launch{}, p.view(), p.tokens(), in,
-                                            matrix_view<L>(as<L>(gx), logit_rows, vocab));
+    mc::detail::launch_token_logprobs_backward<Vector>(mc::launch{}, p.view(), p.tokens(), in,
+                                                       matrix_view<L>(as<L>(gx), logit_rows, vocab), {});
   }, 2 * logit_rows * vocab * sizeof(L));
 }
 
@@ -214,10 +218,12 @@ BENCHMARK(policy_loss_verl)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(grpo_1m)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK_TEMPLATE(logits_forward, bfloat16)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(logits_forward, float)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(logits_backward, bfloat16)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(logits_backward, float)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_forward, bfloat16, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_forward, float, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_backward, bfloat16, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_backward, float, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_forward, bfloat16, false)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(logits_backward, bfloat16, false)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 } // namespace
 

@@ -75,8 +75,8 @@ def main():
             row(f"GRPO 1M, G = 8 (vs {ref})", g, t["median_s"] * 1e3 if t else None)
     for dtype, ctype in (("bfloat16", "bfloat16"), ("float", "float32")):
         t = torch_rows.get(f"torch_token_logprobs/{ctype}/N:16384/V:152064")
-        f = bench.get(f"logits_forward<{dtype}>/manual_time")
-        b = bench.get(f"logits_backward<{dtype}>/manual_time")
+        f = bench.get(f"logits_forward<{dtype}, true>/manual_time")
+        b = bench.get(f"logits_backward<{dtype}, true>/manual_time")
         if f:
             row(f"token_logprobs_and_entropy 16k x 152k {dtype}, forward", f, t["forward_s"] * 1e3 if t else None)
         if b:
@@ -85,6 +85,11 @@ def main():
             both = to_ms(f) + to_ms(b)
             print(f"| ... forward + backward | {both:.3f} | | | | {t['forward_backward_s'] * 1e3:.3f} | "
                   f"{t['forward_backward_s'] * 1e3 / both:.1f}x |")
+
+    for kind in ("forward", "backward"):
+        e = bench.get(f"logits_{kind}<bfloat16, false>/manual_time")
+        if e:
+            row(f"{kind}, bfloat16, one element per load (the kernel before 16-byte accesses)", e)
 
     print()
     for name, e in sorted(bench.items()):

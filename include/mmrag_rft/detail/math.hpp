@@ -43,6 +43,9 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float bits_to_float(std::int32_t i) 
 /// `vexp` (below) for x already in [-87, 88.7228391] or NaN, as the KL estimators' argument that verl clamps to
 /// [-20, 20]: the same value without the clamp and the overflow select, three vector operations fewer.
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexcept {
+#if defined(__CUDA_ARCH__)
+  return ::expf(xc); // see vexp
+#else
   // Round to nearest with the 1.5 * 2^23 shifter instead of std::floor, which is a libm call without SSE4.1 and
   // stops vectorisation (measured: 73% of the loss in one scalar loop with a floorf call, docs/performance.md).
   constexpr float shifter = 12582912.0f;
@@ -60,6 +63,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexce
   // which is the flush to 0 at the bottom, without a select.
   const float scale = bits_to_float((static_cast<std::int32_t>(n) + 126) << 23);
   return (p * scale) * 2.0f;
+#endif
 }
 
 /// e^x in float with at most 2 ulp error, branch-free so that the CPU loops vectorise without -ffast-math (libm's
@@ -68,9 +72,17 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexce
 /// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to nearest), then e^r by a degree-6 polynomial fitted
 /// for least maximum relative error on that interval (3e-9; the degree-7 Taylor polynomial it replaced had 6e-9 and
 /// cost two more operations; tests/losses checks the 2 ulp over the range).
+///
+/// On the GPU it is CUDA's own expf, to the same bound (2 ulp; it returns denormals instead of flushing, a
+/// difference below 1e-37): a few instructions around the special-function unit's exp2, where this polynomial is a
+/// dozen dependent FMAs, and the logit kernels take one exponential per logit they read.
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp(float x) noexcept {
+#if defined(__CUDA_ARCH__)
+  return ::expf(x);
+#else
   const float y = vexp_in_range(clamp(x, -87.0f, 88.7228391f));
   return x > 88.7228391f ? INFINITY : y;
+#endif
 }
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE double vexp(double x) noexcept { return std::exp(x); }
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE double vexp_in_range(double x) noexcept { return std::exp(x); }

@@ -53,6 +53,30 @@ MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_push(softmax_state st, float 
   return {st.m, st.s + e, st.q + (e > 0.0f ? e * d : 0.0f)};
 }
 
+/// Adds N tempered logits (one thread's 16-byte load on the GPU) to a running state: their max first, the state
+/// rescaled to it at most once, then one exponential per logit. Equal to N `softmax_push` calls up to rounding, with
+/// at most one rescale per chunk instead of one per new maximum (and no branch per logit).
+template <int N>
+MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_push_chunk(softmax_state st, const float (&z)[N]) noexcept {
+  float mc = z[0];
+  for (int j = 1; j < N; ++j) mc = nan_max(mc, z[j]);
+  if (mc == -INFINITY) return st; // every logit -inf: probability 0
+  if (st.s == 0.0f) {
+    st = {mc, 0.0f, 0.0f};
+  } else if (mc > st.m || mc != mc) {
+    const float d = st.m - mc; // <= 0
+    const float f = vexp(d);
+    st = {mc, st.s * f, f * (st.q + d * st.s)};
+  }
+  for (int j = 0; j < N; ++j) {
+    const float d = z[j] - st.m;
+    const float e = vexp(d);
+    st.s += e;
+    st.q += e > 0.0f ? e * d : 0.0f; // -inf logit: 0, not 0 * -inf
+  }
+  return st;
+}
+
 /// log-sum-exp of the row, m + log s (-inf for a row of only -inf logits).
 MMRAG_RFT_HOST_DEVICE inline float softmax_lse(const softmax_state& st) noexcept { return st.m + std::log(st.s); }
 
