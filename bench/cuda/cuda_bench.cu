@@ -88,6 +88,7 @@ constexpr std::size_t loss_rows = 4096, loss_cols = 4096;
 // given (one fused pass) instead of counted from the mask (a read of the mask first, as verl's mask.sum()).
 void policy_loss_verl(benchmark::State& s) {
   const bool token_adv = s.range(0) != 0, given_normalizer = s.range(1) != 0;
+  const auto max_blocks = static_cast<std::size_t>(s.range(2));
   const std::size_t b = loss_rows, t = loss_cols, n = b * t;
   const auto& host = bench::cached_batch(b, t);
   buffer lp(host.log_probs), old(host.old_log_probs), ref(host.ref_log_probs), m(host.mask), g(n * 4);
@@ -105,7 +106,7 @@ void policy_loss_verl(benchmark::State& s) {
   const std::size_t wsb = mc::policy_loss_workspace_bytes(b);
   buffer ws(wsb);
   const mc::launch l{nullptr, ws.p, wsb, false};
-  timed(s, [&] { (void)mc::policy_loss(l, in, out, o); }, bench::loss_bytes(b, t, token_adv));
+  timed(s, [&] { (void)mc::detail::policy_loss_with_grid(l, in, out, o, max_blocks); }, bench::loss_bytes(b, t, token_adv));
   const policy_loss_result r = mc::read_policy_loss_result(l, t, o);
   s.counters["loss"] = r.loss;
   s.counters["pg_clipfrac"] = r.stats.pg_clipfrac;
@@ -209,14 +210,16 @@ void floors(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(copy_floor)->Apply(floors)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(policy_loss_verl)
-    ->ArgNames({"token_adv", "given_normalizer"})
-    ->Args({1, 0})
-    ->Args({0, 0})
-    ->Args({1, 1})
-    ->Args({0, 1})
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
+// The library's grid cap (tuning::loss_max_blocks: one row per block at B = 4096) and two smaller ones (8 and 4 blocks
+// per multiprocessor of an H100/H200), which pay the block reduction for several rows at once.
+void loss_configs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"token_adv", "given_normalizer", "max_blocks"});
+  for (const std::int64_t tok : {1, 0})
+    for (const std::int64_t given : {0, 1}) b->Args({tok, given, static_cast<std::int64_t>(mc::tuning::loss_max_blocks)});
+  for (const std::int64_t blocks : {1056, 528}) b->Args({1, 0, blocks});
+}
+
+BENCHMARK(policy_loss_verl)->Apply(loss_configs)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(grpo_1m)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_TEMPLATE(logits_forward, bfloat16, true)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(logits_forward, float, true)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -99,7 +99,8 @@ struct device_loss_batch {
     return in;
   }
   /// Runs both paths with `o` and checks the result and every gradient element (the device's poisoned first).
-  void compare(const policy_loss_options& o, bool token_adv, double rel) const {
+  void compare(const policy_loss_options& o, bool token_adv, double rel,
+               std::size_t max_blocks = mc::tuning::loss_max_blocks) const {
     std::vector<T> want_g(h.lp.size()), want_ge(h.lp.size());
     const auto want = policy_loss(exec::seq, host_inputs(token_adv),
                                   policy_loss_grads<T>{{want_g.data(), h.b, h.t}, {want_ge.data(), h.b, h.t}}, o);
@@ -108,7 +109,7 @@ struct device_loss_batch {
     device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
     const mc::launch l{nullptr, ws.p, ws.n, true};
     const policy_loss_grads<T> dout{{g.p, h.b, h.t}, {ge.p, h.b, h.t}};
-    const auto got = mc::policy_loss(l, device_inputs(token_adv), dout, o);
+    const auto got = mc::detail::policy_loss_with_grid(l, device_inputs(token_adv), dout, o, max_blocks);
     CHECK(close(want.loss, got.loss, rel));
     CHECK(close(want.pg_loss, got.pg_loss, rel));
     CHECK(close(want.kl_loss, got.kl_loss, rel));
@@ -126,7 +127,7 @@ struct device_loss_batch {
       bad += !close(want_g[k], gg[k], rel) || !close(want_ge[k], gge[k], rel);
     CHECK(bad == 0);
     // Deterministic: the same call gives the same bits.
-    const auto again = mc::policy_loss(l, device_inputs(token_adv), dout, o);
+    const auto again = mc::detail::policy_loss_with_grid(l, device_inputs(token_adv), dout, o, max_blocks);
     CHECK(again.loss == got.loss);
   }
 };
@@ -293,6 +294,14 @@ TEST_SUITE("cuda") {
     d.compare(o, true, 1e-5);
     o.aggregation = loss_aggregation::seq_mean_token_mean;
     d.compare(o, false, 1e-5);
+    // A small grid: each block sums many rows before its one reduction.
+    const loss_batch<float> small(41, 700, 8);
+    const device_loss_batch<float> ds(small);
+    for (const std::size_t blocks : {std::size_t{1}, std::size_t{7}}) {
+      CAPTURE(blocks);
+      ds.compare(o, true, 1e-5, blocks);
+      ds.compare(policy_loss_options{}, false, 1e-5, blocks);
+    }
   }
 
   TEST_CASE("cuda policy_loss: a NaN or infinity is counted as on the CPU; the error policy throws") {

@@ -47,8 +47,10 @@ struct row_info_plus {
 };
 
 /// The fused pass: one block per row (grid-stride). Per row: its length (and GSPO log-ratio sum) by a block
-/// reduction over the mask row, then each token's loss, statistics and gradients; the block's sums go to
-/// partials[blockIdx.x].
+/// reduction over the mask row, then each token's loss, statistics and gradients into the thread's own running sums
+/// (each token's weight is known before its row's token loop, so nothing else needs a per-row reduction); one block
+/// reduction of those sums at the end goes to partials[blockIdx.x]. With fewer blocks than rows
+/// (tuning::loss_max_blocks) that large reduction (21 fields) is paid once per block, not once per row.
 template <class T, int Threads>
 __global__ void __launch_bounds__(Threads)
     policy_loss_kernel(md::loss_args<T> a, std::size_t rows, md::loss_coef_params cp, bool local_counts,
@@ -67,7 +69,7 @@ __global__ void __launch_bounds__(Threads)
     cp.n_tokens = static_cast<double>(totals[0]);
     cp.n_seqs = static_cast<double>(totals[1]);
   }
-  md::loss_sums acc; // thread 0's running total over this block's rows
+  md::loss_sums acc; // this thread's running total over its tokens of this block's rows
   const std::size_t cols = a.cols;
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
     md::loss_row_info info;
@@ -100,15 +102,12 @@ __global__ void __launch_bounds__(Threads)
       __syncthreads();
     }
     const T extra = spread;
-    md::loss_sums s;
-    for (std::size_t t = threadIdx.x; t < cols; t += Threads) s = md::loss_sums_plus{}(s, md::loss_token(a, i, t, c, extra));
-    s = loss_reduce_t(tmp.loss).Reduce(s, md::loss_sums_plus{});
-    if (threadIdx.x == 0) {
-      s.seqs = 1;
-      acc = md::loss_sums_plus{}(acc, s);
-    }
-    __syncthreads();
+    for (std::size_t t = threadIdx.x; t < cols; t += Threads)
+      acc = md::loss_sums_plus{}(acc, md::loss_token(a, i, t, c, extra));
+    if (threadIdx.x == 0) ++acc.seqs;
+    __syncthreads(); // coef and spread are rewritten for the next row
   }
+  acc = loss_reduce_t(tmp.loss).Reduce(acc, md::loss_sums_plus{});
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
@@ -125,8 +124,8 @@ __global__ void __launch_bounds__(Threads)
   if (threadIdx.x == 0) *out = s;
 }
 
-[[nodiscard]] inline std::size_t loss_blocks(std::size_t rows) noexcept {
-  return rows < tuning::loss_max_blocks ? rows : tuning::loss_max_blocks;
+[[nodiscard]] inline std::size_t loss_blocks(std::size_t rows, std::size_t max_blocks = tuning::loss_max_blocks) noexcept {
+  return rows < max_blocks ? rows : max_blocks;
 }
 
 } // namespace detail
@@ -154,6 +153,17 @@ __global__ void __launch_bounds__(Threads)
   return mmrag_rft::detail::finish_policy_loss(host, static_cast<double>(host.seqs), cols, opt);
 }
 
+namespace detail {
+
+/// `gpu::policy_loss` with the grid capped at `max_blocks` (at most tuning::loss_max_blocks, which the workspace is
+/// sized for); bench/cuda tries several caps.
+template <std::floating_point T>
+policy_loss_result policy_loss_with_grid(const launch& l, const policy_loss_inputs<T>& in,
+                                         const policy_loss_grads<T>& out, const policy_loss_options& opt,
+                                         std::size_t max_blocks);
+
+} // namespace detail
+
 /// `mmrag_rft::policy_loss` on the GPU, fused: one pass over the tokens reads each input once, writes each gradient
 /// once and reduces the loss and statistics in the same pass (plus a read of the mask first when the normaliser is
 /// local, as on the CPU; pass `options.normalizer` to skip it). No intermediate array the size of the batch.
@@ -165,6 +175,13 @@ __global__ void __launch_bounds__(Threads)
 template <std::floating_point T>
 policy_loss_result policy_loss(const launch& l, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
                                const policy_loss_options& opt = {}) {
+  return detail::policy_loss_with_grid(l, in, out, opt, tuning::loss_max_blocks);
+}
+
+template <std::floating_point T>
+policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_loss_inputs<T>& in,
+                                                 const policy_loss_grads<T>& out, const policy_loss_options& opt,
+                                                 std::size_t max_blocks) {
   namespace md = mmrag_rft::detail;
   md::validate(in, out, opt);
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
@@ -173,7 +190,9 @@ policy_loss_result policy_loss(const launch& l, const policy_loss_inputs<T>& in,
   detail::workspace_carver w(l.workspace, l.workspace_bytes);
   auto* totals = w.take<unsigned long long>(2);
   auto* sums = w.take<md::loss_sums>(1);
-  const std::size_t blocks = detail::loss_blocks(rows);
+  md::require(max_blocks > 0 && max_blocks <= tuning::loss_max_blocks, "gpu::policy_loss", "max_blocks",
+              "must be in [1, tuning::loss_max_blocks]");
+  const std::size_t blocks = detail::loss_blocks(rows, max_blocks);
   auto* partials = w.take<md::loss_sums>(blocks > 0 ? blocks : 1);
   if (rows == 0 || cols == 0) {
     const md::loss_sums zero;

@@ -16,7 +16,10 @@ struct tuning {
   /// One block per sequence of the policy loss (T is 1k to 32k tokens).
   static constexpr int loss_threads = 256;
   /// The grid of the fused loss kernel is min(rows, loss_max_blocks): a function of the shape only, so the order of
-  /// the floating-point reduction, and with it the result, does not depend on the GPU.
+  /// the floating-point reduction, and with it the result, does not depend on the GPU. Each block reduces its
+  /// threads' sums once, after all its rows: a smaller cap (e.g. 1024, a few blocks per multiprocessor) pays that
+  /// reduction for several rows at once, at some cost in load balance over rows of different lengths; bench/cuda's
+  /// policy_loss_verl decides.
   static constexpr std::size_t loss_max_blocks = 4096;
   /// Threads of the single-block kernels that fold per-block partials in a fixed order.
   static constexpr int fold_threads = 256;
