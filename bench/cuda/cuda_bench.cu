@@ -89,6 +89,7 @@ constexpr std::size_t loss_rows = 4096, loss_cols = 4096;
 void policy_loss_verl(benchmark::State& s) {
   const bool token_adv = s.range(0) != 0, given_normalizer = s.range(1) != 0;
   const auto max_blocks = static_cast<std::size_t>(s.range(2));
+  const auto min_blocks = s.range(3);
   const std::size_t b = loss_rows, t = loss_cols, n = b * t;
   const auto& host = bench::cached_batch(b, t);
   buffer lp(host.log_probs), old(host.old_log_probs), ref(host.ref_log_probs), m(host.mask), g(n * 4);
@@ -106,7 +107,12 @@ void policy_loss_verl(benchmark::State& s) {
   const std::size_t wsb = mc::policy_loss_workspace_bytes(b);
   buffer ws(wsb);
   const mc::launch l{nullptr, ws.p, wsb, false};
-  timed(s, [&] { (void)mc::detail::policy_loss_with_grid(l, in, out, o, max_blocks); }, bench::loss_bytes(b, t, token_adv));
+  const auto call = [&] {
+    if (min_blocks == 3) (void)mc::detail::policy_loss_with_grid<float, 3>(l, in, out, o, max_blocks);
+    else if (min_blocks == 4) (void)mc::detail::policy_loss_with_grid<float, 4>(l, in, out, o, max_blocks);
+    else (void)mc::detail::policy_loss_with_grid<float, 1>(l, in, out, o, max_blocks);
+  };
+  timed(s, call, bench::loss_bytes(b, t, token_adv));
   const policy_loss_result r = mc::read_policy_loss_result(l, t, o);
   s.counters["loss"] = r.loss;
   s.counters["pg_clipfrac"] = r.stats.pg_clipfrac;
@@ -211,12 +217,16 @@ void floors(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(copy_floor)->Apply(floors)->UseManualTime()->Unit(benchmark::kMillisecond);
 // The library's grid cap (tuning::loss_max_blocks: one row per block at B = 4096) and two smaller ones (8 and 4 blocks
-// per multiprocessor of an H100/H200), which pay the block reduction for several rows at once.
+// per multiprocessor of an H100/H200), which pay the block reduction for several rows at once; and the kernel compiled
+// for 1 (the library's tuning::loss_min_blocks), 3 or 4 resident blocks per multiprocessor (fewer registers).
 void loss_configs(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"token_adv", "given_normalizer", "max_blocks"});
+  b->ArgNames({"token_adv", "given_normalizer", "max_blocks", "min_blocks"});
+  const auto grid = static_cast<std::int64_t>(mc::tuning::loss_max_blocks);
   for (const std::int64_t tok : {1, 0})
-    for (const std::int64_t given : {0, 1}) b->Args({tok, given, static_cast<std::int64_t>(mc::tuning::loss_max_blocks)});
-  for (const std::int64_t blocks : {1056, 528}) b->Args({1, 0, blocks});
+    for (const std::int64_t given : {0, 1}) b->Args({tok, given, grid, 1});
+  for (const std::int64_t blocks : {1056, 528}) b->Args({1, 0, blocks, 1});
+  for (const std::int64_t min_blocks : {3, 4})
+    for (const std::int64_t blocks : {grid, std::int64_t{1056}}) b->Args({1, 0, blocks, min_blocks});
 }
 
 BENCHMARK(policy_loss_verl)->Apply(loss_configs)->UseManualTime()->Unit(benchmark::kMillisecond);

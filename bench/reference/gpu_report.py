@@ -66,8 +66,10 @@ def main():
             tok = "token_adv:1" in name
             given = "given_normalizer:1" in name
             grid = name.split("max_blocks:")[1].split("/")[0]
+            resident = name.split("min_blocks:")[1].split("/")[0]
             label = (f"policy loss 16.8M, verl + k3, adv per {'token' if tok else 'sequence'}, "
-                     f"{'normaliser given' if given else 'token count from the mask'}, grid <= {grid}")
+                     f"{'normaliser given' if given else 'token count from the mask'}, grid <= {grid}, "
+                     f"launch bounds for {resident} block(s) per SM")
             row(label, e, tl["median_s"] * 1e3 if tl and tok and not given else None)
     g = bench.get("grpo_1m/manual_time")
     if g:

@@ -46,13 +46,49 @@ struct row_info_plus {
   }
 };
 
+/// A thread's running sums in the fused kernel, in the element type A (float for a float loss) with 32-bit counts:
+/// a thread sees about cols / Threads tokens of each of its block's rows, so float keeps the CPU's precision class
+/// (its lanes sum 16 tokens in float per tile). Widened to loss_sums (double) for the block reduction. With
+/// loss_sums itself per thread the float kernel needed 124 registers (ptxas, sm_90): two blocks of 256 threads per
+/// multiprocessor; this halves the accumulators and drops the double additions per token.
+template <class A>
+struct thread_loss_sums {
+  A pg = 0, kl = 0, ent = 0, ppo_kl = 0, kl_sum = 0, ent_sum = 0, adv_sum = 0, ratio_sum = 0;
+  A adv_min = A(INFINITY), adv_max = A(-INFINITY), ratio_min = A(INFINITY), ratio_max = A(-INFINITY);
+  unsigned clipped = 0, lower = 0, low = 0, high = 0, region = 0, tokens = 0, nonfinite = 0, seqs = 0;
+  unsigned long long first_bad = ~0ull;
+
+  // The same merge rules as loss_sums_plus (a NaN never replaces a min or max: `b < a ? b : a`).
+  __device__ void add(const md::loss_sums& s) noexcept {
+    pg += static_cast<A>(s.pg), kl += static_cast<A>(s.kl), ent += static_cast<A>(s.ent);
+    ppo_kl += static_cast<A>(s.ppo_kl), kl_sum += static_cast<A>(s.kl_sum), ent_sum += static_cast<A>(s.ent_sum);
+    adv_sum += static_cast<A>(s.adv_sum), ratio_sum += static_cast<A>(s.ratio_sum);
+    const A amin = static_cast<A>(s.adv_min), amax = static_cast<A>(s.adv_max);
+    const A rmin = static_cast<A>(s.ratio_min), rmax = static_cast<A>(s.ratio_max);
+    adv_min = amin < adv_min ? amin : adv_min, adv_max = amax > adv_max ? amax : adv_max;
+    ratio_min = rmin < ratio_min ? rmin : ratio_min, ratio_max = rmax > ratio_max ? rmax : ratio_max;
+    clipped += s.clipped != 0, lower += s.lower != 0, low += s.low != 0, high += s.high != 0;
+    region += s.region != 0, tokens += static_cast<unsigned>(s.tokens), nonfinite += static_cast<unsigned>(s.nonfinite);
+    first_bad = s.first_bad < first_bad ? s.first_bad : first_bad;
+  }
+  [[nodiscard]] __device__ md::loss_sums wide() const noexcept {
+    md::loss_sums s;
+    s.pg = pg, s.kl = kl, s.ent = ent, s.ppo_kl = ppo_kl, s.kl_sum = kl_sum, s.ent_sum = ent_sum;
+    s.adv_sum = adv_sum, s.ratio_sum = ratio_sum;
+    s.adv_min = adv_min, s.adv_max = adv_max, s.ratio_min = ratio_min, s.ratio_max = ratio_max;
+    s.clipped = clipped, s.lower = lower, s.low = low, s.high = high, s.region = region;
+    s.tokens = tokens, s.seqs = seqs, s.nonfinite = nonfinite, s.first_bad = first_bad;
+    return s;
+  }
+};
+
 /// The fused pass: one block per row (grid-stride). Per row: its length (and GSPO log-ratio sum) by a block
 /// reduction over the mask row, then each token's loss, statistics and gradients into the thread's own running sums
 /// (each token's weight is known before its row's token loop, so nothing else needs a per-row reduction); one block
 /// reduction of those sums at the end goes to partials[blockIdx.x]. With fewer blocks than rows
 /// (tuning::loss_max_blocks) that large reduction (21 fields) is paid once per block, not once per row.
-template <class T, int Threads>
-__global__ void __launch_bounds__(Threads)
+template <class T, int Threads, int MinBlocks>
+__global__ void __launch_bounds__(Threads, MinBlocks)
     policy_loss_kernel(md::loss_args<T> a, std::size_t rows, md::loss_coef_params cp, bool local_counts,
                        const unsigned long long* totals, md::loss_sums* partials) {
   using info_reduce_t = cub::BlockReduce<md::loss_row_info, Threads>;
@@ -69,7 +105,7 @@ __global__ void __launch_bounds__(Threads)
     cp.n_tokens = static_cast<double>(totals[0]);
     cp.n_seqs = static_cast<double>(totals[1]);
   }
-  md::loss_sums acc; // this thread's running total over its tokens of this block's rows
+  thread_loss_sums<T> acc; // this thread's running total over its tokens of this block's rows
   const std::size_t cols = a.cols;
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
     md::loss_row_info info;
@@ -102,13 +138,12 @@ __global__ void __launch_bounds__(Threads)
       __syncthreads();
     }
     const T extra = spread;
-    for (std::size_t t = threadIdx.x; t < cols; t += Threads)
-      acc = md::loss_sums_plus{}(acc, md::loss_token(a, i, t, c, extra));
+    for (std::size_t t = threadIdx.x; t < cols; t += Threads) acc.add(md::loss_token(a, i, t, c, extra));
     if (threadIdx.x == 0) ++acc.seqs;
     __syncthreads(); // coef and spread are rewritten for the next row
   }
-  acc = loss_reduce_t(tmp.loss).Reduce(acc, md::loss_sums_plus{});
-  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+  const md::loss_sums total = loss_reduce_t(tmp.loss).Reduce(acc.wide(), md::loss_sums_plus{});
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
 /// Folds the per-block partials in a fixed order (thread k takes partials k, k + Threads, ...; then a block
@@ -156,8 +191,9 @@ __global__ void __launch_bounds__(Threads)
 namespace detail {
 
 /// `gpu::policy_loss` with the grid capped at `max_blocks` (at most tuning::loss_max_blocks, which the workspace is
-/// sized for); bench/cuda tries several caps.
-template <std::floating_point T>
+/// sized for) and the kernel compiled for MinBlocks resident blocks per multiprocessor (`__launch_bounds__`, which caps
+/// its registers); bench/cuda tries several of both.
+template <std::floating_point T, int MinBlocks = tuning::loss_min_blocks>
 policy_loss_result policy_loss_with_grid(const launch& l, const policy_loss_inputs<T>& in,
                                          const policy_loss_grads<T>& out, const policy_loss_options& opt,
                                          std::size_t max_blocks);
@@ -178,7 +214,7 @@ policy_loss_result policy_loss(const launch& l, const policy_loss_inputs<T>& in,
   return detail::policy_loss_with_grid(l, in, out, opt, tuning::loss_max_blocks);
 }
 
-template <std::floating_point T>
+template <std::floating_point T, int MinBlocks>
 policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_loss_inputs<T>& in,
                                                  const policy_loss_grads<T>& out, const policy_loss_options& opt,
                                                  std::size_t max_blocks) {
@@ -224,7 +260,7 @@ policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_l
                               cols,
                               md::resolve_token_params<T>(opt),
                               opt.mode == policy_loss_mode::gspo && opt.gspo_grad == gspo_gradient::sequence};
-  detail::policy_loss_kernel<T, tuning::loss_threads><<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(
+  detail::policy_loss_kernel<T, tuning::loss_threads, MinBlocks><<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(
       args, rows, md::coef_params(opt, given, given, constant), local_counts, totals, partials);
   detail::loss_fold_kernel<tuning::fold_threads><<<1, tuning::fold_threads, 0, l.stream>>>(partials, blocks, sums);
   detail::check_cuda(cudaGetLastError(), "gpu::policy_loss");
