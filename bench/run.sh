@@ -24,13 +24,13 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMRAG_RFT_BUI
   -DMMRAG_RFT_BUILD_TESTS=OFF -DMMRAG_RFT_BUILD_EXAMPLES=OFF -DMMRAG_RFT_CUDA=OFF -DCMAKE_CXX_FLAGS="$flags" >/dev/null
 cmake --build "$build" --target mmrag_rft.bench.advantages.grpo mmrag_rft.bench.advantages.rloo \
   mmrag_rft.bench.losses.policy_loss \
-  mmrag_rft.bench.losses.policy_loss_prototype
+  mmrag_rft.bench.losses.policy_loss_prototype mmrag_rft.bench.logits
 mkdir -p "$results"
 
 echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; CXXFLAGS='$flags'; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for prog in advantages/mmrag_rft.bench.advantages.grpo advantages/mmrag_rft.bench.advantages.rloo \
   losses/mmrag_rft.bench.losses.policy_loss \
-  losses/mmrag_rft.bench.losses.policy_loss_prototype; do
+  losses/mmrag_rft.bench.losses.policy_loss_prototype logits/mmrag_rft.bench.logits; do
   name=$(basename "$prog" | sed 's/^mmrag_rft\.bench\.//')
   "$build/bench/$prog" --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
     --benchmark_display_aggregates_only=true \
@@ -40,7 +40,11 @@ done
 cd "$root/bench/reference"
 "$python" policy_loss.py --threads 2 | tee "$results/torch_policy_loss.jsonl"
 "$python" grpo.py --threads 2 | tee "$results/torch_grpo.jsonl"
+for dtype in float32 bfloat16; do
+  "$python" ../logits/token_logprobs_reference.py --threads 2 --rows 1024 --dtype "$dtype" --json | grep '^{'
+done | tee "$results/torch_logits.jsonl"
 "$python" report.py --cpp "$results"/advantages.grpo.json "$results"/advantages.rloo.json \
   "$results"/losses.policy_loss.json \
-  "$results"/losses.policy_loss_prototype.json \
-  --torch "$results/torch_policy_loss.jsonl" "$results/torch_grpo.jsonl" | tee "$results/report.md"
+  "$results"/losses.policy_loss_prototype.json "$results"/logits.json \
+  --torch "$results/torch_policy_loss.jsonl" "$results/torch_grpo.jsonl" "$results/torch_logits.jsonl" \
+  | tee "$results/report.md"

@@ -111,6 +111,39 @@ def grpo_table(cpp, torch):
     print()
 
 
+def logits_table(cpp, torch):
+    if not any(k.startswith("forward/") for k in cpp):
+        return
+    print("### token_logprobs_and_entropy (+ backward), N = 1024 rows x V = 152,064\n")
+    print("| kernel | time (ms) | floor (ms) | / floor | PyTorch 2 thr (ms) | PyTorch / mmrag_rft |")
+    print("|---|---|---|---|---|---|")
+    n, v = 1024, 152064
+    t32 = torch.get(f"torch_token_logprobs/float32/N:{n}/V:{v}")
+    t16 = torch.get(f"torch_token_logprobs/bfloat16/N:{n}/V:{v}")
+    rows = [("forward, float, seq", "forward/seq", "floor_read/seq", None),
+            ("forward, float, par", "forward/par", "floor_read/par", t32 and t32["forward_s"]),
+            ("forward, bfloat16, seq", "forward_bf16/seq", None, None),
+            ("forward, bfloat16, par", "forward_bf16/par", None, t16 and t16["forward_s"]),
+            ("backward, float, seq", "backward/seq", "floor_copy/seq", None),
+            ("backward, float, par", "backward/par", "floor_copy/par", None),
+            ("forward, float, seq, baseline ISA", "forward/seq_baseline_isa", "floor_read/seq", None),
+            ("backward, float, seq, baseline ISA", "backward/seq_baseline_isa", "floor_copy/seq", None)]
+    for label, key, floor, t in rows:
+        r = cpp.get(f"{key}/{n}")
+        if not r:
+            continue
+        f = cpp.get(f"{floor}/{n}") if floor else None
+        ratio = f"{r[0] / f[0]:.2f}x" if f else "-"
+        print(f"| {label} | {ms(r[0])} | {ms(f[0]) if f else '-'} | {ratio} | {ms(t) if t else '-'} "
+              f"| {f'{t / r[0]:.1f}x' if t else '-'} |")
+    fw, bw = cpp.get(f"forward/par/{n}"), cpp.get(f"backward/par/{n}")
+    if t32 and fw and bw:
+        both = fw[0] + bw[0]
+        print(f"| forward + backward, float, par | {ms(both)} | - | - | {ms(t32['forward_backward_s'])} "
+              f"| {t32['forward_backward_s'] / both:.1f}x |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpp", nargs="+", required=True)
@@ -120,6 +153,7 @@ def main():
     loss_table(cpp, torch)
     prototype_table(cpp, torch)
     grpo_table(cpp, torch)
+    logits_table(cpp, torch)
 
 
 if __name__ == "__main__":
