@@ -41,7 +41,7 @@ cd "$root/bench/reference"
 "$python" policy_loss.py --threads 2 | tee "$results/torch_policy_loss.jsonl"
 "$python" grpo.py --threads 2 | tee "$results/torch_grpo.jsonl"
 for dtype in float32 bfloat16; do
-  "$python" ../logits/token_logprobs_reference.py --threads 2 --rows 1024 --dtype "$dtype" --json | grep '^{'
+  "$python" ../logits/token_logprobs_reference.py --threads 2 --rows 1024 --dtype "$dtype" --json
 done | tee "$results/torch_logits.jsonl"
 "$python" report.py --cpp "$results"/advantages.grpo.json "$results"/advantages.rloo.json \
   "$results"/losses.policy_loss.json \

@@ -9,6 +9,8 @@ speedup over PyTorch eager; for the policy loss also the two losses (same inputs
 import json
 import sys
 
+from report import load_torch
+
 
 def to_ms(entry):
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[entry["time_unit"]]
@@ -27,18 +29,6 @@ def load_bench(path):
     return data.get("context", {}), rows
 
 
-def load_torch(paths):
-    out = {}
-    for p in paths:
-        with open(p) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("{"):
-                    rec = json.loads(line)
-                    out[rec["name"]] = rec
-    return out
-
-
 def main():
     context, bench = load_bench(sys.argv[1])
     torch_rows = load_torch(sys.argv[2:])
@@ -54,11 +44,10 @@ def main():
     def row(label, e, torch_ms=None):
         ms, fl = to_ms(e), floor_of(e)
         gbs = e["bytes_moved"] / (ms * 1e-3) / 1e9
-        ratio = f"{ms / fl:.2f}" if fl else "?"
+        floor, ratio = (f"{fl:.3f}", f"{ms / fl:.2f}") if fl else ("?", "?")
         t = f"{torch_ms:.3f}" if torch_ms else "-"
         sp = f"{torch_ms / ms:.1f}x" if torch_ms else "-"
-        print(f"| {label} | {ms:.3f} | {fl:.3f} | {ratio} | {gbs:.0f} | {t} | {sp} |" if fl else
-              f"| {label} | {ms:.3f} | ? | ? | {gbs:.0f} | {t} | {sp} |")
+        print(f"| {label} | {ms:.3f} | {floor} | {ratio} | {gbs:.0f} | {t} | {sp} |")
 
     tl = torch_rows.get("torch_policy_loss/B:4096/T:4096")
     for name, e in sorted(bench.items()):

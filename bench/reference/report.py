@@ -28,11 +28,13 @@ def load_cpp(paths):
 
 
 def load_torch(paths):
+    """name -> record of the JSON lines in the references' output (other lines, a reference's own text or a step's
+    header, are skipped)."""
     out = {}
     for path in paths:
         with open(path) as f:
             for line in f:
-                if line.strip():
+                if line.lstrip().startswith("{"):
                     r = json.loads(line)
                     out[r["name"]] = r
     return out

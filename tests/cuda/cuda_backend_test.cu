@@ -3,6 +3,8 @@
 #include <mmrag_rft/backends/cuda/all.cuh>
 #include <mmrag_rft/logits/token_logprobs.hpp>
 
+#include <support/generators.hpp>
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -46,69 +48,52 @@ struct device_buffer {
   void poison() const { mc::detail::check_cuda(cudaMemset(p, 0xff, n * sizeof(T)), "test"); }
 };
 
-// A padded batch of `b` rows of at most `t` tokens with random lengths (every 7th row fully masked), as the CPU
-// tests build it.
+// tests/support's random batch (masked positions hold NaN, which no path may read), with every 7th row fully
+// masked: a zero-length response.
 template <class T>
-struct loss_batch {
-  std::size_t b, t;
-  std::vector<T> lp, old, adv, ref, ent, seq_adv;
-  std::vector<std::uint8_t> m;
-  loss_batch(std::size_t rows, std::size_t cols, std::uint32_t seed)
-      : b(rows), t(cols), lp(rows * cols), old(rows * cols), adv(rows * cols), ref(rows * cols), ent(rows * cols),
-        seq_adv(rows), m(rows * cols) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> u(0, 1);
-    std::normal_distribution<double> nd(0, 1);
-    for (std::size_t i = 0; i < b; ++i) {
-      const auto len = static_cast<std::size_t>(u(gen) * static_cast<double>(t)) * (i % 7 != 3);
-      seq_adv[i] = static_cast<T>(nd(gen));
-      for (std::size_t k = 0; k < t; ++k) {
-        const std::size_t j = i * t + k;
-        lp[j] = static_cast<T>(-4 * u(gen));
-        old[j] = lp[j] + static_cast<T>(0.3 * nd(gen));
-        ref[j] = lp[j] + static_cast<T>(0.5 * nd(gen));
-        adv[j] = static_cast<T>(nd(gen));
-        ent[j] = static_cast<T>(2 * u(gen));
-        m[j] = k < len;
-      }
-    }
-  }
-};
+test::random_batch<T> loss_batch(std::uint64_t seed, std::size_t rows, std::size_t cols, std::size_t min_len = 0) {
+  test::random_batch<T> b = test::make_batch<T>(test::seed_t{seed}, rows, cols, 0.4, min_len);
+  for (std::size_t i = 3; i < rows; i += 7)
+    std::fill(b.mask.begin() + static_cast<std::ptrdiff_t>(i * cols),
+              b.mask.begin() + static_cast<std::ptrdiff_t>((i + 1) * cols), std::uint8_t{0});
+  return b;
+}
 
 // The same batch in device memory, and the calls of both paths on it.
 template <class T>
 struct device_loss_batch {
-  const loss_batch<T>& h;
-  device_buffer<T> lp{h.lp}, old{h.old}, adv{h.adv}, ref{h.ref}, ent{h.ent}, seq_adv{h.seq_adv}, g{h.lp.size()},
-      ge{h.lp.size()};
-  device_buffer<std::uint8_t> m{h.m};
-  explicit device_loss_batch(const loss_batch<T>& host) : h(host) {}
+  const test::random_batch<T>& h;
+  device_buffer<T> lp{h.log_probs}, old{h.old_log_probs}, adv{h.token_advantages}, ref{h.ref_log_probs},
+      ent{h.entropy}, seq_adv{h.seq_advantages}, g{h.log_probs.size()}, ge{h.log_probs.size()};
+  device_buffer<std::uint8_t> m{h.mask};
+  explicit device_loss_batch(const test::random_batch<T>& host) : h(host) {}
 
   [[nodiscard]] policy_loss_inputs<T> host_inputs(bool token_adv) const {
-    policy_loss_inputs<T> in{{h.lp.data(), h.b, h.t}, {h.old.data(), h.b, h.t}, {}, {}, mask_view(h.m.data(), h.b, h.t),
-                             {h.ref.data(), h.b, h.t}, {h.ent.data(), h.b, h.t}};
-    if (token_adv) in.advantages = {h.adv.data(), h.b, h.t};
-    else in.sequence_advantages = h.seq_adv;
+    const std::size_t b = h.rows, t = h.cols;
+    policy_loss_inputs<T> in{{h.log_probs.data(), b, t},     {h.old_log_probs.data(), b, t}, {}, {},
+                             mask_view(h.mask.data(), b, t), {h.ref_log_probs.data(), b, t}, {h.entropy.data(), b, t}};
+    if (token_adv) in.advantages = {h.token_advantages.data(), b, t};
+    else in.sequence_advantages = h.seq_advantages;
     return in;
   }
   [[nodiscard]] policy_loss_inputs<T> device_inputs(bool token_adv) const {
-    policy_loss_inputs<T> in{{lp.p, h.b, h.t}, {old.p, h.b, h.t}, {}, {}, mask_view(m.p, h.b, h.t),
-                             {ref.p, h.b, h.t}, {ent.p, h.b, h.t}};
-    if (token_adv) in.advantages = {adv.p, h.b, h.t};
-    else in.sequence_advantages = {seq_adv.p, h.b};
+    const std::size_t b = h.rows, t = h.cols;
+    policy_loss_inputs<T> in{{lp.p, b, t}, {old.p, b, t}, {}, {}, mask_view(m.p, b, t), {ref.p, b, t}, {ent.p, b, t}};
+    if (token_adv) in.advantages = {adv.p, b, t};
+    else in.sequence_advantages = {seq_adv.p, b};
     return in;
   }
   /// Runs both paths with `o` and checks the result and every gradient element (the device's poisoned first).
   void compare(const policy_loss_options& o, bool token_adv, double rel,
                std::size_t max_blocks = mc::tuning::loss_max_blocks) const {
-    std::vector<T> want_g(h.lp.size()), want_ge(h.lp.size());
+    std::vector<T> want_g(h.log_probs.size()), want_ge(h.log_probs.size());
     const auto want = policy_loss(exec::seq, host_inputs(token_adv),
-                                  policy_loss_grads<T>{{want_g.data(), h.b, h.t}, {want_ge.data(), h.b, h.t}}, o);
+                                  policy_loss_grads<T>{{want_g.data(), h.rows, h.cols}, {want_ge.data(), h.rows, h.cols}}, o);
     g.poison();
     ge.poison();
-    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.rows));
     const mc::launch l{nullptr, ws.p, ws.n, true};
-    const policy_loss_grads<T> dout{{g.p, h.b, h.t}, {ge.p, h.b, h.t}};
+    const policy_loss_grads<T> dout{{g.p, h.rows, h.cols}, {ge.p, h.rows, h.cols}};
     const auto got = mc::detail::policy_loss_with_grid(l, device_inputs(token_adv), dout, o, max_blocks);
     CHECK(close(want.loss, got.loss, rel));
     CHECK(close(want.pg_loss, got.pg_loss, rel));
@@ -187,53 +172,15 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("cuda policy_loss: the fused kernel matches seq") {
-    const std::size_t b = 37, t = 513;
-    std::mt19937 gen(2);
-    std::uniform_real_distribution<double> u(0, 1);
-    std::normal_distribution<double> nd(0, 1);
-    std::vector<float> lp(b * t), old(b * t), adv(b * t), ref(b * t), ent(b * t);
-    std::vector<std::uint8_t> m(b * t);
-    for (std::size_t i = 0; i < b; ++i) {
-      const auto len = static_cast<std::size_t>(u(gen) * t) * (i % 7 != 3);
-      for (std::size_t k = 0; k < t; ++k) {
-        const std::size_t j = i * t + k;
-        lp[j] = static_cast<float>(-4 * u(gen));
-        old[j] = lp[j] + static_cast<float>(0.3 * nd(gen));
-        ref[j] = lp[j] + static_cast<float>(0.5 * nd(gen));
-        adv[j] = static_cast<float>(nd(gen));
-        ent[j] = static_cast<float>(2 * u(gen));
-        m[j] = k < len;
-      }
-    }
-    device_buffer<float> dlp(lp), dold(old), dadv(adv), dref(ref), dent(ent), dg(b * t), dge(b * t);
-    device_buffer<std::uint8_t> dm(m);
+    const auto h = loss_batch<float>(2, 37, 513);
+    const device_loss_batch<float> d(h);
     for (int mode = 0; mode < 4; ++mode) {
       policy_loss_options o;
       if (mode == 1) o.kl = kl_estimator::k3, o.entropy_coeff = 0.01;
       if (mode == 2) o.mode = policy_loss_mode::gspo, o.gspo_grad = gspo_gradient::sequence;
       if (mode == 3) o.aggregation = loss_aggregation::seq_mean_token_mean, o.normalizer = 40.0;
       CAPTURE(mode);
-      policy_loss_inputs<float> in{{lp.data(), b, t}, {old.data(), b, t}, {adv.data(), b, t}, {},
-                                   mask_view(m.data(), b, t), {ref.data(), b, t}, {ent.data(), b, t}};
-      std::vector<float> g(b * t), ge(b * t);
-      const auto want = policy_loss(exec::seq, in, policy_loss_grads<float>{{g.data(), b, t}, {ge.data(), b, t}}, o);
-      policy_loss_inputs<float> din{{dlp.p, b, t}, {dold.p, b, t}, {dadv.p, b, t}, {},
-                                    mask_view(dm.p, b, t), {dref.p, b, t}, {dent.p, b, t}};
-      device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(b));
-      const mc::launch l{nullptr, ws.p, ws.n, true};
-      const auto got = mc::policy_loss(l, din, policy_loss_grads<float>{{dg.p, b, t}, {dge.p, b, t}}, o);
-      CHECK(close(want.loss, got.loss, 1e-5));
-      CHECK(close(want.kl_loss, got.kl_loss, 1e-5));
-      CHECK(close(want.stats.pg_clipfrac, got.stats.pg_clipfrac, 1e-9));
-      CHECK(want.stats.valid_tokens == got.stats.valid_tokens);
-      CHECK(want.stats.valid_sequences == got.stats.valid_sequences);
-      const auto gg = dg.host();
-      std::size_t bad = 0;
-      for (std::size_t k = 0; k < g.size(); ++k) bad += !close(g[k], gg[k], 1e-5);
-      CHECK(bad == 0);
-      // Deterministic: the same call gives the same bits.
-      const auto again = mc::policy_loss(l, din, policy_loss_grads<float>{{dg.p, b, t}, {dge.p, b, t}}, o);
-      CHECK(again.loss == got.loss);
+      d.compare(o, true, 1e-5);
     }
   }
 
@@ -265,8 +212,8 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("cuda policy_loss: float and double, per-token and per-sequence advantages, every mode and aggregation") {
-    const loss_batch<float> hf(41, 700, 4);
-    const loss_batch<double> hd(41, 700, 4);
+    const auto hf = loss_batch<float>(4, 41, 700);
+    const auto hd = loss_batch<double>(4, 41, 700);
     const device_loss_batch<float> df(hf);
     const device_loss_batch<double> dd(hd);
     for (int mode = 0; mode < 7; ++mode) {
@@ -287,7 +234,7 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("cuda policy_loss: more rows than blocks (a grid-stride loop) match seq") {
-    const loss_batch<float> h(mc::tuning::loss_max_blocks + 903, 97, 5);
+    const auto h = loss_batch<float>(5, mc::tuning::loss_max_blocks + 903, 97);
     const device_loss_batch<float> d(h);
     policy_loss_options o;
     o.kl = kl_estimator::k3;
@@ -295,7 +242,7 @@ TEST_SUITE("cuda") {
     o.aggregation = loss_aggregation::seq_mean_token_mean;
     d.compare(o, false, 1e-5);
     // A small grid: each block sums many rows before its one reduction.
-    const loss_batch<float> small(41, 700, 8);
+    const auto small = loss_batch<float>(8, 41, 700);
     const device_loss_batch<float> ds(small);
     for (const std::size_t blocks : {std::size_t{1}, std::size_t{7}}) {
       CAPTURE(blocks);
@@ -305,36 +252,34 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("cuda policy_loss: a NaN or infinity is counted as on the CPU; the error policy throws") {
-    loss_batch<float> h(9, 300, 6);
-    h.m[2 * 300 + 5] = 1;
-    h.old[2 * 300 + 5] = std::numeric_limits<float>::quiet_NaN();
-    h.m[4 * 300 + 0] = 1;
-    h.adv[4 * 300 + 0] = std::numeric_limits<float>::infinity();
+    auto h = loss_batch<float>(6, 9, 300, 10); // rows 2 and 4 have at least their first 10 tokens valid
+    h.old_log_probs[2 * 300 + 5] = std::numeric_limits<float>::quiet_NaN();
+    h.token_advantages[4 * 300 + 0] = std::numeric_limits<float>::infinity();
     const device_loss_batch<float> d(h);
     policy_loss_options o;
     o.nonfinite = nonfinite_policy::propagate;
     d.compare(o, true, 1e-5);
     o.nonfinite = nonfinite_policy::error;
-    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.rows));
     CHECK_THROWS_AS((void)mc::policy_loss(mc::launch{nullptr, ws.p, ws.n, true}, d.device_inputs(true),
-                                          policy_loss_grads<float>{{d.g.p, h.b, h.t}, {}}, o),
+                                          policy_loss_grads<float>{{d.g.p, h.rows, h.cols}, {}}, o),
                     mmrag_rft::error);
   }
 
   TEST_CASE("cuda policy_loss: sync_result = false leaves the result for read_policy_loss_result") {
-    const loss_batch<float> h(13, 200, 7);
+    const auto h = loss_batch<float>(7, 13, 200);
     const device_loss_batch<float> d(h);
     policy_loss_options o;
     o.kl = kl_estimator::k3;
-    std::vector<float> g(h.lp.size());
-    const auto want = policy_loss(exec::seq, d.host_inputs(true), policy_loss_grads<float>{{g.data(), h.b, h.t}, {}}, o);
-    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.b));
+    std::vector<float> g(h.log_probs.size());
+    const auto want = policy_loss(exec::seq, d.host_inputs(true), policy_loss_grads<float>{{g.data(), h.rows, h.cols}, {}}, o);
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.rows));
     cudaStream_t stream;
     mc::detail::check_cuda(cudaStreamCreate(&stream), "test");
     const mc::launch l{stream, ws.p, ws.n, false};
-    const auto empty = mc::policy_loss(l, d.device_inputs(true), policy_loss_grads<float>{{d.g.p, h.b, h.t}, {}}, o);
+    const auto empty = mc::policy_loss(l, d.device_inputs(true), policy_loss_grads<float>{{d.g.p, h.rows, h.cols}, {}}, o);
     CHECK(empty.stats.valid_tokens == 0);
-    const auto got = mc::read_policy_loss_result(l, h.t, o);
+    const auto got = mc::read_policy_loss_result(l, h.cols, o);
     CHECK(close(want.loss, got.loss, 1e-5));
     CHECK(want.stats.valid_tokens == got.stats.valid_tokens);
     cudaStreamDestroy(stream);
@@ -397,12 +342,12 @@ TEST_SUITE("cuda") {
   }
 
   TEST_CASE("cuda grpo_advantages: float and double, every preset, singleton and all-equal groups") {
-    std::mt19937 gen(9);
-    std::vector<double> r(3000);
-    for (auto& e : r) e = static_cast<double>(gen() % 3); // ties: many all-equal groups
-    std::vector<std::int64_t> off{0};
-    while (off.back() < 3000) off.push_back(std::min<std::int64_t>(3000, off.back() + static_cast<std::int64_t>(gen() % 6)));
-    std::vector<float> rf(r.begin(), r.end());
+    // Sizes 0 to 5 (empty and singleton groups among them); rewards in steps of 0.25 (ties: all-equal groups).
+    std::vector<std::int64_t> off = test::random_offsets(test::seed_t{9}, 1000, 0, 5);
+    off.push_back((off.back() + 7) / 8 * 8); // one more group, so that uniform groups of 8 cover the same rewards
+    const auto n = static_cast<std::size_t>(off.back());
+    const std::vector<double> r = test::random_rewards<double>(test::seed_t{9}, n);
+    const std::vector<float> rf(r.begin(), r.end());
     auto presets = std::vector<grpo_options>{grpo_options::verl(), grpo_options::trl(), grpo_options::dr_grpo()};
     grpo_options batch = grpo_options::verl();
     batch.scale = reward_scale::batch;
@@ -417,7 +362,7 @@ TEST_SUITE("cuda") {
       for (int layout = 0; layout < 2; ++layout) {
         CAPTURE(k);
         CAPTURE(layout);
-        const group_layout g = layout == 0 ? group_layout::uniform(375, 8) : group_layout::from_offsets(off);
+        const group_layout g = layout == 0 ? group_layout::uniform(n / 8, 8) : group_layout::from_offsets(off);
         const grpo_options& o = presets[k];
         std::vector<double> a(r.size());
         std::vector<float> af(r.size());

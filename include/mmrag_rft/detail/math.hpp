@@ -13,11 +13,17 @@
 
 namespace mmrag_rft::detail {
 
+/// torch.clamp(x, min=lo): NaN passes through.
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T clamp_below(T x, T lo) noexcept {
+  return x < lo ? lo : x;
+}
+
 /// torch.clamp semantics: NaN passes through; the bounds are inclusive.
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T clamp(T x, T lo, T hi) noexcept {
   // Both comparisons always evaluated (no nested ternary), so loops calling this can be if-converted and vectorised.
-  const T up = x < lo ? lo : x;
+  const T up = clamp_below(x, lo);
   return up > hi ? hi : up;
 }
 

@@ -22,20 +22,30 @@ struct softmax_state {
 /// max that lets a NaN through (std::max and `a > b ? a : b` would drop it and hide a NaN logit).
 MMRAG_RFT_HOST_DEVICE inline float nan_max(float a, float b) noexcept { return (b > a || b != b) ? b : a; }
 
-/// max(x, lo) that lets a NaN through (torch.clamp(x, min=lo)).
-MMRAG_RFT_HOST_DEVICE inline float clamp_below(float x, float lo) noexcept { return x < lo ? lo : x; }
+/// The state rescaled to a maximum m >= st.m (or NaN): s' = s e^(st.m - m), q' = e^(st.m - m) (q + (st.m - m) s).
+MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_rescaled(const softmax_state& st, float m) noexcept {
+  const float d = st.m - m; // <= 0
+  const float f = vexp(d);
+  return {m, st.s * f, f * (st.q + d * st.s)};
+}
+
+/// Adds a tempered logit z <= st.m (the maximum unchanged). A -inf logit adds 0 (probability 0), not 0 * -inf.
+MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_add_below_max(const softmax_state& st, float z) noexcept {
+  const float d = z - st.m;
+  const float e = vexp(d);
+  return {st.m, st.s + e, st.q + (e > 0.0f ? e * d : 0.0f)};
+}
 
 /// Combines the statistics of two disjoint parts of a row; associative and commutative up to rounding, so blocks,
 /// lanes and threads can be merged in any tree. A state with s == 0 (empty, or only -inf logits) is the identity.
-/// Rescaling to the larger max: s' = s e^(m - m'), q' = e^(m - m') (q + (m - m') s). [Milakov and Gimelshein 2018,
-/// "Online normalizer calculation for softmax", extended with the entropy moment q]
+/// Both are rescaled to the larger maximum. [Milakov and Gimelshein 2018, "Online normalizer calculation for
+/// softmax", extended with the entropy moment q]
 MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_merge(const softmax_state& a, const softmax_state& b) noexcept {
   if (a.s == 0.0f) return b;
   if (b.s == 0.0f) return a;
   const float m = nan_max(a.m, b.m);
-  const float da = a.m - m, db = b.m - m;
-  const float fa = vexp(da), fb = vexp(db);
-  return {m, a.s * fa + b.s * fb, fa * (a.q + da * a.s) + fb * (b.q + db * b.s)};
+  const softmax_state ra = softmax_rescaled(a, m), rb = softmax_rescaled(b, m);
+  return {m, ra.s + rb.s, ra.q + rb.q};
 }
 
 /// Adds one tempered logit to a running state. -inf logits contribute nothing (probability 0); a NaN makes the state
@@ -44,13 +54,10 @@ MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_push(softmax_state st, float 
   if (z == -INFINITY) return st;
   if (st.s == 0.0f) return {z, 1.0f, 0.0f};
   if (z > st.m || z != z) {
-    const float d = st.m - z; // <= 0
-    const float f = vexp(d);
-    return {z, st.s * f + 1.0f, f * (st.q + d * st.s)};
+    const softmax_state r = softmax_rescaled(st, z);
+    return {z, r.s + 1.0f, r.q};
   }
-  const float d = z - st.m;
-  const float e = vexp(d);
-  return {st.m, st.s + e, st.q + (e > 0.0f ? e * d : 0.0f)};
+  return softmax_add_below_max(st, z);
 }
 
 /// Adds N tempered logits (one thread's 16-byte load on the GPU) to a running state: their max first, the state
@@ -61,19 +68,9 @@ MMRAG_RFT_HOST_DEVICE inline softmax_state softmax_push_chunk(softmax_state st, 
   float mc = z[0];
   for (int j = 1; j < N; ++j) mc = nan_max(mc, z[j]);
   if (mc == -INFINITY) return st; // every logit -inf: probability 0
-  if (st.s == 0.0f) {
-    st = {mc, 0.0f, 0.0f};
-  } else if (mc > st.m || mc != mc) {
-    const float d = st.m - mc; // <= 0
-    const float f = vexp(d);
-    st = {mc, st.s * f, f * (st.q + d * st.s)};
-  }
-  for (int j = 0; j < N; ++j) {
-    const float d = z[j] - st.m;
-    const float e = vexp(d);
-    st.s += e;
-    st.q += e > 0.0f ? e * d : 0.0f; // -inf logit: 0, not 0 * -inf
-  }
+  if (st.s == 0.0f) st = {mc, 0.0f, 0.0f};
+  else if (mc > st.m || mc != mc) st = softmax_rescaled(st, mc);
+  for (int j = 0; j < N; ++j) st = softmax_add_below_max(st, z[j]);
   return st;
 }
 
