@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+// The LibTorch adapter: the library's logit and loss kernels as autograd functions on torch::Tensor. Needs LibTorch
+// (link `torch`); not part of <mmrag_rft/mmrag_rft.hpp>.
+#pragma once
+#include <mmrag_rft/torch/policy_loss.hpp>
+#include <mmrag_rft/torch/token_logprobs.hpp>

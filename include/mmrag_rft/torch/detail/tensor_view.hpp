@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+// LibTorch tensors seen as the library's views: dtype, device and shape checked, no copy where the layout allows.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/core/matrix_view.hpp>
+#include <mmrag_rft/logits/bfloat16.hpp>
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+
+namespace mmrag_rft::libtorch::detail {
+
+using mmrag_rft::detail::require;
+
+template <class T>
+[[nodiscard]] constexpr torch::Dtype dtype_of() noexcept {
+  if constexpr (std::is_same_v<T, float>) return torch::kFloat;
+  else if constexpr (std::is_same_v<T, double>) return torch::kDouble;
+  else if constexpr (std::is_same_v<T, bfloat16>) return torch::kBFloat16;
+  else if constexpr (std::is_same_v<T, std::int64_t>) return torch::kLong;
+  else {
+    static_assert(std::is_same_v<T, std::uint8_t>, "no LibTorch dtype for this element type");
+    return torch::kUInt8;
+  }
+}
+
+[[nodiscard]] inline std::string describe(const torch::Tensor& t) {
+  std::string s = std::string(c10::toString(t.scalar_type())) + " [";
+  for (std::int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "] on " + t.device().str();
+}
+
+/// The CPU backends read host memory; a CUDA tensor goes to `mmrag_rft::gpu` (docs/gpu.md) from an nvcc-compiled
+/// translation unit, where its data pointer is passed as it is.
+inline void require_cpu(const torch::Tensor& t, const char* fn, const char* arg) {
+  require(t.device().is_cpu(), fn, arg,
+          "is on " + t.device().str() +
+              "; the LibTorch adapter runs the CPU backends (for CUDA tensors call mmrag_rft::gpu with their data "
+              "pointers, docs/gpu.md)");
+}
+
+/// `t` as a `[rows, cols]` matrix_view of T: 2-D, dtype T, on the CPU. A tensor whose last dimension is not
+/// contiguous is copied into `keep` (which then owns the memory the view points to).
+template <class T>
+[[nodiscard]] matrix_view<const T> as_matrix(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
+                                             const char* arg) {
+  require(t.defined(), fn, arg, "is an undefined tensor");
+  require_cpu(t, fn, arg);
+  require(t.dim() == 2, fn, arg, "must be 2-D [rows, cols], not " + describe(t));
+  require(t.scalar_type() == dtype_of<T>(), fn, arg,
+          "must be " + std::string(c10::toString(dtype_of<T>())) + ", not " + describe(t));
+  keep = t.size(1) <= 1 || t.stride(1) == 1 ? t : t.contiguous();
+  const auto rows = static_cast<std::size_t>(keep.size(0)), cols = static_cast<std::size_t>(keep.size(1));
+  const auto stride = keep.size(0) <= 1 ? cols : static_cast<std::size_t>(keep.stride(0));
+  require(keep.size(0) <= 1 || keep.stride(0) >= keep.size(1), fn, arg, "has overlapping rows (a row stride below cols)");
+  return {static_cast<const T*>(keep.data_ptr()), rows, cols, stride};
+}
+
+/// `t` (any shape, dtype T, CPU) as a contiguous span; `keep` owns the memory when a copy was needed.
+template <class T>
+[[nodiscard]] std::span<const T> as_span(const torch::Tensor& t, torch::Tensor& keep, const char* fn, const char* arg) {
+  require(t.defined(), fn, arg, "is an undefined tensor");
+  require_cpu(t, fn, arg);
+  require(t.scalar_type() == dtype_of<T>(), fn, arg,
+          "must be " + std::string(c10::toString(dtype_of<T>())) + ", not " + describe(t));
+  keep = t.contiguous();
+  return {static_cast<const T*>(keep.data_ptr()), static_cast<std::size_t>(keep.numel())};
+}
+
+/// A fresh contiguous tensor's memory as a mutable view.
+template <class T>
+[[nodiscard]] matrix_view<T> as_output(torch::Tensor& t) noexcept {
+  return {static_cast<T*>(t.data_ptr()), static_cast<std::size_t>(t.size(0)), static_cast<std::size_t>(t.size(1))};
+}
+template <class T>
+[[nodiscard]] std::span<T> as_output_span(torch::Tensor& t) noexcept {
+  return {static_cast<T*>(t.data_ptr()), static_cast<std::size_t>(t.numel())};
+}
+
+} // namespace mmrag_rft::libtorch::detail

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+// token_logprobs_and_entropy as a LibTorch autograd function: logits in, chosen-token log-probs and entropy out,
+// the library's fused backward when the graph runs back through them.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/backends/cpu.hpp>
+#include <mmrag_rft/logits/token_logprobs.hpp>
+#include <mmrag_rft/torch/detail/tensor_view.hpp>
+
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace mmrag_rft::libtorch {
+
+/// What `token_logprobs_and_entropy` returns: float32 tensors with the logits' leading shape (`[...]` for `[..., V]`).
+struct token_logprobs_result {
+  torch::Tensor log_probs; ///< log softmax(logits / T)[token]
+  torch::Tensor entropy;   ///< -sum p log p of softmax(logits / T)
+};
+
+namespace detail {
+
+inline constexpr const char* adapter_logprobs_name = "libtorch::token_logprobs_and_entropy";
+
+/// `[..., V]` logits as `[N, V]`: a view when the leading dimensions flatten (a 2-D slice keeps its row stride),
+/// otherwise the copy `reshape` makes.
+[[nodiscard]] inline torch::Tensor logits_rows(const torch::Tensor& logits) {
+  require(logits.defined(), adapter_logprobs_name, "logits", "is an undefined tensor");
+  require(logits.dim() >= 1, adapter_logprobs_name, "logits", "must be [..., V], not a scalar");
+  return logits.dim() == 2 ? logits : logits.reshape({-1, logits.size(-1)});
+}
+
+template <class Fn>
+decltype(auto) with_logit_type(const torch::Tensor& logits, Fn&& fn) {
+  if (logits.scalar_type() == torch::kBFloat16) return fn(bfloat16{});
+  require(logits.scalar_type() == torch::kFloat, adapter_logprobs_name, "logits",
+          "must be float32 or bfloat16, not " + describe(logits));
+  return fn(float{});
+}
+
+[[nodiscard]] inline torch::Tensor token_ids(const torch::Tensor& tokens, const torch::Tensor& logits) {
+  require(tokens.defined(), adapter_logprobs_name, "tokens", "is an undefined tensor");
+  require(tokens.scalar_type() == torch::kLong || tokens.scalar_type() == torch::kInt, adapter_logprobs_name, "tokens",
+          "must be int64 (or int32), not " + describe(tokens));
+  require(tokens.sizes() == logits.sizes().slice(0, static_cast<std::size_t>(logits.dim() - 1)), adapter_logprobs_name,
+          "tokens", "must have the logits' leading shape: " + describe(tokens) + " for logits " + describe(logits));
+  return tokens.reshape({-1}).to(torch::kLong);
+}
+
+struct token_logprobs_function : torch::autograd::Function<token_logprobs_function> {
+  // Outputs: log-probs, entropy and lse (the last saved for the backward, not differentiable, dropped by the caller).
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
+                                                const torch::Tensor& tokens, double temperature,
+                                                std::int64_t threads) {
+    require_cpu(logits, adapter_logprobs_name, "logits");
+    const torch::Tensor x = logits_rows(logits);
+    const torch::Tensor y = token_ids(tokens, logits);
+    torch::Tensor tok_keep;
+    const auto ids = as_span<std::int64_t>(y, tok_keep, adapter_logprobs_name, "tokens");
+    const auto opts = logits.options().dtype(torch::kFloat);
+    torch::Tensor lp = torch::empty({x.size(0)}, opts), ent = torch::empty_like(lp), lse = torch::empty_like(lp);
+    with_logit_type(x, [&](auto tag) {
+      using L = decltype(tag);
+      torch::Tensor keep;
+      const auto view = as_matrix<L>(x, keep, adapter_logprobs_name, "logits");
+      mmrag_rft::token_logprobs_and_entropy(
+          exec::par.with_threads(static_cast<std::size_t>(threads)), view, ids,
+          {as_output_span<float>(lp), as_output_span<float>(ent), as_output_span<float>(lse)}, {temperature});
+    });
+    ctx->save_for_backward({logits, tokens, ent, lse});
+    ctx->saved_data["temperature"] = temperature;
+    ctx->saved_data["threads"] = threads;
+    ctx->mark_non_differentiable({lse});
+    const auto lead = tokens.sizes();
+    return {lp.view(lead), ent.view(lead), lse.view(lead)};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& logits = saved[0];
+    const torch::Tensor x = logits_rows(logits);
+    const torch::Tensor y = token_ids(saved[1], logits);
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const auto threads = static_cast<std::size_t>(ctx->saved_data["threads"].toInt());
+    torch::Tensor tok_keep, ent_keep, lse_keep, glp_keep, gh_keep;
+    const auto flat_float = [](const torch::Tensor& g) { return g.reshape({-1}).to(torch::kFloat); };
+    token_logprobs_grads in{as_span<float>(flat_float(saved[3]), lse_keep, adapter_logprobs_name, "lse"), {}, {}, {}};
+    if (grads[0].defined()) in.grad_log_probs = as_span<float>(flat_float(grads[0]), glp_keep, adapter_logprobs_name, "grad");
+    if (grads[1].defined()) {
+      in.grad_entropy = as_span<float>(flat_float(grads[1]), gh_keep, adapter_logprobs_name, "grad");
+      in.entropy = as_span<float>(flat_float(saved[2]), ent_keep, adapter_logprobs_name, "entropy");
+    }
+    torch::Tensor gx = torch::empty({x.size(0), x.size(1)}, x.options().memory_format(torch::MemoryFormat::Contiguous));
+    const auto ids = as_span<std::int64_t>(y, tok_keep, adapter_logprobs_name, "tokens");
+    with_logit_type(x, [&](auto tag) {
+      using L = decltype(tag);
+      torch::Tensor keep;
+      const auto view = as_matrix<L>(x, keep, adapter_logprobs_name, "logits");
+      mmrag_rft::token_logprobs_and_entropy_backward(exec::par.with_threads(threads), view, ids, in, as_output<L>(gx),
+                                                     {temperature});
+    });
+    return {gx.view(logits.sizes()), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+} // namespace detail
+
+/// `mmrag_rft::token_logprobs_and_entropy` on LibTorch tensors, differentiable: the backward is the library's fused
+/// `token_logprobs_and_entropy_backward` (one pass over the logits; the softmax is never materialised), so
+/// `loss.backward()` through the returned log-probs and entropy writes d loss / d logits directly.
+///
+/// `logits` is `[..., V]`, float32 or bfloat16, on the CPU (a 2-D slice such as `logits.narrow(0, ...)` is used in
+/// place; leading dimensions that do not flatten into one stride are copied once by `reshape`); `tokens` has the
+/// leading shape `[...]`, int64 or int32. Returns float32 `[...]` tensors; the gradient of the logits has their dtype.
+/// `options.temperature` must be the sampling temperature (see `token_logprobs_options`). `exec` picks the threads
+/// (`exec::seq` or `exec::par[.with_threads(n)]`); results are bitwise the same for any choice.
+///
+/// Throws `mmrag_rft::error` for a tensor of another dtype, shape or device (CUDA tensors: `mmrag_rft::gpu`, see
+/// docs/gpu.md), a token outside [0, V) or a bad temperature, before any output is written.
+template <exec::ExecutionBackend E>
+  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+[[nodiscard]] token_logprobs_result token_logprobs_and_entropy(const E& exec, const torch::Tensor& logits,
+                                                               const torch::Tensor& tokens,
+                                                               const token_logprobs_options& options = {}) {
+  std::int64_t threads = 1;
+  if constexpr (std::is_same_v<E, exec::par_t>) threads = static_cast<std::int64_t>(exec.num_threads);
+  detail::require(tokens.defined(), detail::adapter_logprobs_name, "tokens", "is an undefined tensor");
+  (void)detail::logits_rows(logits); // checks it is defined (LibTorch 1.13's apply takes no undefined tensor)
+  auto out = detail::token_logprobs_function::apply(logits, tokens, options.temperature, threads);
+  return {out[0], out[1]};
+}
+
+/// As above with `exec::par` (all hardware threads).
+[[nodiscard]] inline token_logprobs_result token_logprobs_and_entropy(const torch::Tensor& logits,
+                                                                      const torch::Tensor& tokens,
+                                                                      const token_logprobs_options& options = {}) {
+  return token_logprobs_and_entropy(exec::par, logits, tokens, options);
+}
+
+} // namespace mmrag_rft::libtorch
