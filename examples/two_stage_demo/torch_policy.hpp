@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The LibTorch adapter: wraps the demo network so that it satisfies mmrag_rft::Policy. The library computes rewards,
 // advantages and d loss / d log-prob; this adapter turns that gradient into parameter gradients with
-// `logp.backward(grad)` and steps Adam.
+// `logp.backward(grad)` (through the library's logit kernels, mmrag_rft/torch.hpp) and steps Adam.
 #pragma once
 #include "model.hpp"
 #include "tokenizer.hpp"
 
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/model.hpp>
+#include <mmrag_rft/torch.hpp>
 
 #include <torch/torch.h>
 
@@ -88,6 +89,7 @@ public:
       logits = net_->run(net_->embed(in, {}, {}, segs), pos, bias, &cache).select(1, 0);
     }
     auto b = mmrag_rft::rollout_batch::zeros(P, G, steps);
+    b.temperature = o.log_prob_temperature(); // what log_probs must recompute at
     for (std::size_t r = 0; r < R; ++r) {
       std::vector<std::int64_t> ids;
       bool eos = false;
@@ -275,8 +277,11 @@ private:
     const auto valid = torch::cat({e.valid, torch::ones({R, C}, torch::kBool)}, 1);
     const auto vis = see(e);
     const auto logits = net_->run(net_->embed(tokens, vis, e.slots, segments), positions, causal_bias(valid, 0), nullptr);
-    const auto lp = torch::log_softmax(logits.narrow(1, Pm - 1, C), -1);
-    return lp.gather(2, comp.unsqueeze(-1)).squeeze(-1);
+    // The library's fused kernel (mmrag_rft/torch.hpp) at the rollout's temperature: one pass per row forward and
+    // one backward, the [R, C, V] softmax never materialised.
+    const auto threads = mmrag_rft::exec::par.with_threads(static_cast<std::size_t>(torch::get_num_threads()));
+    return mmrag_rft::libtorch::token_logprobs_and_entropy(threads, logits.narrow(1, Pm - 1, C), comp, {r.temperature})
+        .log_probs;
   }
 
   const tokenizer* tok_;

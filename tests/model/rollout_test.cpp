@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 using namespace mmrag_rft;
 
 TEST_SUITE("model") {
@@ -24,5 +26,14 @@ TEST_CASE("rollout_batch: validate names the array when sizes disagree") {
   b = rollout_batch::zeros(2, 2, 3);
   b.completions.pop_back();
   CHECK_THROWS_AS(b.validate("rft_step"), error);
+  b = rollout_batch::zeros(2, 2, 3);
+  for (double t : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    b.temperature = t;
+    CHECK_THROWS_WITH_AS(b.validate("rft_step"), doctest::Contains("rollout.temperature"), error);
+  }
+  b.temperature = 0.7;
+  CHECK_NOTHROW(b.validate("rft_step"));
+  CHECK(rollout_options{.temperature = 0}.log_prob_temperature() == 1.0);
+  CHECK(rollout_options{.temperature = 0.7}.log_prob_temperature() == 0.7);
 }
 }

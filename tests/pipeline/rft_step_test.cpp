@@ -115,6 +115,36 @@ TEST_CASE("rft_step: numbers are accepted as rewards when the callable returns d
   CHECK(r.rewards.size() == s1.size() * 8);
 }
 
+TEST_CASE("rft_step: a rollout sampled at T = 0.5 is recomputed at T = 0.5; a rollout that misstates T is refused") {
+  const auto s1 = make_stage1_samples(questions()[2]);
+  prompt_batch prompts;
+  for (const sample& s : s1) prompts.push_back(render_stage1(tiny_templates(), s, 0));
+  rft_options o;
+  o.rollout.temperature = 0.5;
+  test_support::table_policy pol({"yes", "no", "maybe"});
+  for (std::uint64_t step = 0; step < 3; ++step) { // after the first update the three choices are no longer uniform
+    o.rollout.seed = step;
+    const auto r = rft_step(pol, std::span<const sample>(s1), prompts, relevance, o);
+    CHECK(r.rollout.temperature == 0.5);
+    CHECK(r.metrics.ppo_kl == 0.0); // on-policy: the recomputed log-probs are the sampler's, bit for bit
+    CHECK(r.metrics.clip_fraction == 0.0);
+  }
+  // A policy that samples at 0.5 but leaves rollout_batch::temperature at 1.
+  struct forgetful : test_support::table_policy {
+    using table_policy::table_policy;
+    mmrag_rft::rollout_batch generate(const prompt_batch& p, const rollout_options& ro) {
+      auto b = table_policy::generate(p, ro);
+      b.temperature = 1.0;
+      return b;
+    }
+  } bad({"yes", "no"});
+  CHECK_THROWS_WITH_AS((void)rft_step(bad, std::span<const sample>(s1), prompts, relevance, o),
+                       doctest::Contains("rollout_batch::temperature"), error);
+  // Greedy rollouts state T = 1.
+  o.rollout.temperature = 0;
+  CHECK(rft_step(pol, std::span<const sample>(s1), prompts, relevance, o).rollout.temperature == 1.0);
+}
+
 TEST_CASE("rft_loop: runs the steps, writes JSONL and CSV and calls on_step when given a table policy") {
   test_support::table_policy pol({"yes", "no", "maybe"});
   std::vector<sample> s1;

@@ -28,9 +28,10 @@ public:
   [[nodiscard]] mmrag_rft::rollout_batch generate(const mmrag_rft::prompt_batch& prompts,
                                                   const mmrag_rft::rollout_options& o) {
     auto b = mmrag_rft::rollout_batch::zeros(prompts.size(), o.group_size, 1);
+    b.temperature = o.log_prob_temperature();
     std::uint64_t s = o.seed * 0x9e3779b97f4a7c15ULL + 1;
     for (std::size_t p = 0; p < prompts.size(); ++p) {
-      const std::vector<double> pr = probs(prompts[p].text);
+      const std::vector<double> pr = probs(prompts[p].text, b.temperature);
       for (std::size_t g = 0; g < o.group_size; ++g) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
         const double u = static_cast<double>(s >> 11) / 9007199254740992.0;
@@ -57,10 +58,11 @@ public:
   void log_probs(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
                  mmrag_rft::matrix_view<float> out) {
     last_.clear();
+    temperature_ = r.temperature;
     for (std::size_t row = 0; row < r.rows(); ++row) {
       const std::string& key = prompts[row / r.group_size].text;
       const std::size_t k = static_cast<std::size_t>(r.tokens[row * r.cols]);
-      out(row, 0) = static_cast<float>(std::log(probs(key)[k]));
+      out(row, 0) = static_cast<float>(std::log(probs(key, temperature_)[k]));
       last_.push_back({key, k});
     }
   }
@@ -68,10 +70,11 @@ public:
   void backward(mmrag_rft::matrix_view<const float> grad) {
     for (std::size_t row = 0; row < last_.size(); ++row) {
       const auto& [key, k] = last_[row];
-      const std::vector<double> pr = probs(key);
+      const std::vector<double> pr = probs(key, temperature_);
       auto& g = grads_[key];
       g.resize(choices_.size(), 0.0);
-      for (std::size_t j = 0; j < pr.size(); ++j) g[j] += grad(row, 0) * ((j == k ? 1.0 : 0.0) - pr[j]);
+      // d log softmax(theta / T)_k / d theta_j = ([j == k] - p_j) / T
+      for (std::size_t j = 0; j < pr.size(); ++j) g[j] += grad(row, 0) * ((j == k ? 1.0 : 0.0) - pr[j]) / temperature_;
     }
   }
 
@@ -83,12 +86,13 @@ public:
     grads_.clear();
   }
 
-  [[nodiscard]] std::vector<double> probs(const std::string& key) {
+  /// softmax(theta / temperature) of one prompt's completions.
+  [[nodiscard]] std::vector<double> probs(const std::string& key, double temperature = 1.0) {
     const auto& t = theta(key);
     double mx = t[0], z = 0;
     for (double x : t) mx = std::max(mx, x);
     std::vector<double> p(t.size());
-    for (std::size_t j = 0; j < t.size(); ++j) z += p[j] = std::exp(t[j] - mx);
+    for (std::size_t j = 0; j < t.size(); ++j) z += p[j] = std::exp((t[j] - mx) / temperature);
     for (double& x : p) x /= z;
     return p;
   }
@@ -103,6 +107,7 @@ private:
   double lr_;
   std::map<std::string, std::vector<double>> theta_, grads_;
   std::vector<std::pair<std::string, std::size_t>> last_;
+  double temperature_ = 1.0;
 };
 
 } // namespace test_support

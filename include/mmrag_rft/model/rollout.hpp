@@ -7,8 +7,10 @@
 #include <mmrag_rft/core/matrix_view.hpp>
 #include <mmrag_rft/core/sample.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mmrag_rft {
@@ -18,6 +20,9 @@ struct rollout_options {
   std::size_t group_size = 8;      ///< G, completions per prompt. [paper-notes: GRPO groups of 4-8]
   std::size_t max_new_tokens = 64; ///< completions stop here (`completion::truncated` = true) or at end-of-sequence.
   double temperature = 1.0;        ///< 0 means greedy (argmax) decoding, for evaluation.
+
+  /// The temperature the rollout's log-probs belong to (`rollout_batch::temperature`): T, or 1 when greedy.
+  [[nodiscard]] constexpr double log_prob_temperature() const noexcept { return temperature > 0 ? temperature : 1.0; }
   std::uint64_t seed = 0;          ///< sampling seed; equal seeds and parameters give equal rollouts.
 };
 
@@ -28,10 +33,17 @@ struct rollout_options {
 /// end-of-sequence token included, padding excluded). `log_probs` are the sampling policy's log-probabilities of the
 /// sampled tokens (the "old" log-probs of PPO); `entropy` holds the sampling distribution's entropy per token, or is
 /// empty when the policy does not report it. `completions[r]` is the decoded text of row r as the reward rules see it.
+///
+/// `temperature` is the T of the distribution softmax(logits / T) that `log_probs` and `entropy` belong to: the
+/// sampling temperature, and 1 for greedy decoding (`rollout_options::temperature` = 0). A policy's `log_probs`
+/// must recompute the log-probs at this T (`token_logprobs_options::temperature`): at any other T the importance
+/// ratio is not 1 on-policy and every step is biased (reported by TRL and NeMo-RL users). `rft_step` checks that a
+/// policy's rollout states the temperature it was asked to sample at.
 struct rollout_batch {
   std::size_t num_prompts = 0;
   std::size_t group_size = 0;
   std::size_t cols = 0;
+  double temperature = 1.0;
   std::vector<std::int32_t> tokens;
   std::vector<float> log_probs;
   std::vector<float> entropy;
@@ -69,6 +81,9 @@ struct rollout_batch {
     detail::require(entropy.empty() || entropy.size() == n, who, "rollout.entropy", "must be empty or rows * cols");
     detail::require(mask.size() == n, who, "rollout.mask", "must hold rows * cols elements");
     detail::require(completions.size() == rows(), who, "rollout.completions", "must hold one entry per row");
+    detail::require(std::isfinite(temperature) && temperature > 0, who, "rollout.temperature",
+                    "must be finite and > 0 (the sampling temperature; 1 for greedy decoding), not " +
+                        std::to_string(temperature));
   }
 };
 

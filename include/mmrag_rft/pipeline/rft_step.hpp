@@ -79,6 +79,12 @@ template <class P, class Reward, class Ref = no_reference>
   rollout_batch& r = res.rollout;
   r.validate("rft_step");
   detail::require(r.num_prompts == prompts.size(), "rft_step", "policy.generate", "returned a wrong number of groups");
+  // A policy that samples at T != 1 but leaves the rollout's temperature at 1 would recompute log-probs at another
+  // temperature than it sampled at: ratios != 1 on-policy, a silent bias; say so here instead.
+  detail::require(r.temperature == options.rollout.log_prob_temperature(), "rft_step", "policy.generate",
+                  "returned rollout_batch::temperature = " + std::to_string(r.temperature) + " for a rollout sampled at " +
+                      std::to_string(options.rollout.temperature) +
+                      " (it must state the T its log_probs belong to: the sampling temperature, 1 when greedy)");
   const std::size_t rows = r.rows(), cols = r.cols;
 
   std::vector<float> rewards(rows);
