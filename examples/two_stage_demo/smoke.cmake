@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs the demo in --smoke mode and checks its outputs (ctest script; see CMakeLists.txt).
 file(REMOVE_RECURSE ${OUT})
-execute_process(COMMAND ${DEMO} --smoke --data ${DATA} --out ${OUT} --threads 1 RESULT_VARIABLE rc)
+# With an entropy bonus, so the smoke run also trains through the LibTorch adapter's entropy backward
+# (rft_step's EntropyPolicy path; the main job runs without one).
+execute_process(COMMAND ${DEMO} --smoke --data ${DATA} --out ${OUT} --threads 1 --entropy-coeff 0.001 RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "two_stage_demo --smoke exited with ${rc}")
 endif()

@@ -108,27 +108,32 @@ public:
 
   void log_probs(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
                  mmrag_rft::matrix_view<float> out) {
-    if (frozen_) {
-      torch::NoGradGuard no_grad;
-      last_ = forward_logp(prompts, r);
-    } else {
-      last_ = forward_logp(prompts, r);
-    }
-    const auto c = last_.detach().contiguous();
-    const float* p = c.data_ptr<float>();
-    for (std::size_t i = 0; i < r.rows(); ++i)
-      for (std::size_t t = 0; t < r.cols; ++t) out(i, t) = p[i * r.cols + t];
+    remember(prompts, r);
+    copy_out(last_.log_probs, out);
+    last_.entropy = torch::Tensor(); // not trained: backward(grad) follows the log-probs only
   }
 
   void backward(mmrag_rft::matrix_view<const float> grad) {
-    mmrag_rft::detail::require(last_.defined() && last_.requires_grad(), "torch_policy::backward", "grad",
-                               "needs a log_probs call with gradients first");
-    auto g = torch::empty_like(last_);
-    float* q = g.data_ptr<float>();
-    for (std::size_t i = 0; i < grad.rows(); ++i)
-      for (std::size_t t = 0; t < grad.cols(); ++t) q[i * grad.cols() + t] = grad(i, t);
-    last_.backward(g);
-    last_ = torch::Tensor();
+    mmrag_rft::detail::require(last_.log_probs.defined() && last_.log_probs.requires_grad(), "torch_policy::backward",
+                               "grad", "needs a log_probs call with gradients first");
+    last_.log_probs.backward(from_view(grad, last_.log_probs));
+    last_ = {};
+  }
+
+  // --- mmrag_rft::EntropyPolicy (the loss's entropy bonus) ----------------------------------------------------------
+  void log_probs_and_entropy(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
+                             mmrag_rft::matrix_view<float> out, mmrag_rft::matrix_view<float> entropy) {
+    remember(prompts, r);
+    copy_out(last_.log_probs, out);
+    copy_out(last_.entropy, entropy);
+  }
+
+  void backward(mmrag_rft::matrix_view<const float> grad, mmrag_rft::matrix_view<const float> grad_entropy) {
+    mmrag_rft::detail::require(last_.entropy.defined() && last_.entropy.requires_grad(), "torch_policy::backward",
+                               "grad_entropy", "needs a log_probs_and_entropy call with gradients first");
+    torch::autograd::backward({last_.log_probs, last_.entropy},
+                              {from_view(grad, last_.log_probs), from_view(grad_entropy, last_.entropy)});
+    last_ = {};
   }
 
   void step() {
@@ -153,7 +158,7 @@ public:
     for (std::size_t r = 0; r < ids.size(); ++r)
       for (std::size_t t = 0; t < ids[r].size(); ++t)
         b.tokens[r * cols + t] = static_cast<std::int32_t>(ids[r][t]), b.mask[r * cols + t] = 1;
-    const auto lp = forward_logp(prompts, b);
+    const auto lp = forward_logp(prompts, b).log_probs;
     const auto m = torch::from_blob(b.mask.data(), {static_cast<std::int64_t>(b.rows()), static_cast<std::int64_t>(cols)},
                                     torch::kUInt8).to(torch::kFloat);
     const auto loss = -(lp * m).sum() / m.sum();
@@ -256,8 +261,31 @@ private:
     return torch::where(ok, 0.0f, -1e9f).unsqueeze(1);
   }
 
-  // log pi(completion token t | prompt, tokens < t) for every row, [R, cols], with the autograd graph.
-  [[nodiscard]] torch::Tensor forward_logp(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r) {
+  void remember(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r) {
+    if (frozen_) {
+      torch::NoGradGuard no_grad;
+      last_ = forward_logp(prompts, r);
+    } else {
+      last_ = forward_logp(prompts, r);
+    }
+  }
+  static void copy_out(const torch::Tensor& x, mmrag_rft::matrix_view<float> out) {
+    const auto c = x.detach().contiguous();
+    const float* p = c.data_ptr<float>();
+    for (std::size_t i = 0; i < out.rows(); ++i)
+      for (std::size_t t = 0; t < out.cols(); ++t) out(i, t) = p[i * out.cols() + t];
+  }
+  static torch::Tensor from_view(mmrag_rft::matrix_view<const float> g, const torch::Tensor& like) {
+    auto t = torch::empty_like(like);
+    float* q = t.data_ptr<float>();
+    for (std::size_t i = 0; i < g.rows(); ++i)
+      for (std::size_t c = 0; c < g.cols(); ++c) q[i * g.cols() + c] = g(i, c);
+    return t;
+  }
+
+  // log pi(completion token t | prompt, tokens < t) and the entropy of pi( . | prompt, tokens < t) for every row,
+  // [R, cols] each, with the autograd graph.
+  [[nodiscard]] mmrag_rft::libtorch::token_logprobs_result forward_logp(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r) {
     mmrag_rft::detail::require(prompts.size() == r.num_prompts, "torch_policy::log_probs", "prompts",
                                "must hold one prompt per group of the rollout");
     const encoded e = encode(prompts, r.group_size);
@@ -280,17 +308,16 @@ private:
     // The library's fused kernel (mmrag_rft/torch.hpp) at the rollout's temperature: one pass per row forward and
     // one backward, the [R, C, V] softmax never materialised.
     const auto threads = mmrag_rft::exec::par.with_threads(static_cast<std::size_t>(torch::get_num_threads()));
-    return mmrag_rft::libtorch::token_logprobs_and_entropy(threads, logits.narrow(1, Pm - 1, C), comp, {r.temperature})
-        .log_probs;
+    return mmrag_rft::libtorch::token_logprobs_and_entropy(threads, logits.narrow(1, Pm - 1, C), comp, {r.temperature});
   }
 
   const tokenizer* tok_;
   policy_net net_;
   torch::optim::Adam opt_;
-  torch::Tensor last_;
+  mmrag_rft::libtorch::token_logprobs_result last_;
   bool frozen_ = false;
 };
 
-static_assert(mmrag_rft::check_policy<torch_policy>());
+static_assert(mmrag_rft::check_policy<torch_policy>() && mmrag_rft::EntropyPolicy<torch_policy>);
 
 } // namespace demo

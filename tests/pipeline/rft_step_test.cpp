@@ -145,6 +145,68 @@ TEST_CASE("rft_step: a rollout sampled at T = 0.5 is recomputed at T = 0.5; a ro
   CHECK(rft_step(pol, std::span<const sample>(s1), prompts, relevance, o).rollout.temperature == 1.0);
 }
 
+TEST_CASE("rft_step: the entropy bonus trains an EntropyPolicy's entropy; other policies are refused") {
+  const auto s1 = make_stage1_samples(questions()[0]);
+  prompt_batch prompts;
+  for (const sample& s : s1) prompts.push_back(render_stage1(tiny_templates(), s, 0));
+  // The same table, seen as a plain Policy (no entropy members).
+  struct plain {
+    test_support::table_policy t{{"yes", "no"}};
+    rollout_batch generate(const prompt_batch& p, const rollout_options& o) { return t.generate(p, o); }
+    void log_probs(const prompt_batch& p, const rollout_batch& r, matrix_view<float> out) { t.log_probs(p, r, out); }
+    void backward(matrix_view<const float> g) { t.backward(g); }
+    void step() { t.step(); }
+  };
+  static_assert(EntropyPolicy<test_support::table_policy>);
+  static_assert(Policy<plain> && !EntropyPolicy<plain>);
+  rft_options o;
+  o.loss.entropy_coeff = 0.5;
+  plain p;
+  CHECK_THROWS_WITH_AS((void)rft_step(p, std::span<const sample>(s1), prompts, relevance, o),
+                       doctest::Contains("EntropyPolicy"), error);
+
+  // d loss / d entropy reaches the policy: -coeff / N for each of the N valid tokens (token-mean).
+  struct recording : test_support::table_policy {
+    using table_policy::table_policy;
+    using table_policy::backward;
+    std::vector<float> seen;
+    void backward(matrix_view<const float> g, matrix_view<const float> ge) {
+      for (std::size_t i = 0; i < ge.rows(); ++i) seen.push_back(ge(i, 0));
+      table_policy::backward(g, ge);
+    }
+  } rec({"yes", "no", "maybe"});
+  (void)rft_step(rec, std::span<const sample>(s1), prompts, relevance, o);
+  REQUIRE(rec.seen.size() == s1.size() * o.rollout.group_size);
+  for (float g : rec.seen) CHECK(g == doctest::Approx(-0.5 / static_cast<double>(rec.seen.size())));
+
+  // Sharpen the policy with the relevance reward, then train on the bonus alone (a constant reward: every group is
+  // degenerate, every advantage 0): the entropy climbs back, step after step.
+  test_support::table_policy pol({"yes", "no", "maybe"});
+  rft_options sharpen;
+  for (std::uint64_t step = 0; step < 10; ++step) {
+    sharpen.rollout.seed = step;
+    (void)rft_step(pol, std::span<const sample>(s1), prompts, relevance, sharpen);
+  }
+  const auto entropy = [&] {
+    double h = 0;
+    for (const prompt& q : prompts) h += test_support::table_policy::entropy_of(pol.probs(q.text));
+    return h / static_cast<double>(prompts.size());
+  };
+  const double sharp = entropy();
+  CHECK(sharp < 0.5 * std::log(3.0));
+  o.loss.entropy_coeff = 1.0;
+  double before = sharp;
+  for (std::uint64_t step = 0; step < 10; ++step) {
+    o.rollout.seed = 100 + step;
+    const auto r = rft_step(pol, std::span<const sample>(s1), prompts, [](const completion&, const sample&) { return 0.0; }, o);
+    CHECK(r.metrics.entropy == doctest::Approx(before).epsilon(1e-5)); // the current policy's entropy, before the step
+    const double after = entropy();
+    CHECK(after > before);
+    before = after;
+  }
+  CHECK(before > sharp + 0.2);
+}
+
 TEST_CASE("rft_loop: runs the steps, writes JSONL and CSV and calls on_step when given a table policy") {
   test_support::table_policy pol({"yes", "no", "maybe"});
   std::vector<sample> s1;

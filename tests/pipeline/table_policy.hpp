@@ -45,9 +45,7 @@ public:
         const std::size_t row = p * o.group_size + g;
         b.tokens[row] = static_cast<std::int32_t>(k);
         b.log_probs[row] = static_cast<float>(std::log(pr[k]));
-        double h = 0;
-        for (double q : pr) h -= q > 0 ? q * std::log(q) : 0.0;
-        b.entropy[row] = static_cast<float>(h);
+        b.entropy[row] = static_cast<float>(entropy_of(pr));
         b.mask[row] = 1;
         b.completions[row] = {choices_[k], 1, false};
       }
@@ -65,6 +63,31 @@ public:
       out(row, 0) = static_cast<float>(std::log(probs(key, temperature_)[k]));
       last_.push_back({key, k});
     }
+  }
+
+  // EntropyPolicy: the entropy of softmax(theta / T) too, H = -sum_j p_j log p_j.
+  void log_probs_and_entropy(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
+                             mmrag_rft::matrix_view<float> out, mmrag_rft::matrix_view<float> entropy) {
+    log_probs(prompts, r, out);
+    for (std::size_t row = 0; row < r.rows(); ++row) entropy(row, 0) = static_cast<float>(entropy_of(probs(last_[row].first, temperature_)));
+  }
+
+  void backward(mmrag_rft::matrix_view<const float> grad, mmrag_rft::matrix_view<const float> grad_entropy) {
+    backward(grad);
+    for (std::size_t row = 0; row < last_.size(); ++row) {
+      const std::vector<double> pr = probs(last_[row].first, temperature_);
+      const double h = entropy_of(pr);
+      auto& g = grads_[last_[row].first];
+      // dH / d theta_j = -p_j (log p_j + H) / T
+      for (std::size_t j = 0; j < pr.size(); ++j)
+        g[j] += pr[j] > 0 ? grad_entropy(row, 0) * -pr[j] * (std::log(pr[j]) + h) / temperature_ : 0.0;
+    }
+  }
+
+  [[nodiscard]] static double entropy_of(const std::vector<double>& p) {
+    double h = 0;
+    for (double q : p) h -= q > 0 ? q * std::log(q) : 0.0;
+    return h;
   }
 
   void backward(mmrag_rft::matrix_view<const float> grad) {

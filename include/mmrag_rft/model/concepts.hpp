@@ -41,6 +41,23 @@ concept Policy = LogProbModel<P> && requires(P& p, const prompt_batch& prompts, 
   p.step();
 };
 
+/// A policy that can also train its entropy (the loss's entropy bonus, `policy_loss_options::entropy_coeff`). A
+/// `Policy` P is an `EntropyPolicy` if, for `P& p`:
+/// 1. `p.log_probs_and_entropy(prompts, rollout, log_probs, entropy)` writes, besides the log-probs, the entropy of
+///    the current distribution at each response token (at `rollout.temperature`), both `matrix_view<float>` of shape
+///    `[rollout.rows(), rollout.cols]`, and remembers what the backward needs;
+/// 2. `p.backward(grad_log_probs, grad_entropy)` (two `matrix_view<const float>` of that shape) accumulates the
+///    parameter gradients of both (LibTorch: `torch::autograd::backward({logp, entropy}, {g, ge})`).
+/// The sampling-time entropy of a rollout is a constant of the parameters, so only such a policy can follow the
+/// bonus's gradient; `rft_step` refuses `entropy_coeff != 0` for any other.
+template <class P>
+concept EntropyPolicy =
+    Policy<P> && requires(P& p, const prompt_batch& prompts, const rollout_batch& r, matrix_view<float> out,
+                          matrix_view<const float> grad) {
+      p.log_probs_and_entropy(prompts, r, out, out);
+      p.backward(grad, grad);
+    };
+
 namespace detail {
 template <class M>
 concept has_log_probs = LogProbModel<M>;

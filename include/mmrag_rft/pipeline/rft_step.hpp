@@ -34,7 +34,7 @@ struct step_metrics {
   double loss = 0, pg_loss = 0, kl = 0;
   double clip_fraction = 0; ///< verl pg_clipfrac
   double ppo_kl = 0;        ///< approximate KL to the sampling policy
-  double entropy = 0;       ///< mean per-token entropy of the sampling distribution (or -mean log-prob if absent)
+  double entropy = 0;       ///< mean per-token entropy of the policy (the rollout's, or -mean log-prob if it has none)
   double response_length = 0, truncated_fraction = 0;
   double degenerate_groups = 0; ///< fraction of groups whose rewards were all equal (no learning signal)
   double seconds = 0;
@@ -55,8 +55,12 @@ struct rft_step_result {
 /// 2. `reward` scores each completion for its sample (see `score_reward`: a composite gives per-rule scores);
 /// 3. `grpo_advantages` turns each group's rewards into advantages [verl compute_grpo_outcome_advantage];
 /// 4. `policy.log_probs` gives the current log-probs (and `ref.log_probs` the reference ones when a KL term is on);
-/// 5. `policy_loss` gives the loss and d loss / d log-prob per token [verl compute_policy_loss_vanilla];
-/// 6. `policy.backward(grad)` and `policy.step()` update the parameters.
+///    with an entropy bonus (`options.loss.entropy_coeff != 0`, an `EntropyPolicy` only) `log_probs_and_entropy`
+///    gives the current entropy too;
+/// 5. `policy_loss` gives the loss and d loss / d log-prob (and d loss / d entropy) per token
+///    [verl compute_policy_loss_vanilla];
+/// 6. `policy.backward(grad)` (`backward(grad, grad_entropy)` with the bonus) and `policy.step()` update the
+///    parameters.
 /// One update per rollout (on-policy; the ratio is 1 up to rounding, so clipping only matters for stale rollouts).
 /// Throws `mmrag_rft::error` when the sizes disagree or the policy returns a malformed rollout; non-finite rewards
 /// follow `options.advantages.nonfinite`. An empty `samples` does nothing and returns zero metrics.
@@ -72,6 +76,12 @@ template <class P, class Reward, class Ref = no_reference>
   constexpr bool has_ref = !std::is_same_v<std::remove_cvref_t<Ref>, no_reference>;
   detail::require(options.loss.kl == kl_estimator::none || has_ref, "rft_step", "options.loss.kl",
                   "is set but no reference model was given");
+  // The entropy bonus follows the current policy's entropy, which only an EntropyPolicy can differentiate; without
+  // the bonus the rollout's sampling-time entropy is only a statistic.
+  const bool train_entropy = options.loss.entropy_coeff != 0;
+  detail::require(!train_entropy || EntropyPolicy<P>, "rft_step", "options.loss.entropy_coeff",
+                  "is set, but the policy is not an EntropyPolicy (it needs log_probs_and_entropy(prompts, rollout, "
+                  "log_probs, entropy) and backward(grad_log_probs, grad_entropy) for the bonus's gradient)");
   rft_step_result res;
   if (samples.empty()) return res;
 
@@ -97,14 +107,24 @@ template <class P, class Reward, class Ref = no_reference>
   const advantage_summary adv = grpo_advantages(std::span<const float>(rewards), r.layout(),
                                                 std::span<float>(res.advantages), options.advantages);
 
-  std::vector<float> logp(rows * cols, 0.0f), ref_lp, grad(rows * cols, 0.0f);
-  policy.log_probs(prompts, r, matrix_view<float>(logp.data(), rows, cols));
+  std::vector<float> logp(rows * cols, 0.0f), ref_lp, grad(rows * cols, 0.0f), ent, grad_ent;
   policy_loss_inputs<float> in;
+  if constexpr (EntropyPolicy<P>) {
+    if (train_entropy) {
+      ent.assign(rows * cols, 0.0f);
+      policy.log_probs_and_entropy(prompts, r, matrix_view<float>(logp.data(), rows, cols),
+                                   matrix_view<float>(ent.data(), rows, cols));
+      in.entropy = {ent.data(), rows, cols};
+    }
+  }
+  if (!train_entropy) {
+    policy.log_probs(prompts, r, matrix_view<float>(logp.data(), rows, cols));
+    in.entropy = r.entropy_view();
+  }
   in.log_probs = {logp.data(), rows, cols};
   in.old_log_probs = r.log_prob_view();
   in.sequence_advantages = res.advantages;
   in.mask = r.response_mask();
-  in.entropy = r.entropy_view();
   if constexpr (has_ref) {
     if (options.loss.kl != kl_estimator::none) {
       ref_lp.assign(rows * cols, 0.0f);
@@ -112,17 +132,18 @@ template <class P, class Reward, class Ref = no_reference>
       in.ref_log_probs = {ref_lp.data(), rows, cols};
     }
   }
-  policy_loss_options lo = options.loss;
-  lo.entropy_coeff = in.entropy.empty() ? 0.0 : lo.entropy_coeff;
-  std::vector<float> grad_ent;
   policy_loss_grads<float> out{{grad.data(), rows, cols}, {}};
-  if (lo.entropy_coeff != 0) {
-    // The entropy bonus needs d loss / d entropy, which only the policy could backpropagate; the pipeline reports
-    // entropy as a statistic and leaves the bonus to policies that fold it into their own loss.
-    lo.entropy_coeff = 0;
+  if (train_entropy) {
+    grad_ent.assign(rows * cols, 0.0f);
+    out.entropy = {grad_ent.data(), rows, cols};
   }
-  const policy_loss_result loss = policy_loss(in, out, lo);
-  policy.backward(matrix_view<const float>(grad.data(), rows, cols));
+  const policy_loss_result loss = policy_loss(in, out, options.loss);
+  if constexpr (EntropyPolicy<P>) {
+    if (train_entropy)
+      policy.backward(matrix_view<const float>(grad.data(), rows, cols),
+                      matrix_view<const float>(grad_ent.data(), rows, cols));
+  }
+  if (!train_entropy) policy.backward(matrix_view<const float>(grad.data(), rows, cols));
   policy.step();
 
   step_metrics& m = res.metrics;
