@@ -78,6 +78,9 @@ TEST_CASE("libtorch::token_logprobs_and_entropy: values equal float64 torch log_
     CAPTURE(temperature);
     CHECK((r.log_probs.sizes() == tokens.sizes()));
     CHECK((r.entropy.scalar_type() == torch::kFloat));
+    CHECK(!r.log_probs.requires_grad()); // constant logits: no graph
+    const auto g = lt::token_logprobs_and_entropy(logits.clone().requires_grad_(true), tokens, {temperature});
+    CHECK((g.log_probs.requires_grad() && g.entropy.requires_grad()));
     CHECK(max_abs_diff(r.log_probs, ref.log_probs) < 2e-5);
     CHECK(max_abs_diff(r.entropy, ref.entropy) < 2e-5);
   }

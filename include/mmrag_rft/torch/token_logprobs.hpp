@@ -60,8 +60,10 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
     const torch::Tensor y = token_ids(tokens, logits);
     torch::Tensor tok_keep;
     const auto ids = as_span<std::int64_t>(y, tok_keep, adapter_logprobs_name, "tokens");
+    // Made in the leading shape (contiguous, so the kernel writes them as flat spans): the returned tensors are the
+    // very ones saved and marked below, not views of them.
     const auto opts = logits.options().dtype(torch::kFloat);
-    torch::Tensor lp = torch::empty({x.size(0)}, opts), ent = torch::empty_like(lp), lse = torch::empty_like(lp);
+    torch::Tensor lp = torch::empty(tokens.sizes(), opts), ent = torch::empty_like(lp), lse = torch::empty_like(lp);
     with_logit_type(x, [&](auto tag) {
       using L = decltype(tag);
       torch::Tensor keep;
@@ -74,8 +76,7 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["threads"] = threads;
     ctx->mark_non_differentiable({lse});
-    const auto lead = tokens.sizes();
-    return {lp.view(lead), ent.view(lead), lse.view(lead)};
+    return {lp, ent, lse};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
