@@ -37,6 +37,13 @@ for prog in advantages/mmrag_rft.bench.advantages.grpo advantages/mmrag_rft.benc
     --benchmark_out="$results/$name.json" --benchmark_out_format=json
 done
 
+# The LibTorch adapter against LibTorch's eager ops, in C++ (only where LibTorch is installed; its own table).
+if cmake --build "$build" --target mmrag_rft.bench.torch >/dev/null 2>&1; then
+  "$build/bench/torch/mmrag_rft.bench.torch" --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
+    --benchmark_display_aggregates_only=true \
+    --benchmark_out="$results/torch_adapter.json" --benchmark_out_format=json
+fi
+
 cd "$root/bench/reference"
 "$python" policy_loss.py --threads 2 | tee "$results/torch_policy_loss.jsonl"
 "$python" grpo.py --threads 2 | tee "$results/torch_grpo.jsonl"
