@@ -3,6 +3,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/detail/splitmix64.hpp>
 #include <mmrag_rft/pipeline/metrics_log.hpp>
 #include <mmrag_rft/pipeline/rft_step.hpp>
 
@@ -28,13 +29,6 @@ struct loop_options {
 };
 
 namespace detail {
-// splitmix64: a fixed, portable generator, so batch order is the same with every standard library.
-[[nodiscard]] constexpr std::uint64_t splitmix64(std::uint64_t& s) noexcept {
-  std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 // The sample indices of `step`: epochs of a seeded shuffle, so every sample is seen once per epoch.
 [[nodiscard]] inline std::vector<std::size_t> batch_indices(std::size_t n, std::size_t per_step, std::size_t step,
                                                             std::uint64_t seed) {

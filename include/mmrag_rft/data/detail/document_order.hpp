@@ -4,6 +4,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/sample.hpp>
+#include <mmrag_rft/detail/splitmix64.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -12,13 +13,6 @@
 #include <vector>
 
 namespace mmrag_rft::detail {
-
-[[nodiscard]] constexpr std::uint64_t splitmix64(std::uint64_t& state) noexcept {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 [[nodiscard]] constexpr std::uint64_t fnv1a(std::string_view s) noexcept {
   std::uint64_t h = 0xcbf29ce484222325ULL;
