@@ -231,6 +231,13 @@ TEST_CASE("libtorch::policy_loss: float32, bool mask, sequence advantages, seq =
   // Masked tokens get exactly 0.
   CHECK((b.lp.grad() * (b.mask == 0)).abs().sum().item<double>() == 0.0);
 
+  // Broadcast and transposed tensors (rows overlapping, or a strided last dimension) are copied, not misread.
+  const auto expanded = lt::policy_loss(
+      {.log_probs = b.lp, .old_log_probs = b.old.t().contiguous().t(), .advantages = b.seq_adv.unsqueeze(1).expand({-1, b.lp.size(1)}),
+       .mask = b.mask.to(torch::kBool)},
+      o);
+  CHECK(expanded.loss.item<float>() == a.loss.item<float>());
+
   lt::policy_loss_tensors wrong = in;
   wrong.old_log_probs = b.old.to(torch::kDouble);
   CHECK_THROWS_WITH_AS((void)lt::policy_loss(wrong, o), doctest::Contains("old_log_probs"), error);

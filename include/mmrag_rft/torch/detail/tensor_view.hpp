@@ -45,8 +45,9 @@ inline void require_cpu(const torch::Tensor& t, const char* fn, const char* arg)
               "pointers, docs/gpu.md)");
 }
 
-/// `t` as a `[rows, cols]` matrix_view of T: 2-D, dtype T, on the CPU. A tensor whose last dimension is not
-/// contiguous is copied into `keep` (which then owns the memory the view points to).
+/// `t` as a `[rows, cols]` matrix_view of T: 2-D, dtype T, on the CPU. A tensor the view cannot describe (a last
+/// dimension that is not contiguous, or rows closer than `cols` apart, as in `adv.unsqueeze(1).expand({B, T})`) is
+/// copied into `keep` (which then owns the memory the view points to).
 template <class T>
 [[nodiscard]] matrix_view<const T> as_matrix(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
                                              const char* arg) {
@@ -55,10 +56,11 @@ template <class T>
   require(t.dim() == 2, fn, arg, "must be 2-D [rows, cols], not " + describe(t));
   require(t.scalar_type() == dtype_of<T>(), fn, arg,
           "must be " + std::string(c10::toString(dtype_of<T>())) + ", not " + describe(t));
-  keep = t.size(1) <= 1 || t.stride(1) == 1 ? t : t.contiguous();
+  const bool rows_contiguous = t.size(1) <= 1 || t.stride(1) == 1;
+  const bool rows_apart = t.size(0) <= 1 || t.stride(0) >= t.size(1);
+  keep = rows_contiguous && rows_apart ? t : t.contiguous();
   const auto rows = static_cast<std::size_t>(keep.size(0)), cols = static_cast<std::size_t>(keep.size(1));
   const auto stride = keep.size(0) <= 1 ? cols : static_cast<std::size_t>(keep.stride(0));
-  require(keep.size(0) <= 1 || keep.stride(0) >= keep.size(1), fn, arg, "has overlapping rows (a row stride below cols)");
   return {static_cast<const T*>(keep.data_ptr()), rows, cols, stride};
 }
 
