@@ -39,7 +39,7 @@ struct run_config {
   // reading an image document's pixels forms slowly (docs/demo.md, "Reading the images").
   std::size_t sft_questions = 640, sft_steps = 500, s1_steps = 100, s2_steps = 250, val_questions = 200;
   std::size_t s1_prompts = 32, s2_prompts = 16, group = 8, sft_batch1 = 8, sft_batch2 = 24;
-  double sft_lr = 2e-3, rl_lr = 2e-4, kl_coef = 0.0, entropy_coeff = 0.0, answer_weight = 2.0;
+  double sft_lr = 2e-3, rl_lr = 2e-4, kl_coef = 0.0, entropy_coeff = 0.0, temperature = 1.0, answer_weight = 2.0;
   static constexpr std::size_t stage1_tokens = 32, stage2_tokens = 48; // longest well-formed completion: 25 and ~40
   std::int64_t dim = 64, layers = 2, segments = demo::tokenizer::max_docs;
   bool vision_norm = true;
@@ -241,6 +241,7 @@ int main(int argc, char** argv) {
   app.add_option("--sft-eval-every", c.sft_eval_every, "held-out evaluation every N warm-start steps (0: none)");
   app.add_option("--kl-coef", c.kl_coef, "k3 KL to the warm-start model (0: no reference model)");
   app.add_option("--entropy-coeff", c.entropy_coeff, "entropy bonus of the RL loss, trained through the logits");
+  app.add_option("--temperature", c.temperature, "sampling temperature of the RL rollouts (the log-probs follow it)");
   app.add_option("--threads", c.threads);
   app.add_option("--answer-weight", c.answer_weight, "weight of the answer rule in the stage-2 reward");
   app.add_flag("--eval-on-train", c.eval_on_train, "evaluate on the first training questions (a memorisation check)");
@@ -314,6 +315,7 @@ int main(int argc, char** argv) {
   loop_options lo;
   lo.seed = c.seed;
   lo.step.rollout.group_size = c.group;
+  lo.step.rollout.temperature = c.temperature;
   lo.step.advantages = grpo_options::verl();
   lo.step.loss = policy_loss_options::verl();
   if (c.kl_coef > 0) lo.step.loss.kl = kl_estimator::k3, lo.step.loss.kl_coef = c.kl_coef;
