@@ -11,7 +11,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <span>
 #include <vector>
 
 namespace adapter_test {
@@ -280,4 +283,44 @@ TEST_CASE("libtorch: logits -> log-probs and entropy -> policy loss -> backward 
   CHECK(out.loss.item<double>() == doctest::Approx(ref_loss.item<double>()).epsilon(1e-5));
   CHECK(max_abs_diff(x.grad(), xd.grad()) < 1e-6);
   CHECK(xd.grad().abs().max().item<double>() > 1e-4); // the check above is not vacuous
+}
+
+TEST_CASE("libtorch::grpo_advantages: the span version's results, verl's torch formula, groups by offsets, errors") {
+  torch::manual_seed(41);
+  const auto rewards = torch::randint(0, 3, {64, 8}, torch::kDouble) / 2.0; // many ties
+  rewards[5].fill_(1.0); // two all-equal groups: advantage exactly 0
+  rewards[9].fill_(0.0);
+  const auto out = lt::grpo_advantages(rewards, 8);
+  CHECK((out.advantages.sizes() == rewards.sizes()));
+  CHECK((out.advantages.scalar_type() == torch::kDouble));
+  // verl: (r - mean) / (std + 1e-6), torch.std unbiased, per group of 8.
+  const auto ref = (rewards - rewards.mean(1, true)) / (rewards.std(1, true, true) + 1e-6);
+  CHECK(max_abs_diff(out.advantages, ref) < 1e-9);
+  std::vector<double> flat(rewards.data_ptr<double>(), rewards.data_ptr<double>() + rewards.numel()), adv(flat.size());
+  const auto summary = grpo_advantages(std::span<const double>(flat), group_layout::uniform(64, 8),
+                                       std::span<double>(adv));
+  CHECK(summary.degenerate_groups == out.summary.degenerate_groups);
+  CHECK(out.summary.degenerate_groups >= 2);
+  CHECK(out.advantages[5].abs().sum().item<double>() == 0.0);
+  CHECK(std::equal(adv.begin(), adv.end(), out.advantages.data_ptr<double>()));
+  CHECK(out.keep.sum().item<std::int64_t>() == rewards.numel());
+
+  // Float32, groups of different sizes by offsets, a NaN masked out, seq = par.
+  auto r32 = torch::rand({10}, torch::kFloat);
+  r32[4] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::int64_t> offsets{0, 3, 7, 10};
+  grpo_options o = grpo_options::trl();
+  o.nonfinite = nonfinite_rewards::mask_out;
+  const auto a = lt::grpo_advantages(exec::seq, r32, group_layout::from_offsets(offsets), o);
+  const auto p = lt::grpo_advantages(exec::par.with_threads(2), r32, group_layout::from_offsets(offsets), o);
+  CHECK(torch::equal(a.advantages, p.advantages));
+  CHECK(a.keep[4].item<int>() == 0);
+  CHECK(a.advantages[4].item<float>() == 0.0f);
+  CHECK(a.summary.masked_out == 1);
+  CHECK_THROWS_WITH_AS((void)lt::grpo_advantages(r32, 3), doctest::Contains("group_size"), error);
+  CHECK_THROWS_WITH_AS((void)lt::grpo_advantages(r32.to(torch::kHalf), 5), doctest::Contains("float32 or float64"),
+                       error);
+  r32[4] = 0.5f;
+  CHECK_THROWS_WITH_AS((void)lt::grpo_advantages(r32.to(torch::kDouble).div(0.0), 5), doctest::Contains("rewards"),
+                       error); // inf and NaN under the default nonfinite = error
 }
