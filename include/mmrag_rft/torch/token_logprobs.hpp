@@ -72,7 +72,10 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
           exec::par.with_threads(static_cast<std::size_t>(threads)), view, ids,
           {as_output_span<float>(lp), as_output_span<float>(ent), as_output_span<float>(lse)}, {temperature});
     });
-    ctx->save_for_backward({logits, tokens, ent, lse});
+    // The rows and token ids as the kernel read them: a [B, L, V] slice that reshape had to copy is not copied again
+    // (nor the tokens converted again) in the backward.
+    ctx->save_for_backward({x, y, ent, lse});
+    ctx->saved_data["logits_shape"] = logits.sizes().vec();
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["threads"] = threads;
     ctx->mark_non_differentiable({lse});
@@ -82,9 +85,8 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor& logits = saved[0];
-    const torch::Tensor x = logits_rows(logits);
-    const torch::Tensor y = token_ids(saved[1], logits);
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& y = saved[1];
     const double temperature = ctx->saved_data["temperature"].toDouble();
     const auto threads = static_cast<std::size_t>(ctx->saved_data["threads"].toInt());
     torch::Tensor tok_keep, ent_keep, lse_keep, glp_keep, gh_keep;
@@ -104,7 +106,7 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
       mmrag_rft::token_logprobs_and_entropy_backward(exec::par.with_threads(threads), view, ids, in, as_output<L>(gx),
                                                      {temperature});
     });
-    return {gx.view(logits.sizes()), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {gx.view(ctx->saved_data["logits_shape"].toIntVector()), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
