@@ -476,8 +476,14 @@ struct loss_token_fn {
   }
 };
 
-/// GSPO with the sequence gradient (TRL, OpenRLHF): every valid token of a row also gets the row's mean of
-/// w dloss/dlog r, since log r_i = mean_t(logp - old) depends on all of them.
+/// GSPO with the sequence gradient (TRL, OpenRLHF): what every valid token of a row gets added to its log-prob
+/// gradient, the row's mean of w dloss/dlog r (from their sum), since log r_i = mean_t(logp - old) depends on all
+/// of them.
+template <class T>
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE T gspo_spread(double grad_sum, const loss_row_coef<T>& c) noexcept {
+  return static_cast<T>(grad_sum / static_cast<double>(c.len)) * c.seq_gate;
+}
+
 template <class T>
 struct loss_gspo_spread_fn {
   loss_args<T> a;
@@ -487,7 +493,7 @@ struct loss_gspo_spread_fn {
     double sum = 0;
     for (std::size_t t = 0; t < a.cols; ++t)
       if (a.m(i, t) != 0) sum += static_cast<double>(a.term(i, t, a.advantage(i, t), c).d_logr);
-    const T spread = static_cast<T>(sum / static_cast<double>(c.len)) * c.seq_gate;
+    const T spread = gspo_spread(sum, c);
     for (std::size_t t = 0; t < a.cols; ++t)
       if (a.m(i, t) != 0) a.g(i, t) += spread;
   }
@@ -508,6 +514,26 @@ template <class T>
   p.kl_straight_through = opt.kl_straight_through;
   p.kl_importance_corrected = opt.kl_importance_corrected && opt.kl != kl_estimator::none;
   return p;
+}
+
+/// The device-side arguments of a policy_loss call; `coef`: per-row constants computed beforehand (the Thrust
+/// path), or null where the kernel computes its own (CUDA).
+template <class T>
+[[nodiscard]] loss_args<T> make_loss_args(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
+                                          const policy_loss_options& opt, const loss_row_coef<T>* coef) noexcept {
+  return {to_device_matrix(in.log_probs),
+          to_device_matrix(in.old_log_probs),
+          to_device_matrix(in.advantages),
+          to_device_matrix(in.ref_log_probs),
+          to_device_matrix(in.entropy),
+          in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
+          to_device_matrix(in.mask),
+          to_device_matrix(out.log_probs),
+          to_device_matrix(out.entropy),
+          coef,
+          in.log_probs.cols(),
+          resolve_token_params<T>(opt),
+          opt.mode == policy_loss_mode::gspo && opt.gspo_grad == gspo_gradient::sequence};
 }
 
 [[nodiscard]] inline loss_coef_params coef_params(const policy_loss_options& opt, double n_tokens, double n_seqs,
@@ -543,25 +569,12 @@ policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_l
                        loss_row_coef_fn<T>{::thrust::raw_pointer_cast(info.data()),
                                            ::thrust::raw_pointer_cast(coef.data()),
                                            coef_params(opt, n_tokens, n_seqs, constant)});
-  const bool seq_grad = gspo && opt.gspo_grad == gspo_gradient::sequence;
-  const loss_args<T> args{to_device_matrix(in.log_probs),
-                          to_device_matrix(in.old_log_probs),
-                          to_device_matrix(in.advantages),
-                          to_device_matrix(in.ref_log_probs),
-                          to_device_matrix(in.entropy),
-                          in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
-                          to_device_matrix(in.mask),
-                          to_device_matrix(out.log_probs),
-                          to_device_matrix(out.entropy),
-                          ::thrust::raw_pointer_cast(coef.data()),
-                          cols,
-                          resolve_token_params<T>(opt),
-                          seq_grad};
+  const loss_args<T> args = make_loss_args(in, out, opt, ::thrust::raw_pointer_cast(coef.data()));
   // The token functor writes the gradients as a side effect of the reduction: each token is transformed exactly
   // once by every Thrust system, so the gradient and the sums come from one read of the inputs.
   const loss_sums total =
       ::thrust::transform_reduce(policy, count, count + rows * cols, loss_token_fn<T>{args}, loss_sums{}, loss_sums_plus{});
-  if (seq_grad) ::thrust::for_each_n(policy, count, rows, loss_gspo_spread_fn<T>{args});
+  if (args.gspo_sequence_grad) ::thrust::for_each_n(policy, count, rows, loss_gspo_spread_fn<T>{args});
   return finish_policy_loss(total, n.seqs, cols, opt);
 }
 

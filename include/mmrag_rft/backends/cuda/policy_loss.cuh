@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fused CUDA policy loss: one kernel pass over the tokens writes the gradients and reduces the loss and its
 // statistics (CUB block reductions into per-block partials, folded in a fixed order by one small block: deterministic).
-// nvcc only. The per-token arithmetic is detail::policy_token (detail/math.hpp), shared with the CPU and Thrust paths.
+// nvcc only. The per-token arithmetic is detail::policy_token (detail/math.hpp), shared with the CPU and Thrust paths;
+// each thread's part of a row is backends/detail/loss_threads.hpp, with which tests/thrust runs this schedule on the
+// CPU.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/cuda/launch.cuh>
 #include <mmrag_rft/backends/cuda/tuning.cuh>
+#include <mmrag_rft/backends/detail/loss_threads.hpp>
 #include <mmrag_rft/backends/thrust.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>
 
@@ -29,8 +32,7 @@ __global__ void __launch_bounds__(Threads)
   using reduce_t = cub::BlockReduce<unsigned long long, Threads>;
   __shared__ typename reduce_t::TempStorage tmp;
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
-    unsigned long long len = 0;
-    for (std::size_t t = threadIdx.x; t < cols; t += Threads) len += m(i, t) != 0;
+    unsigned long long len = md::thread_mask_count(m, i, cols, threadIdx.x, Threads);
     len = reduce_t(tmp).Sum(len);
     if (threadIdx.x == 0 && len > 0) {
       atomicAdd(totals, len);
@@ -39,48 +41,6 @@ __global__ void __launch_bounds__(Threads)
     __syncthreads();
   }
 }
-
-struct row_info_plus {
-  __device__ md::loss_row_info operator()(const md::loss_row_info& a, const md::loss_row_info& b) const noexcept {
-    return {a.len + b.len, a.log_ratio_sum + b.log_ratio_sum};
-  }
-};
-
-/// A thread's running sums in the fused kernel, in the element type A (float for a float loss) with 32-bit counts:
-/// a thread sees about cols / Threads tokens of each of its block's rows, so float keeps the CPU's precision class
-/// (its lanes sum 16 tokens in float per tile). Widened to loss_sums (double) for the block reduction. With
-/// loss_sums itself per thread the float kernel needed 124 registers (ptxas, sm_90): two blocks of 256 threads per
-/// multiprocessor; this halves the accumulators and drops the double additions per token.
-template <class A>
-struct thread_loss_sums {
-  A pg = 0, kl = 0, ent = 0, ppo_kl = 0, kl_sum = 0, ent_sum = 0, adv_sum = 0, ratio_sum = 0;
-  A adv_min = A(INFINITY), adv_max = A(-INFINITY), ratio_min = A(INFINITY), ratio_max = A(-INFINITY);
-  unsigned clipped = 0, lower = 0, low = 0, high = 0, region = 0, tokens = 0, nonfinite = 0, seqs = 0;
-  unsigned long long first_bad = ~0ull;
-
-  // The same merge rules as loss_sums_plus (a NaN never replaces a min or max: `b < a ? b : a`).
-  __device__ void add(const md::loss_sums& s) noexcept {
-    pg += static_cast<A>(s.pg), kl += static_cast<A>(s.kl), ent += static_cast<A>(s.ent);
-    ppo_kl += static_cast<A>(s.ppo_kl), kl_sum += static_cast<A>(s.kl_sum), ent_sum += static_cast<A>(s.ent_sum);
-    adv_sum += static_cast<A>(s.adv_sum), ratio_sum += static_cast<A>(s.ratio_sum);
-    const A amin = static_cast<A>(s.adv_min), amax = static_cast<A>(s.adv_max);
-    const A rmin = static_cast<A>(s.ratio_min), rmax = static_cast<A>(s.ratio_max);
-    adv_min = amin < adv_min ? amin : adv_min, adv_max = amax > adv_max ? amax : adv_max;
-    ratio_min = rmin < ratio_min ? rmin : ratio_min, ratio_max = rmax > ratio_max ? rmax : ratio_max;
-    clipped += s.clipped != 0, lower += s.lower != 0, low += s.low != 0, high += s.high != 0;
-    region += s.region != 0, tokens += static_cast<unsigned>(s.tokens), nonfinite += static_cast<unsigned>(s.nonfinite);
-    first_bad = s.first_bad < first_bad ? s.first_bad : first_bad;
-  }
-  [[nodiscard]] __device__ md::loss_sums wide() const noexcept {
-    md::loss_sums s;
-    s.pg = pg, s.kl = kl, s.ent = ent, s.ppo_kl = ppo_kl, s.kl_sum = kl_sum, s.ent_sum = ent_sum;
-    s.adv_sum = adv_sum, s.ratio_sum = ratio_sum;
-    s.adv_min = adv_min, s.adv_max = adv_max, s.ratio_min = ratio_min, s.ratio_max = ratio_max;
-    s.clipped = clipped, s.lower = lower, s.low = low, s.high = high, s.region = region;
-    s.tokens = tokens, s.seqs = seqs, s.nonfinite = nonfinite, s.first_bad = first_bad;
-    return s;
-  }
-};
 
 /// The fused pass: one block per row (grid-stride). Per row: its length (and GSPO log-ratio sum) by a block
 /// reduction over the mask row, then each token's loss, statistics and gradients into the thread's own running sums
@@ -101,20 +61,11 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
   } tmp;
   __shared__ md::loss_row_coef<T> coef;
   __shared__ T spread;
-  if (local_counts) {
-    cp.n_tokens = static_cast<double>(totals[0]);
-    cp.n_seqs = static_cast<double>(totals[1]);
-  }
-  thread_loss_sums<T> acc; // this thread's running total over its tokens of this block's rows
-  const std::size_t cols = a.cols;
+  if (local_counts) cp = md::with_counts(cp, totals);
+  md::thread_loss_sums<T> acc; // this thread's running total over its tokens of this block's rows
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
-    md::loss_row_info info;
-    for (std::size_t t = threadIdx.x; t < cols; t += Threads) {
-      const bool v = a.m(i, t) != 0;
-      info.len += v;
-      if (cp.gspo && v) info.log_ratio_sum += static_cast<double>(a.lp(i, t) - (a.old.p ? a.old(i, t) : a.lp(i, t)));
-    }
-    info = info_reduce_t(tmp.info).Reduce(info, row_info_plus{});
+    md::loss_row_info info = md::thread_row_info(a, i, cp.gspo, threadIdx.x, Threads);
+    info = info_reduce_t(tmp.info).Reduce(info, md::loss_row_info_plus{});
     if (threadIdx.x == 0) {
       coef = md::row_coef<T>(info, cp);
       spread = T(0);
@@ -122,23 +73,16 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
     __syncthreads();
     const md::loss_row_coef<T> c = coef;
     if (c.len == 0) {
-      for (std::size_t t = threadIdx.x; t < cols; t += Threads) {
-        a.g(i, t) = T(0);
-        if (a.ge.p) a.ge(i, t) = T(0);
-      }
+      md::thread_zero_row(a, i, threadIdx.x, Threads);
       __syncthreads();
       continue; // every thread sees the same c.len: the loop stays convergent
     }
     if (a.gspo_sequence_grad) {
-      double d = 0;
-      for (std::size_t t = threadIdx.x; t < cols; t += Threads)
-        if (a.m(i, t) != 0) d += static_cast<double>(a.term(i, t, a.advantage(i, t), c).d_logr);
-      d = sum_reduce_t(tmp.sum).Sum(d);
-      if (threadIdx.x == 0) spread = static_cast<T>(d / static_cast<double>(c.len)) * c.seq_gate;
+      const double d = sum_reduce_t(tmp.sum).Sum(md::thread_gspo_grad_sum(a, i, c, threadIdx.x, Threads));
+      if (threadIdx.x == 0) spread = md::gspo_spread(d, c);
       __syncthreads();
     }
-    const T extra = spread;
-    for (std::size_t t = threadIdx.x; t < cols; t += Threads) acc.add(md::loss_token(a, i, t, c, extra));
+    md::thread_row_tokens(acc, a, i, c, spread, threadIdx.x, Threads);
     if (threadIdx.x == 0) ++acc.seqs;
     __syncthreads(); // coef and spread are rewritten for the next row
   }
@@ -153,9 +97,8 @@ __global__ void __launch_bounds__(Threads)
     loss_fold_kernel(const md::loss_sums* partials, std::size_t n, md::loss_sums* out) {
   using reduce_t = cub::BlockReduce<md::loss_sums, Threads>;
   __shared__ typename reduce_t::TempStorage tmp;
-  md::loss_sums s;
-  for (std::size_t k = threadIdx.x; k < n; k += Threads) s = md::loss_sums_plus{}(s, partials[k]);
-  s = reduce_t(tmp).Reduce(s, md::loss_sums_plus{});
+  const md::loss_sums s = reduce_t(tmp).Reduce(md::thread_fold_partials(partials, n, threadIdx.x, Threads),
+                                              md::loss_sums_plus{});
   if (threadIdx.x == 0) *out = s;
 }
 
@@ -236,32 +179,16 @@ policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_l
     return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};
   }
 
-  const bool local_counts = !opt.normalizer && opt.aggregation != loss_aggregation::seq_mean_token_sum_norm;
-  double constant = 0;
-  if (opt.normalizer) constant = *opt.normalizer;
-  else if (opt.aggregation == loss_aggregation::seq_mean_token_sum_norm) constant = static_cast<double>(cols);
-  const double given = opt.normalizer.value_or(0.0);
-  if (local_counts) {
+  const md::fused_loss_plan plan = md::plan_fused_loss(opt, cols);
+  if (plan.local_counts) {
     detail::check_cuda(cudaMemsetAsync(totals, 0, 2 * sizeof(unsigned long long), l.stream), "gpu::policy_loss");
     detail::loss_count_kernel<tuning::loss_threads>
         <<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(md::to_device_matrix(in.mask), rows,
                                                                                 cols, totals);
   }
-  const md::loss_args<T> args{md::to_device_matrix(in.log_probs),
-                              md::to_device_matrix(in.old_log_probs),
-                              md::to_device_matrix(in.advantages),
-                              md::to_device_matrix(in.ref_log_probs),
-                              md::to_device_matrix(in.entropy),
-                              in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
-                              md::to_device_matrix(in.mask),
-                              md::to_device_matrix(out.log_probs),
-                              md::to_device_matrix(out.entropy),
-                              nullptr,
-                              cols,
-                              md::resolve_token_params<T>(opt),
-                              opt.mode == policy_loss_mode::gspo && opt.gspo_grad == gspo_gradient::sequence};
+  const md::loss_args<T> args = md::make_loss_args(in, out, opt, static_cast<const md::loss_row_coef<T>*>(nullptr));
   detail::policy_loss_kernel<T, tuning::loss_threads, MinBlocks><<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(
-      args, rows, md::coef_params(opt, given, given, constant), local_counts, totals, partials);
+      args, rows, plan.cp, plan.local_counts, totals, partials);
   detail::loss_fold_kernel<tuning::fold_threads><<<1, tuning::fold_threads, 0, l.stream>>>(partials, blocks, sums);
   detail::check_cuda(cudaGetLastError(), "gpu::policy_loss");
   return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};
