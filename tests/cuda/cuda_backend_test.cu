@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA paths against exec::seq on the same inputs: logits forward/backward, fused policy loss, GRPO. Needs a GPU.
+// CUDA paths against exec::seq on the same inputs: logits forward/backward, fused policy loss, GRPO, and the other
+// estimators through exec::thrust on the CUDA system. Needs a GPU.
 #include <mmrag_rft/backends/cuda/all.cuh>
 #include <mmrag_rft/logits/token_logprobs.hpp>
 
@@ -398,6 +399,106 @@ TEST_SUITE("cuda") {
     } catch (const mmrag_rft::error& e) {
       CHECK(e.argument() == "rewards");
       CHECK(e.index() == 37);
+    }
+  }
+  TEST_CASE("cuda exec::thrust: RLOO, REINFORCE++, REINFORCE++-baseline, GAE, whitening, masks and broadcast match seq") {
+    const std::size_t rows = 96, cols = 300;
+    std::mt19937 gen(12);
+    std::normal_distribution<double> nd(0, 1);
+    std::vector<double> tr(rows * cols), val(rows * cols);
+    std::vector<std::uint8_t> m(rows * cols);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const std::size_t len = i % 7 == 3 ? 0 : gen() % (cols + 1);
+      for (std::size_t t = 0; t < cols; ++t) {
+        const std::size_t j = i * cols + t;
+        m[j] = t < len && t % 11 != 5 ? 1 : 0;
+        tr[j] = m[j] ? (gen() % 5 == 0 ? nd(gen) : 0.0) : std::numeric_limits<double>::quiet_NaN();
+        val[j] = m[j] ? nd(gen) : std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+    const std::vector<double> r = test::random_rewards<double>(test::seed_t{13}, rows);
+    device_buffer<double> dtr(tr), dval(val), dr(r), d1(rows * cols), d2(rows * cols), ds(rows);
+    device_buffer<std::uint8_t> dm(m);
+    const mask_view hm(m.data(), rows, cols), dmv(dm.p, rows, cols);
+    const auto hv = [&](const std::vector<double>& v) { return matrix_view<const double>(v.data(), rows, cols); };
+    const auto dv = [&](const device_buffer<double>& b) { return matrix_view<double>(b.p, rows, cols); };
+    const auto all_close = [](const std::vector<double>& a, const std::vector<double>& b) {
+      std::size_t bad = 0;
+      for (std::size_t j = 0; j < a.size(); ++j) bad += !close(a[j], b[j], 1e-12);
+      return bad;
+    };
+    const group_layout g = group_layout::uniform(rows / 8, 8);
+    { // RLOO
+      std::vector<double> a(rows);
+      const auto want = rloo_advantages(exec::seq, std::span<const double>(r), g, std::span<double>(a));
+      ds.poison();
+      const auto got = rloo_advantages(exec::thrust, std::span<const double>(dr.p, rows), g, ds.span());
+      CHECK(want.degenerate_groups == got.degenerate_groups);
+      CHECK(all_close(a, ds.host()) == 0);
+    }
+    { // REINFORCE++
+      std::vector<double> ret(rows * cols), adv(rows * cols);
+      const auto want = reinforce_pp_advantages(hv(tr), hm, 0.99, matrix_view<double>(ret.data(), rows, cols),
+                                                matrix_view<double>(adv.data(), rows, cols));
+      d1.poison();
+      d2.poison();
+      const auto got = reinforce_pp_advantages(exec::thrust, matrix_view<const double>(dtr.p, rows, cols), dmv, 0.99,
+                                               dv(d1), dv(d2));
+      CHECK(want.count == got.count);
+      CHECK(close(want.scale, got.scale, 1e-12));
+      CHECK(all_close(ret, d1.host()) == 0);
+      CHECK(all_close(adv, d2.host()) == 0);
+    }
+    { // REINFORCE++-baseline
+      std::vector<double> a(rows);
+      const auto want = reinforce_pp_baseline_advantages(std::span<const double>(r), g, hm, std::span<double>(a));
+      ds.poison();
+      const auto got = reinforce_pp_baseline_advantages(exec::thrust, std::span<const double>(dr.p, rows), g, dmv, ds.span());
+      CHECK(want.count == got.count);
+      CHECK(all_close(a, ds.host()) == 0);
+    }
+    for (const bool whiten : {true, false}) { // GAE
+      CAPTURE(whiten);
+      gae_options o;
+      o.gamma = 0.99, o.lam = 0.95, o.whiten = whiten;
+      std::vector<double> adv(rows * cols), ret(rows * cols);
+      (void)gae_advantages(hv(tr), hv(val), hm, matrix_view<double>(adv.data(), rows, cols),
+                           matrix_view<double>(ret.data(), rows, cols), o);
+      d1.poison();
+      d2.poison();
+      (void)gae_advantages(exec::thrust, matrix_view<const double>(dtr.p, rows, cols),
+                           matrix_view<const double>(dval.p, rows, cols), dmv, dv(d1), dv(d2), o);
+      CHECK(all_close(adv, d1.host()) == 0);
+      CHECK(all_close(ret, d2.host()) == 0);
+    }
+    { // response masks from token ids, lengths on the device
+      std::vector<std::int64_t> ids(rows * cols), lengths(rows);
+      for (std::size_t j = 0; j < ids.size(); ++j) ids[j] = static_cast<std::int64_t>(3 + gen() % 40);
+      for (std::size_t i = 0; i < rows; ++i) {
+        lengths[i] = static_cast<std::int64_t>(gen() % (cols + 1));
+        if (i % 3 != 0) ids[i * cols + gen() % cols] = 2;
+      }
+      device_buffer<std::int64_t> dids(ids), dlen(lengths);
+      device_buffer<std::uint8_t> dmask(rows * cols), dtrunc(rows);
+      std::vector<std::uint8_t> hmask(rows * cols), htrunc(rows);
+      const response_mask_options o{true, true};
+      const auto want = build_response_mask(matrix_view<const std::int64_t>(ids.data(), rows, cols), std::int64_t{2},
+                                            matrix_view<std::uint8_t>(hmask.data(), rows, cols), o,
+                                            std::span<const std::int64_t>(lengths), std::span<std::uint8_t>(htrunc));
+      const auto got = build_response_mask(exec::thrust, matrix_view<const std::int64_t>(dids.p, rows, cols),
+                                           std::int64_t{2}, matrix_view<std::uint8_t>(dmask.p, rows, cols), o,
+                                           std::span<const std::int64_t>(dlen.p, rows), dtrunc.span());
+      CHECK(want.truncated == got.truncated);
+      CHECK(want.valid_tokens == got.valid_tokens);
+      CHECK(hmask == dmask.host());
+      CHECK(htrunc == dtrunc.host());
+    }
+    { // broadcast
+      std::vector<double> out(rows * cols);
+      broadcast_advantages(std::span<const double>(r), hm, matrix_view<double>(out.data(), rows, cols));
+      d1.poison();
+      broadcast_advantages(exec::thrust, std::span<const double>(dr.p, rows), dmv, dv(d1));
+      CHECK(all_close(out, d1.host()) == 0);
     }
   }
 }

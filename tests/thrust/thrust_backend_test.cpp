@@ -68,6 +68,72 @@ void compare_loss(const loss_case<T>& c, const policy_loss_options& o, bool seq_
   });
 }
 
+
+// ---- the other estimators ------------------------------------------------------------------------------------------
+
+// A [rows, cols] batch of token rewards and values with holes in the mask (a masked position inside a row, rows of
+// every length, an empty row), and NaN at masked positions so that reading one shows.
+template <class T>
+struct token_case {
+  std::size_t rows, cols, stride;
+  std::vector<T> rewards, values;
+  std::vector<std::uint8_t> mask;
+  token_case(std::size_t b, std::size_t t, std::uint32_t seed, std::size_t pad = 0) : rows(b), cols(t), stride(t + pad) {
+    std::mt19937 gen(seed);
+    std::normal_distribution<double> nrm(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    rewards.resize(rows * stride), values.resize(rows * stride), mask.resize(rows * stride);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const std::size_t len = i % 7 == 2 ? 0 : static_cast<std::size_t>(u(gen) * static_cast<double>(cols + 1));
+      for (std::size_t k = 0; k < stride; ++k) {
+        const std::size_t j = i * stride + k;
+        mask[j] = k < len && k < cols && (k % 5 != 3) ? 1 : 0;
+        rewards[j] = mask[j] ? static_cast<T>(u(gen) < 0.2 ? nrm(gen) : 0.0) : std::numeric_limits<T>::quiet_NaN();
+        values[j] = mask[j] ? static_cast<T>(nrm(gen)) : std::numeric_limits<T>::quiet_NaN();
+      }
+    }
+  }
+  [[nodiscard]] matrix_view<const T> view(const std::vector<T>& v) const { return {v.data(), rows, cols, stride}; }
+  [[nodiscard]] matrix_view<T> out(std::vector<T>& v) const { return {v.data(), rows, cols, stride}; }
+  [[nodiscard]] mask_view m() const { return {mask.data(), rows, cols, stride}; }
+  [[nodiscard]] std::vector<T> fresh() const { return std::vector<T>(rows * stride, T(7)); }
+};
+
+template <class T>
+void check_stats(const whitening_stats& a, const whitening_stats& b) {
+  CHECK(a.count == b.count);
+  CHECK_CLOSE(T, a.mean, b.mean);
+  CHECK_CLOSE(T, a.scale, b.scale);
+}
+
+// Every element (padding included, which neither may write) close; `exact`: bitwise.
+template <class T>
+void check_same(const std::vector<T>& a, const std::vector<T>& b, bool exact) {
+  REQUIRE(a.size() == b.size());
+  std::size_t bad = 0;
+  for (std::size_t j = 0; j < a.size(); ++j)
+    bad += exact ? !(a[j] == b[j] || (std::isnan(a[j]) && std::isnan(b[j]))) : !close<T>(a[j], b[j]);
+  CHECK_MESSAGE(bad == 0, bad << " of " << a.size() << " elements differ");
+}
+
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const mmrag_rft::error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+std::vector<whitening_options> whitening_option_set() {
+  whitening_options off;
+  off.enabled = false;
+  whitening_options biased;
+  biased.variance = std_estimator::biased;
+  return {whitening_options::verl(), whitening_options::openrlhf(), off, biased};
+}
+
 } // namespace
 
 TEST_SUITE("thrust") {
@@ -197,5 +263,208 @@ TEST_SUITE("thrust") {
     CHECK_THROWS_AS((void)policy_loss(exec::thrust, c.inputs(false, false),
                                       policy_loss_grads<float>{{g.data(), c.rows, c.cols}, {}}, o),
                     mmrag_rft::error);
+  }
+  TEST_CASE_TEMPLATE("thrust rloo_advantages: bitwise seq's on uniform groups and offsets, every singleton policy", T,
+                     float, double) {
+    using sp = rloo_options::singleton_policy;
+    auto r = random_rewards<T>(4000, 31, false);
+    r[17] = std::numeric_limits<T>::quiet_NaN();
+    r[1234] = std::numeric_limits<T>::infinity();
+    std::vector<std::int64_t> off{0, 0, 1, 1, 3}; // an empty group, singletons, a pair
+    std::mt19937 gen(5);
+    while (off.back() < 4000) off.push_back(std::min<std::int64_t>(4000, off.back() + static_cast<std::int64_t>(gen() % 9)));
+    auto discrete = random_rewards<T>(4000, 32, true); // all-equal groups
+    for (const sp s : {sp::keep_reward, sp::zero}) {
+      rloo_options o;
+      o.singleton = s;
+      o.nonfinite = nonfinite_rewards::mask_out;
+      for (const auto* rr : {&r, &discrete})
+        for (int layout = 0; layout < 2; ++layout) {
+          CAPTURE(layout);
+          const group_layout g = layout == 0 ? group_layout::uniform(500, 8) : group_layout::from_offsets(off);
+          std::vector<T> a1(r.size()), a2(r.size(), T(-7));
+          std::vector<std::uint8_t> k1(r.size()), k2(r.size(), 9);
+          const auto s1 = rloo_advantages(exec::seq, std::span<const T>(*rr), g, std::span<T>(a1), o, k1);
+          const auto s2 = rloo_advantages(exec::thrust, std::span<const T>(*rr), g, std::span<T>(a2), o, k2);
+          CHECK(s1.groups == s2.groups);
+          CHECK(s1.degenerate_groups == s2.degenerate_groups);
+          CHECK(s1.singleton_groups == s2.singleton_groups);
+          CHECK(s1.masked_out == s2.masked_out);
+          CHECK(k1 == k2);
+          check_same(a1, a2, true);
+        }
+    }
+    // Errors: the same messages.
+    std::vector<T> a(r.size());
+    rloo_options err;
+    CHECK(!message_of([&] { (void)rloo_advantages(exec::seq, std::span<const T>(r), group_layout::uniform(500, 8), std::span<T>(a), err); }).empty());
+    CHECK(message_of([&] { (void)rloo_advantages(exec::seq, std::span<const T>(r), group_layout::uniform(500, 8), std::span<T>(a), err); }) ==
+          message_of([&] { (void)rloo_advantages(exec::thrust, std::span<const T>(r), group_layout::uniform(500, 8), std::span<T>(a), err); }));
+    std::vector<T> pair{T(1), std::numeric_limits<T>::quiet_NaN(), T(2), T(3)}, pa(4);
+    err.singleton = sp::error;
+    err.nonfinite = nonfinite_rewards::mask_out;
+    const auto msg = message_of([&] { (void)rloo_advantages(exec::seq, std::span<const T>(pair), group_layout::uniform(2, 2), std::span<T>(pa), err); });
+    CHECK(msg.find("one finite reward") != std::string::npos);
+    CHECK(msg == message_of([&] { (void)rloo_advantages(exec::thrust, std::span<const T>(pair), group_layout::uniform(2, 2), std::span<T>(pa), err); }));
+  }
+
+  TEST_CASE_TEMPLATE("thrust reinforce_pp_advantages: returns bitwise seq's, whitening as seq's, errors alike", T, float,
+                     double) {
+    const token_case<T> c(29, 37, 33, 3);
+    for (const double gamma : {1.0, 0.9, 0.0})
+      for (const auto& w : whitening_option_set()) {
+        CAPTURE(gamma);
+        auto r1 = c.fresh(), r2 = c.fresh(), a1 = c.fresh(), a2 = c.fresh();
+        const auto s1 = reinforce_pp_advantages(c.view(c.rewards), c.m(), gamma, c.out(r1), c.out(a1), w);
+        const auto s2 = reinforce_pp_advantages(exec::thrust, c.view(c.rewards), c.m(), gamma, c.out(r2), c.out(a2), w);
+        check_stats<T>(s1, s2);
+        check_same(r1, r2, true);
+        check_same(a1, a2, false);
+      }
+    token_case<T> bad(5, 6, 34);
+    bad.mask.assign(bad.mask.size(), 1);
+    bad.rewards.assign(bad.rewards.size(), T(0));
+    bad.rewards[3 * 6 + 2] = std::numeric_limits<T>::infinity();
+    auto r = bad.fresh(), a = bad.fresh();
+    const auto m1 = message_of([&] { (void)reinforce_pp_advantages(bad.view(bad.rewards), bad.m(), 1.0, bad.out(r), bad.out(a)); });
+    CHECK(m1.find("3") != std::string::npos);
+    CHECK(m1 == message_of([&] { (void)reinforce_pp_advantages(exec::thrust, bad.view(bad.rewards), bad.m(), 1.0, bad.out(r), bad.out(a)); }));
+    CHECK_THROWS_AS((void)reinforce_pp_advantages(exec::thrust, bad.view(bad.rewards), bad.m(), 1.5, bad.out(r), bad.out(a)),
+                    mmrag_rft::error);
+    const token_case<T> empty(0, 0, 35);
+    std::vector<T> none;
+    const auto s = reinforce_pp_advantages(exec::thrust, empty.view(empty.rewards), empty.m(), 1.0, empty.out(none), empty.out(none));
+    CHECK(s.count == 0);
+  }
+
+  TEST_CASE_TEMPLATE("thrust reinforce_pp_baseline_advantages: matches seq on uniform groups and offsets", T, float,
+                     double) {
+    const token_case<T> c(40, 23, 36);
+    const auto r = random_rewards<T>(40, 37, false);
+    std::vector<std::int64_t> off{0, 1, 1, 4, 9, 9, 17, 30, 40}; // a singleton (mean 0) and empty groups
+    for (int layout = 0; layout < 2; ++layout)
+      for (const auto& w : whitening_option_set()) {
+        CAPTURE(layout);
+        const group_layout g = layout == 0 ? group_layout::uniform(5, 8) : group_layout::from_offsets(off);
+        std::vector<T> a1(40, T(7)), a2(40, T(7));
+        const auto s1 = reinforce_pp_baseline_advantages(std::span<const T>(r), g, c.m(), std::span<T>(a1), w);
+        const auto s2 = reinforce_pp_baseline_advantages(exec::thrust, std::span<const T>(r), g, c.m(), std::span<T>(a2), w);
+        check_stats<T>(s1, s2);
+        check_same(a1, a2, false);
+        CHECK(a2[2] == T(0)); // row 2 has no valid token
+      }
+    auto nan = r;
+    nan[11] = std::numeric_limits<T>::quiet_NaN();
+    std::vector<T> a(40);
+    const group_layout g = group_layout::uniform(5, 8);
+    const auto m1 = message_of([&] { (void)reinforce_pp_baseline_advantages(std::span<const T>(nan), g, c.m(), std::span<T>(a)); });
+    CHECK(!m1.empty());
+    CHECK(m1 == message_of([&] { (void)reinforce_pp_baseline_advantages(exec::thrust, std::span<const T>(nan), g, c.m(), std::span<T>(a)); }));
+  }
+
+  TEST_CASE_TEMPLATE("thrust gae_advantages: returns bitwise seq's, with and without whitening; errors alike", T, float,
+                     double) {
+    const token_case<T> c(31, 45, 38, 2);
+    for (const auto& [gamma, lam] : {std::pair{1.0, 1.0}, std::pair{0.99, 0.95}, std::pair{0.5, 0.0}})
+      for (const bool whiten : {true, false}) {
+        CAPTURE(gamma);
+        CAPTURE(lam);
+        CAPTURE(whiten);
+        gae_options o;
+        o.gamma = gamma, o.lam = lam, o.whiten = whiten;
+        auto a1 = c.fresh(), a2 = c.fresh(), r1 = c.fresh(), r2 = c.fresh();
+        const auto s1 = gae_advantages(c.view(c.rewards), c.view(c.values), c.m(), c.out(a1), c.out(r1), o);
+        const auto s2 = gae_advantages(exec::thrust, c.view(c.rewards), c.view(c.values), c.m(), c.out(a2), c.out(r2), o);
+        check_stats<T>(s1, s2);
+        check_same(r1, r2, true);
+        check_same(a1, a2, !whiten);
+      }
+    token_case<T> bad(4, 5, 39);
+    bad.mask.assign(bad.mask.size(), 1);
+    bad.rewards.assign(bad.rewards.size(), T(0));
+    bad.values.assign(bad.values.size(), T(0.5));
+    bad.values[2 * 5 + 4] = std::numeric_limits<T>::quiet_NaN();
+    auto a = bad.fresh(), r = bad.fresh();
+    const auto m1 = message_of([&] { (void)gae_advantages(bad.view(bad.rewards), bad.view(bad.values), bad.m(), bad.out(a), bad.out(r)); });
+    CHECK(!m1.empty());
+    CHECK(m1 == message_of([&] { (void)gae_advantages(exec::thrust, bad.view(bad.rewards), bad.view(bad.values), bad.m(), bad.out(a), bad.out(r)); }));
+  }
+
+  TEST_CASE_TEMPLATE("thrust masked_whiten and broadcast_advantages match seq", T, float, double) {
+    const token_case<T> c(17, 33, 40, 4);
+    for (const auto& w : whitening_option_set()) {
+      auto v1 = c.values, v2 = c.values;
+      const auto s0 = masked_whitening_stats(exec::thrust, c.view(c.values), c.m(), w);
+      const auto s1 = masked_whiten(c.out(v1), c.m(), w);
+      const auto s2 = masked_whiten(exec::thrust, c.out(v2), c.m(), w);
+      check_stats<T>(s1, s0);
+      check_stats<T>(s1, s2);
+      check_same(v1, v2, false);
+    }
+    whitening_options neg;
+    neg.epsilon = -1;
+    auto v = c.values;
+    CHECK_THROWS_AS((void)masked_whiten(exec::thrust, c.out(v), c.m(), neg), mmrag_rft::error);
+    const auto seq_adv = random_rewards<T>(17, 41, false);
+    auto b1 = c.fresh(), b2 = c.fresh();
+    broadcast_advantages(std::span<const T>(seq_adv), c.m(), c.out(b1));
+    broadcast_advantages(exec::thrust, std::span<const T>(seq_adv), c.m(), c.out(b2));
+    check_same(b1, b2, true);
+  }
+  TEST_CASE_TEMPLATE("thrust build_response_mask: bitwise seq's for every option, with and without lengths", Id,
+                     std::int32_t, std::int64_t) {
+    const std::size_t rows = 57, cols = 40, stride = 43;
+    const Id eos = 2;
+    std::mt19937 gen(42);
+    std::vector<Id> ids(rows * stride);
+    for (auto& x : ids) x = static_cast<Id>(3 + gen() % 50);
+    std::vector<std::int64_t> lengths(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      lengths[i] = static_cast<std::int64_t>(gen() % (cols + 1));
+      if (i % 3 != 0) ids[i * stride + gen() % cols] = eos; // some rows have EOS, maybe after their length
+      if (i % 10 == 4) ids[i * stride] = eos;               // EOS first
+    }
+    const matrix_view<const Id> v(ids.data(), rows, cols, stride);
+    for (const bool include_eos : {true, false})
+      for (const bool mask_truncated : {false, true})
+        for (const bool with_lengths : {false, true}) {
+          CAPTURE(include_eos);
+          CAPTURE(mask_truncated);
+          CAPTURE(with_lengths);
+          const response_mask_options o{include_eos, mask_truncated};
+          std::vector<std::uint8_t> m1(rows * stride, 9), m2(rows * stride, 9), t1(rows, 9), t2(rows, 9);
+          const std::span<const std::int64_t> len = with_lengths ? std::span<const std::int64_t>(lengths)
+                                                                 : std::span<const std::int64_t>{};
+          const auto s1 = build_response_mask(v, eos, matrix_view<std::uint8_t>(m1.data(), rows, cols, stride), o, len, t1);
+          const auto s2 = build_response_mask(exec::thrust, v, eos, matrix_view<std::uint8_t>(m2.data(), rows, cols, stride),
+                                              o, len, t2);
+          CHECK(s1.truncated == s2.truncated);
+          CHECK(s1.valid_tokens == s2.valid_tokens);
+          CHECK(m1 == m2); // padding columns untouched (9) by both
+          CHECK(t1 == t2);
+        }
+    auto bad = lengths;
+    bad[13] = static_cast<std::int64_t>(cols) + 1;
+    bad[20] = -1;
+    std::vector<std::uint8_t> m(rows * stride);
+    const auto run = [&](auto&&... exec) {
+      return message_of([&] {
+        (void)build_response_mask(exec..., v, eos, matrix_view<std::uint8_t>(m.data(), rows, cols, stride), {},
+                                  std::span<const std::int64_t>(bad));
+      });
+    };
+    CHECK(run().find("13") != std::string::npos);
+    CHECK(run() == run(exec::thrust));
+    std::vector<Id> none;
+    std::vector<std::uint8_t> no_mask;
+    const auto e = build_response_mask(exec::thrust, matrix_view<const Id>(none.data(), 0, 0), eos,
+                                       matrix_view<std::uint8_t>(no_mask.data(), 0, 0));
+    CHECK(e.valid_tokens == 0);
+    std::vector<std::int64_t> zero_len(3, 0);
+    std::vector<std::uint8_t> trunc(3, 9);
+    const auto z = build_response_mask(exec::thrust, matrix_view<const Id>(none.data(), 3, 0), eos,
+                                       matrix_view<std::uint8_t>(no_mask.data(), 3, 0), {}, zero_len, trunc);
+    CHECK(z.truncated == 3); // rows of nothing: no EOS
+    CHECK(trunc == std::vector<std::uint8_t>(3, 1));
   }
 }

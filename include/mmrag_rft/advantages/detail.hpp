@@ -37,14 +37,14 @@ struct group_moments {
 };
 
 template <class T>
-[[nodiscard]] inline bool finite(T x) noexcept {
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline bool finite(T x) noexcept {
   return x - x == T(0); // branch-free: inf - inf and NaN - NaN are NaN
 }
 
 /// Moments of the finite rewards of one group. `AllFinite` (the rewards were checked at the boundary) drops the
 /// per-element tests, so both passes are plain loops the compiler unrolls and vectorises.
 template <bool AllFinite = false, class T>
-[[nodiscard]] MMRAG_RFT_FORCEINLINE group_moments moments(const T* r, std::size_t size) noexcept {
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE group_moments moments(const T* r, std::size_t size) noexcept {
   group_moments s;
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);

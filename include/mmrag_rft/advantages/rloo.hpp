@@ -11,6 +11,34 @@
 namespace mmrag_rft {
 
 namespace detail {
+
+/// What one group's RLOO pass found.
+struct rloo_group_outcome {
+  bool singleton = false;  ///< one finite reward
+  bool degenerate = false; ///< two or more finite rewards, all equal
+  std::size_t masked = 0;  ///< non-finite rewards (advantage 0, keep 0)
+};
+
+/// One group of RLOO: its moments, then every completion's advantage (and keep flag, when `keep` is not null).
+/// Shared by every backend, so a group's advantages are bitwise the same on each.
+template <class T>
+MMRAG_RFT_HOST_DEVICE rloo_group_outcome rloo_group(const T* r, std::size_t size, T* out, std::uint8_t* keep,
+                                                    rloo_options::singleton_policy singleton) noexcept {
+  const group_moments s = moments(r, size);
+  rloo_group_outcome o;
+  o.singleton = s.n == 1;
+  o.degenerate = s.n >= 2 && s.m2 == 0.0;
+  for (std::size_t j = 0; j < size; ++j) {
+    const bool ok = finite(r[j]);
+    o.masked += !ok;
+    if (keep) keep[j] = ok ? 1 : 0;
+    if (!ok) out[j] = T(0);
+    else if (s.n == 1) out[j] = singleton == rloo_options::singleton_policy::keep_reward ? r[j] : T(0);
+    else out[j] = rloo_advantage(r[j], s.sum, static_cast<double>(s.n));
+  }
+  return o;
+}
+
 template <class T, class E>
 advantage_summary rloo_cpu(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
                            const rloo_options& o, std::span<std::uint8_t> keep) {
@@ -24,21 +52,12 @@ advantage_summary rloo_cpu(const E& exec, std::span<const T> rewards, const grou
       require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
   return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
     const std::size_t b = groups.begin(g), e = groups.end(g);
-    const group_moments s = moments(rewards.data() + b, e - b);
-    if (s.n == 1) {
-      ++part.singleton_groups;
-      if (o.singleton == sp::error) throw error(fn, "groups", "has a group with one finite reward", g);
-    } else if (s.n >= 2 && s.m2 == 0.0) {
-      ++part.degenerate_groups;
-    }
-    for (std::size_t j = b; j < e; ++j) {
-      const bool finite = std::isfinite(rewards[j]);
-      part.masked_out += !finite;
-      if (!keep.empty()) keep[j] = finite ? 1 : 0;
-      if (!finite) out[j] = T(0);
-      else if (s.n == 1) out[j] = o.singleton == sp::keep_reward ? rewards[j] : T(0);
-      else out[j] = rloo_advantage(rewards[j], s.sum, static_cast<double>(s.n));
-    }
+    const rloo_group_outcome r =
+        rloo_group(rewards.data() + b, e - b, out.data() + b, keep.empty() ? nullptr : keep.data() + b, o.singleton);
+    if (r.singleton && o.singleton == sp::error) throw error(fn, "groups", "has a group with one finite reward", g);
+    part.singleton_groups += r.singleton;
+    part.degenerate_groups += r.degenerate;
+    part.masked_out += r.masked;
   });
 }
 } // namespace detail

@@ -6,6 +6,7 @@
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -18,6 +19,22 @@ struct whitening_stats {
   std::size_t count = 0;
 };
 
+namespace detail {
+
+inline void validate_whitening(const whitening_options& o, const char* fn) {
+  require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+}
+
+/// The scale of a whitening of `count` values whose squared deviations from their mean sum to `m2`.
+[[nodiscard]] inline double whitening_scale(double m2, std::size_t count, const whitening_options& o) noexcept {
+  const double n = static_cast<double>(count);
+  const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
+  const double var = denom > 0 ? m2 / denom : 0.0;
+  return o.enabled ? 1.0 / std::sqrt(o.clamp_variance ? std::max(var, o.epsilon) : var + o.epsilon) : 1.0;
+}
+
+} // namespace detail
+
 /// Statistics for whitening `values` over the tokens where `mask != 0`, token-weighted: mean = sum x / N,
 /// var = sum (x - mean)^2 / (N - 1) (unbiased) or / N (biased). [verl masked_whiten; OpenRLHF experience_maker]
 /// N = 0 gives mean 0, scale 1; N = 1 with the unbiased estimator takes var = 0 (verl raises instead).
@@ -26,8 +43,7 @@ template <class T>
 [[nodiscard]] whitening_stats masked_whitening_stats(matrix_view<const T> values, mask_view mask,
                                                      const whitening_options& o) {
   detail::require(detail::same_shape(values, mask), "masked_whitening_stats", "mask", "must have the shape of values");
-  detail::require(std::isfinite(o.epsilon) && o.epsilon >= 0, "masked_whitening_stats", "options.epsilon",
-                  "must be finite and >= 0");
+  detail::validate_whitening(o, "masked_whitening_stats");
   whitening_stats s;
   double sum = 0;
   for (std::size_t i = 0; i < values.rows(); ++i)
@@ -42,10 +58,7 @@ template <class T>
         const double d = static_cast<double>(values(i, t)) - s.mean;
         m2 += d * d;
       }
-  const double n = static_cast<double>(s.count);
-  const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
-  const double var = denom > 0 ? m2 / denom : 0.0;
-  if (o.enabled) s.scale = 1.0 / std::sqrt(o.clamp_variance ? std::max(var, o.epsilon) : var + o.epsilon);
+  s.scale = detail::whitening_scale(m2, s.count, o);
   return s;
 }
 

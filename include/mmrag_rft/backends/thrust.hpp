@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Thrust backend: GRPO advantages and the policy loss over device pointers, on whatever system
+// The Thrust backend: the advantage estimators and the policy loss over device pointers, on whatever system
 // THRUST_DEVICE_SYSTEM selects (CUDA with nvcc; CPP, OMP or TBB with g++). Include it explicitly; never from an
 // umbrella header. No Eigen or range-v3 is reachable from here (CUDA translation units include it).
 //
-// Customisation: this header specialises detail::grpo_cpu and detail::policy_loss_cpu for `exec::thrust_t`, so that
-// `grpo_advantages(exec::thrust, ...)` and `policy_loss(exec::thrust, ...)` take the Thrust path.
+// Customisation: this header specialises detail::grpo_cpu, detail::rloo_cpu and detail::policy_loss_cpu for
+// `exec::thrust_t`, so that `grpo_advantages(exec::thrust, ...)`, `rloo_advantages(exec::thrust, ...)` and
+// `policy_loss(exec::thrust, ...)` take the Thrust path; the other estimators have `exec::thrust_t` overloads
+// (backends/detail/thrust_estimators.hpp, included at the end).
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/grpo.hpp>
@@ -209,6 +211,24 @@ struct has_status_flag {
   MMRAG_RFT_HOST_DEVICE bool operator()(std::uint32_t s) const noexcept { return (s & flag) != 0; }
 };
 
+/// Throws as check_rewards does (the first NaN or infinite reward, by index) when `policy` is error.
+template <class T, class Policy>
+void check_rewards_thrust(const Policy& policy, const T* r, std::size_t n, nonfinite_rewards nf, const char* fn) {
+  if (nf != nonfinite_rewards::error || n == 0) return;
+  const T* bad = ::thrust::find_if(policy, r, r + n, not_finite_fn<T>{});
+  if (bad == r + n) return;
+  // Not *device_ptr: Thrust's device_reference conversion binds a null system reference (UBSan, CCCL 3.0.1).
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  T v;
+  if (cudaMemcpy(&v, bad, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) v = T(0);
+#else
+  const T v = *bad;
+#endif
+  throw error(fn, "rewards", std::string(v != v ? "is NaN" : "is infinite") +
+                                 " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
+              static_cast<std::size_t>(bad - r));
+}
+
 template <class T>
 advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rewards, const group_layout& groups,
                               std::span<T> out, const grpo_options& o, std::span<std::uint8_t> keep) {
@@ -226,22 +246,7 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   const std::size_t n = rewards.size();
   const T* r = rewards.data();
 
-  if (o.nonfinite == nonfinite_rewards::error && n > 0) {
-    const T* bad = ::thrust::find_if(policy, r, r + n, not_finite_fn<T>{});
-    if (bad != r + n) {
-      const auto i = static_cast<std::size_t>(bad - r);
-      // Not *device_ptr: Thrust's device_reference conversion binds a null system reference (UBSan, CCCL 3.0.1).
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-      T v;
-      if (cudaMemcpy(&v, bad, sizeof v, cudaMemcpyDeviceToHost) != cudaSuccess) v = T(0);
-#else
-      const T v = *bad;
-#endif
-      throw error(fn, "rewards", std::string(v != v ? "is NaN" : "is infinite") +
-                                     " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
-                  i);
-    }
-  }
+  check_rewards_thrust(policy, r, n, o.nonfinite, fn);
   double batch_std = 0;
   if (o.scale == reward_scale::batch && n > 0) {
     const finite_sum s = ::thrust::transform_reduce(policy, r, r + n, finite_sum_of<T>{}, finite_sum{}, finite_sum_plus{});
@@ -608,3 +613,7 @@ inline policy_loss_result policy_loss_cpu<double, exec::thrust_t>(const exec::th
 }
 
 } // namespace mmrag_rft::detail
+
+// RLOO, REINFORCE++, REINFORCE++-baseline, GAE, whitening, broadcast and response masks on the same backend.
+#include <mmrag_rft/backends/detail/thrust_estimators.hpp> // IWYU pragma: export
+#include <mmrag_rft/backends/detail/thrust_masks.hpp> // IWYU pragma: export
