@@ -467,4 +467,19 @@ TEST_SUITE("thrust") {
     CHECK(z.truncated == 3); // rows of nothing: no EOS
     CHECK(trunc == std::vector<std::uint8_t>(3, 1));
   }
+  TEST_CASE("group_bounds: the CUDA kernels' item-to-group search finds every item's group, empty groups skipped") {
+    std::mt19937 gen(43);
+    for (int trial = 0; trial < 200; ++trial) {
+      const std::size_t groups = 1 + gen() % 40;
+      std::vector<std::int64_t> off{0};
+      for (std::size_t g = 0; g < groups; ++g)
+        off.push_back(off.back() + static_cast<std::int64_t>(gen() % 4 == 0 ? 0 : gen() % 6)); // many empty groups
+      const detail::group_bounds b{off.data(), 0, groups};
+      for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t j = b.begin(g); j < b.end(g); ++j) CHECK(b.group_of(j) == g);
+    }
+    const detail::group_bounds u{nullptr, 8, 5};
+    for (std::size_t j = 0; j < 40; ++j) CHECK(u.group_of(j) == j / 8);
+    CHECK(u.end(4) == 40);
+  }
 }

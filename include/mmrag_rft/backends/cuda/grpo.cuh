@@ -7,6 +7,7 @@
 #include <mmrag_rft/advantages/grpo.hpp>
 #include <mmrag_rft/backends/cuda/launch.cuh>
 #include <mmrag_rft/backends/cuda/tuning.cuh>
+#include <mmrag_rft/backends/detail/group_bounds.hpp>
 #include <mmrag_rft/backends/thrust.hpp>
 
 #include <cub/device/device_reduce.cuh>
@@ -27,25 +28,7 @@ namespace detail {
 
 namespace md = mmrag_rft::detail;
 
-/// Where group g starts: offsets[g] or g * G. Also maps an item to its group (binary search over the offsets).
-struct group_bounds {
-  const std::int64_t* offsets; // device memory; null for uniform groups
-  std::int64_t group_size;
-  std::size_t num_groups;
-  __host__ __device__ std::int64_t operator()(std::int64_t g) const noexcept {
-    return offsets ? offsets[g] : g * group_size;
-  }
-  __device__ std::size_t group_of(std::size_t j) const noexcept {
-    if (!offsets) return j / static_cast<std::size_t>(group_size);
-    std::size_t lo = 0, hi = num_groups; // the last g with offsets[g] <= j (empty groups skipped)
-    while (hi - lo > 1) {
-      const std::size_t mid = (lo + hi) / 2;
-      if (static_cast<std::size_t>(offsets[mid]) <= j) lo = mid;
-      else hi = mid;
-    }
-    return lo;
-  }
-};
+using md::group_bounds;
 
 struct double_plus_d {
   __device__ double operator()(double a, double b) const noexcept { return a + b; }

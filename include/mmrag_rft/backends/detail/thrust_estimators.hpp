@@ -11,6 +11,7 @@
 #include <mmrag_rft/advantages/reinforce_pp.hpp>
 #include <mmrag_rft/advantages/rloo.hpp>
 #include <mmrag_rft/advantages/whiten.hpp>
+#include <mmrag_rft/backends/detail/group_bounds.hpp>
 
 #include <thrust/device_vector.h>
 #include <thrust/find.h>
@@ -35,23 +36,14 @@ void throw_first_flagged_row(const Policy& policy, const ::thrust::device_vector
   if (it != f + flags.size()) throw error(fn, argument, what, static_cast<std::size_t>(it - f));
 }
 
-/// A group's bounds: offsets[g], offsets[g + 1] (device copies), or uniform groups of `group_size`.
-struct group_range {
-  const std::int64_t* offsets;
-  std::size_t group_size;
-  MMRAG_RFT_HOST_DEVICE std::size_t begin(std::size_t g) const noexcept {
-    return offsets ? static_cast<std::size_t>(offsets[g]) : g * group_size;
-  }
-  MMRAG_RFT_HOST_DEVICE std::size_t end(std::size_t g) const noexcept { return begin(g + 1); }
-};
-
 /// The device copy of a layout's offsets (empty for uniform groups; under CPP/OMP a host-to-host copy).
 struct device_group_range {
   ::thrust::device_vector<std::int64_t> offsets;
-  group_range range;
+  group_bounds range;
   explicit device_group_range(const group_layout& g) {
     if (!g.is_uniform()) offsets.assign(g.offsets().begin(), g.offsets().end());
-    range = {g.is_uniform() ? nullptr : ::thrust::raw_pointer_cast(offsets.data()), g.uniform_size()};
+    range = {g.is_uniform() ? nullptr : ::thrust::raw_pointer_cast(offsets.data()),
+             static_cast<std::int64_t>(g.uniform_size()), g.num_groups()};
   }
 };
 
@@ -62,7 +54,7 @@ struct rloo_group_fn {
   const T* r;
   T* out;
   std::uint8_t* keep;
-  group_range groups;
+  group_bounds groups;
   rloo_options::singleton_policy singleton;
   std::uint32_t* status; // grpo_group_status flags and the masked count, as the GRPO pass encodes them
 
@@ -228,7 +220,7 @@ template <class T>
 struct baseline_group_fn {
   const T* r;
   T* out;
-  group_range groups;
+  group_bounds groups;
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t g) const noexcept {
     const std::size_t b = groups.begin(g), e = groups.end(g);
     const group_moments s = moments(r + b, e - b);
