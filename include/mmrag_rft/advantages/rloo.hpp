@@ -20,16 +20,17 @@ struct rloo_group_outcome {
 };
 
 /// One group of RLOO: its moments, then every completion's advantage (and keep flag, when `keep` is not null).
-/// Shared by every backend, so a group's advantages are bitwise the same on each.
-template <class T>
+/// Shared by every backend, so a group's advantages are bitwise the same on each. `AllFinite` (the rewards were
+/// checked at the boundary) drops the per-element tests, so the loops vectorise.
+template <bool AllFinite = false, class T>
 MMRAG_RFT_HOST_DEVICE rloo_group_outcome rloo_group(const T* r, std::size_t size, T* out, std::uint8_t* keep,
                                                     rloo_options::singleton_policy singleton) noexcept {
-  const group_moments s = moments(r, size);
+  const group_moments s = moments<AllFinite>(r, size);
   rloo_group_outcome o;
   o.singleton = s.n == 1;
   o.degenerate = s.n >= 2 && s.m2 == 0.0;
   for (std::size_t j = 0; j < size; ++j) {
-    const bool ok = finite(r[j]);
+    const bool ok = AllFinite || finite(r[j]);
     o.masked += !ok;
     if (keep) keep[j] = ok ? 1 : 0;
     if (!ok) out[j] = T(0);
@@ -50,10 +51,14 @@ advantage_summary rloo_cpu(const E& exec, std::span<const T> rewards, const grou
   if (o.singleton == sp::error)
     for (std::size_t g = 0; g < groups.num_groups(); ++g)
       require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+  const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
   return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
     const std::size_t b = groups.begin(g), e = groups.end(g);
-    const rloo_group_outcome r =
-        rloo_group(rewards.data() + b, e - b, out.data() + b, keep.empty() ? nullptr : keep.data() + b, o.singleton);
+    const T* r_g = rewards.data() + b;
+    T* out_g = out.data() + b;
+    std::uint8_t* keep_g = keep.empty() ? nullptr : keep.data() + b;
+    const rloo_group_outcome r = checked ? rloo_group<true>(r_g, e - b, out_g, keep_g, o.singleton)
+                                         : rloo_group(r_g, e - b, out_g, keep_g, o.singleton);
     if (r.singleton && o.singleton == sp::error) throw error(fn, "groups", "has a group with one finite reward", g);
     part.singleton_groups += r.singleton;
     part.degenerate_groups += r.degenerate;
