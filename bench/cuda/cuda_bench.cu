@@ -135,6 +135,36 @@ void grpo_1m(benchmark::State& s) {
   }, n * 8);
 }
 
+// The other estimators on the CUDA system through exec::thrust (one device thread per group or per row; Thrust
+// allocates its small temporaries in each call, which these times include).
+void thrust_rloo_1m(benchmark::State& s) {
+  const auto n = static_cast<std::size_t>(bench::outcome_completions);
+  const auto gs = static_cast<std::size_t>(bench::outcome_group_size);
+  buffer r(bench::group_rewards(n, gs)), a(n * 4);
+  const group_layout g = group_layout::uniform(n / gs, gs);
+  timed(s, [&] {
+    (void)rloo_advantages(exec::thrust, std::span<const float>(as<float>(r), n), g, std::span<float>(as<float>(a), n));
+  }, n * 8);
+}
+
+// REINFORCE++ and GAE on the loss benchmark's 16.8M-token batch: token rewards = its per-token advantages, values =
+// its old log-probs. Bytes: rewards (+ values) and the mask read, returns and advantages written.
+void thrust_token_scans(benchmark::State& s) {
+  const bool is_gae = s.range(0) != 0;
+  const std::size_t b = loss_rows, t = loss_cols, n = b * t;
+  const auto& host = bench::cached_batch(b, t);
+  buffer r(host.token_advantages), v(host.old_log_probs), m(host.mask), ret(n * 4), adv(n * 4);
+  const matrix_view<const float> rv(as<float>(r), b, t), vv(as<float>(v), b, t);
+  const mask_view mv(as<std::uint8_t>(m), b, t);
+  const matrix_view<float> retv(as<float>(ret), b, t), advv(as<float>(adv), b, t);
+  gae_options o;
+  o.gamma = 0.99, o.lam = 0.95;
+  timed(s, [&] {
+    if (is_gae) (void)gae_advantages(exec::thrust, rv, vv, mv, advv, retv, o);
+    else (void)reinforce_pp_advantages(exec::thrust, rv, mv, 0.99, retv, advv);
+  }, n * (is_gae ? 17 : 13));
+}
+
 constexpr std::size_t logit_rows = 16384, vocab = 152064;
 
 // Normal logits of std 2 (a sum of four hashed uniforms: bounded, mean 0), a function of the index only.
@@ -208,6 +238,7 @@ void floors(benchmark::internal::Benchmark* b) {
   std::set<std::int64_t> moved;
   for (const bool tok : {false, true}) moved.insert(static_cast<std::int64_t>(bench::loss_bytes(loss_rows, loss_cols, tok)));
   moved.insert(bench::outcome_completions * 8);
+  for (const std::int64_t per_token : {13, 17}) moved.insert(static_cast<std::int64_t>(loss_rows * loss_cols) * per_token);
   for (const std::size_t e : {std::size_t{2}, std::size_t{4}}) {
     moved.insert(static_cast<std::int64_t>(logit_rows * vocab * e));     // a forward reads the logits
     moved.insert(static_cast<std::int64_t>(2 * logit_rows * vocab * e)); // a backward reads them, writes the gradient
@@ -231,6 +262,8 @@ void loss_configs(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(policy_loss_verl)->Apply(loss_configs)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(grpo_1m)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(thrust_rloo_1m)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(thrust_token_scans)->ArgName("gae")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(logits_forward, bfloat16, true)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(logits_forward, float, true)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(logits_backward, bfloat16, true)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -65,6 +65,11 @@ def main():
         for ref in ("torch_reshape", "torch_scatter", "verl_loop"):
             t = torch_rows.get(f"{ref}/1048576/8")
             row(f"GRPO 1M, G = 8 (vs {ref})", g, t["median_s"] * 1e3 if t else None)
+    for name, label in (("thrust_rloo_1m/manual_time", "RLOO 1M, G = 8, exec::thrust"),
+                        ("thrust_token_scans/gae:0/manual_time", "REINFORCE++ 16.8M tokens, exec::thrust"),
+                        ("thrust_token_scans/gae:1/manual_time", "GAE 16.8M tokens, exec::thrust")):
+        if name in bench:
+            row(label, bench[name])
     for dtype, ctype in (("bfloat16", "bfloat16"), ("float", "float32")):
         t = torch_rows.get(f"torch_token_logprobs/{ctype}/N:16384/V:152064")
         f = bench.get(f"logits_forward<{dtype}, true>/manual_time")
