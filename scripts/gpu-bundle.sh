@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds, on this machine, what scripts/gpu-check.sh runs on a lent GPU machine, into gpu-bundle/ (git-ignored):
-# the CUDA tests and benchmarks (nvcc, sm_80 + sm_90, CUDA runtime linked statically) and the one shared library
-# they need that such a machine lacks (Debian's Google Benchmark). Building here keeps nvcc's minutes off the
-# device's time. Then, with the device tool:
+# the CUDA tests, benchmarks and the gpu_step example (nvcc, sm_80 + sm_90, CUDA runtime linked statically) and
+# the one shared library they need that such a machine lacks (Debian's Google Benchmark). Building here keeps nvcc's
+# minutes off the device's time. Then, with the device tool:
 #   run(command="bash scripts/gpu-check.sh", carry=["gpu-bundle"], timeout_s=540)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The same build as the test command's CUDA step (scripts/test.sh), so after a test run this only packs.
 cmake --preset cuda -DMMRAG_RFT_BUILD_BENCHMARKS=ON > /dev/null
-cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda
+cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda gpu_step
 rm -rf gpu-bundle
 mkdir -p gpu-bundle/lib
-cp build/cuda/tests/cuda/mmrag_rft.cuda.tests build/cuda/bench/cuda/mmrag_rft.bench.cuda gpu-bundle/
+cp build/cuda/tests/cuda/mmrag_rft.cuda.tests build/cuda/bench/cuda/mmrag_rft.bench.cuda \
+  build/cuda/examples/gpu_step/gpu_step gpu-bundle/
 for lib in $(ldd gpu-bundle/mmrag_rft.bench.cuda | awk '/libbenchmark/ {print $3}'); do cp -L "$lib" gpu-bundle/lib/; done
 { git rev-parse HEAD; git status --short | sed 's/^/  changed: /'; } > gpu-bundle/commit
 du -sh gpu-bundle

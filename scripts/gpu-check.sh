@@ -35,6 +35,8 @@ step() {
 head -2 "$OUT/device.txt"
 
 step tests tests.txt 300 "$bundle/mmrag_rft.cuda.tests"
+step gpu_step tests.txt 60 "$bundle/gpu_step"
+step gpu_step_big tests.txt 120 "$bundle/gpu_step" 8 16 128 32768
 step memcheck sanitizer.txt 300 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
   "$bundle/mmrag_rft.cuda.tests"
 step racecheck sanitizer.txt 240 compute-sanitizer --tool racecheck --error-exitcode 9 \

@@ -9,9 +9,10 @@ bash scripts/install-deps.sh
 cmake --workflow --preset ci
 cmake --workflow --preset sanitize
 if [ -x /usr/local/cuda/bin/nvcc ]; then
-  # The CUDA tests and the CUDA benchmark (what scripts/gpu-bundle.sh packs for a GPU machine), nothing else.
+  # The CUDA tests, the CUDA benchmark and the gpu_step example (what scripts/gpu-bundle.sh packs for a GPU
+  # machine), nothing else.
   cmake --preset cuda -DMMRAG_RFT_BUILD_BENCHMARKS=ON
-  cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda
+  cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda gpu_step
   echo "mmrag_rft: CUDA sources compiled for sm_80 and sm_90"
 else
   echo "mmrag_rft: no nvcc at /usr/local/cuda/bin/nvcc, CUDA compile check skipped"
