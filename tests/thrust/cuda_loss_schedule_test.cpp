@@ -50,7 +50,7 @@ policy_loss_result fused_policy_loss(const policy_loss_inputs<T>& in, const poli
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   if (rows == 0 || cols == 0) return md::finish_policy_loss(md::loss_sums{}, 0.0, cols, opt);
   const std::size_t blocks = std::min(rows, max_blocks);
-  const md::fused_loss_plan plan = md::plan_fused_loss(opt, cols);
+  const md::loss_plan plan = md::plan_loss(opt, cols);
   md::loss_coef_params cp = plan.cp;
   if (plan.local_counts) { // loss_count_kernel (its atomics are exact integer sums: any order)
     unsigned long long totals[2] = {0, 0};

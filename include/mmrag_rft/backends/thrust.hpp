@@ -300,23 +300,6 @@ struct loss_row_info {
   double log_ratio_sum = 0; // GSPO: sum of logp - old over the row's valid tokens
 };
 
-template <class T>
-struct loss_row_scan_fn {
-  device_matrix<const std::uint8_t> m;
-  device_matrix<const T> lp, old;
-  std::size_t cols;
-  bool gspo;
-  MMRAG_RFT_HOST_DEVICE loss_row_info operator()(std::size_t i) const noexcept {
-    loss_row_info r;
-    for (std::size_t t = 0; t < cols; ++t) {
-      const bool v = m(i, t) != 0;
-      r.len += v;
-      if (gspo) r.log_ratio_sum += v ? static_cast<double>(lp(i, t) - (old.p ? old(i, t) : lp(i, t))) : 0.0;
-    }
-    return r;
-  }
-};
-
 struct loss_row_counts {
   double tokens = 0, seqs = 0;
 };
@@ -547,6 +530,51 @@ template <class T>
           opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)};
 }
 
+/// What the row constants need, decided on the host from the options alone (every device path: Thrust, CUDA).
+struct loss_plan {
+  bool local_counts;   // no normaliser is given: the valid tokens and rows are counted from the mask (as on the CPU)
+  loss_coef_params cp; // n_tokens and n_seqs are those counts when local_counts
+};
+
+[[nodiscard]] inline loss_plan plan_loss(const policy_loss_options& opt, std::size_t cols) noexcept {
+  const bool sum_norm = opt.aggregation == loss_aggregation::seq_mean_token_sum_norm;
+  const double given = opt.normalizer.value_or(0.0);
+  // verl's default loss_scale_factor for seq-mean-token-sum-norm is the padded response length.
+  const double constant = opt.normalizer ? *opt.normalizer : sum_norm ? static_cast<double>(cols) : 0.0;
+  return {!opt.normalizer && !sum_norm, coef_params(opt, given, given, constant)};
+}
+
+/// The row constants' parameters with the counting pass's totals (valid tokens, rows with a valid token).
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline loss_coef_params with_counts(loss_coef_params cp,
+                                                                       const unsigned long long* totals) noexcept {
+  cp.n_tokens = static_cast<double>(totals[0]);
+  cp.n_seqs = static_cast<double>(totals[1]);
+  return cp;
+}
+
+/// Thread t's part of row i's length and (GSPO) log-ratio sum: tokens t, t + threads, ...
+template <class T>
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE loss_row_info thread_row_info(const loss_args<T>& a, std::size_t i, bool gspo,
+                                                                  std::size_t t, std::size_t threads) noexcept {
+  loss_row_info info;
+  for (std::size_t k = t; k < a.cols; k += threads) {
+    const bool v = a.m(i, k) != 0;
+    info.len += v;
+    if (gspo && v) info.log_ratio_sum += static_cast<double>(a.lp(i, k) - (a.old.p ? a.old(i, k) : a.lp(i, k)));
+  }
+  return info;
+}
+
+/// Row i's length and GSPO log-ratio sum over the whole row (the Thrust path: one thread per row).
+template <class T>
+struct loss_row_scan_fn {
+  loss_args<T> a;
+  bool gspo;
+  MMRAG_RFT_HOST_DEVICE loss_row_info operator()(std::size_t i) const noexcept {
+    return thread_row_info(a, i, gspo, 0, 1);
+  }
+};
+
 template <class T>
 policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_loss_inputs<T>& in,
                                       const policy_loss_grads<T>& out, const policy_loss_options& opt) {
@@ -556,25 +584,18 @@ policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_l
   const auto policy = thrust_policy(exec);
   const bool gspo = opt.mode == policy_loss_mode::gspo;
   const auto count = ::thrust::counting_iterator<std::size_t>(0);
+  ::thrust::device_vector<loss_row_coef<T>> coef(rows);
+  const loss_args<T> args = make_loss_args(in, out, opt, ::thrust::raw_pointer_cast(coef.data()));
 
   ::thrust::device_vector<loss_row_info> info(rows);
   loss_row_info* info_p = ::thrust::raw_pointer_cast(info.data());
-  ::thrust::transform(policy, count, count + rows, info_p,
-                      loss_row_scan_fn<T>{to_device_matrix(in.mask), to_device_matrix(in.log_probs),
-                                          to_device_matrix(in.old_log_probs), cols, gspo});
+  ::thrust::transform(policy, count, count + rows, info_p, loss_row_scan_fn<T>{args, gspo});
   const loss_row_counts n = ::thrust::transform_reduce(policy, info_p, info_p + rows, loss_row_counts_of{},
                                                        loss_row_counts{}, loss_row_counts_plus{});
-  double n_tokens = n.tokens, n_seqs = n.seqs, constant = 0;
-  if (opt.normalizer) n_tokens = n_seqs = constant = *opt.normalizer;
-  if (opt.aggregation == loss_aggregation::seq_mean_token_sum_norm && !opt.normalizer)
-    constant = static_cast<double>(cols); // verl's default loss_scale_factor: the padded response length
-
-  ::thrust::device_vector<loss_row_coef<T>> coef(rows);
-  ::thrust::for_each_n(policy, count, rows,
-                       loss_row_coef_fn<T>{::thrust::raw_pointer_cast(info.data()),
-                                           ::thrust::raw_pointer_cast(coef.data()),
-                                           coef_params(opt, n_tokens, n_seqs, constant)});
-  const loss_args<T> args = make_loss_args(in, out, opt, ::thrust::raw_pointer_cast(coef.data()));
+  const loss_plan plan = plan_loss(opt, cols);
+  loss_coef_params cp = plan.cp;
+  if (plan.local_counts) cp.n_tokens = n.tokens, cp.n_seqs = n.seqs;
+  ::thrust::for_each_n(policy, count, rows, loss_row_coef_fn<T>{info_p, ::thrust::raw_pointer_cast(coef.data()), cp});
   // The token functor writes the gradients as a side effect of the reduction: each token is transformed exactly
   // once by every Thrust system, so the gradient and the sums come from one read of the inputs.
   const loss_sums total =

@@ -179,7 +179,7 @@ policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_l
     return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};
   }
 
-  const md::fused_loss_plan plan = md::plan_fused_loss(opt, cols);
+  const md::loss_plan plan = md::plan_loss(opt, cols);
   if (plan.local_counts) {
     detail::check_cuda(cudaMemsetAsync(totals, 0, 2 * sizeof(unsigned long long), l.stream), "gpu::policy_loss");
     detail::loss_count_kernel<tuning::loss_threads>

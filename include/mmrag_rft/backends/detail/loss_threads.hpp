@@ -56,28 +56,6 @@ struct thread_loss_sums {
   }
 };
 
-/// How one fused call runs, decided on the host from the options alone.
-struct fused_loss_plan {
-  bool local_counts; // no normaliser is given: a counting pass over the mask comes first (as on the CPU)
-  loss_coef_params cp; // n_tokens and n_seqs are the counting pass's (with_counts) when local_counts
-};
-
-[[nodiscard]] inline fused_loss_plan plan_fused_loss(const policy_loss_options& opt, std::size_t cols) noexcept {
-  const bool sum_norm = opt.aggregation == loss_aggregation::seq_mean_token_sum_norm;
-  const double given = opt.normalizer.value_or(0.0);
-  // verl's default loss_scale_factor for seq-mean-token-sum-norm is the padded response length.
-  const double constant = opt.normalizer ? *opt.normalizer : sum_norm ? static_cast<double>(cols) : 0.0;
-  return {!opt.normalizer && !sum_norm, coef_params(opt, given, given, constant)};
-}
-
-/// The row constants' parameters with the counting pass's totals (valid tokens, rows with a valid token).
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline loss_coef_params with_counts(loss_coef_params cp,
-                                                                       const unsigned long long* totals) noexcept {
-  cp.n_tokens = static_cast<double>(totals[0]);
-  cp.n_seqs = static_cast<double>(totals[1]);
-  return cp;
-}
-
 /// Thread t's count of the valid tokens of row i (the counting pass).
 [[nodiscard]] MMRAG_RFT_HOST_DEVICE inline unsigned long long
 thread_mask_count(const device_matrix<const std::uint8_t>& m, std::size_t i, std::size_t cols, std::size_t t,
@@ -85,19 +63,6 @@ thread_mask_count(const device_matrix<const std::uint8_t>& m, std::size_t i, std
   unsigned long long len = 0;
   for (std::size_t k = t; k < cols; k += threads) len += m(i, k) != 0;
   return len;
-}
-
-/// Thread t's part of row i's length and (GSPO) log-ratio sum: tokens t, t + threads, ...
-template <class T>
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE loss_row_info thread_row_info(const loss_args<T>& a, std::size_t i, bool gspo,
-                                                                  std::size_t t, std::size_t threads) noexcept {
-  loss_row_info info;
-  for (std::size_t k = t; k < a.cols; k += threads) {
-    const bool v = a.m(i, k) != 0;
-    info.len += v;
-    if (gspo && v) info.log_ratio_sum += static_cast<double>(a.lp(i, k) - (a.old.p ? a.old(i, k) : a.lp(i, k)));
-  }
-  return info;
 }
 
 /// A row without valid tokens: thread t zeroes its part of both gradients.
