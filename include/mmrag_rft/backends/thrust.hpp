@@ -11,6 +11,7 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/grpo.hpp>
 #include <mmrag_rft/backends/concepts.hpp>
+#include <mmrag_rft/backends/detail/group_bounds.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
@@ -154,8 +155,7 @@ struct grpo_group_fn {
   const T* r;
   T* out;
   std::uint8_t* keep;
-  const std::int64_t* offsets; // null: uniform groups of `group_size`
-  std::size_t group_size;
+  group_bounds groups;
   double batch_std;
   double epsilon;
   bool batch_scale;
@@ -165,8 +165,7 @@ struct grpo_group_fn {
   std::uint32_t* status;
 
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t g) const noexcept {
-    const std::size_t b = offsets ? static_cast<std::size_t>(offsets[g]) : g * group_size;
-    const std::size_t e = offsets ? static_cast<std::size_t>(offsets[g + 1]) : (g + 1) * group_size;
+    const std::size_t b = groups.begin(g), e = groups.end(g);
     std::size_t n = 0;
     double sum = 0;
     for (std::size_t j = b; j < e; ++j)
@@ -229,6 +228,40 @@ void check_rewards_thrust(const Policy& policy, const T* r, std::size_t n, nonfi
               static_cast<std::size_t>(bad - r));
 }
 
+/// The device copy of a layout's offsets (empty for uniform groups; under CPP/OMP a host-to-host copy).
+struct device_group_range {
+  ::thrust::device_vector<std::int64_t> offsets;
+  group_bounds range;
+  explicit device_group_range(const group_layout& g) {
+    if (!g.is_uniform()) offsets.assign(g.offsets().begin(), g.offsets().end());
+    range = {g.is_uniform() ? nullptr : ::thrust::raw_pointer_cast(offsets.data()),
+             static_cast<std::int64_t>(g.uniform_size()), g.num_groups()};
+  }
+};
+
+/// The summary of a per-group pass from its status words (grpo_group_status flags, masked count above them); throws
+/// `singleton_what` for the first group flagged as a singleton error.
+template <class Policy>
+[[nodiscard]] advantage_summary summarise_groups(const Policy& policy, const ::thrust::device_vector<std::uint32_t>& status,
+                                                 const char* fn, const char* singleton_what) {
+  // Raw pointers, not device_vector iterators: Thrust's device_reference conversion binds a null system reference
+  // (UBSan reports it in CCCL 3.0.1's thrust/detail/reference.h).
+  const std::uint32_t* st = ::thrust::raw_pointer_cast(status.data());
+  const std::size_t ng = status.size();
+  const grpo_counts c =
+      ::thrust::transform_reduce(policy, st, st + ng, grpo_counts_of{}, grpo_counts{}, grpo_counts_plus{});
+  if (c.singleton_error > 0) {
+    const std::uint32_t* it = ::thrust::find_if(policy, st, st + ng, has_status_flag{grpo_singleton_error});
+    throw error(fn, "groups", singleton_what, static_cast<std::size_t>(it - st));
+  }
+  advantage_summary s;
+  s.groups = ng;
+  s.degenerate_groups = c.degenerate;
+  s.singleton_groups = c.singleton;
+  s.masked_out = c.masked;
+  return s;
+}
+
 template <class T>
 advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rewards, const group_layout& groups,
                               std::span<T> out, const grpo_options& o, std::span<std::uint8_t> keep) {
@@ -239,9 +272,7 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   if (o.singleton == singleton_group::error)
     for (std::size_t g = 0; g < groups.num_groups(); ++g)
       require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
-  advantage_summary summary;
-  summary.groups = groups.num_groups();
-  if (groups.num_groups() == 0) return summary;
+  if (groups.num_groups() == 0) return {};
   const auto policy = thrust_policy(exec);
   const std::size_t n = rewards.size();
   const T* r = rewards.data();
@@ -257,16 +288,12 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
       batch_std = std::sqrt(m2 / (o.std == std_estimator::unbiased ? s.n - 1.0 : s.n));
     }
   }
-  // Offsets are validated host memory (group_layout); the device needs its own copy (a no-op system under CPP/OMP
-  // copies host to host).
-  ::thrust::device_vector<std::int64_t> offsets;
-  if (!groups.is_uniform()) offsets.assign(groups.offsets().begin(), groups.offsets().end());
+  const device_group_range range(groups);
   ::thrust::device_vector<std::uint32_t> status(groups.num_groups());
   const grpo_group_fn<T> f{r,
                            out.data(),
                            keep.empty() ? nullptr : keep.data(),
-                           groups.is_uniform() ? nullptr : ::thrust::raw_pointer_cast(offsets.data()),
-                           groups.uniform_size(),
+                           range.range,
                            batch_std,
                            o.epsilon,
                            o.scale == reward_scale::batch,
@@ -275,21 +302,7 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
                            o.singleton,
                            ::thrust::raw_pointer_cast(status.data())};
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), groups.num_groups(), f);
-  // Raw pointers, not device_vector iterators: Thrust's device_reference conversion binds a null system reference
-  // (UBSan reports it in CCCL 3.0.1's thrust/detail/reference.h).
-  const std::uint32_t* st = ::thrust::raw_pointer_cast(status.data());
-  const std::size_t ng = groups.num_groups();
-  const grpo_counts c =
-      ::thrust::transform_reduce(policy, st, st + ng, grpo_counts_of{}, grpo_counts{}, grpo_counts_plus{});
-  if (c.singleton_error > 0) {
-    const std::uint32_t* it = ::thrust::find_if(policy, st, st + ng, has_status_flag{grpo_singleton_error});
-    throw error(fn, "groups", "has a group with one finite reward (singleton = error)",
-                static_cast<std::size_t>(it - st));
-  }
-  summary.degenerate_groups = c.degenerate;
-  summary.singleton_groups = c.singleton;
-  summary.masked_out = c.masked;
-  return summary;
+  return summarise_groups(policy, status, fn, "has a group with one finite reward (singleton = error)");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

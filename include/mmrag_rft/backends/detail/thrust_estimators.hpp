@@ -36,17 +36,6 @@ void throw_first_flagged_row(const Policy& policy, const ::thrust::device_vector
   if (it != f + flags.size()) throw error(fn, argument, what, static_cast<std::size_t>(it - f));
 }
 
-/// The device copy of a layout's offsets (empty for uniform groups; under CPP/OMP a host-to-host copy).
-struct device_group_range {
-  ::thrust::device_vector<std::int64_t> offsets;
-  group_bounds range;
-  explicit device_group_range(const group_layout& g) {
-    if (!g.is_uniform()) offsets.assign(g.offsets().begin(), g.offsets().end());
-    range = {g.is_uniform() ? nullptr : ::thrust::raw_pointer_cast(offsets.data()),
-             static_cast<std::int64_t>(g.uniform_size()), g.num_groups()};
-  }
-};
-
 // ---- RLOO -----------------------------------------------------------------------------------------------------------
 
 template <class T>
@@ -80,25 +69,13 @@ advantage_summary rloo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   if (o.singleton == sp::error)
     for (std::size_t g = 0; g < groups.num_groups(); ++g)
       require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
-  advantage_summary summary;
-  summary.groups = groups.num_groups();
-  if (groups.num_groups() == 0) return summary;
+  if (groups.num_groups() == 0) return {};
   const device_group_range range(groups);
   ::thrust::device_vector<std::uint32_t> status(groups.num_groups());
-  std::uint32_t* st = ::thrust::raw_pointer_cast(status.data());
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), groups.num_groups(),
                        rloo_group_fn<T>{rewards.data(), out.data(), keep.empty() ? nullptr : keep.data(), range.range,
-                                        o.singleton, st});
-  const grpo_counts c =
-      ::thrust::transform_reduce(policy, st, st + groups.num_groups(), grpo_counts_of{}, grpo_counts{}, grpo_counts_plus{});
-  if (c.singleton_error > 0) {
-    const std::uint32_t* it = ::thrust::find_if(policy, st, st + groups.num_groups(), has_status_flag{grpo_singleton_error});
-    throw error(fn, "groups", "has a group with one finite reward", static_cast<std::size_t>(it - st));
-  }
-  summary.degenerate_groups = c.degenerate;
-  summary.singleton_groups = c.singleton;
-  summary.masked_out = c.masked;
-  return summary;
+                                        o.singleton, ::thrust::raw_pointer_cast(status.data())});
+  return summarise_groups(policy, status, fn, "has a group with one finite reward");
 }
 
 template <>
