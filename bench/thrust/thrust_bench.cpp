@@ -19,24 +19,13 @@
 namespace {
 using namespace mmrag_rft;
 
-template <class E>
-void grpo(benchmark::State& state) {
+// An outcome estimator (grpo_advantages, rloo_advantages) on 1M rewards in groups of 8.
+template <class E, const auto& Estimator>
+void outcome(benchmark::State& state) {
   bench::reward_problem p(state);
   const auto layout = group_layout::uniform(p.n / p.g, p.g);
   for (auto _ : state) {
-    auto s = grpo_advantages(E{}, std::span<const float>(p.rewards), layout, std::span<float>(p.advantages));
-    benchmark::DoNotOptimize(s);
-    bench::keep_writes(p.advantages.data());
-  }
-  bench::set_throughput(state, p.bytes(), p.n);
-}
-
-template <class E>
-void rloo(benchmark::State& state) {
-  bench::reward_problem p(state);
-  const auto layout = group_layout::uniform(p.n / p.g, p.g);
-  for (auto _ : state) {
-    auto s = rloo_advantages(E{}, std::span<const float>(p.rewards), layout, std::span<float>(p.advantages));
+    auto s = Estimator(E{}, std::span<const float>(p.rewards), layout, std::span<float>(p.advantages));
     benchmark::DoNotOptimize(s);
     bench::keep_writes(p.advantages.data());
   }
@@ -106,10 +95,10 @@ void gae(benchmark::State& state) {
 constexpr std::int64_t completions = bench::outcome_completions, group_size = bench::outcome_group_size;
 } // namespace
 
-BENCHMARK_TEMPLATE(grpo, exec::par_t)->Name("grpo/par")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(grpo, exec::thrust_t)->Name("grpo/thrust_omp")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(rloo, exec::par_t)->Name("rloo/par")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(rloo, exec::thrust_t)->Name("rloo/thrust_omp")->Args({completions, group_size})->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::par_t, grpo_advantages)->Name("grpo/par")->Args({completions, group_size})->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::thrust_t, grpo_advantages)->Name("grpo/thrust_omp")->Args({completions, group_size})->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::par_t, rloo_advantages)->Name("rloo/par")->Args({completions, group_size})->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::thrust_t, rloo_advantages)->Name("rloo/thrust_omp")->Args({completions, group_size})->UseRealTime();
 BENCHMARK_TEMPLATE(loss, exec::par_t)->Name("policy_loss/par")->Args({1024, 1024, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(loss, exec::thrust_t)->Name("policy_loss/thrust_omp")->Args({1024, 1024, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(reinforce_pp, false)->Name("reinforce_pp/seq")->UseRealTime()->Unit(benchmark::kMillisecond);
