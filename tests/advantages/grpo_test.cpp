@@ -248,7 +248,7 @@ TEST_CASE("reinforce_pp_advantages: discounted returns reset at masked positions
   // Row 0: rewards only at its last valid token (t = 2), gamma 0.5; row 1 has one valid token.
   std::vector<double> tr{0, 0, 1, 0, 2, 0, 0, 0}, ret(8), adv(8);
   std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 0, 0, 0};
-  const auto s = reinforce_pp_advantages<double>({tr.data(), 2, 4}, {m.data(), 2, 4}, 0.5, {ret.data(), 2, 4},
+  const auto s = reinforce_pp_advantages(matrix_view<const double>(tr.data(), 2, 4), {m.data(), 2, 4}, 0.5, {ret.data(), 2, 4},
                                                  {adv.data(), 2, 4});
   CHECK(ret[2] == 1.0);
   CHECK(ret[1] == 0.5);
@@ -269,7 +269,7 @@ TEST_CASE("reinforce_pp_baseline_advantages: group mean subtracted then token-we
   std::vector<std::int64_t> off{0, 2, 3};
   // lengths 2, 1, 1 -> token values {0.5, 0.5, -0.5, 0 (singleton: mean 0 -> 2)}
   std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 0};
-  (void)reinforce_pp_baseline_advantages<double>(r, group_layout::from_offsets(off), {m.data(), 3, 2}, a);
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2}, a);
   const std::vector<double> tokens{0.5, 0.5, -0.5, 2.0};
   const double mean = 2.5 / 4;
   double m2 = 0;
@@ -279,7 +279,7 @@ TEST_CASE("reinforce_pp_baseline_advantages: group mean subtracted then token-we
   CHECK(a[1] == doctest::Approx((-0.5 - mean) * scale));
   CHECK(a[2] == doctest::Approx((2.0 - mean) * scale));
   // OpenRLHF whitening: biased variance, clamp instead of add.
-  (void)reinforce_pp_baseline_advantages<double>(r, group_layout::from_offsets(off), {m.data(), 3, 2}, a,
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2}, a,
                                                  whitening_options::openrlhf());
   CHECK(a[0] == doctest::Approx((0.5 - mean) / std::sqrt(m2 / 4)));
 }
@@ -290,7 +290,7 @@ TEST_CASE("gae_advantages: hand-worked two-step return with a skipped masked tok
   std::vector<std::uint8_t> m{1, 0, 1};
   gae_options o;
   o.gamma = 0.9, o.lam = 0.8, o.whiten = false;
-  (void)gae_advantages<double>({r.data(), 1, 3}, {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
+  (void)gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
                                {ret.data(), 1, 3}, o);
   const double d2 = 1.0 - 0.25;            // next value 0 after the last token
   const double d0 = 0.0 + 0.9 * 0.25 - 0.5; // next *valid* value is token 2's
@@ -299,11 +299,11 @@ TEST_CASE("gae_advantages: hand-worked two-step return with a skipped masked tok
   CHECK(ret[0] == doctest::Approx(adv[0] + 0.5));
   CHECK(adv[1] == 0.0);
   o.whiten = true;
-  const auto s = gae_advantages<double>({r.data(), 1, 3}, {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
+  const auto s = gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
                                         {ret.data(), 1, 3}, o);
   CHECK(s.count == 2);
   CHECK(adv[0] + adv[2] == doctest::Approx(0.0).scale(1));
-  CHECK_THROWS_AS((void)gae_advantages<double>({r.data(), 1, 3}, {v.data(), 1, 3}, {m.data(), 1, 3},
+  CHECK_THROWS_AS((void)gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3},
                                                {adv.data(), 1, 3}, {ret.data(), 1, 3}, gae_options{.gamma = 2.0}),
                   mmrag_rft::error);
 }
@@ -311,17 +311,17 @@ TEST_CASE("gae_advantages: hand-worked two-step return with a skipped masked tok
 TEST_CASE("masked_whiten: no valid token gives zeros, one valid token gives 0") {
   std::vector<double> x{3.0, 4.0};
   std::vector<std::uint8_t> none{0, 0}, one{0, 1};
-  (void)masked_whiten<double>({x.data(), 1, 2}, {none.data(), 1, 2});
+  (void)masked_whiten(matrix_view<double>(x.data(), 1, 2), {none.data(), 1, 2});
   CHECK(x == std::vector<double>{0.0, 0.0});
   x = {3.0, 4.0};
-  (void)masked_whiten<double>({x.data(), 1, 2}, {one.data(), 1, 2});
+  (void)masked_whiten(matrix_view<double>(x.data(), 1, 2), {one.data(), 1, 2});
   CHECK(x == std::vector<double>{0.0, 0.0});
 }
 
 TEST_CASE("broadcast_advantages: one value per row over its valid tokens") {
   std::vector<float> a{2.0f, -1.0f}, out(6, 9.0f);
   std::vector<std::uint8_t> m{1, 1, 0, 1, 0, 0};
-  broadcast_advantages<float>(a, {m.data(), 2, 3}, {out.data(), 2, 3});
+  broadcast_advantages(std::span<const float>(a), {m.data(), 2, 3}, {out.data(), 2, 3});
   CHECK(out == std::vector<float>{2, 2, 0, -1, 0, 0});
 }
 

@@ -193,23 +193,23 @@ TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, tr
   std::vector<std::uint8_t> mask(15, 9);
   std::vector<std::int64_t> lengths{3, 3, 1};
   std::vector<std::uint8_t> truncated(3);
-  auto s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5}, {}, lengths, truncated);
+  auto s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, lengths, truncated);
   CHECK(std::vector<std::uint8_t>(mask.begin(), mask.begin() + 5) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
   CHECK(std::vector<std::uint8_t>(mask.begin() + 5, mask.begin() + 10) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
   CHECK(mask[10] == 1);
   CHECK(s.truncated == 1);
   CHECK(truncated == std::vector<std::uint8_t>{0, 1, 0});
   CHECK(s.valid_tokens == 7);
-  s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5},
+  s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5},
                                         {.include_eos = false, .mask_truncated = true}, lengths);
   CHECK(s.valid_tokens == 2);
   CHECK(mask[5] == 0);
   CHECK(mask[10] == 0);
   // Without lengths, a row without EOS counts every position (the caller's padding included): pass lengths.
-  s = build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5});
+  s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5});
   CHECK(s.valid_tokens == 3 + 5 + 1);
   std::vector<std::int64_t> bad_len{3, 9, 1};
-  CHECK_THROWS_WITH_AS((void)build_response_mask<std::int64_t>({ids.data(), 3, 5}, 2, {mask.data(), 3, 5}, {}, bad_len),
+  CHECK_THROWS_WITH_AS((void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, bad_len),
                        doctest::Contains("lengths[1]"), mmrag_rft::error);
 }
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fused CUDA policy loss (backends/cuda/policy_loss.cuh) run on the CPU as its kernels schedule it, with its
 // launch shapes (backends/cuda/tuning.cuh): the counting pass, a grid of min(rows, max_blocks) blocks striding over
-// the rows, each thread's part of a row through the very functions the kernel calls (backends/detail/loss_threads.hpp,
+// the rows, each thread's part of a row through the very functions the kernel calls (backends/cuda/loss_threads.hpp,
 // float running sums per thread included; thread_row_info and plan_loss in backends/thrust.hpp), the block reductions in CUB's shape, and the one-block fold of the
 // partials. It shows on every CI machine that the kernel's arithmetic, accumulation and grid-stride bookkeeping give
 // exec::seq's loss, statistics and gradients; what it cannot show (the barriers and shared memory themselves, the
 // device's rounding) is for the CUDA tests and compute-sanitizer on a GPU.
 #include <mmrag_rft/backends/cuda/tuning.cuh>
-#include <mmrag_rft/backends/detail/loss_threads.hpp>
+#include <mmrag_rft/backends/cuda/loss_threads.hpp>
 
 #include "loss_cases.hpp"
 

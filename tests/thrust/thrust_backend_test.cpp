@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The same cases on exec::seq and exec::thrust; this file is built once per Thrust device system (CPP, OMP), where
 // device memory is host memory, so std::vector storage serves both.
+#include <mmrag_rft/advantages.hpp>
 #include <mmrag_rft/backends/thrust.hpp>
+#include <mmrag_rft/core/response_mask.hpp>
+#include <mmrag_rft/losses/policy_loss.hpp>
 
 #include "loss_cases.hpp"
 

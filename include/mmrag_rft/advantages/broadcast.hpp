@@ -1,25 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
-// Spreading one advantage per completion over its response tokens.
+// Per-sequence advantages broadcast to the valid tokens of their rows.
 #pragma once
 #include <mmrag_rft/config.hpp>
-#include <mmrag_rft/core/error.hpp>
-#include <mmrag_rft/core/matrix_view.hpp>
+#include <mmrag_rft/advantages/token_plans.hpp>
+#include <mmrag_rft/backends/cpu/token_estimators.hpp>
+#include <mmrag_rft/backends/dispatch.hpp>
 
 #include <concepts>
+#include <cstdint>
 #include <span>
+#include <type_traits>
 
 namespace mmrag_rft {
 
 /// out[i, t] = advantages[i] where mask[i, t] != 0, else 0. [verl: `scores.unsqueeze(-1) * response_mask`]
 /// `policy_loss` takes per-sequence advantages directly (`sequence_advantages`), which reads B values instead of B*T;
 /// this is for trainers that want the [B, T] tensor.
-template <std::floating_point T>
-void broadcast_advantages(std::span<const T> advantages, mask_view mask, matrix_view<T> out) {
-  detail::require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages",
-                  "must have one element per row of mask");
-  detail::require(detail::same_shape(out, mask), "broadcast_advantages", "out", "must have the shape of mask");
-  for (std::size_t i = 0; i < mask.rows(); ++i)
-    for (std::size_t t = 0; t < mask.cols(); ++t) out(i, t) = mask(i, t) ? advantages[i] : T(0);
-}
+/// Call: `broadcast_advantages([backend,] advantages, mask, out)`.
+struct broadcast_advantages_fn {
+  template <exec::ExecutionBackend E, std::floating_point T>
+    requires exec::implements<E, broadcast_advantages_fn, std::span<const T>, mask_view, matrix_view<T>>
+  void operator()(const E& exec, std::span<const T> advantages, mask_view mask, std::type_identity_t<matrix_view<T>> out) const {
+    return exec::run(*this, exec.derived(), advantages, mask, out);
+  }
+  template <std::floating_point T>
+  void operator()(std::span<const T> advantages, mask_view mask, std::type_identity_t<matrix_view<T>> out) const {
+    return exec::run(*this, exec::seq, advantages, mask, out);
+  }
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, broadcast_advantages_fn, std::span<const float>, mask_view, matrix_view<float>>));
+};
+inline constexpr broadcast_advantages_fn broadcast_advantages{};
 
 } // namespace mmrag_rft

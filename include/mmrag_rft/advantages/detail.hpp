@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // IWYU pragma: private, include <mmrag_rft/advantages.hpp>
-// Shared machinery of the advantage estimators: argument checks, group loops, keyed gathering, whitening.
+// What the advantage estimators' plans share: group moments, reward checks, argument checks, keyed gathering.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/options.hpp>
-#include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
-#include <mmrag_rft/detail/parallel.hpp>
+#include <mmrag_rft/detail/math.hpp>
 
 #include <cmath>
 #include <concepts>
@@ -35,11 +34,6 @@ struct group_moments {
   double mean = 0;
   double m2 = 0; ///< sum of squared deviations from the mean
 };
-
-template <class T>
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline bool finite(T x) noexcept {
-  return x - x == T(0); // branch-free: inf - inf and NaN - NaN are NaN
-}
 
 /// Moments of the finite rewards of one group. `AllFinite` (the rewards were checked at the boundary) drops the
 /// per-element tests, so both passes are plain loops the compiler unrolls and vectorises.
@@ -94,21 +88,6 @@ void check_rewards(std::span<const T> rewards, nonfinite_rewards policy, const c
       throw error(fn, "rewards", std::string(std::isnan(rewards[i]) ? "is NaN" : "is infinite") +
                                      " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
                   order.empty() ? i : order[i]);
-}
-
-/// Calls `fn(g, partial)` for every group, in fixed chunks of groups; returns the merged summary.
-template <class E, class Fn>
-[[nodiscard]] advantage_summary for_each_group(const E& exec, const group_layout& groups, Fn&& fn) {
-  const chunking ch{groups.num_groups(), std::size_t{4096}};
-  std::vector<advantage_summary> parts(ch.count());
-  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
-    for (std::size_t g = ch.begin(c); g < ch.end(c); ++g) fn(g, parts[c]);
-  });
-  advantage_summary s;
-  s.groups = groups.num_groups();
-  for (const auto& p : parts)
-    s.degenerate_groups += p.degenerate_groups, s.singleton_groups += p.singleton_groups, s.masked_out += p.masked_out;
-  return s;
 }
 
 inline void require_group_sizes(std::size_t rewards, std::size_t out, const group_layout& groups, const char* fn) {

@@ -40,6 +40,16 @@ namespace mmrag_rft::detail {
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 0
 #endif
 
+// The inline namespace of every definition that depends on these settings (the CPU row kernels): a program whose
+// translation units see different settings fails to link instead of silently running one definition for the other.
+#if !MMRAG_RFT_DETAIL_ISA_DISPATCH()
+#define MMRAG_RFT_DETAIL_KERNELS_ABI kernels_v0_baseline
+#elif defined(MMRAG_RFT_ISA_BITWISE)
+#define MMRAG_RFT_DETAIL_KERNELS_ABI kernels_v0_dispatch_bitwise
+#else
+#define MMRAG_RFT_DETAIL_KERNELS_ABI kernels_v0_dispatch
+#endif
+
 enum class cpu_isa : std::uint8_t { baseline, avx2, avx512 };
 
 /// The widest version a kernel may pick: the tests lower it to check every version on one machine.

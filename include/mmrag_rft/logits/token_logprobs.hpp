@@ -2,272 +2,15 @@
 // Chosen-token log-probabilities and entropy straight from logits, and their backward, one pass per row each.
 #pragma once
 #include <mmrag_rft/config.hpp>
-#include <mmrag_rft/backends/cpu.hpp>
-#include <mmrag_rft/core/error.hpp>
-#include <mmrag_rft/core/matrix_view.hpp>
-#include <mmrag_rft/detail/cpu_isa.hpp>
-#include <mmrag_rft/detail/parallel.hpp>
+#include <mmrag_rft/backends/cpu/token_logprobs.hpp>
+#include <mmrag_rft/backends/dispatch.hpp>
 #include <mmrag_rft/logits/bfloat16.hpp>
-#include <mmrag_rft/logits/detail/online_softmax.hpp>
+#include <mmrag_rft/logits/token_logprobs_plan.hpp>
 
-#include <algorithm>
-#include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string>
 
 namespace mmrag_rft {
-
-/// Options of `token_logprobs_and_entropy` and its backward.
-struct token_logprobs_options {
-  /// Logits are divided by this before the softmax, z = x / T (computed as x * (1/T), within 1 ulp). It must equal
-  /// the temperature the completions were sampled with: the old log-probs of the importance ratio come from the
-  /// sampler's distribution softmax(x / T), so any other T makes r != 1 on-policy and biases every step (reported by
-  /// TRL and NeMo-RL users). Must be finite and > 0.
-  double temperature = 1.0;
-};
-
-/// Where the forward writes; each span has one element per row of the logits. Only `log_probs` is required.
-struct token_logprobs_outputs {
-  std::span<float> log_probs; ///< log softmax(x / T)[y] of each row's chosen token y.
-  std::span<float> entropy;   ///< -sum_j p_j log p_j of each row's softmax(x / T); empty: not computed.
-  std::span<float> lse;       ///< log sum_j exp(x_j / T), saved for the backward; empty: not written.
-};
-
-/// What the backward reads besides the logits and tokens: the forward's saved `lse` (and `entropy`) and the upstream
-/// gradients. An empty gradient span means zero (e.g. no entropy term in the loss).
-struct token_logprobs_grads {
-  std::span<const float> lse;            ///< from the forward; required.
-  std::span<const float> entropy;        ///< from the forward; required when `grad_entropy` is given.
-  std::span<const float> grad_log_probs; ///< dL/dlogp per row; empty: 0.
-  std::span<const float> grad_entropy;   ///< dL/dH per row; empty: 0.
-};
-
-namespace detail {
-
-inline constexpr const char* token_logprobs_fn_name = "token_logprobs_and_entropy";
-inline constexpr const char* token_logprobs_bwd_name = "token_logprobs_and_entropy_backward";
-
-/// Checks shapes and options (never reads the data, so it serves device pointers too).
-template <class L>
-void validate_token_logprobs_shapes(const char* fn, const matrix_view<const L>& logits, std::size_t tokens,
-                                    const token_logprobs_options& opt) {
-  const double t = opt.temperature;
-  require(std::isfinite(t) && t > 0, fn, "options.temperature",
-          "must be finite and > 0 (and equal to the sampling temperature), not " + std::to_string(t));
-  require(logits.rows() == 0 || logits.cols() > 0, fn, "logits", "has rows but no columns (vocabulary size 0)");
-  require(logits.rows() == 0 || !logits.empty(), fn, "logits", "is null but has rows");
-  require(logits.row_stride() >= logits.cols() || logits.rows() <= 1, fn, "logits",
-          "has a row stride smaller than its number of columns");
-  require(tokens == logits.rows(), fn, "tokens",
-          "must have one element per row of logits (" + std::to_string(logits.rows()) + "), not " +
-              std::to_string(tokens));
-}
-
-inline void validate_token_ids(const char* fn, std::span<const std::int64_t> tokens, std::size_t vocab) {
-  for (std::size_t i = 0; i < tokens.size(); ++i)
-    require(tokens[i] >= 0 && static_cast<std::uint64_t>(tokens[i]) < vocab, fn, "tokens",
-            "is " + std::to_string(tokens[i]) + ", outside the vocabulary [0, " + std::to_string(vocab) + ")", i);
-}
-
-inline void validate_forward_outputs(std::size_t rows, const token_logprobs_outputs& out) {
-  constexpr const char* fn = token_logprobs_fn_name;
-  require(out.log_probs.size() == rows, fn, "outputs.log_probs", "must have one element per row of logits");
-  require(out.entropy.empty() || out.entropy.size() == rows, fn, "outputs.entropy",
-          "must be empty or have one element per row of logits");
-  require(out.lse.empty() || out.lse.size() == rows, fn, "outputs.lse",
-          "must be empty or have one element per row of logits");
-}
-
-template <class L, class G>
-void validate_backward_args(std::size_t rows, const matrix_view<const L>& logits, const token_logprobs_grads& in,
-                            const matrix_view<G>& grad_logits) {
-  constexpr const char* fn = token_logprobs_bwd_name;
-  require(in.lse.size() == rows, fn, "grads.lse", "must be the forward's lse, one element per row of logits");
-  require(in.grad_log_probs.empty() || in.grad_log_probs.size() == rows, fn, "grads.grad_log_probs",
-          "must be empty or have one element per row of logits");
-  require(in.grad_entropy.empty() || in.grad_entropy.size() == rows, fn, "grads.grad_entropy",
-          "must be empty or have one element per row of logits");
-  require(in.grad_entropy.empty() || in.entropy.size() == rows, fn, "grads.entropy",
-          "must be the forward's entropy when grad_entropy is given");
-  require(detail::same_shape(grad_logits, logits) && (rows == 0 || !grad_logits.empty()), fn, "grad_logits",
-          "must have the shape of logits");
-  require(grad_logits.row_stride() >= grad_logits.cols() || rows <= 1, fn, "grad_logits",
-          "has a row stride smaller than its number of columns");
-}
-
-/// Elements per CPU block: the tempered block (8 KiB of float) stays in L1 between the max and the exp passes, so
-/// the logits are read from memory once. Lanes: independent accumulators, one vector register each at AVX-512 (GCC
-/// vectorises the lane loops without -ffast-math; a single accumulator would have to be summed in order).
-inline constexpr std::size_t softmax_block = 2048;
-inline constexpr std::size_t softmax_lanes = 16;
-
-/// The softmax statistics of one row of `cols` logits, `inv_t` = 1 / T: per block, the tempered logits and their max
-/// by lanes, then the exponentials relative to the block's max, then one `softmax_merge` into the row's state.
-/// The block is padded with -inf up to whole lanes (probability 0), so every lane loop has a constant trip count.
-/// The lane max skips NaN (a plain select, which vectorises; `nan_max` does not): a NaN logit still makes the state
-/// NaN through its exponential, and a block of only -inf and NaN is looked at apart.
-template <class L>
-MMRAG_RFT_FORCEINLINE softmax_state row_softmax_body(const L* __restrict x, std::size_t cols, float inv_t) noexcept {
-  constexpr std::size_t K = softmax_block, W = softmax_lanes;
-  alignas(64) float z[K];
-  softmax_state st;
-  for (std::size_t b = 0; b < cols; b += K) {
-    const std::size_t n = std::min(K, cols - b), full = n / W * W, padded = (n + W - 1) / W * W;
-    alignas(64) float mx[W];
-    for (std::size_t k = 0; k < W; ++k) mx[k] = -INFINITY;
-    for (std::size_t j = 0; j < full; j += W) {
-      MMRAG_RFT_LANE_LOOP
-      for (std::size_t k = 0; k < W; ++k) {
-        const float v = load_float(x[b + j + k]) * inv_t;
-        z[j + k] = v;
-        mx[k] = v > mx[k] ? v : mx[k];
-      }
-    }
-    for (std::size_t j = full; j < padded; ++j) {
-      z[j] = j < n ? load_float(x[b + j]) * inv_t : -INFINITY;
-      mx[0] = z[j] > mx[0] ? z[j] : mx[0];
-    }
-    float bm = mx[0];
-    for (std::size_t k = 1; k < W; ++k) bm = mx[k] > bm ? mx[k] : bm;
-    if (bm == -INFINITY) {
-      // Probability 0 for the whole block, unless a NaN hides among the -inf.
-      if (std::any_of(z, z + n, [](float v) { return v != v; })) st = softmax_state{NAN, NAN, NAN};
-      continue;
-    }
-    alignas(64) float sl[W] = {}, ql[W] = {};
-    for (std::size_t j = 0; j < padded; j += W) {
-      MMRAG_RFT_LANE_LOOP
-      for (std::size_t k = 0; k < W; ++k) {
-        // d <= 0 (or NaN). Below -87, e^d is 0: clamping d there changes no sum and makes e * d = 0 for a -inf
-        // logit instead of 0 * -inf. (Written with vexp, not vexp_in_range of the clamped d: with that, GCC 12's
-        // partial redundancy elimination leaves a branch in the loop and it stays scalar.)
-        const float d = z[j + k] - bm;
-        const float e = vexp(d);
-        sl[k] += e;
-        ql[k] += e * clamp_below(d, -87.0f);
-      }
-    }
-    float s = 0.0f, q = 0.0f;
-    for (std::size_t k = 0; k < W; ++k) s += sl[k], q += ql[k];
-    st = softmax_merge(st, softmax_state{bm, s, q});
-  }
-  return st;
-}
-
-/// dL/dx of one row (without the target's extra term), `glp` and `gh` already divided by T.
-template <class L, class G>
-MMRAG_RFT_FORCEINLINE void row_logit_grad_body(const L* __restrict x, G* __restrict gx, std::size_t cols, float inv_t,
-                                               float lse, float h, float glp, float gh) noexcept {
-  MMRAG_RFT_VECTORIZE
-  for (std::size_t j = 0; j < cols; ++j)
-    store_float(gx[j], softmax_logit_grad(load_float(x[j]) * inv_t, lse, h, glp, gh));
-}
-
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-// The AVX2 and AVX-512 versions (detail/cpu_isa.hpp): the same bodies, with fused multiply-adds unless
-// MMRAG_RFT_ISA_BITWISE. The baseline (SSE2) build runs the loops at 4 floats per instruction, without FMA.
-template <class L>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) softmax_state
-row_softmax_avx512(const L* x, std::size_t cols, float inv_t) noexcept {
-  return row_softmax_body(x, cols, inv_t);
-}
-template <class L>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) softmax_state
-row_softmax_avx2(const L* x, std::size_t cols, float inv_t) noexcept {
-  return row_softmax_body(x, cols, inv_t);
-}
-template <class L, class G>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-row_logit_grad_avx512(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp,
-                      float gh) noexcept {
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
-}
-template <class L, class G>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-row_logit_grad_avx2(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp,
-                    float gh) noexcept {
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
-}
-#endif
-
-/// The row kernels in the version `isa` names (the baseline where it has none).
-template <class L>
-[[nodiscard]] softmax_state row_softmax_state(const L* x, std::size_t cols, float inv_t,
-                                              [[maybe_unused]] cpu_isa isa) noexcept {
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-  if (isa == cpu_isa::avx512) return row_softmax_avx512(x, cols, inv_t);
-  if (isa == cpu_isa::avx2) return row_softmax_avx2(x, cols, inv_t);
-#endif
-  return row_softmax_body(x, cols, inv_t);
-}
-
-template <class L, class G>
-void row_logit_grad(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp, float gh,
-                    [[maybe_unused]] cpu_isa isa) noexcept {
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-  if (isa == cpu_isa::avx512) return row_logit_grad_avx512(x, gx, cols, inv_t, lse, h, glp, gh);
-  if (isa == cpu_isa::avx2) return row_logit_grad_avx2(x, gx, cols, inv_t, lse, h, glp, gh);
-#endif
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
-}
-
-/// Rows per parallel chunk: about 256k logits, a function of the shape only (results do not depend on threads).
-[[nodiscard]] inline std::size_t logit_row_grain(std::size_t cols) noexcept {
-  return std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, cols));
-}
-
-template <class E, class L>
-void token_logprobs_cpu(const E& exec, matrix_view<const L> logits, std::span<const std::int64_t> tokens,
-                        const token_logprobs_outputs& out, const token_logprobs_options& opt) {
-  validate_token_logprobs_shapes(token_logprobs_fn_name, logits, tokens.size(), opt);
-  validate_forward_outputs(logits.rows(), out);
-  validate_token_ids(token_logprobs_fn_name, tokens, logits.cols());
-  const float inv_t = static_cast<float>(1.0 / opt.temperature);
-  const std::size_t rows = logits.rows(), cols = logits.cols();
-  const chunking ch{rows, logit_row_grain(cols)};
-  const cpu_isa isa = chosen_cpu_isa();
-  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
-    for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {
-      const L* x = logits.row_data(i);
-      const softmax_state st = row_softmax_state(x, cols, inv_t, isa);
-      out.log_probs[i] = softmax_log_prob(st, load_float(x[tokens[i]]) * inv_t);
-      if (!out.entropy.empty()) out.entropy[i] = softmax_entropy(st);
-      if (!out.lse.empty()) out.lse[i] = softmax_lse(st);
-    }
-  });
-}
-
-template <class E, class L, class G>
-void token_logprobs_backward_cpu(const E& exec, matrix_view<const L> logits, std::span<const std::int64_t> tokens,
-                                 const token_logprobs_grads& in, matrix_view<G> grad_logits,
-                                 const token_logprobs_options& opt) {
-  validate_token_logprobs_shapes(token_logprobs_bwd_name, logits, tokens.size(), opt);
-  validate_backward_args(logits.rows(), logits, in, grad_logits);
-  validate_token_ids(token_logprobs_bwd_name, tokens, logits.cols());
-  const float inv_t = static_cast<float>(1.0 / opt.temperature);
-  const std::size_t rows = logits.rows(), cols = logits.cols();
-  const chunking ch{rows, logit_row_grain(cols)};
-  const cpu_isa isa = chosen_cpu_isa();
-  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
-    for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {
-      const L* x = logits.row_data(i);
-      G* gx = grad_logits.row_data(i);
-      // dL/dx = dL/dz / T: folding 1/T into the upstream gradients saves a multiply per logit.
-      const float glp = (in.grad_log_probs.empty() ? 0.0f : in.grad_log_probs[i]) * inv_t;
-      const float gh = (in.grad_entropy.empty() ? 0.0f : in.grad_entropy[i]) * inv_t;
-      const float h = in.grad_entropy.empty() ? 0.0f : in.entropy[i];
-      const float lse = in.lse[i];
-      row_logit_grad(x, gx, cols, inv_t, lse, h, glp, gh, isa);
-      const auto y = static_cast<std::size_t>(tokens[i]);
-      // The target's extra +dL/dlogp, recomputed rather than read back so a bfloat16 gradient is rounded once.
-      store_float(gx[y], softmax_logit_grad(load_float(x[y]) * inv_t, lse, h, glp, gh) + glp);
-    }
-  });
-}
-
-} // namespace detail
 
 /// Log-probability of each row's chosen token and the entropy of each row's distribution, straight from the logits,
 /// with the softmax never materialised: one pass over each row keeps a running max, sum of exponentials and
@@ -284,24 +27,32 @@ void token_logprobs_backward_cpu(const E& exec, matrix_view<const L> logits, std
 /// or mismatched sizes. Complexity: reads each logit once (O(N V)), O(1) extra memory per thread; `exec::par` splits
 /// rows, results are bitwise identical to `exec::seq`.
 struct token_logprobs_and_entropy_fn {
+  template <exec::ExecutionBackend E, class L>
+  static constexpr bool supports =
+      exec::implements<E, token_logprobs_and_entropy_fn, matrix_view<const L>, std::span<const std::int64_t>,
+                       const token_logprobs_outputs&, const token_logprobs_options&>;
+
   template <exec::ExecutionBackend E>
+    requires supports<E, float>
   void operator()(const E& exec, matrix_view<const float> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_cpu(exec.derived(), logits, tokens, out, opt);
+    exec::run(*this, exec.derived(), logits, tokens, out, opt);
   }
   template <exec::ExecutionBackend E>
+    requires supports<E, bfloat16>
   void operator()(const E& exec, matrix_view<const bfloat16> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_cpu(exec.derived(), logits, tokens, out, opt);
+    exec::run(*this, exec.derived(), logits, tokens, out, opt);
   }
   void operator()(matrix_view<const float> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_cpu(exec::seq, logits, tokens, out, opt);
+    exec::run(*this, exec::seq, logits, tokens, out, opt);
   }
   void operator()(matrix_view<const bfloat16> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_cpu(exec::seq, logits, tokens, out, opt);
+    exec::run(*this, exec::seq, logits, tokens, out, opt);
   }
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((supports<Backend, float> || supports<Backend, bfloat16>));
 };
 inline constexpr token_logprobs_and_entropy_fn token_logprobs_and_entropy{};
 
@@ -317,18 +68,25 @@ inline constexpr token_logprobs_and_entropy_fn token_logprobs_and_entropy{};
 /// each logit once and writes each gradient once, O(1) extra memory per thread.
 struct token_logprobs_and_entropy_backward_fn {
   template <exec::ExecutionBackend E, class L, class G>
-    requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G>)
+    requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G> &&
+             exec::implements<E, token_logprobs_and_entropy_backward_fn, matrix_view<const L>,
+                              std::span<const std::int64_t>, const token_logprobs_grads&, matrix_view<G>,
+                              const token_logprobs_options&>)
   void operator()(const E& exec, matrix_view<const L> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_grads& in, matrix_view<G> grad_logits,
                   const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_backward_cpu(exec.derived(), logits, tokens, in, grad_logits, opt);
+    exec::run(*this, exec.derived(), logits, tokens, in, grad_logits, opt);
   }
   template <class L, class G>
     requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G>)
   void operator()(matrix_view<const L> logits, std::span<const std::int64_t> tokens, const token_logprobs_grads& in,
                   matrix_view<G> grad_logits, const token_logprobs_options& opt = {}) const {
-    detail::token_logprobs_backward_cpu(exec::seq, logits, tokens, in, grad_logits, opt);
+    exec::run(*this, exec::seq, logits, tokens, in, grad_logits, opt);
   }
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, token_logprobs_and_entropy_backward_fn,
+                                                        matrix_view<const float>, std::span<const std::int64_t>,
+                                                        const token_logprobs_grads&, matrix_view<float>,
+                                                        const token_logprobs_options&>));
 };
 inline constexpr token_logprobs_and_entropy_backward_fn token_logprobs_and_entropy_backward{};
 

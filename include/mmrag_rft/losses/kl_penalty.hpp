@@ -4,7 +4,7 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
-#include <mmrag_rft/detail/math.hpp>
+#include <mmrag_rft/losses/plan.hpp>
 #include <mmrag_rft/losses/options.hpp>
 
 #include <concepts>

@@ -4,11 +4,11 @@
 // Thrust paths (detail::grpo_decide, detail::grpo_advantage).
 #pragma once
 #include <mmrag_rft/config.hpp>
-#include <mmrag_rft/advantages/grpo.hpp>
+#include <mmrag_rft/advantages/grpo_plan.hpp>
 #include <mmrag_rft/backends/cuda/launch.cuh>
 #include <mmrag_rft/backends/cuda/tuning.cuh>
-#include <mmrag_rft/backends/detail/group_bounds.hpp>
-#include <mmrag_rft/backends/thrust.hpp>
+#include <mmrag_rft/detail/group_bounds.hpp>
+#include <mmrag_rft/backends/thrust/backend.hpp>
 
 #include <cub/device/device_reduce.cuh>
 #include <cub/device/device_segmented_reduce.cuh>
@@ -51,7 +51,7 @@ struct centred_square_in_group {
     const md::finite_sum s = sums[batch ? 0 : b.group_of(j)];
     const double mean = s.n > 0 ? s.sum / s.n : 0.0;
     const double d = static_cast<double>(r[j]) - mean;
-    return md::is_finite(r[j]) ? d * d : 0.0;
+    return md::finite(r[j]) ? d * d : 0.0;
   }
 };
 
@@ -82,7 +82,7 @@ __global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, cons
   if (j >= n) return;
   const std::size_t g = b.group_of(j);
   const group_stat s = stats[g];
-  const bool finite = md::is_finite(r[j]);
+  const bool finite = md::finite(r[j]);
   out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, epsilon, divide_by_std);
   if (keep) keep[j] = finite ? 1 : 0;
   if (!finite) atomicAdd(status + g, 1u << md::grpo_masked_shift);

@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fused CUDA policy loss: one kernel pass over the tokens writes the gradients and reduces the loss and its
 // statistics (CUB block reductions into per-block partials, folded in a fixed order by one small block: deterministic).
-// nvcc only. The per-token arithmetic is detail::policy_token (detail/math.hpp), shared with the CPU and Thrust paths;
-// each thread's part of a row is backends/detail/loss_threads.hpp, with which tests/thrust runs this schedule on the
+// nvcc only. The per-token arithmetic is detail::policy_token (losses/plan.hpp), shared with the CPU and Thrust paths;
+// each thread's part of a row is backends/cuda/loss_threads.hpp, with which tests/thrust runs this schedule on the
 // CPU.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/cuda/launch.cuh>
 #include <mmrag_rft/backends/cuda/tuning.cuh>
-#include <mmrag_rft/backends/detail/loss_threads.hpp>
-#include <mmrag_rft/backends/thrust.hpp>
-#include <mmrag_rft/losses/policy_loss.hpp>
+#include <mmrag_rft/backends/cuda/loss_threads.hpp>
+#include <mmrag_rft/losses/plan.hpp>
 
 #include <cub/block/block_reduce.cuh>
 

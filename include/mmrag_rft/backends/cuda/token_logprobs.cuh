@@ -11,7 +11,7 @@
 #include <mmrag_rft/logits/bfloat16.hpp>
 #include <mmrag_rft/logits/detail/online_softmax.hpp>
 #include <mmrag_rft/logits/detail/row_threads.hpp>
-#include <mmrag_rft/logits/token_logprobs.hpp>
+#include <mmrag_rft/logits/token_logprobs_plan.hpp>
 
 #include <cub/block/block_reduce.cuh>
 

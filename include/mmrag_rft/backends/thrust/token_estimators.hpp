@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // IWYU pragma: private, include <mmrag_rft/backends/thrust.hpp>
-// The Thrust backend's other advantage estimators: RLOO, REINFORCE++, REINFORCE++-baseline, GAE, masked whitening and
-// broadcast, over device memory. Every group or row runs the CPU path's own host-device function (advantages/*.hpp),
+// The Thrust backend's advantage estimators besides GRPO: RLOO, REINFORCE++, REINFORCE++-baseline, GAE, masked whitening and
+// broadcast, over device memory. Every group or row runs the CPU path's own host-device function (the plans in advantages/),
 // so groups and rows come out bitwise as on exec::seq; only the batch statistics of the whitening are tree-ordered
-// sums (1e-12 relative in double). Included by backends/thrust.hpp, after its own definitions.
+// sums (1e-12 relative in double).
 #pragma once
 #include <mmrag_rft/config.hpp>
-#include <mmrag_rft/advantages/broadcast.hpp>
-#include <mmrag_rft/advantages/gae.hpp>
-#include <mmrag_rft/advantages/reinforce_pp.hpp>
-#include <mmrag_rft/advantages/rloo.hpp>
-#include <mmrag_rft/advantages/whiten.hpp>
-#include <mmrag_rft/backends/detail/group_bounds.hpp>
+#include <mmrag_rft/advantages/rloo_plan.hpp>
+#include <mmrag_rft/advantages/token_plans.hpp>
+#include <mmrag_rft/backends/thrust/backend.hpp>
+#include <mmrag_rft/detail/group_bounds.hpp>
 
 #include <thrust/device_vector.h>
 #include <thrust/find.h>
@@ -61,14 +59,9 @@ template <class T>
 advantage_summary rloo_thrust(const exec::thrust_t& exec, std::span<const T> rewards, const group_layout& groups,
                               std::span<T> out, const rloo_options& o, std::span<std::uint8_t> keep) {
   constexpr const char* fn = "rloo_advantages";
-  require_group_sizes(rewards.size(), out.size(), groups, fn);
-  require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
+  validate_rloo(rewards.size(), out.size(), keep.size(), groups, o);
   const auto policy = thrust_policy(exec);
   check_rewards_thrust(policy, rewards.data(), rewards.size(), o.nonfinite, fn);
-  using sp = rloo_options::singleton_policy;
-  if (o.singleton == sp::error)
-    for (std::size_t g = 0; g < groups.num_groups(); ++g)
-      require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
   if (groups.num_groups() == 0) return {};
   const device_group_range range(groups);
   ::thrust::device_vector<std::uint32_t> status(groups.num_groups());
@@ -76,19 +69,6 @@ advantage_summary rloo_thrust(const exec::thrust_t& exec, std::span<const T> rew
                        rloo_group_fn<T>{rewards.data(), out.data(), keep.empty() ? nullptr : keep.data(), range.range,
                                         o.singleton, ::thrust::raw_pointer_cast(status.data())});
   return summarise_groups(policy, status, fn, "has a group with one finite reward");
-}
-
-template <>
-inline advantage_summary rloo_cpu<float, exec::thrust_t>(const exec::thrust_t& e, std::span<const float> r,
-                                                         const group_layout& g, std::span<float> a,
-                                                         const rloo_options& o, std::span<std::uint8_t> keep) {
-  return rloo_thrust(e, r, g, a, o, keep);
-}
-template <>
-inline advantage_summary rloo_cpu<double, exec::thrust_t>(const exec::thrust_t& e, std::span<const double> r,
-                                                          const group_layout& g, std::span<double> a,
-                                                          const rloo_options& o, std::span<std::uint8_t> keep) {
-  return rloo_thrust(e, r, g, a, o, keep);
 }
 
 // ---- masked whitening over [B, T] -------------------------------------------------------------------------------------
@@ -252,120 +232,127 @@ struct broadcast_apply_fn {
 
 } // namespace mmrag_rft::detail
 
-namespace mmrag_rft {
+namespace mmrag_rft::exec {
+
+template <class T>
+advantage_summary implement(const rloo_advantages_fn&, const thrust_t& e, std::span<const T> rewards,
+                            const group_layout& groups, std::span<T> advantages, const rloo_options& o,
+                            std::span<std::uint8_t> keep) {
+  return mmrag_rft::detail::rloo_thrust(e, rewards, groups, advantages, o, keep);
+}
 
 /// `masked_whitening_stats` with Thrust (device memory; the statistics come back to the host).
 template <class T>
-[[nodiscard]] whitening_stats masked_whitening_stats(const exec::thrust_t& exec, matrix_view<const T> values,
-                                                     mask_view mask, const whitening_options& o) {
-  detail::require(detail::same_shape(values, mask), "masked_whitening_stats", "mask", "must have the shape of values");
-  detail::validate_whitening(o, "masked_whitening_stats");
-  return detail::whitening_stats_thrust(exec, values, mask, o);
+[[nodiscard]] whitening_stats implement(const masked_whitening_stats_fn&, const thrust_t& exec,
+                                        matrix_view<const T> values, mask_view mask, const whitening_options& o = {}) {
+  mmrag_rft::detail::validate_whitening_stats(values, mask, o, "masked_whitening_stats");
+  return mmrag_rft::detail::whitening_stats_thrust(exec, values, mask, o);
 }
 
 /// `masked_whiten` with Thrust: whitens `values` in place over the valid tokens; masked positions are set to 0.
 template <class T>
-whitening_stats masked_whiten(const exec::thrust_t& exec, matrix_view<T> values, mask_view mask,
-                              const whitening_options& o = {}) {
-  const whitening_stats s = masked_whitening_stats(exec, matrix_view<const T>(values), mask, o);
-  detail::whiten_apply_thrust(exec, matrix_view<const T>(values), mask, values, s);
+whitening_stats implement(const masked_whiten_fn&, const thrust_t& exec, matrix_view<T> values, mask_view mask,
+                          const whitening_options& o = {}) {
+  mmrag_rft::detail::validate_whitening_stats(matrix_view<const T>(values), mask, o, "masked_whitening_stats");
+  const whitening_stats s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(values), mask, o);
+  mmrag_rft::detail::whiten_apply_thrust(exec, matrix_view<const T>(values), mask, values, s);
   return s;
 }
 
 /// `reinforce_pp_advantages` with Thrust: one device thread per row scans its returns (the CPU's row function), then
 /// the batch whitening.
 template <std::floating_point T>
-whitening_stats reinforce_pp_advantages(const exec::thrust_t& exec, matrix_view<const T> token_rewards, mask_view mask,
+whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards, mask_view mask,
                                         double gamma, matrix_view<T> returns, matrix_view<T> advantages,
                                         const whitening_options& whiten = {}) {
-  detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
+  mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
   const std::size_t rows = mask.rows(), cols = mask.cols();
   if (rows * cols == 0) return {};
-  const auto policy = detail::thrust_policy(exec);
+  const auto policy = mmrag_rft::detail::thrust_policy(exec);
   ::thrust::device_vector<std::uint8_t> bad(rows);
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
-                       detail::discounted_returns_fn<T>{detail::to_device_matrix(token_rewards),
-                                                        detail::to_device_matrix(mask), detail::to_device_matrix(returns),
+                       mmrag_rft::detail::discounted_returns_fn<T>{mmrag_rft::detail::to_device_matrix(token_rewards),
+                                                        mmrag_rft::detail::to_device_matrix(mask), mmrag_rft::detail::to_device_matrix(returns),
                                                         cols, gamma, ::thrust::raw_pointer_cast(bad.data())});
-  detail::throw_first_flagged_row(policy, bad, "reinforce_pp_advantages", "token_rewards",
+  mmrag_rft::detail::throw_first_flagged_row(policy, bad, "reinforce_pp_advantages", "token_rewards",
                                   "is NaN or infinite at a valid token");
-  const whitening_stats s = detail::whitening_stats_thrust(exec, matrix_view<const T>(returns), mask, whiten);
-  detail::whiten_apply_thrust(exec, matrix_view<const T>(returns), mask, advantages, s);
+  const whitening_stats s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(returns), mask, whiten);
+  mmrag_rft::detail::whiten_apply_thrust(exec, matrix_view<const T>(returns), mask, advantages, s);
   return s;
 }
 
 /// `reinforce_pp_baseline_advantages` with Thrust: one device thread per group (the CPU's group mean), the row
 /// lengths, then the token-weighted batch whitening. `groups`' offsets stay on the host (copied to the device).
 template <std::floating_point T>
-whitening_stats reinforce_pp_baseline_advantages(const exec::thrust_t& exec, std::span<const T> rewards,
+whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thrust_t& exec, std::span<const T> rewards,
                                                  const group_layout& groups, mask_view mask, std::span<T> advantages,
                                                  const whitening_options& whiten = {}) {
   constexpr const char* fn = "reinforce_pp_baseline_advantages";
-  detail::validate_reinforce_pp_baseline(rewards, groups, mask, advantages, whiten);
-  const auto policy = detail::thrust_policy(exec);
-  detail::check_rewards_thrust(policy, rewards.data(), rewards.size(), nonfinite_rewards::error, fn);
+  mmrag_rft::detail::validate_reinforce_pp_baseline(rewards, groups, mask, advantages, whiten);
+  const auto policy = mmrag_rft::detail::thrust_policy(exec);
+  mmrag_rft::detail::check_rewards_thrust(policy, rewards.data(), rewards.size(), nonfinite_rewards::error, fn);
   whitening_stats st;
   const std::size_t rows = rewards.size();
   if (rows == 0) return st;
   const auto k = ::thrust::counting_iterator<std::size_t>(0);
-  const detail::device_group_range range(groups);
+  const mmrag_rft::detail::device_group_range range(groups);
   ::thrust::for_each_n(policy, k, groups.num_groups(),
-                       detail::baseline_group_fn<T>{rewards.data(), advantages.data(), range.range});
+                       mmrag_rft::detail::baseline_group_fn<T>{rewards.data(), advantages.data(), range.range});
   ::thrust::device_vector<double> len_v(rows);
   double* len = ::thrust::raw_pointer_cast(len_v.data());
-  ::thrust::for_each_n(policy, k, rows, detail::row_length_fn{detail::to_device_matrix(mask), mask.cols(), len});
+  ::thrust::for_each_n(policy, k, rows, mmrag_rft::detail::row_length_fn{mmrag_rft::detail::to_device_matrix(mask), mask.cols(), len});
   const double count = ::thrust::reduce(policy, len, len + rows, 0.0, ::thrust::plus<double>{});
   st.count = static_cast<std::size_t>(count);
   if (st.count > 0) {
     const double sum = ::thrust::transform_reduce(policy, k, k + rows,
-                                                  detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
+                                                  mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
                                                   ::thrust::plus<double>{});
     st.mean = sum / count;
     const double m2 = ::thrust::transform_reduce(policy, k, k + rows,
-                                                 detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true},
+                                                 mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true},
                                                  0.0, ::thrust::plus<double>{});
-    st.scale = detail::whitening_scale(m2, st.count, whiten);
+    st.scale = mmrag_rft::detail::whitening_scale(m2, st.count, whiten);
   }
-  ::thrust::for_each_n(policy, k, rows, detail::baseline_apply_fn<T>{advantages.data(), len, st.mean, st.scale});
+  ::thrust::for_each_n(policy, k, rows, mmrag_rft::detail::baseline_apply_fn<T>{advantages.data(), len, st.mean, st.scale});
   return st;
 }
 
 /// `gae_advantages` with Thrust: one device thread per row scans it backwards (the CPU's row function), then the
 /// whitening over the valid tokens (or masked positions set to 0).
 template <std::floating_point T>
-whitening_stats gae_advantages(const exec::thrust_t& exec, matrix_view<const T> token_rewards,
+whitening_stats implement(const gae_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards,
                                matrix_view<const T> values, mask_view mask, matrix_view<T> advantages,
                                matrix_view<T> returns, const gae_options& o = {}) {
-  detail::validate_gae(token_rewards, values, mask, advantages, returns, o);
+  mmrag_rft::detail::validate_gae(token_rewards, values, mask, advantages, returns, o);
   const std::size_t rows = mask.rows(), cols = mask.cols();
   if (rows * cols == 0) return {};
-  const auto policy = detail::thrust_policy(exec);
+  const auto policy = mmrag_rft::detail::thrust_policy(exec);
   ::thrust::device_vector<std::uint8_t> bad(rows);
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
-                       detail::gae_row_fn<T>{detail::to_device_matrix(token_rewards), detail::to_device_matrix(values),
-                                             detail::to_device_matrix(mask), detail::to_device_matrix(advantages),
-                                             detail::to_device_matrix(returns), cols, o.gamma, o.lam,
+                       mmrag_rft::detail::gae_row_fn<T>{mmrag_rft::detail::to_device_matrix(token_rewards), mmrag_rft::detail::to_device_matrix(values),
+                                             mmrag_rft::detail::to_device_matrix(mask), mmrag_rft::detail::to_device_matrix(advantages),
+                                             mmrag_rft::detail::to_device_matrix(returns), cols, o.gamma, o.lam,
                                              ::thrust::raw_pointer_cast(bad.data())});
-  detail::throw_first_flagged_row(policy, bad, "gae_advantages", "token_rewards/values",
+  mmrag_rft::detail::throw_first_flagged_row(policy, bad, "gae_advantages", "token_rewards/values",
                                   "is NaN or infinite at a valid token of row");
   whitening_stats s; // without whitening: mean 0, scale 1, so the same pass only zeroes the masked positions
-  if (o.whiten) s = detail::whitening_stats_thrust(exec, matrix_view<const T>(advantages), mask, o.whitening);
-  detail::whiten_apply_thrust(exec, matrix_view<const T>(advantages), mask, advantages, s);
+  if (o.whiten) s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(advantages), mask, o.whitening);
+  mmrag_rft::detail::whiten_apply_thrust(exec, matrix_view<const T>(advantages), mask, advantages, s);
   return o.whiten ? s : whitening_stats{};
 }
 
 /// `broadcast_advantages` with Thrust.
 template <std::floating_point T>
-void broadcast_advantages(const exec::thrust_t& exec, std::span<const T> advantages, mask_view mask,
+void implement(const broadcast_advantages_fn&, const thrust_t& exec, std::span<const T> advantages, mask_view mask,
                           matrix_view<T> out) {
-  detail::require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages",
+  mmrag_rft::detail::require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages",
                   "must have one element per row of mask");
-  detail::require(detail::same_shape(out, mask), "broadcast_advantages", "out", "must have the shape of mask");
+  mmrag_rft::detail::require(mmrag_rft::detail::same_shape(out, mask), "broadcast_advantages", "out", "must have the shape of mask");
   const std::size_t cols = mask.cols(), n = mask.rows() * cols;
   if (n == 0) return;
-  ::thrust::for_each_n(detail::thrust_policy(exec), ::thrust::counting_iterator<std::size_t>(0), n,
-                       detail::broadcast_apply_fn<T>{advantages.data(), detail::to_device_matrix(mask),
-                                                     detail::to_device_matrix(out), cols});
+  ::thrust::for_each_n(mmrag_rft::detail::thrust_policy(exec), ::thrust::counting_iterator<std::size_t>(0), n,
+                       mmrag_rft::detail::broadcast_apply_fn<T>{advantages.data(), mmrag_rft::detail::to_device_matrix(mask),
+                                                     mmrag_rft::detail::to_device_matrix(out), cols});
 }
 
-} // namespace mmrag_rft
+} // namespace mmrag_rft::exec

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // IWYU pragma: private, include <mmrag_rft/backends/thrust.hpp>
 // `build_response_mask` on the Thrust backend: one device thread per row runs the CPU path's row function
-// (core/response_mask.hpp), so the mask is bitwise the same; token ids, lengths, mask and truncation flags are device
-// memory. Included by backends/thrust.hpp, after its own definitions.
+// (core/response_mask_plan.hpp), so the mask is bitwise the same; token ids, lengths, mask and truncation flags are device
+// memory.
 #pragma once
 #include <mmrag_rft/config.hpp>
-#include <mmrag_rft/core/response_mask.hpp>
+#include <mmrag_rft/backends/thrust/backend.hpp>
+#include <mmrag_rft/core/response_mask_plan.hpp>
 
 #include <thrust/device_vector.h>
 #include <thrust/find.h>
@@ -63,37 +64,37 @@ struct response_mask_row_fn {
 
 } // namespace mmrag_rft::detail
 
-namespace mmrag_rft {
+namespace mmrag_rft::exec {
 
 /// `build_response_mask` with Thrust: every pointer (ids, mask, `lengths`, `truncated_rows`) is device memory; the
 /// summary comes back to the host. A length outside [0, cols] throws as on the CPU, naming the first such row (the
 /// other rows are written).
 template <std::integral Id>
-response_mask_summary build_response_mask(const exec::thrust_t& exec, matrix_view<const Id> token_ids, Id eos_id,
-                                          matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
+response_mask_summary implement(const build_response_mask_fn&, const thrust_t& exec, matrix_view<const Id> token_ids,
+                                Id eos_id, matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
                                           std::span<const std::int64_t> lengths = {},
                                           std::span<std::uint8_t> truncated_rows = {}) {
-  detail::validate_response_mask(token_ids, mask, lengths, truncated_rows);
+  mmrag_rft::detail::validate_response_mask(token_ids, mask, lengths, truncated_rows);
   const std::size_t rows = token_ids.rows(), cols = token_ids.cols();
   response_mask_summary s;
   if (rows == 0) return s;
-  const auto policy = detail::thrust_policy(exec);
-  ::thrust::device_vector<detail::mask_row_status> status(rows);
-  detail::mask_row_status* st = ::thrust::raw_pointer_cast(status.data());
+  const auto policy = mmrag_rft::detail::thrust_policy(exec);
+  ::thrust::device_vector<mmrag_rft::detail::mask_row_status> status(rows);
+  mmrag_rft::detail::mask_row_status* st = ::thrust::raw_pointer_cast(status.data());
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
-                       detail::response_mask_row_fn<Id>{detail::to_device_matrix(token_ids),
-                                                        detail::to_device_matrix(mask), cols, eos_id, opt.include_eos,
+                       mmrag_rft::detail::response_mask_row_fn<Id>{mmrag_rft::detail::to_device_matrix(token_ids),
+                                                        mmrag_rft::detail::to_device_matrix(mask), cols, eos_id, opt.include_eos,
                                                         opt.mask_truncated, lengths.empty() ? nullptr : lengths.data(),
                                                         truncated_rows.empty() ? nullptr : truncated_rows.data(), st});
-  const detail::mask_row_status total = ::thrust::reduce(policy, st, st + rows, detail::mask_row_status{},
-                                                         detail::mask_row_status_plus{});
+  const mmrag_rft::detail::mask_row_status total = ::thrust::reduce(policy, st, st + rows, mmrag_rft::detail::mask_row_status{},
+                                                         mmrag_rft::detail::mask_row_status_plus{});
   if (total.bad > 0) {
-    const detail::mask_row_status* it = ::thrust::find_if(policy, st, st + rows, detail::mask_row_is_bad{});
-    throw error("build_response_mask", "lengths", "must be in [0, cols]", static_cast<std::size_t>(it - st));
+    const mmrag_rft::detail::mask_row_status* it = ::thrust::find_if(policy, st, st + rows, mmrag_rft::detail::mask_row_is_bad{});
+    throw mmrag_rft::error("build_response_mask", "lengths", "must be in [0, cols]", static_cast<std::size_t>(it - st));
   }
   s.truncated = static_cast<std::size_t>(total.truncated);
   s.valid_tokens = static_cast<std::size_t>(total.valid);
   return s;
 }
 
-} // namespace mmrag_rft
+} // namespace mmrag_rft::exec

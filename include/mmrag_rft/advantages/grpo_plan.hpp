@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/advantages.hpp>
+// The plan of `grpo_advantages`, written once for every backend: validation, the batch std, one group's moments and
+// decision (singletons, degenerate groups), the advantage of each completion, and the status words a backend's
+// group pass reports and reduces into the summary. The CPU loops, the Thrust functors and the CUDA kernels call these.
+// Host/device safe: no Eigen, no range-v3, no Thrust.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/advantages/detail.hpp>
+#include <mmrag_rft/advantages/options.hpp>
+#include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/core/group_layout.hpp>
+#include <mmrag_rft/detail/math.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace mmrag_rft {
+
+struct grpo_advantages_fn;
+
+namespace detail {
+
+/// The argument checks of `grpo_advantages`, on the host, before any backend reads a reward.
+inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep, const group_layout& groups,
+                          const grpo_options& o) {
+  constexpr const char* fn = "grpo_advantages";
+  require_group_sizes(rewards, out, groups, fn);
+  require(keep == 0 || keep == rewards, fn, "keep", "must be empty or have the size of rewards");
+  require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  if (o.singleton == singleton_group::error)
+    for (std::size_t g = 0; g < groups.num_groups(); ++g)
+      require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+}
+
+/// TRL's scale_rewards="batch": the std over all n finite rewards of the batch from their centred sum of squares
+/// (0 for fewer than two).
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline double grpo_batch_std(double n, double m2, std_estimator e) noexcept {
+  return n > 1 ? std::sqrt(m2 / (e == std_estimator::unbiased ? n - 1.0 : n)) : 0.0;
+}
+
+struct finite_sum {
+  double n = 0, sum = 0;
+};
+struct finite_sum_plus {
+  MMRAG_RFT_HOST_DEVICE finite_sum operator()(const finite_sum& a, const finite_sum& b) const noexcept {
+    return {a.n + b.n, a.sum + b.sum};
+  }
+};
+template <class T>
+struct finite_sum_of {
+  MMRAG_RFT_HOST_DEVICE finite_sum operator()(T x) const noexcept {
+    return finite(x) ? finite_sum{1.0, static_cast<double>(x)} : finite_sum{0.0, 0.0};
+  }
+};
+/// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]
+template <class T>
+MMRAG_RFT_HOST_DEVICE constexpr T grpo_advantage(T reward, double mean, double stddev, double epsilon,
+                                                 bool divide_by_std) noexcept {
+  const double centred = static_cast<double>(reward) - mean;
+  return static_cast<T>(divide_by_std ? centred / (stddev + epsilon) : centred);
+}
+
+enum grpo_group_status : std::uint32_t {
+  grpo_degenerate = 1,
+  grpo_singleton = 2,
+  grpo_singleton_error = 4,
+  grpo_masked_shift = 3, ///< masked-out count lives above the flags
+};
+
+/// What a group's moments decide: the mean and std its advantages use, whether they are all 0, and its status.
+struct grpo_group_decision {
+  double mean, sd;
+  bool zero;
+  std::uint32_t flags;
+};
+
+/// The per-group rules of `grpo_advantages` (singletons, degenerate groups, batch std) from the group's finite count
+/// n, mean and centred sum of squares m2, shared by the Thrust functor and the CUDA kernels.
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline grpo_group_decision grpo_decide(std::size_t n, double mean, double m2, double batch_std,
+                                                             bool batch_scale, bool unbiased,
+                                                             singleton_group singleton) noexcept {
+  const double denom = unbiased ? static_cast<double>(n) - 1.0 : static_cast<double>(n);
+  grpo_group_decision d{mean, batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0), n == 0, 0};
+  if (n == 1) {
+    d.flags |= grpo_singleton;
+    if (singleton == singleton_group::unit_std) d.mean = 0.0, d.sd = 1.0;
+    else if (singleton == singleton_group::zero) d.zero = true;
+    else d.flags |= grpo_singleton_error, d.zero = true;
+  } else if (n >= 2 && m2 == 0.0) {
+    d.flags |= grpo_degenerate;
+  }
+  return d;
+}
+
+/// One group of any layout (the general rule): its moments (`AllFinite`: the rewards were checked at the boundary,
+/// so the loops drop the per-element tests), its decision, then every completion's advantage and keep flag (`keep`
+/// may be null). Returns the group's status word (flags, masked-out count above them).
+template <bool AllFinite, class T>
+MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* out, std::uint8_t* keep,
+                                               const grpo_options& o, double batch_std) noexcept {
+  const group_moments s = moments<AllFinite>(r, size);
+  const grpo_group_decision d = grpo_decide(s.n, s.mean, s.m2, batch_std, o.scale == reward_scale::batch,
+                                            o.std == std_estimator::unbiased, o.singleton);
+  std::uint32_t masked = 0;
+  for (std::size_t j = 0; j < size; ++j) {
+    const bool ok = AllFinite || finite(r[j]);
+    masked += !ok;
+    out[j] = (d.zero || !ok) ? T(0) : grpo_advantage(r[j], d.mean, d.sd, o.epsilon, o.norm_adv_by_std_in_grpo);
+    if (keep) keep[j] = ok ? 1 : 0;
+  }
+  return d.flags | (masked << grpo_masked_shift);
+}
+
+/// GRPO over groups [g0, g1) of a uniform layout of finite rewards (G >= 2): the moments inlined (double, centred
+/// second pass, as `moments`), one division per group, and with a compile-time G (the common 2, 4, 8, 16) the sums
+/// taken pairwise in a fixed tree, every loop unrolled. An all-equal group still gets exactly 0. The advantage
+/// multiplies by 1 / (std + epsilon), within an ulp of dividing.
+template <std::size_t FixedG, class T>
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0,
+                                               std::size_t g1, std::size_t runtime_g, const grpo_options& o,
+                                               double batch_std, advantage_summary& part) {
+  const std::size_t gs = FixedG ? FixedG : runtime_g;
+  const double n = static_cast<double>(gs);
+  const double denom = o.std == std_estimator::unbiased ? n - 1.0 : n;
+  const bool by_group = o.scale != reward_scale::batch;
+  std::size_t degenerate = 0;
+  for (std::size_t g = g0; g < g1; ++g) {
+    const T* x = r + g * gs;
+    T* y = out + g * gs;
+    double mean = 0, m2 = 0;
+    if constexpr (FixedG != 0) {
+      // Pairwise sums, a fixed tree: 3 dependent adds for G = 8 instead of 8, and the halves vectorise.
+      double v[FixedG], t[FixedG], d2[FixedG];
+      for (std::size_t j = 0; j < FixedG; ++j) t[j] = v[j] = static_cast<double>(x[j]);
+      for (std::size_t w = FixedG / 2; w >= 1; w /= 2)
+        for (std::size_t k = 0; k < w; ++k) t[k] += t[k + w];
+      mean = t[0] / n;
+      for (std::size_t j = 0; j < FixedG; ++j) d2[j] = (v[j] - mean) * (v[j] - mean);
+      for (std::size_t w = FixedG / 2; w >= 1; w /= 2)
+        for (std::size_t k = 0; k < w; ++k) d2[k] += d2[k + w];
+      m2 = d2[0];
+    } else {
+      const group_moments s = moments<true>(x, gs);
+      mean = s.mean, m2 = s.m2;
+    }
+    degenerate += m2 == 0.0;
+    const double sd = by_group ? std::sqrt(m2 / denom) : batch_std;
+    const double inv = o.norm_adv_by_std_in_grpo ? 1.0 / (sd + o.epsilon) : 1.0;
+    for (std::size_t j = 0; j < gs; ++j) y[j] = static_cast<T>((static_cast<double>(x[j]) - mean) * inv);
+  }
+  part.degenerate_groups += degenerate;
+}
+
+/// One group of a uniform layout of finite rewards with the fixed-size rule, the group size resolved to a
+/// compile-time constant where it is a common one: what every backend runs per group when the whole batch takes the
+/// uniform rule (`grpo_uniform_rule`), so that each group's bits are the same on every backend.
+template <class T>
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t grpo_uniform_group(const T* r, T* out, std::size_t gs,
+                                                                             const grpo_options& o,
+                                                                             double batch_std) noexcept {
+  advantage_summary p;
+  switch (gs) {
+  case 2: grpo_uniform_groups<2>(r, out, 0, 1, gs, o, batch_std, p); break;
+  case 4: grpo_uniform_groups<4>(r, out, 0, 1, gs, o, batch_std, p); break;
+  case 8: grpo_uniform_groups<8>(r, out, 0, 1, gs, o, batch_std, p); break;
+  case 16: grpo_uniform_groups<16>(r, out, 0, 1, gs, o, batch_std, p); break;
+  default: grpo_uniform_groups<0>(r, out, 0, 1, gs, o, batch_std, p); break;
+  }
+  return p.degenerate_groups ? grpo_degenerate : 0u;
+}
+
+/// Whether a batch takes the uniform rule: finite rewards (checked, or `nonfinite = error`), equal groups of two or
+/// more.
+[[nodiscard]] inline bool grpo_uniform_rule(bool all_checked, const group_layout& groups) noexcept {
+  return all_checked && groups.is_uniform() && groups.uniform_size() >= 2;
+}
+
+struct grpo_counts {
+  std::size_t degenerate = 0, singleton = 0, singleton_error = 0, masked = 0;
+};
+struct grpo_counts_of {
+  MMRAG_RFT_HOST_DEVICE grpo_counts operator()(std::uint32_t s) const noexcept {
+    return {(s & grpo_degenerate) ? 1u : 0u, (s & grpo_singleton) ? 1u : 0u, (s & grpo_singleton_error) ? 1u : 0u,
+            static_cast<std::size_t>(s >> grpo_masked_shift)};
+  }
+};
+struct grpo_counts_plus {
+  MMRAG_RFT_HOST_DEVICE grpo_counts operator()(const grpo_counts& a, const grpo_counts& b) const noexcept {
+    return {a.degenerate + b.degenerate, a.singleton + b.singleton, a.singleton_error + b.singleton_error,
+            a.masked + b.masked};
+  }
+};
+} // namespace detail
+} // namespace mmrag_rft

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+// IWYU pragma: private, include <mmrag_rft/advantages.hpp>
+// `grpo_advantages` on the CPU backends: the GRPO plan's group functions in fixed chunks of groups, and an AVX2
+// version of the uniform rule's loop.
+#pragma once
+#include <mmrag_rft/config.hpp>
+#include <mmrag_rft/advantages/grpo_plan.hpp>
+#include <mmrag_rft/backends/cpu.hpp>
+#include <mmrag_rft/backends/cpu/loops.hpp>
+#include <mmrag_rft/detail/cpu_isa.hpp>
+#include <mmrag_rft/detail/parallel.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace mmrag_rft::detail {
+
+/// All groups of one chunk, the group size resolved to a compile-time constant where it is a common one.
+template <class T>
+MMRAG_RFT_FORCEINLINE void grpo_uniform_chunk(const T* r, T* y, std::size_t g0, std::size_t g1, std::size_t gs,
+                                              const grpo_options& o, double batch_std, advantage_summary& p) {
+  switch (gs) {
+  case 2: return grpo_uniform_groups<2>(r, y, g0, g1, gs, o, batch_std, p);
+  case 4: return grpo_uniform_groups<4>(r, y, g0, g1, gs, o, batch_std, p);
+  case 8: return grpo_uniform_groups<8>(r, y, g0, g1, gs, o, batch_std, p);
+  case 16: return grpo_uniform_groups<16>(r, y, g0, g1, gs, o, batch_std, p);
+  default: return grpo_uniform_groups<0>(r, y, g0, g1, gs, o, batch_std, p);
+  }
+}
+
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+// AVX2 version (detail/cpu_isa.hpp; no contraction, so the same values as the baseline): 4 doubles per vector.
+template <class T>
+__attribute__((target("avx2,fma"))) MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) void
+grpo_uniform_chunk_avx2(const T* r, T* y, std::size_t g0, std::size_t g1, std::size_t gs, const grpo_options& o,
+                        double batch_std, advantage_summary& p) {
+  grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
+}
+#endif
+
+template <class T, class E>
+advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
+                               const grpo_options& o, std::span<std::uint8_t> keep, double batch_std) {
+  const std::size_t gs = groups.uniform_size();
+  [[maybe_unused]] const cpu_isa isa = chosen_cpu_isa();
+  const chunking ch{groups.num_groups(), std::size_t{4096}};
+  std::vector<advantage_summary> parts(ch.count());
+  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
+    const std::size_t g0 = ch.begin(c), g1 = ch.end(c);
+    const T* r = rewards.data();
+    T* y = out.data();
+    advantage_summary& p = parts[c];
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+    if (isa != cpu_isa::baseline) grpo_uniform_chunk_avx2(r, y, g0, g1, gs, o, batch_std, p);
+    else grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
+#else
+    grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
+#endif
+    if (!keep.empty()) std::fill(keep.data() + g0 * gs, keep.data() + g1 * gs, std::uint8_t{1});
+  });
+  advantage_summary s;
+  s.groups = groups.num_groups();
+  for (const auto& p : parts) s.degenerate_groups += p.degenerate_groups;
+  return s;
+}
+
+template <class T, class E>
+advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
+                           const grpo_options& o, std::span<std::uint8_t> keep) {
+  constexpr const char* fn = "grpo_advantages";
+  validate_grpo(rewards.size(), out.size(), keep.size(), groups, o);
+  check_rewards(rewards, o.nonfinite, fn);
+  double batch_std = 0;
+  if (o.scale == reward_scale::batch) {
+    const group_moments b = moments(rewards.data(), rewards.size());
+    batch_std = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
+  }
+  const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
+  if (grpo_uniform_rule(checked, groups)) return grpo_uniform(exec, rewards, groups, out, o, keep, batch_std);
+  return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
+    const std::size_t b = groups.begin(g), e = groups.end(g);
+    std::uint8_t* k = keep.empty() ? nullptr : keep.data() + b;
+    const std::uint32_t st = checked ? grpo_group<true>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std)
+                                     : grpo_group<false>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std);
+    if (st & grpo_singleton_error) throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
+    const grpo_counts c = grpo_counts_of{}(st);
+    part.degenerate_groups += c.degenerate, part.singleton_groups += c.singleton, part.masked_out += c.masked;
+  });
+}
+} // namespace mmrag_rft::detail
+
+namespace mmrag_rft::exec {
+
+/// `grpo_advantages` on exec::seq and exec::par (bitwise the same for every thread count).
+template <CpuBackend E, class T>
+advantage_summary implement(const grpo_advantages_fn&, const E& exec, std::span<const T> rewards,
+                            const group_layout& groups, std::span<T> advantages, const grpo_options& o,
+                            std::span<std::uint8_t> keep) {
+  return mmrag_rft::detail::grpo_cpu(exec, rewards, groups, advantages, o, keep);
+}
+
+} // namespace mmrag_rft::exec
