@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The training loop of one MMRAG-RFT stage: batches of samples -> rft_step -> metrics file and progress bar.
+// The training loop of one MMRAG-RFT stage: batches of samples -> rft_step -> metrics file and progress bar, with
+// the step's estimator and execution backend passed through.
 #pragma once
 #include <mmrag_rft/config.hpp>
+#include <mmrag_rft/backends/concepts.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/detail/splitmix64.hpp>
 #include <mmrag_rft/pipeline/metrics_log.hpp>
+#include <mmrag_rft/pipeline/outcome_estimator.hpp>
 #include <mmrag_rft/pipeline/rft_step.hpp>
 
 #include <cstddef>
@@ -46,32 +49,28 @@ namespace detail {
 }
 } // namespace detail
 
-/// Trains `policy` for `options.steps` GRPO steps on `samples`, `options.prompts_per_step` samples per step in
-/// seeded epochs; `make_prompt(sample)` renders a sample's prompt (`render_stage1`/`render_stage2` in a lambda).
-/// Each step's record (see `to_record`) goes to `log` (may be null) and to `on_step(step, result)`, which may be a
-/// no-op lambda; it is where a caller saves checkpoints or prints examples. Returns the metrics of every step run.
-/// Throws when `samples` is empty or `prompts_per_step` is 0.
-template <class P, class MakePrompt, class Reward, class Ref, class OnStep>
-std::vector<step_metrics> rft_loop(P& policy, std::span<const sample> samples, MakePrompt&& make_prompt,
-                                   Reward&& reward, const loop_options& options, Ref& ref, metrics_log* log,
-                                   OnStep&& on_step) {
+namespace detail {
+template <class B, class P, class MakePrompt, class Reward, class Estimator, class Ref, class OnStep>
+std::vector<step_metrics> rft_loop_on(const B& backend, P& policy, std::span<const sample> samples,
+                                      MakePrompt& make_prompt, Reward& reward, Estimator& estimator,
+                                      const loop_options& options, Ref& ref, metrics_log* log, OnStep& on_step) {
   static_assert(check_policy<P>());
-  detail::require(!samples.empty(), "rft_loop", "samples", "is empty");
-  detail::require(options.prompts_per_step > 0, "rft_loop", "options.prompts_per_step", "is 0");
+  require(!samples.empty(), "rft_loop", "samples", "is empty");
+  require(options.prompts_per_step > 0, "rft_loop", "options.prompts_per_step", "is 0");
   std::vector<step_metrics> all;
   progress_bar bar(options.stage, options.steps);
   double seconds = 0;
   for (std::size_t step = options.first_step; step < options.steps; ++step) {
     std::vector<sample> batch;
     prompt_batch prompts;
-    for (std::size_t i : detail::batch_indices(samples.size(), options.prompts_per_step, step, options.seed)) {
+    for (std::size_t i : batch_indices(samples.size(), options.prompts_per_step, step, options.seed)) {
       batch.push_back(samples[i]);
       prompts.push_back(make_prompt(samples[i]));
     }
     rft_options so = options.step;
     std::uint64_t s = options.seed + 0x9e37ULL * (step + 1);
-    so.rollout.seed = detail::splitmix64(s);
-    rft_step_result res = rft_step(policy, std::span<const sample>(batch), prompts, reward, so, ref);
+    so.rollout.seed = splitmix64(s);
+    rft_step_result res = rft_step(backend, policy, std::span<const sample>(batch), prompts, reward, estimator, so, ref);
     const metrics_record rec = to_record(options.stage, step, res.metrics);
     if (log) log->write(rec);
     seconds += res.metrics.seconds;
@@ -86,5 +85,53 @@ std::vector<step_metrics> rft_loop(P& policy, std::span<const sample> samples, M
   }
   return all;
 }
+} // namespace detail
+
+/// Trains `policy` for `options.steps` RFT steps on `samples`, `options.prompts_per_step` samples per step in
+/// seeded epochs:
+///
+///     rft_loop([backend,] policy, samples, make_prompt, reward, [estimator,] options, ref, log, on_step)
+///
+/// `make_prompt(sample)` renders a sample's prompt (`render_stage1`/`render_stage2` in a lambda). Each step is an
+/// `rft_step` with the same `backend` (default `exec::seq`), `estimator` (default
+/// `grpo_estimator{options.step.advantages}`) and `ref` (`no_reference` for none), and `options.step` with the
+/// step's rollout seed. Each step's record (see `to_record`) goes to `log` (may be null) and to
+/// `on_step(step, result)`, which may be a no-op lambda; it is where a caller saves checkpoints or prints examples.
+/// Returns the metrics of every step run. Throws when `samples` is empty or `prompts_per_step` is 0.
+struct rft_loop_fn {
+  template <class P, class MakePrompt, class Reward, class Ref, class OnStep>
+    requires(!exec::ExecutionBackend<P>)
+  std::vector<step_metrics> operator()(P& policy, std::span<const sample> samples, MakePrompt&& make_prompt,
+                                       Reward&& reward, const loop_options& options, Ref& ref, metrics_log* log,
+                                       OnStep&& on_step) const {
+    grpo_estimator grpo{options.step.advantages};
+    return detail::rft_loop_on(exec::seq, policy, samples, make_prompt, reward, grpo, options, ref, log, on_step);
+  }
+  template <class P, class MakePrompt, class Reward, class Estimator, class Ref, class OnStep>
+    requires(!exec::ExecutionBackend<P>)
+  std::vector<step_metrics> operator()(P& policy, std::span<const sample> samples, MakePrompt&& make_prompt,
+                                       Reward&& reward, Estimator&& estimator, const loop_options& options, Ref& ref,
+                                       metrics_log* log, OnStep&& on_step) const {
+    return detail::rft_loop_on(exec::seq, policy, samples, make_prompt, reward, estimator, options, ref, log, on_step);
+  }
+  template <exec::ExecutionBackend B, class P, class MakePrompt, class Reward, class Ref, class OnStep>
+  std::vector<step_metrics> operator()(const B& backend, P& policy, std::span<const sample> samples,
+                                       MakePrompt&& make_prompt, Reward&& reward, const loop_options& options, Ref& ref,
+                                       metrics_log* log, OnStep&& on_step) const {
+    grpo_estimator grpo{options.step.advantages};
+    return detail::rft_loop_on(backend.derived(), policy, samples, make_prompt, reward, grpo, options, ref, log,
+                               on_step);
+  }
+  template <exec::ExecutionBackend B, class P, class MakePrompt, class Reward, class Estimator, class Ref,
+            class OnStep>
+  std::vector<step_metrics> operator()(const B& backend, P& policy, std::span<const sample> samples,
+                                       MakePrompt&& make_prompt, Reward&& reward, Estimator&& estimator,
+                                       const loop_options& options, Ref& ref, metrics_log* log,
+                                       OnStep&& on_step) const {
+    return detail::rft_loop_on(backend.derived(), policy, samples, make_prompt, reward, estimator, options, ref, log,
+                               on_step);
+  }
+};
+inline constexpr rft_loop_fn rft_loop{};
 
 } // namespace mmrag_rft
