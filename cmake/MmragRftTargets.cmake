@@ -29,7 +29,7 @@ endmacro()
 # mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [DEFINITIONS <macros...>]
 #                    [OWN_LOSS_KERNELS] [SERIAL])
 # One doctest executable per part, named mmrag_rft.<part>, registered with ctest through doctest_discover_tests.
-# OWN_LOSS_KERNELS: instantiate the CPU loss kernels in the part itself instead of taking the shared test library's,
+# OWN_LOSS_KERNELS: instantiate the CPU loss kernels in the part itself instead of linking mmrag_rft::kernels,
 # for DEFINITIONS that change the kernels (they must be the same in every translation unit that has them).
 function(mmrag_rft_add_test)
   cmake_parse_arguments(arg "SERIAL;OWN_LOSS_KERNELS" "NAME" "SOURCES;LIBS;DEFINITIONS" ${ARGN})
@@ -38,7 +38,7 @@ function(mmrag_rft_add_test)
   # A part's test files share their heavy headers: compiled as one translation unit, they parse and instantiate
   # them once (a part of eight files built in a third of the time on 2 cores).
   set_target_properties(${target} PROPERTIES UNITY_BUILD ${MMRAG_RFT_UNITY_TESTS} UNITY_BUILD_BATCH_SIZE 0)
-  set(kernels mmrag_rft_test_loss_kernels)
+  set(kernels mmrag_rft::kernels)
   if(arg_OWN_LOSS_KERNELS)
     set(kernels "")
   endif()

@@ -11,7 +11,12 @@
 //   logits of std 2 made on the device).
 // Times come from CUDA events around each call (UseManualTime). Inputs are never zeros (METHOD: zeros can hide
 // unwritten outputs and run faster). bench/reference/gpu_report.py puts this program's JSON next to PyTorch's.
+#include <mmrag_rft/advantages.hpp>
 #include <mmrag_rft/backends/cuda/all.cuh>
+#include <mmrag_rft/backends/thrust.hpp>
+#include <mmrag_rft/core/response_mask.hpp>
+#include <mmrag_rft/logits/token_logprobs.hpp>
+#include <mmrag_rft/losses/policy_loss.hpp>
 
 #include "bench/common.hpp"
 #include "bench/losses/setup.hpp"

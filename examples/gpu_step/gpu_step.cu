@@ -8,7 +8,9 @@
 // usage: gpu_step [completions per prompt G = 8] [prompts = 16] [response length T = 64] [vocabulary V = 4096]
 // The parts' own headers, not the umbrellas: Eigen and range-v3 do not compile in an nvcc translation unit.
 #include <mmrag_rft/advantages/grpo.hpp>
+#include <mmrag_rft/advantages.hpp>
 #include <mmrag_rft/backends/cuda/all.cuh>
+#include <mmrag_rft/backends/thrust.hpp>
 #include <mmrag_rft/core/response_mask.hpp>
 #include <mmrag_rft/logits/token_logprobs.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // CUDA paths against exec::seq on the same inputs: logits forward/backward, fused policy loss, GRPO, and the other
 // estimators through exec::thrust on the CUDA system. Needs a GPU.
+#include <mmrag_rft/advantages.hpp>
 #include <mmrag_rft/backends/cuda/all.cuh>
+#include <mmrag_rft/backends/thrust.hpp>
+#include <mmrag_rft/core/response_mask.hpp>
 #include <mmrag_rft/logits/token_logprobs.hpp>
+#include <mmrag_rft/losses/policy_loss.hpp>
 
 #include <support/generators.hpp>
 
@@ -183,6 +187,33 @@ TEST_SUITE("cuda") {
       CAPTURE(mode);
       d.compare(o, true, 1e-5);
     }
+  }
+
+  TEST_CASE("exec::cuda: the same function names as the CPU reach the CUDA kernels") {
+    // policy_loss(exec::cuda, ...) allocates its workspace on the stream and equals the explicit gpu:: launch.
+    const auto h = loss_batch<float>(3, 9, 65);
+    const device_loss_batch<float> d(h);
+    device_buffer<float> g1(h.rows * h.cols), g2(h.rows * h.cols);
+    const policy_loss_options o;
+    const auto in = d.device_inputs(false);
+    const auto a = policy_loss(exec::cuda, in, policy_loss_grads<float>{{g1.p, h.rows, h.cols}, {}}, o);
+    device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.rows));
+    const auto b = mc::policy_loss(mc::launch{nullptr, ws.p, ws.n, true}, in,
+                                   policy_loss_grads<float>{{g2.p, h.rows, h.cols}, {}}, o);
+    CHECK(a.loss == b.loss);
+    CHECK(g1.host() == g2.host());
+    // GRPO on an offsets layout: the offsets travel to the device with the call.
+    std::vector<float> r{1, 0, 2, 5, 5, 3, 1};
+    const std::vector<std::int64_t> off{0, 3, 5, 7};
+    const device_buffer<float> dr(r);
+    device_buffer<float> da(r.size());
+    std::vector<float> want(r.size());
+    const auto layout = group_layout::from_offsets(off);
+    (void)grpo_advantages(exec::seq, std::span<const float>(r), layout, std::span<float>(want));
+    (void)grpo_advantages(exec::cuda.on(nullptr), std::span<const float>(dr.p, r.size()), layout,
+                          std::span<float>(da.p, r.size()));
+    const auto got = da.host();
+    for (std::size_t j = 0; j < r.size(); ++j) CHECK(close(want[j], got[j], 1e-5));
   }
 
   TEST_CASE("cuda grpo_advantages: CUB segmented statistics match seq for uniform groups and offsets") {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -146,6 +147,23 @@ TEST_SUITE("thrust") {
     for (const auto& o : grpo_option_set()) {
       compare_grpo(r, group_layout::uniform(333, 8), o);
       compare_grpo(d, group_layout::uniform(64, 16), o);
+    }
+  }
+
+  TEST_CASE_TEMPLATE("thrust grpo_advantages: every group bitwise seq's when the batch std is not used", T, float, double) {
+    // Both backends take the GRPO plan's rule for the batch (the uniform rule here, the general one on offsets or
+    // with masked rewards), so every advantage is the same bits; only TRL's batch std is a tree-ordered reduction.
+    for (const std::size_t g : {std::size_t{3}, std::size_t{8}}) {
+      const std::size_t n = 20000 * g;
+      const auto r = random_rewards<T>(n, 11 + static_cast<std::uint32_t>(g), false);
+      std::vector<T> a(n), b(n);
+      for (const grpo_options& o : {grpo_options::verl(), grpo_options::trl(), grpo_options::dr_grpo()}) {
+        (void)grpo_advantages(exec::seq, std::span<const T>(r), group_layout::uniform(20000, g), std::span<T>(a), o);
+        (void)grpo_advantages(exec::thrust, std::span<const T>(r), group_layout::uniform(20000, g), std::span<T>(b), o);
+        std::size_t differ = 0;
+        for (std::size_t j = 0; j < n; ++j) differ += std::memcmp(&a[j], &b[j], sizeof(T)) != 0;
+        CHECK(differ == 0);
+      }
     }
   }
 

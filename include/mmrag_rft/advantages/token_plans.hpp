@@ -53,7 +53,8 @@ inline void validate_whitening(const whitening_options& o, const char* fn) {
   const double n = static_cast<double>(count);
   const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
   const double var = denom > 0 ? m2 / denom : 0.0;
-  return o.enabled ? 1.0 / std::sqrt(o.clamp_variance ? std::max(var, o.epsilon) : var + o.epsilon) : 1.0;
+  const double v = o.clamp_variance ? (var < o.epsilon ? o.epsilon : var) : var + o.epsilon; // std::max is host-only
+  return o.enabled ? 1.0 / std::sqrt(v) : 1.0;
 }
 
 template <class T>
