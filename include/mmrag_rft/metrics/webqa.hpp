@@ -147,11 +147,11 @@ inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
 /// are word characters, so valid UTF-8 stays valid. Empty text gives no words. Complexity: linear; allocates.
 /// Example: "The THREE red apples." gives {"3", "red", "apple"}.
 [[nodiscard]] inline std::vector<std::string> webqa_normalize(std::string_view text, const webqa_options& opt = {}) {
-  const std::string_view stripped = detail::trim(text);
+  const std::string_view stripped = detail::py_strip(text);
   std::size_t code_points = 0;
   for (const char c : stripped) code_points += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   std::vector<std::string> words;
-  const std::string lower = detail::ascii_lower(text);
+  const std::string lower = detail::py_lower(text);
   if (code_points == 1) {
     detail::for_each_word(lower, [&](std::string_view w) { words.push_back(detail::webqa_to_num(w)); });
     return words;
