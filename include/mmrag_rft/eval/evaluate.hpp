@@ -100,7 +100,9 @@ public:
       static const std::vector<std::string> none;
       const auto& src = p && p->has_sources ? p->sources : none;
       const auto set = set_precision_recall_f1(src, gold_ids);
-      const double f1 = webqa_f1_ ? webqa_retrieval_f1(src, gold_ids) : set.f1;
+      const retrieval_counts counts = webqa_retrieval_counts(src, gold_ids);
+      const double f1 = webqa_f1_ ? webqa_retrieval_f1(counts) : set.f1;
+      pooled_ += counts;
       ++retrieval_.count;
       retrieval_.precision += set.precision;
       retrieval_.recall += set.recall;
@@ -134,9 +136,16 @@ public:
 
   void finish(eval_report& r) const {
     const auto mean = [](double x, std::size_t n) { return n ? x / static_cast<double>(n) : 0.0; };
-    if (any_sources_)
-      r.retrieval = retrieval_scores{retrieval_.count, mean(retrieval_.precision, retrieval_.count),
-                                     mean(retrieval_.recall, retrieval_.count), mean(retrieval_.f1, retrieval_.count)};
+    if (any_sources_) {
+      const set_scores micro = micro_precision_recall_f1(pooled_);
+      r.retrieval = retrieval_scores{retrieval_.count,
+                                     mean(retrieval_.precision, retrieval_.count),
+                                     mean(retrieval_.recall, retrieval_.count),
+                                     mean(retrieval_.f1, retrieval_.count),
+                                     micro.precision,
+                                     micro.recall,
+                                     micro.f1};
+    }
     if (any_ranking_)
       r.ranking = ranking_scores{ranking_.count, k_, mean(ranking_.ndcg, ranking_.count),
                                  mean(ranking_.mrr, ranking_.count), mean(ranking_.recall, ranking_.count)};
@@ -147,13 +156,21 @@ private:
   bool webqa_f1_;
   bool any_sources_ = false, any_ranking_ = false;
   retrieval_scores retrieval_;
+  retrieval_counts pooled_;
   ranking_scores ranking_;
 };
 
+/// Lists the prediction ids that match no gold question. When there are predictions and not one matches, the gold
+/// file, its split or the id field is the wrong one, and scoring every question 0 would hide it: an error.
 inline void note_unknown(std::span<const prediction> predictions, const std::unordered_set<std::string_view>& gold_ids,
-                         eval_report& r) {
+                         eval_report& r, std::string_view fn) {
   for (const auto& p : predictions)
     if (!gold_ids.contains(p.id)) r.unknown_ids.push_back(p.id);
+  if (predictions.empty() || r.unknown_ids.size() < predictions.size()) return;
+  throw error(fn, "predictions",
+              "not one of the " + std::to_string(predictions.size()) + " prediction ids matches one of the " +
+                  std::to_string(gold_ids.size()) + " gold questions (e.g. \"" + predictions.front().id +
+                  "\"): wrong gold file, split or id field?");
 }
 
 [[nodiscard]] inline bool mmqa_single_modal(std::string_view type) noexcept {
@@ -211,7 +228,7 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   r.overall = all.finish("all", 1.0);
   r.by_category = detail::finish_groups(cats, 1.0);
   docs.finish(r);
-  detail::note_unknown(predictions, gold_ids, r);
+  detail::note_unknown(predictions, gold_ids, r, fn);
   return r;
 }
 
@@ -268,7 +285,7 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   r.by_modality = detail::finish_groups(modalities, 100.0);
   r.by_hop = detail::finish_groups(hops, 100.0);
   docs.finish(r);
-  detail::note_unknown(predictions, gold_ids, r);
+  detail::note_unknown(predictions, gold_ids, r, fn);
   return r;
 }
 
