@@ -7,6 +7,7 @@
 
 #include <utf8proc.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -135,31 +136,38 @@ inline void append_py_lower(std::string_view s, std::size_t i, code_point c, std
   return out;
 }
 
-// The length of the whitespace character at byte `i` of `s`, or 0 when it is none; ASCII bytes without decoding.
-[[nodiscard]] constexpr std::size_t py_space_at(std::string_view s, std::size_t i) noexcept {
-  const auto b = static_cast<unsigned char>(s[i]);
-  if (b < 0x80) return is_space(b) ? 1 : 0;
-  const code_point c = decode_utf8(s, i);
-  return is_py_space(c.value) ? c.size : 0;
-}
+// How `for_each_word` sees a byte: 0 part of a word, 1 ASCII whitespace, 2 non-ASCII (decoded to classify), so
+// that ASCII text costs one table load a byte.
+inline constexpr std::array<unsigned char, 256> split_class = [] {
+  std::array<unsigned char, 256> t{};
+  for (std::size_t c = 0; c < 256; ++c) t[c] = c >= 0x80 ? 2 : is_space(static_cast<unsigned char>(c)) ? 1 : 0;
+  return t;
+}();
 
 // Calls fn(word) for each word of Python's s.split(): maximal runs of characters that are not whitespace.
 template <class Fn>
 constexpr void for_each_word(std::string_view s, Fn&& fn) {
   std::size_t i = 0;
   const std::size_t n = s.size();
+  // The length of the whitespace character at i, 0 when it is none.
+  const auto space_at = [&](unsigned char cls) -> std::size_t {
+    if (cls != 2) return cls;
+    const code_point c = decode_utf8(s, i);
+    return is_py_space(c.value) ? c.size : 0;
+  };
   while (i < n) {
-    for (std::size_t w; i < n && (w = py_space_at(s, i)) != 0;) i += w;
+    for (std::size_t w; i < n && (w = space_at(split_class[static_cast<unsigned char>(s[i])])) != 0;) i += w;
     const std::size_t b = i;
     while (i < n) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c < 0x80) {
-        if (is_space(c)) break;
+      const unsigned char cls = split_class[static_cast<unsigned char>(s[i])];
+      if (cls == 0) {
         ++i;
+      } else if (cls == 1) {
+        break;
       } else {
-        const code_point cp = decode_utf8(s, i);
-        if (is_py_space(cp.value)) break;
-        i += cp.size;
+        const code_point c = decode_utf8(s, i);
+        if (is_py_space(c.value)) break;
+        i += c.size;
       }
     }
     if (i > b) fn(s.substr(b, i - b));
