@@ -185,16 +185,18 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 /// `webqa_retrieval_f1`, `ndcg_at_k`, `reciprocal_rank`, `recall_at_k`]
 ///
 /// QA-Acc of a question = `webqa_qa_accuracy(first predicted answer, golds, Qcate)` where golds are the sample's
-/// `keywords` (Keywords_A) or, when it has none (train/val), its `answers`, the approximation eval_webqa.md
+/// `keywords` (Keywords_A) or, when it has none, its `answers`, the approximation eval_webqa.md
 /// describes. Overall and per-Qcate means over the gold questions that have keywords or answers; a missing
 /// prediction or an empty answer scores 0; gold without either is counted in `num_unannotated` and skipped.
 /// Retrieval (when some prediction has `sources`): per question with gold positives, `webqa_retrieval_f1` of the
-/// source ids against the gold positives' ids (the leaderboard's smoothed F1) plus set precision and recall;
-/// averaged over those questions. Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
+/// source ids against the gold positives' ids (the leaderboard's smoothed F1) plus set precision and recall,
+/// averaged over those questions (macro), and the same precision, recall and F1 from the counts pooled over them
+/// (micro, `micro_precision_recall_f1`). Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
 /// ranked ids against the gold positives. QA-FL (BARTScore) is not computed: it needs a neural model.
 ///
-/// Throws `mmrag_rft::error` when k = 0 or two predictions share an id. Prediction ids with no gold question are
-/// listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or there are predictions and not one of their
+/// ids is a gold question's (scoring every question 0 would hide a wrong gold file or split). Prediction ids with
+/// no gold question are listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_webqa(std::span<const sample> gold, std::span<const prediction> predictions,
                                                 const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_webqa";
@@ -237,13 +239,15 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 ///
 /// EM and F1 of a question = `mmqa_em_f1(predicted answers, gold answers)`; the corpus scores are means times 100
 /// over the gold questions with answers (a missing prediction scores 0; questions without answers are skipped and
-/// counted in `num_unannotated`, as the official script skips them), overall and broken down, as the official script
-/// prints them, by answer modality, by question type and by hop class ("Single-modal" for TextQ, TableQ, ImageQ,
-/// ImageListQ, else "Multi-modal"). Retrieval (set P/R/F1 of `sources` against `supporting_context`) and ranking
-/// metrics as in `evaluate_webqa` are our additions.
+/// counted in `num_unannotated`, where the current official script stops with KeyError 'answers'), overall and
+/// broken down, as the official script prints them, by answer modality, by question type and by hop class
+/// ("Single-modal" for TextQ, TableQ, ImageQ, ImageListQ, else "Multi-modal": an earlier script's names; the
+/// current one prints "Single-hop" / "Multi-hop" for the same partition of its 16 types). Retrieval (set P/R/F1 of
+/// `sources` against `supporting_context`, macro and micro) and ranking metrics as in `evaluate_webqa` are our
+/// additions.
 ///
-/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or `gold.info` and `gold.samples` differ in
-/// size. Complexity: linear in the gold and predictions plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, there are predictions and none matches a gold
+/// question, or `gold.info` and `gold.samples` differ in size. Complexity: linear in the gold and predictions plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_mmqa(const mmqa_dataset& gold, std::span<const prediction> predictions,
                                                const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_mmqa";

@@ -143,8 +143,10 @@ inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
 /// (all of Python's `string.punctuation`, except a '.' followed by a digit), number words to digits, lemmatised; (3)
 /// several words: as (2) and also the articles a/an/the removed (`\b(a|an|the)\b`). Number words are converted per
 /// word by word2number 1.1 ("seven" -> "7", "hundred" -> "100", "007" -> "7"; "point" is kept).
-/// ASCII semantics: only ASCII letters are lower-cased, only ASCII whitespace separates words, and non-ASCII bytes
-/// are word characters, so valid UTF-8 stays valid. Empty text gives no words. Complexity: linear; allocates.
+/// Python 3's Unicode semantics, as the official script runs: `str.lower()` on every letter, `str.split()` /
+/// `str.strip()` on Unicode whitespace (U+2009 separates words), the Unicode `\w` for the articles; punctuation and
+/// digits are ASCII. Bytes that are no valid UTF-8 pass through. Empty text gives no words. Complexity: linear;
+/// allocates.
 /// Example: "The THREE red apples." gives {"3", "red", "apple"}.
 [[nodiscard]] inline std::vector<std::string> webqa_normalize(std::string_view text, const webqa_options& opt = {}) {
   const std::string_view stripped = detail::py_strip(text);
@@ -216,7 +218,7 @@ namespace detail {
 }
 } // namespace detail
 
-/// WebQA QA accuracy of one answer against the gold keywords (`Keywords_A`; on val, where there are none, the gold
+/// WebQA QA accuracy of one answer against the gold keywords (`Keywords_A`; where a record has none, the gold
 /// answer). [WebQnA/WebQA_Baseline vlp/eval_1022.py, compute_vqa_metrics and its per-Qcate dispatch]
 ///
 /// Both texts are normalised by `webqa_normalize` into bags of words. color / shape / YesNo: each bag is replaced by
