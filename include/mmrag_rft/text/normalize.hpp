@@ -61,54 +61,75 @@ inline void answer_tokens(std::string_view normalized, std::vector<std::string_v
 
 namespace detail {
 
-// The character of the lower-cased, punctuation-free text at byte `r` for the article and whitespace pass: its
-// length and whether it is whitespace or a regex word character. Unicode = false: the text is ASCII.
-struct squad_char {
-  std::size_t size;
-  bool space, word;
-};
-template <bool Unicode>
-[[nodiscard]] inline squad_char squad_class(std::string_view s, std::size_t r) noexcept {
-  const auto c = static_cast<unsigned char>(s[r]);
-  if (!Unicode || c < 0x80) return {1, is_space(c), is_alnum(c)};
-  const code_point cp = decode_utf8(s, r);
-  return {cp.size, is_py_space(cp.value), is_py_word(cp.value)};
+// Whether the `len` bytes at `p` are "a", "an" or "the" (the text is already lower case).
+[[nodiscard]] constexpr bool is_article(const char* p, std::size_t len) noexcept {
+  return (len == 1 && p[0] == 'a') || (len == 2 && p[0] == 'a' && p[1] == 'n') ||
+         (len == 3 && p[0] == 't' && p[1] == 'h' && p[2] == 'e');
 }
 
-// Pass 2 of normalize_answer, in place over `out` (the write index never passes the read index): the articles
-// become separators and whitespace runs collapse to one ASCII space. Word runs are taken whole, so a run start is
-// always a word boundary.
-template <bool Unicode>
-inline void squad_collapse(std::string& out) {
-  char* const buf = out.data();
-  const std::string_view s(buf, out.size());
-  const std::size_t n = s.size();
-  std::size_t w = 0, r = 0;
+// The output side of pass 2 of normalize_answer, in place over `buf` (the write index never passes the read index):
+// each whitespace character marks a pending separator, each run of a word or of one other character is taken whole,
+// so a run start is always a word boundary; an article becomes a separator, anything else is written after one
+// space when a separator is pending and something was written before.
+struct squad_writer {
+  char* buf;
+  std::size_t w = 0;
   bool pending_space = false;
-  while (r < n) {
-    const squad_char c = squad_class<Unicode>(s, r);
-    if (c.space) {
+
+  void space() noexcept { pending_space = true; }
+  void take(std::size_t r, std::size_t e, bool word) noexcept {
+    if (word && is_article(buf + r, e - r)) {
       pending_space = true;
-      r += c.size;
-      continue;
-    }
-    std::size_t e = r + c.size;
-    if (c.word) {
-      for (squad_char d; e < n && (d = squad_class<Unicode>(s, e)).word;) e += d.size;
-      const std::size_t len = e - r;
-      // "a", "an", "the" (the bytes are already lower case).
-      if ((len == 1 && buf[r] == 'a') || (len == 2 && buf[r] == 'a' && buf[r + 1] == 'n') ||
-          (len == 3 && buf[r] == 't' && buf[r + 1] == 'h' && buf[r + 2] == 'e')) {
-        pending_space = true;
-        r = e;
-        continue;
-      }
+      return;
     }
     if (pending_space && w > 0) buf[w++] = ' ';
     pending_space = false;
     for (; r < e; ++r) buf[w++] = buf[r];
   }
-  out.resize(w);
+};
+
+// Pass 2 over the `n` bytes of ASCII text at `buf`; returns the new length. Byte classes only: it is the hot path of
+// token F1 rewards, and one loop over decoded characters for both cases measured 20% slower on ASCII answers
+// (bench/rewards answers, g++ 12 -O3).
+[[nodiscard]] inline std::size_t squad_collapse_ascii(char* const buf, const std::size_t n) noexcept {
+  squad_writer out{buf};
+  for (std::size_t r = 0; r < n;) {
+    const auto c = static_cast<unsigned char>(buf[r]);
+    if (is_space(c)) {
+      out.space();
+      ++r;
+      continue;
+    }
+    std::size_t e = r + 1;
+    const bool word = is_alnum(c);
+    if (word)
+      while (e < n && is_alnum(static_cast<unsigned char>(buf[e]))) ++e;
+    out.take(r, e, word);
+    r = e;
+  }
+  return out.w;
+}
+
+// Pass 2 over text with non-ASCII characters: characters decoded, Python's whitespace and the Unicode `\w`
+// (letters, numbers); a character is never split.
+[[nodiscard]] inline std::size_t squad_collapse_unicode(char* const buf, const std::size_t n) noexcept {
+  const std::string_view s(buf, n);
+  squad_writer out{buf};
+  for (std::size_t r = 0; r < n;) {
+    const code_point c = decode_utf8(s, r);
+    std::size_t e = r + c.size;
+    if (is_py_space(c.value)) {
+      out.space();
+      r = e;
+      continue;
+    }
+    const bool word = is_py_word(c.value);
+    if (word)
+      for (code_point d; e < n && is_py_word((d = decode_utf8(s, e)).value);) e += d.size;
+    out.take(r, e, word);
+    r = e;
+  }
+  return out.w;
 }
 
 } // namespace detail
@@ -145,8 +166,7 @@ inline void normalize_answer(std::string_view text, std::string& out) {
     n += tab.keep[u];
   }
   if (high < 0x80) {
-    out.resize(n);
-    detail::squad_collapse<false>(out);
+    out.resize(detail::squad_collapse_ascii(buf, n));
     return;
   }
   // Non-ASCII text: Python's lower() character by character, then the same punctuation removal.
@@ -157,7 +177,7 @@ inline void normalize_answer(std::string_view text, std::string& out) {
       detail::append_py_lower(text, i, c, out);
     i += c.size;
   }
-  detail::squad_collapse<true>(out);
+  out.resize(detail::squad_collapse_unicode(out.data(), out.size()));
 }
 
 /// The SQuAD v1.1 normalisation of `text` as a new string; see the overload writing into a caller's string.

@@ -7,7 +7,6 @@
 
 #include <utf8proc.h>
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -136,41 +135,37 @@ inline void append_py_lower(std::string_view s, std::size_t i, code_point c, std
   return out;
 }
 
-// How `for_each_word` sees a byte: 0 part of a word, 1 ASCII whitespace, 2 non-ASCII (decoded to classify), so
-// that ASCII text costs one table load a byte.
-inline constexpr std::array<unsigned char, 256> split_class = [] {
-  std::array<unsigned char, 256> t{};
-  for (std::size_t c = 0; c < 256; ++c) t[c] = c >= 0x80 ? 2 : is_space(static_cast<unsigned char>(c)) ? 1 : 0;
-  return t;
-}();
+// Calls fn(word) for each word of Python's s.split() in a run of text that has no ASCII whitespace: the run is
+// split at the non-ASCII whitespace characters (U+00A0, U+2009, ...).
+template <class Fn>
+constexpr void split_at_unicode_space(std::string_view run, Fn& fn) {
+  std::size_t b = 0, i = 0;
+  while (i < run.size()) {
+    const code_point c = decode_utf8(run, i);
+    if (is_py_space(c.value)) {
+      if (i > b) fn(run.substr(b, i - b));
+      b = i + c.size;
+    }
+    i += c.size;
+  }
+  if (i > b) fn(run.substr(b, i - b));
+}
 
-// Calls fn(word) for each word of Python's s.split(): maximal runs of characters that are not whitespace.
+// Calls fn(word) for each word of Python's s.split(): maximal runs of characters that are not whitespace. The scan
+// is the ASCII one (byte compares), noting whether a run had a non-ASCII byte; only such a run is decoded, to split
+// it at Unicode whitespace, so ASCII text costs one OR a byte more than an ASCII-only split.
 template <class Fn>
 constexpr void for_each_word(std::string_view s, Fn&& fn) {
   std::size_t i = 0;
   const std::size_t n = s.size();
-  // The length of the whitespace character at i, 0 when it is none.
-  const auto space_at = [&](unsigned char cls) -> std::size_t {
-    if (cls != 2) return cls;
-    const code_point c = decode_utf8(s, i);
-    return is_py_space(c.value) ? c.size : 0;
-  };
   while (i < n) {
-    for (std::size_t w; i < n && (w = space_at(split_class[static_cast<unsigned char>(s[i])])) != 0;) i += w;
+    while (i < n && is_space(static_cast<unsigned char>(s[i]))) ++i;
     const std::size_t b = i;
-    while (i < n) {
-      const unsigned char cls = split_class[static_cast<unsigned char>(s[i])];
-      if (cls == 0) {
-        ++i;
-      } else if (cls == 1) {
-        break;
-      } else {
-        const code_point c = decode_utf8(s, i);
-        if (is_py_space(c.value)) break;
-        i += c.size;
-      }
-    }
-    if (i > b) fn(s.substr(b, i - b));
+    unsigned high = 0;
+    for (unsigned char c; i < n && !is_space(c = static_cast<unsigned char>(s[i])); ++i) high |= c;
+    if (i == b) continue;
+    if (high < 0x80) fn(s.substr(b, i - b));
+    else split_at_unicode_space(s.substr(b, i - b), fn);
   }
 }
 
