@@ -4,6 +4,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/data/file_error.hpp>
+#include <mmrag_rft/data/gold_format.hpp>
 #include <mmrag_rft/data/mmqa.hpp>
 #include <mmrag_rft/data/mmqa_dataset.hpp>
 #include <mmrag_rft/data/webqa.hpp>

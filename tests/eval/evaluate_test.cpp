@@ -7,9 +7,12 @@
 
 #include <doctest/doctest.h>
 
+#include "gzip_support.hpp"
+
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <vector>
 
 using namespace mmrag_rft;
 
@@ -67,6 +70,11 @@ TEST_CASE("evaluate_webqa: matches hand-worked QA-Acc, retrieval and ranking sco
   CHECK(r.retrieval->f1 == doctest::Approx((3 * f1a + f1b) / 7).epsilon(1e-12));
   CHECK(r.retrieval->precision == doctest::Approx((1 + 0.5 + 1 + 1) / 7.0)); // set precision
   CHECK(r.retrieval->recall == doctest::Approx((1 + 0.5 + 1 + 1) / 7.0));
+  // Micro (pooled counts): shared 1 + 1 + 1 + 1 = 4 (w1, w2, w6, w7), predicted 1 + 2 + 1 + 1 = 5, gold positives
+  // 1 + 2 + 1 + 1 + 2 + 1 + 1 = 9: P = 4/5, R = 4/9, F1 = 2 (16/45) / (56/45) = 4/7, no smoothing.
+  CHECK(r.retrieval->micro_precision == doctest::Approx(0.8));
+  CHECK(r.retrieval->micro_recall == doctest::Approx(4.0 / 9));
+  CHECK(r.retrieval->micro_f1 == doctest::Approx(4.0 / 7));
 
   // Ranking @10: w1 gold at rank 2 -> NDCG 1/log2(3), RR 1/2; w2 gold at ranks 1 and 3 of 2 gold -> NDCG
   // (1 + 1/2) / (1 + 1/log2(3)), RR 1; w4 gold at rank 2 after an unknown id; w6, w7 gold first; w3, w5 none.
@@ -112,6 +120,10 @@ TEST_CASE("evaluate_mmqa: matches hand-worked EM/F1 overall and by modality, typ
   CHECK(r.retrieval->precision == doctest::Approx(0.25));
   CHECK(r.retrieval->recall == doctest::Approx(0.125));
   CHECK(r.retrieval->f1 == doctest::Approx((2.0 / 3) / 4));
+  // Micro: shared 1, predicted 1, gold positives 1 + 2 + 2 + 1 = 6: P = 1, R = 1/6, F1 = 2 (1/6) / (7/6) = 2/7.
+  CHECK(r.retrieval->micro_precision == doctest::Approx(1.0));
+  CHECK(r.retrieval->micro_recall == doctest::Approx(1.0 / 6));
+  CHECK(r.retrieval->micro_f1 == doctest::Approx(2.0 / 7));
   // Ranking: q-table-1 ranks its gold table first (NDCG 1, RR 1, recall 1); the others have no ranking.
   REQUIRE(r.ranking);
   CHECK(r.ranking->ndcg == doctest::Approx(0.25));
@@ -164,6 +176,46 @@ TEST_CASE("print_report and to_json: show the overall scores and breakdowns") {
   CHECK(j["by_hop"]["Multi-modal"]["count"] == 2);
   CHECK(j["questions"].size() == 4);
   CHECK(j["ranking"]["k"] == 10);
+}
+
+TEST_CASE("evaluate_webqa and evaluate_mmqa: predictions that match no gold id are an error, not a score of 0") {
+  const auto webqa_gold = load_webqa(eval_files + "/webqa_gold.json");
+  const std::vector<prediction> strangers{{.id = "x1", .answers = {"red"}}, {.id = "x2", .answers = {"blue"}}};
+  try {
+    (void)evaluate_webqa(webqa_gold, strangers);
+    FAIL("no error");
+  } catch (const mmrag_rft::error& e) {
+    CHECK(e.function() == "evaluate_webqa");
+    CHECK(e.argument() == "predictions");
+    CHECK(std::string(e.what()).find("not one of the 2 prediction ids matches one of the 8 gold questions") !=
+          std::string::npos);
+  }
+  const auto mmqa_gold = load_mmqa(data_files + "/mmqa_small.jsonl");
+  CHECK_THROWS_AS((void)evaluate_mmqa(mmqa_gold, strangers), mmrag_rft::error);
+  // One match is enough; the others are listed as unknown. No predictions at all score 0 (nothing to match).
+  std::vector<prediction> one_known = strangers;
+  one_known.push_back({.id = "w1", .answers = {"red"}});
+  CHECK(evaluate_webqa(webqa_gold, one_known).unknown_ids.size() == 2);
+  CHECK(evaluate_webqa(webqa_gold, std::vector<prediction>{}).num_predicted == 0);
+}
+
+TEST_CASE("evaluate_webqa: reads the WebQA baselines' \"predicted answers\" and gzip predictions") {
+  const auto gold = load_webqa(eval_files + "/webqa_gold.json");
+  // The baselines' keys, in the id-keyed form: w1 as in webqa_pred.jsonl, so its accuracy is 1 / 1.50001.
+  const auto preds =
+      parse_predictions(R"({"w1": {"predicted answers": "It is red and white.", "predicted sources": [11]}})");
+  const auto r = evaluate_webqa(gold, preds);
+  CHECK(r.num_predicted == 1);
+  CHECK(r.overall.accuracy == doctest::Approx(1 / 1.50001 / 7).epsilon(1e-12));
+  REQUIRE(r.retrieval);
+  CHECK(r.retrieval->micro_precision == 1.0);
+  // The JSONL test predictions, gzip-compressed under a misleading name, score as the plain file.
+  const auto plain = evaluate_webqa(gold, load_predictions(eval_files + "/webqa_pred.jsonl"));
+  const auto gz = test::write_gzip("mmrag_rft_eval_pred.json",
+                                   {test::read_bytes(eval_files + "/webqa_pred.jsonl")});
+  const auto packed = evaluate_webqa(gold, load_predictions(gz));
+  CHECK(packed.overall.accuracy == plain.overall.accuracy);
+  CHECK(packed.retrieval->f1 == plain.retrieval->f1);
 }
 
 } // TEST_SUITE

@@ -113,11 +113,48 @@ TEST_CASE("mmqa detail: word2number 1.1 word_to_num") {
   CHECK(!word_to_num(""));
 }
 
-TEST_CASE("mmqa detail: round to 2 decimals as Python round") {
-  CHECK(detail::py_round2(0.125) == 0.12);
-  CHECK(detail::py_round2(0.375) == 0.38);
-  CHECK(detail::py_round2(0.675) == 0.68);
-  CHECK(detail::py_round2(2.0 / 3) == 0.67);
+TEST_CASE("mmqa detail: round to 2 decimals as numpy rounds") {
+  // numpy: rint(x * 100) / 100. Python's round(float, 2) differs where x * 100 rounds to a tie in double.
+  CHECK(detail::np_round2(0.475) == 0.48); // Python round: 0.47
+  CHECK(detail::np_round2(0.025) == 0.02); // Python round: 0.03
+  CHECK(detail::np_round2(0.015) == 0.02); // Python round: 0.01
+  CHECK(detail::np_round2(0.125) == 0.12); // an exact tie: half to even
+  CHECK(detail::np_round2(0.375) == 0.38);
+  CHECK(detail::np_round2(0.675) == 0.68);
+  CHECK(detail::np_round2(2.0 / 3) == 0.67);
+  CHECK(detail::np_round2(0.0) == 0.0);
+  CHECK(detail::np_round2(1.0) == 1.0);
+}
+
+TEST_CASE("mmqa_em_f1: list F1 of 0.475 and 0.025 rounded as the official numpy mean is") {
+  // Gold: an 11-word span, "paris", "rome", "oslo"; predicted: 9 of the 11 words, "paris". Bag F1 of the long pair:
+  // P = 1, R = 9/11, F1 = 0.9; with paris/paris 1: total 1.9 over max(4, 2) = 4 slots = 0.475 -> 0.48.
+  const std::vector<std::string> gold{"alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo", "paris",
+                                      "rome", "oslo"};
+  const std::vector<std::string> pred{"alpha bravo charlie delta echo foxtrot golf hotel india", "Paris"};
+  CHECK(mmqa_em_f1(pred, gold).f1 == 0.48);
+  // Gold: a 39-word span and "other"; predicted: one of its words. F1 = 2 (1)(1/39) / (1 + 1/39) = 0.05 over 2
+  // slots = 0.025 -> 0.02.
+  std::string long_span;
+  for (int i = 0; i < 39; ++i) long_span += (i ? " w" : "w") + std::to_string(i);
+  CHECK(mmqa_em_f1(std::vector<std::string>{"w7"}, std::vector<std::string>{long_span, "other"}).f1 == 0.02);
+}
+
+TEST_CASE("mmqa_normalize: Python's Unicode lower and split") {
+  // evaluate.py lowers with str.lower() and collapses with str.split(): non-ASCII capitals and U+00A0 count.
+  CHECK(mmqa_normalize("FILIPÓW") == "filipów");
+  CHECK(mmqa_normalize("Jean\u00A0Valjean") == "jean valjean");
+  CHECK(mmqa_normalize("ΟΔΟΣ-ΣΑ") == "οδος σα"); // split on '-' first, so the first sigma ends its piece
+  const auto case_only = mmqa_em_f1({"FILIPÓW"}, {"Filipów"});
+  CHECK(case_only.em == 1.0);
+  CHECK(case_only.f1 == 1.0);
+  const auto nbsp = mmqa_em_f1({"jean valjean"}, {"Jean\u00A0Valjean"});
+  CHECK(nbsp.em == 1.0);
+  CHECK(nbsp.f1 == 1.0);
+  // U+200B is no whitespace for Python: one word, no overlap with "jean valjean".
+  CHECK(mmqa_em_f1({"jean valjean"}, {"jean\u200Bvaljean"}).f1 == 0.0);
+  // Invalid UTF-8 passes through.
+  CHECK(mmqa_normalize("B\xFF") == "b\xFF");
 }
 
 TEST_CASE("mmqa detail: max_assignment finds the optimum where greedy fails") {

@@ -86,9 +86,36 @@ TEST_CASE("ndcg_at_k: graded relevance with linear and exponential gain") {
   const std::vector<graded_relevance> zero{{1, 0}};
   CHECK(ndcg_at_k(ids{1}, zero, 1) == 0.0);
   const std::vector<graded_relevance> bad{{1, -1}};
-  CHECK_THROWS_AS((void)ndcg_at_k(ids{1}, bad, 1), mmrag_rft::error);
+  CHECK_THROWS_AS((void)ndcg_at_k(ids{1}, bad, 1, ndcg_gain::linear, negative_grades::reject), mmrag_rft::error);
   const std::vector<graded_relevance> nan{{1, std::numeric_limits<double>::quiet_NaN()}};
   CHECK_THROWS_AS((void)dcg_at_k(ids{1}, nan, 1), mmrag_rft::error);
+}
+
+TEST_CASE("ndcg_at_k: negative grades have gain 0 as in trec_eval unless rejected") {
+  // trec_eval adds gain only for rel_level > 0 and builds the ideal list from those judgements, so a -1 or -2
+  // document is judged non-relevant. Judgements {1: 2, 2: -1, 3: -2}, ranking {2, 1, 3}, k = 3:
+  // DCG = 0 / 1 + 2 / log2(3) + 0 / 2 = 1.2618595, IDCG = 2 / 1 = 2, NDCG = 0.63092975.
+  const std::vector<graded_relevance> rel{{1, 2}, {2, -1}, {3, -2}};
+  const ids ranking{2, 1, 3};
+  CHECK(dcg_at_k(ranking, rel, 3) == doctest::Approx(2.0 / std::log2(3.0)));
+  CHECK(ndcg_at_k(ranking, rel, 3) == doctest::Approx(0.6309297535714575));
+  CHECK(ndcg_at_k(ranking, rel, 3, ndcg_gain::linear, negative_grades::as_zero) ==
+        doctest::Approx(0.6309297535714575));
+  // Exponential gain: 2^2 - 1 = 3 over ideal 3, same ratio; a negative grade does not give 2^-1 - 1 < 0.
+  CHECK(ndcg_at_k(ranking, rel, 3, ndcg_gain::exponential) == doctest::Approx(0.6309297535714575));
+  // Only negative grades: no relevant document, NDCG 0 (trec_eval: IDCG 0).
+  const std::vector<graded_relevance> all_negative{{1, -1}, {2, -3}};
+  CHECK(ndcg_at_k(ranking, all_negative, 3) == 0.0);
+  // A document judged -1 and 1 keeps 1.
+  const std::vector<graded_relevance> twice{{1, -1}, {1, 1}};
+  CHECK(dcg_at_k(ids{1}, twice, 1) == doctest::Approx(1.0));
+  try {
+    (void)dcg_at_k(ranking, rel, 3, ndcg_gain::linear, negative_grades::reject);
+    FAIL("a negative grade must throw under negative_grades::reject");
+  } catch (const mmrag_rft::error& e) {
+    CHECK(e.function() == "dcg_at_k");
+    CHECK(std::string(e.what()).find("relevance[1]") != std::string::npos);
+  }
 }
 
 TEST_CASE("reciprocal_rank: first relevant document, with and without cut-off") {

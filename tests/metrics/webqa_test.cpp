@@ -109,6 +109,43 @@ TEST_CASE("webqa_retrieval_f1: set F1 with the baseline's 1e-5 smoothing") {
   CHECK(webqa_retrieval_f1(std::vector<int>{3, 4}, std::vector<int>{}) == 0.0);
 }
 
+TEST_CASE("webqa_normalize: Python's Unicode lower, split and strip") {
+  // eval_1022.py works on Python str: U+2009 separates words, non-ASCII capitals lower.
+  CHECK(webqa_normalize("red\u2009and\u2009white") == words{"red", "and", "white"});
+  CHECK(webqa_normalize("ÉTÉ") == words{"été"});
+  CHECK(webqa_normalize("\u00A0X\u3000") == words{"x"}); // one character once stripped: case (1)
+  // text questions score recall: gold {le, café}, prediction {le, café}: 2 / 2.
+  CHECK(webqa_qa_accuracy("LE CAFÉ", "le\u2009café", webqa_category::text) == 1.0);
+  // Recall of gold "one two three" (3 words) with U+2009 in the prediction "one\u2009two": 2 / 3.
+  CHECK(webqa_qa_accuracy("one\u2009two", "one two three", webqa_category::text) == doctest::Approx(2.0 / 3));
+}
+
+TEST_CASE("webqa retrieval F1: macro per question with 1e-5, micro over pooled counts") {
+  // Question A: predicted {1}, gold {1}: c = 1. Question B: predicted {2, 3, 4}, gold {5}: c = 0.
+  const std::vector<int> pa{1}, ga{1}, pb{2, 3, 4}, gb{5};
+  const retrieval_counts a = webqa_retrieval_counts(pa, ga), b = webqa_retrieval_counts(pb, gb);
+  CHECK(a.predicted == 1);
+  CHECK(a.common == 1);
+  CHECK(b.predicted == 3);
+  CHECK(b.common == 0);
+  // Macro: A gives p = r = 1 / 1.00001, F1 = 2p^2 / (2p + 1e-5) = 0.999985..., B gives 0; mean = A / 2.
+  const double p = 1 / 1.00001;
+  const double fa = 2 * p * p / (2 * p + 1e-5);
+  CHECK(webqa_retrieval_f1(pa, ga) == doctest::Approx(fa).epsilon(1e-12));
+  CHECK(webqa_retrieval_f1(a) == webqa_retrieval_f1(pa, ga));
+  CHECK((webqa_retrieval_f1(a) + webqa_retrieval_f1(b)) / 2 == doctest::Approx(0.4999925).epsilon(1e-9));
+  // Micro: pooled c = 1, |P| = 4, |G| = 2: P = 1/4, R = 1/2, F1 = 2 (1/8) / (3/4) = 1/3, no smoothing.
+  retrieval_counts total = a;
+  total += b;
+  const set_scores m = micro_precision_recall_f1(total);
+  CHECK(m.precision == 0.25);
+  CHECK(m.recall == 0.5);
+  CHECK(m.f1 == doctest::Approx(1.0 / 3));
+  // Nothing shared (or nothing at all): 0, never a division by zero.
+  CHECK(micro_precision_recall_f1(b).f1 == 0.0);
+  CHECK(micro_precision_recall_f1(retrieval_counts{}).precision == 0.0);
+}
+
 TEST_CASE("webqa_qa_scores: fluency is optional and clipped to 1") {
   const std::vector<std::string_view> refs{"The car is red."};
   const auto none = webqa_qa_scores("It is red.", "red", refs, webqa_category::color);

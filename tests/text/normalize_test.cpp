@@ -34,12 +34,32 @@ TEST_CASE("normalize_answer: empty result when input is empty, punctuation or ar
   CHECK(normalize_answer("A. An; the!") == "");
 }
 
-TEST_CASE("normalize_answer: non-ASCII bytes pass through unchanged when input is UTF-8") {
+TEST_CASE("normalize_answer: Python's str.lower() on non-ASCII letters") {
+  // Expected values: evaluate-v1.1.py's normalize_answer run under Python 3 on the same strings.
   CHECK(normalize_answer("Café  Müller") == "café müller");
-  CHECK(normalize_answer("ÉCOLE") == "École");                 // only ASCII letters are lower-cased
-  CHECK(normalize_answer("the北京the") == "the北京the");       // a non-ASCII byte is a word character
+  CHECK(normalize_answer("ÉCOLE") == "école");
+  CHECK(normalize_answer("FILIPÓW") == normalize_answer("Filipów")); // both "filipów"
+  CHECK(normalize_answer("\u023A") == "\u2C65");                    // lower case is one byte longer in UTF-8
+  CHECK(normalize_answer("\u0130stanbul") == "i\u0307stanbul");     // SpecialCasing: dotted capital I
+  CHECK(normalize_answer("ΟΔΟΣ") == "οδος");                         // final sigma
+  CHECK(normalize_answer("ΣΑΣ. Σ") == "σας σ"); // final after a case-ignorable '.', not after a space
+}
+
+TEST_CASE("normalize_answer: Python's Unicode whitespace and word characters") {
+  CHECK(normalize_answer("The\u00A0Eiffel\u00A0Tower") == "eiffel tower");
+  CHECK(normalize_answer("3.98\u00A0°C (39.16\u00A0°F)") == "398 °c 3916 °f");
+  CHECK(normalize_answer("one\u2009two\u3000three\u200Bfour") == "one two three\u200Bfour"); // U+200B: no space
+  CHECK(normalize_answer("x\u0085the\u2028y") == "x y");
+  CHECK(normalize_answer("the北京the") == "the北京the"); // CJK letters are word characters
   CHECK(normalize_answer("the 北京, a 東京") == "北京 東京");
-  CHECK(normalize_answer("\xE2\x80\x94the") == "\xE2\x80\x94the"); // documented divergence from Python's Unicode \w
+  CHECK(normalize_answer("\u2014the") == "\u2014"); // an em dash is no word character, so "the" is a word
+}
+
+TEST_CASE("normalize_answer: total on invalid UTF-8") {
+  // Bytes that start no valid sequence are copied and split nothing.
+  CHECK(normalize_answer("A\xFF B") == "\xFF b");
+  CHECK(normalize_answer("\xC3") == "\xC3");
+  CHECK(normalize_answer("\xE2\x80 The") == "\xE2\x80");
 }
 
 TEST_CASE("normalize_answer: idempotent when applied twice") {
@@ -70,6 +90,7 @@ TEST_CASE("answer_tokens: whitespace split when text is normalised") {
   CHECK(answer_tokens("   ") == std::vector<std::string_view>{});
   CHECK(answer_tokens("eiffel tower") == std::vector<std::string_view>{"eiffel", "tower"});
   CHECK(answer_tokens("\tcafé  müller\n") == std::vector<std::string_view>{"café", "müller"});
+  CHECK(answer_tokens("a\u00A0b\u2009c") == std::vector<std::string_view>{"a", "b", "c"}); // str.split()
   const std::string n = normalize_answer("The Broncos beat the Panthers");
   CHECK(answer_tokens(n) == std::vector<std::string_view>{"broncos", "beat", "panthers"});
 }

@@ -165,8 +165,9 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
 /// required field or invalid JSON throws `file_error` with the file, the 1-based line, the qid (or context id) and the
 /// field path, e.g. `MMQA_dev.jsonl:7: "a33985b1…": answers[0].answer: expected string or number, got array`.
 ///
-/// Each file is read once, line by line (one line in memory at a time); the context files keep only documents some
-/// question references. O(total bytes); documents per id are found through a hash map.
+/// Each file is read once, line by line (one line in memory at a time), plain or gzip-compressed as distributed
+/// (`MMQA_dev.jsonl.gz`; told from the content, not the name); the context files keep only documents some question
+/// references. O(total bytes); documents per id are found through a hash map.
 [[nodiscard]] inline mmqa_dataset load_mmqa(const std::filesystem::path& questions, const mmqa_load_options& options = {}) {
   constexpr std::string_view fn = "load_mmqa";
   mmqa_dataset out;

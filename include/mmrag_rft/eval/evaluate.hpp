@@ -100,7 +100,9 @@ public:
       static const std::vector<std::string> none;
       const auto& src = p && p->has_sources ? p->sources : none;
       const auto set = set_precision_recall_f1(src, gold_ids);
-      const double f1 = webqa_f1_ ? webqa_retrieval_f1(src, gold_ids) : set.f1;
+      const retrieval_counts counts = webqa_retrieval_counts(src, gold_ids);
+      const double f1 = webqa_f1_ ? webqa_retrieval_f1(counts) : set.f1;
+      pooled_ += counts;
       ++retrieval_.count;
       retrieval_.precision += set.precision;
       retrieval_.recall += set.recall;
@@ -134,9 +136,16 @@ public:
 
   void finish(eval_report& r) const {
     const auto mean = [](double x, std::size_t n) { return n ? x / static_cast<double>(n) : 0.0; };
-    if (any_sources_)
-      r.retrieval = retrieval_scores{retrieval_.count, mean(retrieval_.precision, retrieval_.count),
-                                     mean(retrieval_.recall, retrieval_.count), mean(retrieval_.f1, retrieval_.count)};
+    if (any_sources_) {
+      const set_scores micro = micro_precision_recall_f1(pooled_);
+      r.retrieval = retrieval_scores{retrieval_.count,
+                                     mean(retrieval_.precision, retrieval_.count),
+                                     mean(retrieval_.recall, retrieval_.count),
+                                     mean(retrieval_.f1, retrieval_.count),
+                                     micro.precision,
+                                     micro.recall,
+                                     micro.f1};
+    }
     if (any_ranking_)
       r.ranking = ranking_scores{ranking_.count, k_, mean(ranking_.ndcg, ranking_.count),
                                  mean(ranking_.mrr, ranking_.count), mean(ranking_.recall, ranking_.count)};
@@ -147,13 +156,21 @@ private:
   bool webqa_f1_;
   bool any_sources_ = false, any_ranking_ = false;
   retrieval_scores retrieval_;
+  retrieval_counts pooled_;
   ranking_scores ranking_;
 };
 
+/// Lists the prediction ids that match no gold question. When there are predictions and not one matches, the gold
+/// file, its split or the id field is the wrong one, and scoring every question 0 would hide it: an error.
 inline void note_unknown(std::span<const prediction> predictions, const std::unordered_set<std::string_view>& gold_ids,
-                         eval_report& r) {
+                         eval_report& r, std::string_view fn) {
   for (const auto& p : predictions)
     if (!gold_ids.contains(p.id)) r.unknown_ids.push_back(p.id);
+  if (predictions.empty() || r.unknown_ids.size() < predictions.size()) return;
+  throw error(fn, "predictions",
+              "not one of the " + std::to_string(predictions.size()) + " prediction ids matches one of the " +
+                  std::to_string(gold_ids.size()) + " gold questions (e.g. \"" + predictions.front().id +
+                  "\"): wrong gold file, split or id field?");
 }
 
 [[nodiscard]] inline bool mmqa_single_modal(std::string_view type) noexcept {
@@ -168,16 +185,18 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 /// `webqa_retrieval_f1`, `ndcg_at_k`, `reciprocal_rank`, `recall_at_k`]
 ///
 /// QA-Acc of a question = `webqa_qa_accuracy(first predicted answer, golds, Qcate)` where golds are the sample's
-/// `keywords` (Keywords_A) or, when it has none (train/val), its `answers`, the approximation eval_webqa.md
+/// `keywords` (Keywords_A) or, when it has none, its `answers`, the approximation eval_webqa.md
 /// describes. Overall and per-Qcate means over the gold questions that have keywords or answers; a missing
 /// prediction or an empty answer scores 0; gold without either is counted in `num_unannotated` and skipped.
 /// Retrieval (when some prediction has `sources`): per question with gold positives, `webqa_retrieval_f1` of the
-/// source ids against the gold positives' ids (the leaderboard's smoothed F1) plus set precision and recall;
-/// averaged over those questions. Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
+/// source ids against the gold positives' ids (the leaderboard's smoothed F1) plus set precision and recall,
+/// averaged over those questions (macro), and the same precision, recall and F1 from the counts pooled over them
+/// (micro, `micro_precision_recall_f1`). Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
 /// ranked ids against the gold positives. QA-FL (BARTScore) is not computed: it needs a neural model.
 ///
-/// Throws `mmrag_rft::error` when k = 0 or two predictions share an id. Prediction ids with no gold question are
-/// listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or there are predictions and not one of their
+/// ids is a gold question's (scoring every question 0 would hide a wrong gold file or split). Prediction ids with
+/// no gold question are listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_webqa(std::span<const sample> gold, std::span<const prediction> predictions,
                                                 const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_webqa";
@@ -211,7 +230,7 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   r.overall = all.finish("all", 1.0);
   r.by_category = detail::finish_groups(cats, 1.0);
   docs.finish(r);
-  detail::note_unknown(predictions, gold_ids, r);
+  detail::note_unknown(predictions, gold_ids, r, fn);
   return r;
 }
 
@@ -220,13 +239,15 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 ///
 /// EM and F1 of a question = `mmqa_em_f1(predicted answers, gold answers)`; the corpus scores are means times 100
 /// over the gold questions with answers (a missing prediction scores 0; questions without answers are skipped and
-/// counted in `num_unannotated`, as the official script skips them), overall and broken down, as the official script
-/// prints them, by answer modality, by question type and by hop class ("Single-modal" for TextQ, TableQ, ImageQ,
-/// ImageListQ, else "Multi-modal"). Retrieval (set P/R/F1 of `sources` against `supporting_context`) and ranking
-/// metrics as in `evaluate_webqa` are our additions.
+/// counted in `num_unannotated`, where the current official script stops with KeyError 'answers'), overall and
+/// broken down, as the official script prints them, by answer modality, by question type and by hop class
+/// ("Single-modal" for TextQ, TableQ, ImageQ, ImageListQ, else "Multi-modal": an earlier script's names; the
+/// current one prints "Single-hop" / "Multi-hop" for the same partition of its 16 types). Retrieval (set P/R/F1 of
+/// `sources` against `supporting_context`, macro and micro) and ranking metrics as in `evaluate_webqa` are our
+/// additions.
 ///
-/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or `gold.info` and `gold.samples` differ in
-/// size. Complexity: linear in the gold and predictions plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, there are predictions and none matches a gold
+/// question, or `gold.info` and `gold.samples` differ in size. Complexity: linear in the gold and predictions plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_mmqa(const mmqa_dataset& gold, std::span<const prediction> predictions,
                                                const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_mmqa";
@@ -268,7 +289,7 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   r.by_modality = detail::finish_groups(modalities, 100.0);
   r.by_hop = detail::finish_groups(hops, 100.0);
   docs.finish(r);
-  detail::note_unknown(predictions, gold_ids, r);
+  detail::note_unknown(predictions, gold_ids, r, fn);
   return r;
 }
 

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reading prediction files: JSONL (one prediction per line) or the official single-object submission formats.
+// Reading prediction files, plain or gzip: JSONL (one prediction per line) or the official single-object formats.
 // Needs nlohmann-json (header-only): a consumer links nlohmann_json::nlohmann_json.
 #pragma once
 #include <mmrag_rft/config.hpp>
+#include <mmrag_rft/data/detail/compressed_file.hpp>
 #include <mmrag_rft/data/detail/json_input.hpp>
 #include <mmrag_rft/data/file_error.hpp>
 #include <mmrag_rft/eval/prediction.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -54,8 +55,23 @@ inline void read_answers(const nlohmann::json& v, const json_site& site, std::st
   else if (!v.is_null()) one(v, at);
 }
 
-/// One prediction object; `id` is set by the caller when the object is the value of an id-keyed map.
-inline prediction read_prediction(const nlohmann::json& obj, json_site& site, std::string_view at) {
+// The fields a prediction object may carry besides its id. The WebQA baselines write their validation outputs with
+// "predicted answers" / "predicted sources"; the other names are ours and the official submission formats'.
+inline constexpr std::string_view answer_keys[] = {"answer", "answers", "predicted answers"};
+inline constexpr std::string_view source_keys[] = {"sources", "predicted sources"};
+inline constexpr std::string_view ranking_key = "ranking";
+
+/// Whether `key` names a field that `read_prediction` reads.
+[[nodiscard]] inline bool prediction_key(std::string_view key) {
+  const auto in = [&](const auto& keys) { return std::find(std::begin(keys), std::end(keys), key) != std::end(keys); };
+  return in(prediction_id_keys) || in(answer_keys) || in(source_keys) || key == ranking_key;
+}
+
+/// One prediction object; `id` is set by the caller when the object is the value of an id-keyed map. `fields` is
+/// set to whether the object has an answer, sources or a ranking at all. An object that has none of them but other
+/// members is a `file_error` naming the first unknown member: a misspelled or foreign answer key would otherwise be
+/// scored as a missing answer, 0, without a word.
+inline prediction read_prediction(const nlohmann::json& obj, json_site& site, std::string_view at, bool& fields) {
   prediction p;
   for (const auto key : prediction_id_keys)
     if (const auto* v = site.find(obj, key)) {
@@ -63,10 +79,23 @@ inline prediction read_prediction(const nlohmann::json& obj, json_site& site, st
       site.record = p.id;
       break;
     }
-  for (const auto key : {"answer", "answers"})
-    if (const auto* v = site.find(obj, key)) read_answers(*v, site, json_site::join(at, key), p.answers);
-  read_id_list(obj, site, at, "sources", p.sources, p.has_sources);
-  read_id_list(obj, site, at, "ranking", p.ranking, p.has_ranking);
+  bool answered = false;
+  for (const auto key : answer_keys)
+    if (const auto* v = site.find(obj, key)) {
+      read_answers(*v, site, json_site::join(at, key), p.answers);
+      answered = true;
+    }
+  for (const auto key : source_keys) {
+    read_id_list(obj, site, at, key, p.sources, p.has_sources);
+    if (p.has_sources) break;
+  }
+  read_id_list(obj, site, at, ranking_key, p.ranking, p.has_ranking);
+  fields = answered || p.has_sources || p.has_ranking;
+  if (!fields)
+    for (const auto& [key, value] : obj.items())
+      if (!prediction_key(key))
+        site.fail(json_site::join(at, key), "unknown field, and no answer (\"answer\", \"answers\" or \"predicted "
+                                            "answers\"), sources or ranking");
   return p;
 }
 
@@ -76,23 +105,42 @@ inline prediction read_prediction(const nlohmann::json& obj, json_site& site, st
   return false;
 }
 
+/// Throws when the file has no predictions, or none of them carries an answer, sources or a ranking: every
+/// question would score 0. `first_line` locates the first prediction (unknown for the id-keyed map forms).
+inline void require_prediction_fields(bool any_fields, std::size_t count, std::string_view fn, std::string_view name,
+                                      std::uint64_t first_line) {
+  if (count == 0)
+    throw file_error(fn, name, file_error::unknown, file_error::unknown, "", "", "contains no predictions");
+  if (any_fields) return;
+  throw file_error(fn, name, first_line, file_error::unknown, "", "",
+                   "no prediction has an answer (\"answer\", \"answers\" or \"predicted answers\"), sources or a "
+                   "ranking");
+}
+
 inline std::vector<prediction> parse_predictions_text(std::string_view text, std::string_view fn,
                                                       std::string_view name) {
   std::vector<prediction> out;
+  bool any_fields = false, fields = false;
   // A whole-file JSON object without an id field is the official submission map {id: prediction}.
   const auto whole = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (!whole.is_discarded() && whole.is_object() && !has_id_key(whole)) {
     for (const auto& [id, v] : whole.items()) {
       json_site site{fn, name, file_error::unknown, id};
       prediction p;
-      if (v.is_object()) p = read_prediction(v, site, "");
-      else read_answers(v, site, "", p.answers); // MultimodalQA: {qid: answer or [answers]}
+      if (v.is_object()) {
+        p = read_prediction(v, site, "", fields);
+      } else {
+        read_answers(v, site, "", p.answers); // MultimodalQA: {qid: answer or [answers]}
+        fields = !v.is_null();
+      }
+      any_fields = any_fields || fields;
       p.id = id;
       out.push_back(std::move(p));
     }
+    require_prediction_fields(any_fields, out.size(), fn, name, file_error::unknown);
     return out;
   }
-  std::uint64_t line = 0;
+  std::uint64_t line = 0, first_line = file_error::unknown;
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
@@ -104,33 +152,38 @@ inline std::vector<prediction> parse_predictions_text(std::string_view text, std
     json_site site{fn, name, line, {}};
     const nlohmann::json j = parse_json_line(row, site);
     if (!j.is_object()) site.wrong_type("", "object", j);
-    prediction p = read_prediction(j, site, "");
+    prediction p = read_prediction(j, site, "", fields);
     if (p.id.empty()) site.fail("id", "missing required field (one of id, qid, guid, Guid)");
+    any_fields = any_fields || fields;
+    if (out.empty()) first_line = line;
     out.push_back(std::move(p));
   }
+  require_prediction_fields(any_fields, out.size(), fn, name, first_line);
   return out;
 }
 
 } // namespace detail
 
-/// Reads predictions from a file in any of these forms (detected from the content):
-/// 1. JSONL: one object per line with an id (`id`, `qid`, `guid` or `Guid`), and optional `answer` (or `answers`: a
-///    string, a number or a list of them), `sources` and `ranking` (lists of document ids, strings or integers).
-/// 2. The WebQA submission object `{guid: {"sources": [...], "answer": "..." or ["..."]}}`.
-///    [WebQnA/WebQA README "Output Format"]
+/// Reads predictions from a file in any of these forms (detected from the content), plain or gzip-compressed (also
+/// detected from the content, whatever the file is called):
+/// 1. JSONL: one object per line with an id (`id`, `qid`, `guid` or `Guid`), and optional `answer` (or `answers`, or
+///    `predicted answers` as the WebQA baselines write it: a string, a number or a list of them), `sources` (or
+///    `predicted sources`) and `ranking` (lists of document ids, strings or integers).
+/// 2. The WebQA submission object `{guid: {"sources": [...], "answer": "..." or ["..."]}}`, with the same field
+///    names accepted. [WebQnA/WebQA README "Output Format"]
 /// 3. The MultimodalQA predictions object `{qid: "answer" or ["answer", ...]}`. [allenai/multimodalqa evaluate.py]
 ///
 /// Blank lines are skipped. A line that is not JSON, a wrong type or a JSONL line without an id throws `file_error`
 /// naming the file, the line, the id and the field (e.g. `pred.jsonl:3: "g7": sources[1]: expected string or
-/// integer, got array`). Reads the file once into memory (prediction files are small next to the gold data);
-/// O(bytes).
+/// integer, got array`). So do a prediction that has no answer, sources or ranking but some other member (e.g.
+/// `pred.jsonl:1: "g1": predicted_answer: unknown field, ...`), a file with no predictions (empty, blank lines or
+/// `{}`), and one none of whose predictions has an answer, sources or a ranking: they would otherwise score every
+/// question 0 without a word. A prediction with an answer
+/// and other members is read, the other members ignored. Reads the file once into memory (prediction files are
+/// small next to the gold data); O(bytes).
 [[nodiscard]] inline std::vector<prediction> load_predictions(const std::filesystem::path& file) {
-  const std::string name = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    throw file_error("load_predictions", name, file_error::unknown, file_error::unknown, "", "", "cannot be opened");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return detail::parse_predictions_text(text, "load_predictions", name);
+  const std::string text = detail::compressed_file(file, "load_predictions").read_all();
+  return detail::parse_predictions_text(text, "load_predictions", file.string());
 }
 
 /// As `load_predictions`, from text in memory; `source_name` stands for the file name in errors.

@@ -24,14 +24,20 @@ struct answer_scores {
   double f1 = 0;
 };
 
-/// Source selection scores, means over the questions that have gold positives (a missing prediction scores 0).
-/// `precision` and `recall` are set precision / recall; `f1` is the benchmark's figure: WebQA's smoothed retrieval F1
-/// (`webqa_retrieval_f1`), MultimodalQA's set F1.
+/// Source selection scores over the questions that have gold positives (a missing prediction scores 0), in the two
+/// conventions papers report. Macro: `precision`, `recall` and `f1` are means of the per-question values, set
+/// precision / recall, and for `f1` the benchmark's per-question figure: WebQA's smoothed retrieval F1
+/// (`webqa_retrieval_f1`, ε = 1e-5 as the baseline and RAMQA score it), MultimodalQA's set F1. Micro: `micro_*` are
+/// computed once from the counts pooled over the questions (`micro_precision_recall_f1`, no smoothing, as RagVL
+/// reports WebQA retrieval), so questions with many sources weigh more.
 struct retrieval_scores {
   std::size_t count = 0;
   double precision = 0;
   double recall = 0;
   double f1 = 0;
+  double micro_precision = 0;
+  double micro_recall = 0;
+  double micro_f1 = 0;
 };
 
 /// Ranking scores of the predicted candidate orders, means over the questions that have gold positives (a missing

@@ -45,8 +45,13 @@ namespace detail {
     j["by_hop"] = detail::groups_json(r.by_hop, false);
   }
   if (r.retrieval)
-    j["retrieval"] = {{"count", r.retrieval->count}, {"precision", r.retrieval->precision},
-                      {"recall", r.retrieval->recall}, {"f1", r.retrieval->f1}};
+    j["retrieval"] = {{"count", r.retrieval->count},
+                      {"precision", r.retrieval->precision},
+                      {"recall", r.retrieval->recall},
+                      {"f1", r.retrieval->f1},
+                      {"micro_precision", r.retrieval->micro_precision},
+                      {"micro_recall", r.retrieval->micro_recall},
+                      {"micro_f1", r.retrieval->micro_f1}};
   if (r.ranking)
     j["ranking"] = {{"count", r.ranking->count}, {"k", r.ranking->k}, {"ndcg", r.ranking->ndcg},
                     {"mrr", r.ranking->mrr}, {"recall", r.ranking->recall}};

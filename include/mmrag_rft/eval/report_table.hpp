@@ -58,7 +58,10 @@ inline void print_report(std::ostream& os, const eval_report& r) {
   else os << "EM                " << detail::fixed(r.overall.em, 2) << "\nF1                " << detail::fixed(r.overall.f1, 2) << '\n';
   if (r.retrieval)
     os << "Retrieval         P " << detail::fixed(r.retrieval->precision, 4) << "  R " << detail::fixed(r.retrieval->recall, 4)
-       << "  F1 " << detail::fixed(r.retrieval->f1, 4) << "  (" << r.retrieval->count << " questions)\n";
+       << "  F1 " << detail::fixed(r.retrieval->f1, 4) << "  (" << r.retrieval->count << " questions, macro)\n"
+       << "Retrieval micro   P " << detail::fixed(r.retrieval->micro_precision, 4) << "  R "
+       << detail::fixed(r.retrieval->micro_recall, 4) << "  F1 " << detail::fixed(r.retrieval->micro_f1, 4)
+       << "  (pooled counts)\n";
   if (r.ranking)
     os << "Ranking           NDCG@" << r.ranking->k << ' ' << detail::fixed(r.ranking->ndcg, 4) << "  MRR "
        << detail::fixed(r.ranking->mrr, 4) << "  Recall@" << r.ranking->k << ' ' << detail::fixed(r.ranking->recall, 4)

@@ -8,8 +8,7 @@
 #include <mmrag_rft/metrics/detail/python_text.hpp>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <initializer_list>
 #include <span>
@@ -32,9 +31,10 @@ struct mmqa_scores {
 /// float ("5" -> "5.0", "1,000" -> "1000.0", "1e3" -> "1000.0") or as word2number's value otherwise ("seven" ->
 /// "7.0", "five hundred" inside one piece -> "500.0", and word2number's quirk "point" -> "0.0"); loses the articles
 /// a/an/the; has its whitespace collapsed. Empty pieces are dropped and the rest joined by single spaces.
-/// ASCII semantics: only ASCII letters are lower-cased and only ASCII whitespace splits; non-ASCII bytes pass
-/// through, so valid UTF-8 stays valid. Where word2number itself would crash (IndexError on "thousand\tfive"), the
-/// piece is treated as no number. Complexity: linear in the span; allocates.
+/// Python 3's Unicode semantics: `str.lower()` lowers every cased letter ("FILIPÓW" -> "filipów"), `str.split()`
+/// splits on Unicode whitespace (U+00A0 inside "3.98\u00a0°C" separates two words), and the article regex uses the
+/// Unicode `\w`; digits are ASCII only. Bytes that are no valid UTF-8 pass through unchanged. Where word2number
+/// itself would crash (IndexError on "thousand\tfive"), the piece is treated as no number. Complexity: linear in the span; allocates.
 /// Example: "The Twenty-one Pilots!" gives "20.0 1.0 pilots" ("twenty" and "one" are separate pieces).
 [[nodiscard]] inline std::string mmqa_normalize(std::string_view span) {
   std::string out;
@@ -42,7 +42,7 @@ struct mmqa_scores {
   while (b <= span.size()) {
     std::size_t e = b;
     while (e < span.size() && span[e] != ' ' && span[e] != '-') ++e;
-    std::string piece = detail::ascii_lower(span.substr(b, e - b));
+    std::string piece = detail::py_lower(span.substr(b, e - b));
     if (!detail::py_float(piece))
       std::erase_if(piece, [](char c) { return detail::is_punct(static_cast<unsigned char>(c)); });
     if (const auto v = detail::py_float(piece)) piece = detail::py_repr(*v);
@@ -89,14 +89,12 @@ namespace detail {
   return !gold_has;
 }
 
-// Python round(x, 2): round half to even on the exact binary value, which is what printf-style fixed formatting does.
-[[nodiscard]] inline double py_round2(double x) {
-  std::array<char, 64> buf{};
-  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), x, std::chars_format::fixed, 2);
-  double v = x;
-  std::from_chars(buf.data(), r.ptr, v);
-  return v;
-}
+// numpy's round(x, 2), which evaluate.py reaches through `round(np.mean(...), 2)`: numpy scales, rounds half to
+// even and scales back, `rint(x * 100) / 100`, so the decision is taken on the product x * 100 rounded to double,
+// not on x's exact binary value as Python's float round() does (0.475 is 0.47499999999999997... in binary, which
+// Python rounds to 0.47, but 0.475 * 100 is 47.5 in double, which numpy rounds to 48). [numpy/core/src/multiarray/
+// calculation.c, PyArray_Round]
+[[nodiscard]] inline double np_round2(double x) noexcept { return std::nearbyint(x * 100.0) / 100.0; }
 
 [[nodiscard]] inline mmqa_scores mmqa_em_f1_views(std::span<const std::string_view> predicted,
                                                   std::span<const std::string_view> gold) {
@@ -126,7 +124,7 @@ namespace detail {
       if (mmqa_numbers_match(gb[g], pb[p])) scores[g * pb.size() + p] = mmqa_bag_f1(pb[p], gb[g]);
   const double total =
       max_assignment(gb.size(), pb.size(), [&](std::size_t g, std::size_t p) { return scores[g * pb.size() + p]; });
-  return {em, py_round2(total / static_cast<double>(slots))};
+  return {em, np_round2(total / static_cast<double>(slots))};
 }
 
 } // namespace detail
@@ -138,7 +136,9 @@ namespace detail {
 /// spans as sets and the two lists have the same length, else 0. F1: each span becomes the set of its words; a
 /// (gold, predicted) pair scores the set F1 of their words, or 0 when the gold span contains numbers none of which
 /// the predicted span contains; the pairs are aligned one to one so that the total score is maximal (Hungarian
-/// algorithm); F1 = total / max(#gold, #predicted), rounded to 2 decimals (Python `round`, half to even).
+/// algorithm); F1 = total / max(#gold, #predicted), rounded to 2 decimals as numpy rounds (the official script
+/// rounds a numpy float: `rint(x * 100) / 100`, half to even on the scaled value, so 0.475 gives 0.48 and 0.025
+/// gives 0.02 where Python's float `round` would give 0.47 and 0.03).
 /// Where the official script has no value, both lists empty, we return EM 1 and F1 1 (it computes the mean of an
 /// empty array, NaN). For several reference lists take the maximum of each score, as metric_max_over_ground_truths.
 /// Corpus scores are the means times 100, with 0 for a missing prediction.

@@ -24,7 +24,14 @@ namespace mmrag_rft {
 /// `exponential` is 2^grade - 1 (Burges et al. 2005; ranx `ndcg_burges`). The two agree on binary relevance.
 enum class ndcg_gain { linear, exponential };
 
-/// One graded relevance judgement: document `id` has relevance `grade` (finite, >= 0; 0 = judged non-relevant).
+/// What the graded metrics do with a negative relevance grade. `as_zero` is trec_eval's convention (qrels often mark
+/// spam or harmful documents with -1 or -2): the document counts as judged non-relevant, gain 0, and is left out of
+/// the ideal ranking. `reject` throws `mmrag_rft::error`, for callers whose grades can only be >= 0 and who want a
+/// negative one reported as the bug it is. [trec_eval m_ndcg_cut.c: only rel_level > 0 adds gain]
+enum class negative_grades { as_zero, reject };
+
+/// One graded relevance judgement: document `id` has relevance `grade` (finite; 0 = judged non-relevant; a negative
+/// grade as `negative_grades` says).
 struct graded_relevance {
   std::size_t id;
   double grade;
@@ -98,10 +105,14 @@ private:
 // Graded judgements; a document judged twice keeps its highest grade.
 class graded_judgements {
 public:
-  graded_judgements(std::span<const graded_relevance> j, const char* fn) {
-    for (std::size_t i = 0; i < j.size(); ++i)
-      require(std::isfinite(j[i].grade) && j[i].grade >= 0, fn, "relevance", "grade must be finite and >= 0", i);
+  graded_judgements(std::span<const graded_relevance> j, const char* fn, negative_grades negative) {
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      require(std::isfinite(j[i].grade), fn, "relevance", "grade must be finite", i);
+      require(negative == negative_grades::as_zero || j[i].grade >= 0, fn, "relevance",
+              "grade must be >= 0 (negative_grades::reject)", i);
+    }
     sorted_.assign(j.begin(), j.end());
+    for (auto& g : sorted_) g.grade = std::max(g.grade, 0.0);
     std::sort(sorted_.begin(), sorted_.end(), [](const graded_relevance& a, const graded_relevance& b) {
       return a.id != b.id ? a.id < b.id : a.grade > b.grade;
     });
@@ -210,12 +221,14 @@ struct hit_counts {
 /// DCG@k with graded relevance: the gain of a document is gain(grade) from `relevance` (0 for unjudged documents).
 /// [trec_eval m_ndcg_cut.c; ranx ndcg / ndcg_burges]
 ///
-/// A document judged twice keeps its highest grade. Throws `mmrag_rft::error` when k = 0 or a grade is negative or
-/// not finite. Complexity: O((k + |relevance|) log |relevance|); allocates a sorted copy of `relevance`.
+/// A document judged twice keeps its highest grade; a negative grade counts as 0 (trec_eval) unless `negative` is
+/// `negative_grades::reject`. Throws `mmrag_rft::error` when k = 0, a grade is not finite, or a grade is negative
+/// under `reject`. Complexity: O((k + |relevance|) log |relevance|); allocates a sorted copy of `relevance`.
 [[nodiscard]] inline double dcg_at_k(std::span<const std::size_t> ranking, std::span<const graded_relevance> relevance,
-                                     std::size_t k, ndcg_gain gain = ndcg_gain::linear) {
+                                     std::size_t k, ndcg_gain gain = ndcg_gain::linear,
+                                     negative_grades negative = negative_grades::as_zero) {
   detail::require_k(k, "dcg_at_k");
-  return detail::dcg(ranking, detail::graded_judgements(relevance, "dcg_at_k"), k, gain);
+  return detail::dcg(ranking, detail::graded_judgements(relevance, "dcg_at_k", negative), k, gain);
 }
 
 /// Normalised DCG: NDCG@k = DCG@k / IDCG@k, where IDCG@k is the DCG@k of the ideal ranking, all relevant documents
@@ -259,12 +272,15 @@ struct hit_counts {
 /// NDCG@k with graded relevance; the ideal ranking sorts the positive grades, best first.
 /// [trec_eval m_ndcg_cut.c; ranx ndcg / ndcg_burges]
 ///
-/// No positive grade gives 0. Throws `mmrag_rft::error` when k = 0 or a grade is negative or not finite.
+/// No positive grade gives 0. Negative grades as in `dcg_at_k`: gain 0 and not in the ideal ranking by default
+/// (trec_eval), an error under `negative_grades::reject`. Throws `mmrag_rft::error` when k = 0 or a grade is not
+/// finite. Example: judgements {1: 2, 2: -1}, ranking {2, 1}, k = 2: DCG = 0 + 2 / log2(3), IDCG = 2, NDCG = 0.6309.
 [[nodiscard]] inline double ndcg_at_k(std::span<const std::size_t> ranking,
                                       std::span<const graded_relevance> relevance, std::size_t k,
-                                      ndcg_gain gain = ndcg_gain::linear) {
+                                      ndcg_gain gain = ndcg_gain::linear,
+                                      negative_grades negative = negative_grades::as_zero) {
   detail::require_k(k, "ndcg_at_k");
-  const detail::graded_judgements judged(relevance, "ndcg_at_k");
+  const detail::graded_judgements judged(relevance, "ndcg_at_k", negative);
   const std::vector<double> best = judged.ideal();
   double ideal = 0;
   for (std::size_t p = 0; p < std::min(k, best.size()); ++p)

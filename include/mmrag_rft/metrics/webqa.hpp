@@ -143,15 +143,17 @@ inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
 /// (all of Python's `string.punctuation`, except a '.' followed by a digit), number words to digits, lemmatised; (3)
 /// several words: as (2) and also the articles a/an/the removed (`\b(a|an|the)\b`). Number words are converted per
 /// word by word2number 1.1 ("seven" -> "7", "hundred" -> "100", "007" -> "7"; "point" is kept).
-/// ASCII semantics: only ASCII letters are lower-cased, only ASCII whitespace separates words, and non-ASCII bytes
-/// are word characters, so valid UTF-8 stays valid. Empty text gives no words. Complexity: linear; allocates.
+/// Python 3's Unicode semantics, as the official script runs: `str.lower()` on every letter, `str.split()` /
+/// `str.strip()` on Unicode whitespace (U+2009 separates words), the Unicode `\w` for the articles; punctuation and
+/// digits are ASCII. Bytes that are no valid UTF-8 pass through. Empty text gives no words. Complexity: linear;
+/// allocates.
 /// Example: "The THREE red apples." gives {"3", "red", "apple"}.
 [[nodiscard]] inline std::vector<std::string> webqa_normalize(std::string_view text, const webqa_options& opt = {}) {
-  const std::string_view stripped = detail::trim(text);
+  const std::string_view stripped = detail::py_strip(text);
   std::size_t code_points = 0;
   for (const char c : stripped) code_points += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   std::vector<std::string> words;
-  const std::string lower = detail::ascii_lower(text);
+  const std::string lower = detail::py_lower(text);
   if (code_points == 1) {
     detail::for_each_word(lower, [&](std::string_view w) { words.push_back(detail::webqa_to_num(w)); });
     return words;
@@ -216,7 +218,7 @@ namespace detail {
 }
 } // namespace detail
 
-/// WebQA QA accuracy of one answer against the gold keywords (`Keywords_A`; on val, where there are none, the gold
+/// WebQA QA accuracy of one answer against the gold keywords (`Keywords_A`; where a record has none, the gold
 /// answer). [WebQnA/WebQA_Baseline vlp/eval_1022.py, compute_vqa_metrics and its per-Qcate dispatch]
 ///
 /// Both texts are normalised by `webqa_normalize` into bags of words. color / shape / YesNo: each bag is replaced by
@@ -259,21 +261,62 @@ template <AnswerRange R>
   return webqa_qa_accuracy(prediction, std::vector<std::string_view>(golds), category, opt);
 }
 
-/// WebQA retrieval F1 of one question: with the predicted and gold sources taken as sets and c = |P ∩ G|,
-/// P = c / (|P| + 1e-5), R = c / (|G| + 1e-5), F1 = 2PR / (P + R + 1e-5).
-/// [WebQnA/WebQA_Baseline pytorch_pretrained_bert/modeling.py, filter_metric]
-///
-/// The 1e-5 terms keep every division defined, so an empty prediction or empty gold gives 0 and a perfect
-/// prediction of one source gives 0.999985; the baseline computes in float32, we compute in
-/// double. Sources are image ids or snippet ids, any values that compare with == and <. Complexity: O(n log n).
+/// Source selection counts of one question, or summed over many: distinct predicted sources, distinct gold
+/// sources, and the sources in both. Summing them over questions pools them for the micro-averaged F1.
+struct retrieval_counts {
+  std::size_t predicted = 0;
+  std::size_t gold = 0;
+  std::size_t common = 0;
+  retrieval_counts& operator+=(const retrieval_counts& o) noexcept {
+    predicted += o.predicted, gold += o.gold, common += o.common;
+    return *this;
+  }
+};
+
+/// The counts of one question's predicted sources against its gold sources, both taken as sets.
+/// Complexity: O(n log n).
 template <std::ranges::input_range P, std::ranges::input_range G>
   requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
-[[nodiscard]] double webqa_retrieval_f1(const P& predicted_sources, const G& gold_sources) {
+[[nodiscard]] retrieval_counts webqa_retrieval_counts(const P& predicted_sources, const G& gold_sources) {
   const auto c = detail::distinct_overlap(predicted_sources, gold_sources);
+  return {c.predicted, c.gold, c.common};
+}
+
+/// Macro convention, one question: P = c / (|P| + 1e-5), R = c / (|G| + 1e-5), F1 = 2PR / (P + R + 1e-5), with
+/// c = |P ∩ G| of the counts; the benchmark averages it over questions. [WebQnA/WebQA_Baseline
+/// pytorch_pretrained_bert/modeling.py, filter_metric; RAMQA's scorer uses the same ε = 1e-5]
+///
+/// The 1e-5 terms keep every division defined, so an empty prediction or empty gold gives 0 and a perfect
+/// prediction of one source gives 0.999985; the baseline computes in float32, we compute in double.
+[[nodiscard]] inline double webqa_retrieval_f1(const retrieval_counts& c) noexcept {
   const double common = static_cast<double>(c.common);
   const double p = common / (static_cast<double>(c.predicted) + 1e-5);
   const double r = common / (static_cast<double>(c.gold) + 1e-5);
   return 2 * p * r / (p + r + 1e-5);
+}
+
+/// WebQA retrieval F1 of one question (the macro convention): `webqa_retrieval_f1` of the counts of the predicted
+/// against the gold sources taken as sets. Sources are image ids or snippet ids, any values that compare with ==
+/// and <. Complexity: O(n log n).
+template <std::ranges::input_range P, std::ranges::input_range G>
+  requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
+[[nodiscard]] double webqa_retrieval_f1(const P& predicted_sources, const G& gold_sources) {
+  return webqa_retrieval_f1(webqa_retrieval_counts(predicted_sources, gold_sources));
+}
+
+/// Precision, recall and F1 of pooled counts (the micro convention, as RagVL reports WebQA retrieval): with the
+/// counts summed over all questions, P = Σc / Σ|P|, R = Σc / Σ|G|, F1 = 2PR / (P + R), no smoothing; each is 0
+/// where its denominator is 0, and F1 is 0 when nothing is shared. Large questions weigh more than under the
+/// per-question mean. Example: one question 1 right of 1, another 0 of 3 predicted with 1 gold: micro P = 1/4,
+/// R = 1/2, F1 = 1/3, while the macro mean is (0.999985 + 0) / 2.
+[[nodiscard]] inline set_scores micro_precision_recall_f1(const retrieval_counts& total) noexcept {
+  const double c = static_cast<double>(total.common);
+  set_scores s{};
+  if (total.common == 0) return s;
+  s.precision = c / static_cast<double>(total.predicted);
+  s.recall = c / static_cast<double>(total.gold);
+  s.f1 = 2 * s.precision * s.recall / (s.precision + s.recall);
+  return s;
 }
 
 /// A fluency scorer for WebQA QA-FL. A type F satisfies `FluencyScorer` if:

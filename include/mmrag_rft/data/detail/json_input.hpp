@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internals of the loaders: a byte stream over a file or a buffer that knows its offset and line, read by
-// nlohmann-json through an input iterator, and JSONL line reading.
+// Internals of the loaders: a byte stream over a file (plain or gzip) or a buffer that knows its offset and line,
+// read by nlohmann-json through an input iterator, and JSONL line reading.
 // IWYU pragma: private, include <mmrag_rft/data.hpp>
 #pragma once
 #include <mmrag_rft/config.hpp>
+#include <mmrag_rft/data/detail/compressed_file.hpp>
 #include <mmrag_rft/data/file_error.hpp>
 
 #include <nlohmann/json.hpp>
@@ -34,27 +35,20 @@ public:
 
   byte_source(std::string_view text) : data_(text.data()), len_(text.size()) {}
 
-  byte_source(const std::filesystem::path& path, std::string_view function) : file_(path.string()) {
-    fp_ = std::fopen(file_.c_str(), "rb");
-    if (!fp_) {
-      const std::error_code ec(errno, std::generic_category());
-      throw file_error(function, file_, file_error::unknown, file_error::unknown, "", "",
-                       "cannot be opened: " + ec.message());
-    }
+  /// Reads `path`, decompressing it when its content is gzip (see `compressed_file`).
+  byte_source(const std::filesystem::path& path, std::string_view function)
+      : file_(std::make_unique<compressed_file>(path, function)) {
     buf_.resize(chunk);
     data_ = buf_.data();
     refill();
   }
   byte_source(const byte_source&) = delete;
   byte_source& operator=(const byte_source&) = delete;
-  ~byte_source() {
-    if (fp_) std::fclose(fp_);
-  }
 
   [[nodiscard]] bool at_end() const noexcept { return pos_ == len_; }
   [[nodiscard]] char peek() const noexcept { return data_[pos_]; }
   void advance() {
-    if (++pos_ == len_ && fp_) refill();
+    if (++pos_ == len_ && file_) refill();
   }
   /// 0-based offset of the next byte.
   [[nodiscard]] std::uint64_t offset() const noexcept { return base_ + pos_; }
@@ -68,12 +62,10 @@ private:
     lines_before_ += static_cast<std::uint64_t>(std::count(data_, data_ + len_, '\n'));
     base_ += len_;
     pos_ = 0;
-    len_ = std::fread(buf_.data(), 1, buf_.size(), fp_);
-    if (len_ == 0 && std::ferror(fp_)) throw file_error("load", file_, file_error::unknown, base_, "", "", "read error");
+    len_ = file_->read(buf_.data(), buf_.size());
   }
 
-  std::string file_;
-  std::FILE* fp_ = nullptr;
+  std::unique_ptr<compressed_file> file_;
   std::vector<char> buf_;
   const char* data_ = nullptr;
   std::size_t len_ = 0;
@@ -202,16 +194,11 @@ struct json_site {
   }
 };
 
-/// Calls `f(line_text, line_number)` for each non-blank line of a JSONL file (1-based numbers); a line is read into
-/// one reused buffer, so memory stays at the longest line.
+/// Calls `f(line_text, line_number)` for each non-blank line of a JSONL file, plain or gzip (1-based numbers); a
+/// line is read into one reused buffer, so memory stays at the longest line.
 template <class F>
 void for_each_jsonl_line(const std::filesystem::path& path, std::string_view function, F&& f) {
-  const std::string name = path.string();
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(name.c_str(), "rb"), &std::fclose);
-  if (!fp) {
-    const std::error_code ec(errno, std::generic_category());
-    throw file_error(function, name, file_error::unknown, file_error::unknown, "", "", "cannot be opened: " + ec.message());
-  }
+  compressed_file file(path, function);
   std::string line;
   std::vector<char> buf(std::size_t{1} << 16);
   std::uint64_t number = 0;
@@ -222,7 +209,7 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
     line.clear();
   };
   for (;;) {
-    const std::size_t n = std::fread(buf.data(), 1, buf.size(), fp.get());
+    const std::size_t n = file.read(buf.data(), buf.size());
     if (n == 0) break;
     std::size_t start = 0;
     for (;;) {
@@ -239,7 +226,6 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
       start = end + 1;
     }
   }
-  if (std::ferror(fp.get())) throw file_error(function, name, number + 1, file_error::unknown, "", "", "read error");
   if (pending || !line.empty()) flush();
 }
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pieces of Python the official evaluation scripts rely on, rewritten for byte strings: float() parsing, float
-// repr(), and word2number 1.1's word_to_num. ASCII semantics throughout; non-ASCII bytes are never numbers.
+// The pieces of Python the official evaluation scripts rely on, rewritten for UTF-8 byte strings: float() parsing,
+// float repr(), word2number 1.1's word_to_num and the article regex. Whitespace and word characters are Python's
+// Unicode ones (text/detail/unicode.hpp); digits are ASCII only, so non-ASCII digits are never numbers.
 // IWYU pragma: private, include <mmrag_rft/metrics.hpp>
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/text/detail/chars.hpp>
+#include <mmrag_rft/text/detail/unicode.hpp>
 
 #include <algorithm>
 #include <array>
@@ -21,11 +23,11 @@
 
 namespace mmrag_rft::detail {
 
-// Python float(s): surrounding whitespace, a sign, then "inf", "infinity" or "nan" (any case), or decimal digits with
+// Python float(s): surrounding (Unicode) whitespace, a sign, then "inf", "infinity" or "nan" (any case), or decimal digits with
 // an optional point and exponent, single underscores allowed between digits (PEP 515). Out-of-range values become
 // +-inf or +-0 as in Python. nullopt where Python raises ValueError.
 [[nodiscard]] inline std::optional<double> py_float(std::string_view s) {
-  s = trim(s);
+  s = py_strip(s);
   bool neg = false;
   if (!s.empty() && (s[0] == '+' || s[0] == '-')) neg = s[0] == '-', s.remove_prefix(1);
   if (iequals(s, "inf") || iequals(s, "infinity"))
@@ -179,19 +181,14 @@ inline constexpr int w2n_point = 32, w2n_thousand = 29, w2n_million = 30, w2n_bi
     for (const char c : sentence) v = v * 10 + (c - '0');
     return v;
   }
+  // word_to_num replaces '-' by ' ' before splitting.
+  std::string spaced(sentence);
+  std::replace(spaced.begin(), spaced.end(), '-', ' ');
   std::vector<int> clean;
-  std::size_t i = 0;
-  // Whitespace and '-' separate words (word_to_num replaces '-' by ' ' before splitting).
-  auto sep = [](char c) { return c == '-' || is_space(static_cast<unsigned char>(c)); };
-  while (i < sentence.size()) {
-    while (i < sentence.size() && sep(sentence[i])) ++i;
-    const std::size_t b = i;
-    while (i < sentence.size() && !sep(sentence[i])) ++i;
-    if (i > b) {
-      const int idx = w2n_index(sentence.substr(b, i - b));
-      if (idx >= 0) clean.push_back(idx);
-    }
-  }
+  for_each_word(spaced, [&](std::string_view w) {
+    const int idx = w2n_index(w);
+    if (idx >= 0) clean.push_back(idx);
+  });
   if (clean.empty()) return std::nullopt;
   auto count = [&](int idx) { return std::count(clean.begin(), clean.end(), idx); };
   if (count(w2n_thousand) > 1 || count(w2n_million) > 1 || count(w2n_billion) > 1 || count(w2n_point) > 1)
@@ -256,42 +253,25 @@ inline constexpr int w2n_point = 32, w2n_thousand = 29, w2n_million = 30, w2n_bi
   return value;
 }
 
-// Calls fn(word) for each maximal run of non-whitespace bytes (Python str.split() on ASCII whitespace).
-template <class Fn>
-void for_each_word(std::string_view s, Fn&& fn) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
-    const std::size_t b = i;
-    while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
-    if (i > b) fn(s.substr(b, i - b));
-  }
-}
-
-// Python re.sub(r"\b(a|an|the)\b", " ", s) for text whose word characters are ASCII alphanumerics, '_' and every
-// non-ASCII byte (a UTF-8 letter never splits a word).
+// Python re.sub(r"\b(a|an|the)\b", " ", s) with the Unicode `\w` of Python 3 (letters, numbers, '_'), so "the—end"
+// loses its article and "thé" keeps its letters; bytes that are no valid UTF-8 are non-word characters.
 [[nodiscard]] inline std::string remove_articles(std::string_view s) {
-  auto word = [](unsigned char c) { return is_word(c) || c == '_'; };
   std::string out;
   out.reserve(s.size());
   std::size_t i = 0;
   while (i < s.size()) {
-    if (!word(static_cast<unsigned char>(s[i]))) {
-      out.push_back(s[i++]);
+    code_point c = decode_utf8(s, i);
+    if (!is_py_word(c.value)) {
+      out.append(s.substr(i, c.size));
+      i += c.size;
       continue;
     }
     const std::size_t b = i;
-    while (i < s.size() && word(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && is_py_word((c = decode_utf8(s, i)).value)) i += c.size;
     const std::string_view w = s.substr(b, i - b);
     if (w == "a" || w == "an" || w == "the") out.push_back(' ');
     else out.append(w);
   }
-  return out;
-}
-
-[[nodiscard]] inline std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = to_lower(c);
   return out;
 }
 

@@ -26,10 +26,6 @@ namespace mmrag_rft::detail {
 }
 [[nodiscard]] constexpr bool is_alnum(unsigned char c) noexcept { return is_digit(c) || is_alpha(c); }
 
-// A byte of a regex word (`\w`) once punctuation is gone: ASCII letters and digits, and every non-ASCII byte, so a
-// UTF-8 letter such as "é" counts as part of its word and is never split.
-[[nodiscard]] constexpr bool is_word(unsigned char c) noexcept { return is_alnum(c) || c >= 0x80; }
-
 [[nodiscard]] constexpr char to_lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
