@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mmrag-eval: score a predictions file against WebQA or MultimodalQA gold with the official rules.
 #include <mmrag_rft/data.hpp>
+#include <mmrag_rft/data/gold_format.hpp>
 #include <mmrag_rft/eval.hpp>
 
 #include <CLI/CLI.hpp>
@@ -28,8 +29,7 @@ too. Exit status: 0 on success, 1 on a malformed or unreadable file (the message
 field), 2 on unknown prediction ids with --strict; command-line errors use CLI11's codes.)";
 
 std::string detect_format(const std::string& gold) {
-  const auto ends = [&](const std::string& s) { return gold.size() >= s.size() && gold.compare(gold.size() - s.size(), s.size(), s) == 0; };
-  return ends(".jsonl") ? "mmqa" : "webqa";
+  return mmrag_rft::detect_gold_format(gold) == mmrag_rft::gold_format::mmqa ? "mmqa" : "webqa";
 }
 
 } // namespace
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       ->required()->check(CLI::ExistingFile);
   app.add_option("-g,--gold", gold, "Gold: WebQA JSON (WebQA_train_val.json) or MultimodalQA JSONL (MMQA_dev.jsonl)")
       ->required()->check(CLI::ExistingFile);
-  app.add_option("-f,--format", format, "Gold format: auto (by extension: .jsonl = mmqa), webqa or mmqa")
+  app.add_option("-f,--format", format, "Gold format: auto (from the content, gzip included), webqa or mmqa")
       ->check(CLI::IsMember({"auto", "webqa", "mmqa"}))->capture_default_str();
   app.add_option("-s,--split", split, "WebQA: score only gold records of this split (train, val, test)");
   app.add_option("-k", k, "Cut-off of NDCG@k and recall@k")->check(CLI::PositiveNumber)->capture_default_str();

@@ -82,4 +82,53 @@ inline cpu_isa max_cpu_isa = cpu_isa::avx512;
   return d < max_cpu_isa ? d : max_cpu_isa;
 }
 
+/// Whether a kernel's versions may contract a * b + c into fused multiply-adds (the arithmetic-bound loss and logit
+/// kernels), or must give the baseline's values exactly (GRPO, memory-bound).
+enum class isa_contraction : std::uint8_t { exact, fast };
+
+/// Marks the lambda a kernel hands to `run_for_isa`: forced inline, so that its body is compiled inside each version
+/// for that version's instruction set.
+#define MMRAG_RFT_DETAIL_ISA_BODY __attribute__((always_inline))
+
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+// The versions: one function each, a template over the body, with the target (and contraction) attributes.
+template <class F>
+MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) decltype(auto)
+isa_version_avx512_fast(F& body) {
+  return body();
+}
+template <class F>
+MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) decltype(auto)
+isa_version_avx2_fast(F& body) {
+  return body();
+}
+template <class F>
+MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) decltype(auto)
+isa_version_avx512_exact(F& body) {
+  return body();
+}
+template <class F>
+MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) decltype(auto)
+isa_version_avx2_exact(F& body) {
+  return body();
+}
+#endif
+
+/// The one ISA dispatch of the CPU kernels (the loss rows, the logit rows, GRPO's uniform groups): runs `body()`
+/// in the version for `isa`, or as the build compiled it where there is none.
+template <isa_contraction C, class F>
+MMRAG_RFT_FORCEINLINE decltype(auto) run_for_isa([[maybe_unused]] cpu_isa isa, F&& body) {
+#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
+  if (isa == cpu_isa::avx512) {
+    if constexpr (C == isa_contraction::fast) return isa_version_avx512_fast(body);
+    else return isa_version_avx512_exact(body);
+  }
+  if (isa == cpu_isa::avx2) {
+    if constexpr (C == isa_contraction::fast) return isa_version_avx2_fast(body);
+    else return isa_version_avx2_exact(body);
+  }
+#endif
+  return body();
+}
+
 } // namespace mmrag_rft::detail

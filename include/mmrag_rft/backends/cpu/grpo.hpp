@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // IWYU pragma: private, include <mmrag_rft/advantages.hpp>
-// `grpo_advantages` on the CPU backends: the GRPO plan's group functions in fixed chunks of groups, and an AVX2
-// version of the uniform rule's loop.
+// `grpo_advantages` on the CPU backends: the GRPO plan's group functions in fixed chunks of groups, the uniform
+// rule's loop in the instruction-set version the CPU runs.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/grpo_plan.hpp>
@@ -31,21 +31,12 @@ MMRAG_RFT_FORCEINLINE void grpo_uniform_chunk(const T* r, T* y, std::size_t g0, 
   }
 }
 
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-// AVX2 version (detail/cpu_isa.hpp; no contraction, so the same values as the baseline): 4 doubles per vector.
-template <class T>
-__attribute__((target("avx2,fma"))) MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) void
-grpo_uniform_chunk_avx2(const T* r, T* y, std::size_t g0, std::size_t g1, std::size_t gs, const grpo_options& o,
-                        double batch_std, advantage_summary& p) {
-  grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
-}
-#endif
 
 template <class T, class E>
 advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
                                const grpo_options& o, std::span<std::uint8_t> keep, double batch_std) {
   const std::size_t gs = groups.uniform_size();
-  [[maybe_unused]] const cpu_isa isa = chosen_cpu_isa();
+  const cpu_isa isa = chosen_cpu_isa();
   const chunking ch{groups.num_groups(), std::size_t{4096}};
   std::vector<advantage_summary> parts(ch.count());
   for_each_chunk(exec, ch.count(), [&](std::size_t c) {
@@ -53,12 +44,9 @@ advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const 
     const T* r = rewards.data();
     T* y = out.data();
     advantage_summary& p = parts[c];
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-    if (isa != cpu_isa::baseline) grpo_uniform_chunk_avx2(r, y, g0, g1, gs, o, batch_std, p);
-    else grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
-#else
-    grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p);
-#endif
+    // Memory-bound: the versions gain wider loads, and give the baseline's values exactly (no contraction).
+    run_for_isa<isa_contraction::exact>(
+        isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p); });
     if (!keep.empty()) std::fill(keep.data() + g0 * gs, keep.data() + g1 * gs, std::uint8_t{1});
   });
   advantage_summary s;

@@ -90,38 +90,21 @@ struct loss_kernel {
       else row_body<E, C, false, false>(i, acc);
       return;
     }
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
     if constexpr (has_isa_versions(E)) {
-      if (isa == cpu_isa::avx512) {
-        if (token_adv) row_avx512<E, C, true>(i, acc);
-        else row_avx512<E, C, false>(i, acc);
-        return;
-      }
-      if (isa == cpu_isa::avx2) {
-        if (token_adv) row_avx2<E, C, true>(i, acc);
-        else row_avx2<E, C, false>(i, acc);
-        return;
-      }
+      // The AVX2 / AVX-512 versions: the same force-inlined body compiled for another instruction set, with fused
+      // multiply-adds unless MMRAG_RFT_ISA_BITWISE (detail/cpu_isa.hpp).
+      if (token_adv)
+        run_for_isa<isa_contraction::fast>(isa,
+                                           [&]() MMRAG_RFT_DETAIL_ISA_BODY { row_body<E, C, true, true>(i, acc); });
+      else
+        run_for_isa<isa_contraction::fast>(isa,
+                                           [&]() MMRAG_RFT_DETAIL_ISA_BODY { row_body<E, C, false, true>(i, acc); });
+      return;
     }
-#endif
     if (token_adv) row_body<E, C, true, true>(i, acc);
     else row_body<E, C, false, true>(i, acc);
   }
 
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-  // The clones: the same force-inlined body, compiled for another instruction set, with fused multiply-adds unless
-  // MMRAG_RFT_ISA_BITWISE (detail/cpu_isa.hpp).
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
-  MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-  row_avx512(std::size_t i, loss_sums& acc) const {
-    row_body<E, C, TokenAdvantages, true>(i, acc);
-  }
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages>
-  MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-  row_avx2(std::size_t i, loss_sums& acc) const {
-    row_body<E, C, TokenAdvantages, true>(i, acc);
-  }
-#endif
 
   // Float lanes of the per-row reductions. The four clip counters share one integer lane, 6 bits each: a lane sees
   // at most tile / lanes = 16 tokens before the tile's fold.

@@ -87,52 +87,19 @@ MMRAG_RFT_FORCEINLINE void row_logit_grad_body(const L* __restrict x, G* __restr
     store_float(gx[j], softmax_logit_grad(load_float(x[j]) * inv_t, lse, h, glp, gh));
 }
 
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-// The AVX2 and AVX-512 versions (detail/cpu_isa.hpp): the same bodies, with fused multiply-adds unless
-// MMRAG_RFT_ISA_BITWISE. The baseline (SSE2) build runs the loops at 4 floats per instruction, without FMA.
+/// The row kernels in the version `isa` names (the baseline where it has none), with fused multiply-adds unless
+/// MMRAG_RFT_ISA_BITWISE. The baseline (SSE2) build runs the loops at 4 floats per instruction, without FMA.
 template <class L>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) softmax_state
-row_softmax_avx512(const L* x, std::size_t cols, float inv_t) noexcept {
-  return row_softmax_body(x, cols, inv_t);
-}
-template <class L>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) softmax_state
-row_softmax_avx2(const L* x, std::size_t cols, float inv_t) noexcept {
-  return row_softmax_body(x, cols, inv_t);
-}
-template <class L, class G>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-row_logit_grad_avx512(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp,
-                      float gh) noexcept {
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
-}
-template <class L, class G>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) void
-row_logit_grad_avx2(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp,
-                    float gh) noexcept {
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
-}
-#endif
-
-/// The row kernels in the version `isa` names (the baseline where it has none).
-template <class L>
-[[nodiscard]] softmax_state row_softmax_state(const L* x, std::size_t cols, float inv_t,
-                                              [[maybe_unused]] cpu_isa isa) noexcept {
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-  if (isa == cpu_isa::avx512) return row_softmax_avx512(x, cols, inv_t);
-  if (isa == cpu_isa::avx2) return row_softmax_avx2(x, cols, inv_t);
-#endif
-  return row_softmax_body(x, cols, inv_t);
+[[nodiscard]] softmax_state row_softmax_state(const L* x, std::size_t cols, float inv_t, cpu_isa isa) noexcept {
+  return run_for_isa<isa_contraction::fast>(
+      isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { return row_softmax_body(x, cols, inv_t); });
 }
 
 template <class L, class G>
 void row_logit_grad(const L* x, G* gx, std::size_t cols, float inv_t, float lse, float h, float glp, float gh,
-                    [[maybe_unused]] cpu_isa isa) noexcept {
-#if MMRAG_RFT_DETAIL_ISA_DISPATCH()
-  if (isa == cpu_isa::avx512) return row_logit_grad_avx512(x, gx, cols, inv_t, lse, h, glp, gh);
-  if (isa == cpu_isa::avx2) return row_logit_grad_avx2(x, gx, cols, inv_t, lse, h, glp, gh);
-#endif
-  row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh);
+                    cpu_isa isa) noexcept {
+  run_for_isa<isa_contraction::fast>(
+      isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh); });
 }
 
 /// Rows per parallel chunk: about 256k logits, a function of the shape only (results do not depend on threads).
