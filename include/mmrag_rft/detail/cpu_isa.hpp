@@ -92,26 +92,16 @@ enum class isa_contraction : std::uint8_t { exact, fast };
 
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
 // The versions: one function each, a template over the body, with the target (and contraction) attributes.
-template <class F>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) decltype(auto)
-isa_version_avx512_fast(F& body) {
-  return body();
-}
-template <class F>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_FAST_CONTRACT __attribute__((noinline)) decltype(auto)
-isa_version_avx2_fast(F& body) {
-  return body();
-}
-template <class F>
-MMRAG_RFT_DETAIL_TARGET_AVX512 MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) decltype(auto)
-isa_version_avx512_exact(F& body) {
-  return body();
-}
-template <class F>
-MMRAG_RFT_DETAIL_TARGET_AVX2 MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((noinline)) decltype(auto)
-isa_version_avx2_exact(F& body) {
-  return body();
-}
+#define MMRAG_RFT_DETAIL_ISA_VERSION(name, target, contraction)                                                       \
+  template <class F>                                                                                                   \
+  target contraction __attribute__((noinline)) decltype(auto) name(F& body) {                                          \
+    return body();                                                                                                     \
+  }
+MMRAG_RFT_DETAIL_ISA_VERSION(isa_version_avx512_fast, MMRAG_RFT_DETAIL_TARGET_AVX512, MMRAG_RFT_DETAIL_FAST_CONTRACT)
+MMRAG_RFT_DETAIL_ISA_VERSION(isa_version_avx2_fast, MMRAG_RFT_DETAIL_TARGET_AVX2, MMRAG_RFT_DETAIL_FAST_CONTRACT)
+MMRAG_RFT_DETAIL_ISA_VERSION(isa_version_avx512_exact, MMRAG_RFT_DETAIL_TARGET_AVX512, MMRAG_RFT_DETAIL_NO_CONTRACT)
+MMRAG_RFT_DETAIL_ISA_VERSION(isa_version_avx2_exact, MMRAG_RFT_DETAIL_TARGET_AVX2, MMRAG_RFT_DETAIL_NO_CONTRACT)
+#undef MMRAG_RFT_DETAIL_ISA_VERSION
 #endif
 
 /// The one ISA dispatch of the CPU kernels (the loss rows, the logit rows, GRPO's uniform groups): runs `body()`
