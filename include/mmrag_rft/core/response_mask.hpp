@@ -71,22 +71,22 @@ void validate_response_mask(matrix_view<const Id> token_ids, matrix_view<std::ui
 /// truncated: all its generated positions count (or none, with `mask_truncated`). `lengths` (optional, one per row)
 /// gives how many positions each row really generated; positions at or after it never count even without EOS, which
 /// fixes the classic bug of counting padding as valid when a response hit the length limit and pad != EOS.
-/// `truncated_rows` (optional) receives 1 for truncated rows. Complexity: one pass over the ids.
+/// `truncated_rows` (optional) receives 1 for truncated rows. A length outside [0, cols] throws `mmrag_rft::error`
+/// before anything is written. Complexity: one pass over the ids.
 template <std::integral Id>
 response_mask_summary build_response_mask(matrix_view<const Id> token_ids, Id eos_id, matrix_view<std::uint8_t> mask,
                                           const response_mask_options& opt = {},
                                           std::span<const std::int64_t> lengths = {},
                                           std::span<std::uint8_t> truncated_rows = {}) {
   detail::validate_response_mask(token_ids, matrix_view<std::uint8_t>(mask), lengths, truncated_rows);
-  response_mask_summary s;
   const std::size_t cols = token_ids.cols();
+  // Every length before any row is written, so a bad one leaves the mask and the flags as they were.
+  for (std::size_t i = 0; i < lengths.size(); ++i)
+    detail::require(lengths[i] >= 0 && static_cast<std::uint64_t>(lengths[i]) <= cols, "build_response_mask", "lengths",
+                    "must be in [0, cols]", i);
+  response_mask_summary s;
   for (std::size_t i = 0; i < token_ids.rows(); ++i) {
-    std::size_t len = cols;
-    if (!lengths.empty()) {
-      detail::require(lengths[i] >= 0 && static_cast<std::size_t>(lengths[i]) <= cols, "build_response_mask",
-                      "lengths", "must be in [0, cols]", i);
-      len = static_cast<std::size_t>(lengths[i]);
-    }
+    const std::size_t len = lengths.empty() ? cols : static_cast<std::size_t>(lengths[i]);
     const detail::response_mask_row_result r =
         detail::response_mask_row(token_ids.data() + i * token_ids.row_stride(), cols, len, eos_id, opt.include_eos,
                                   opt.mask_truncated, mask.data() + i * mask.row_stride());
