@@ -27,7 +27,11 @@ std::filesystem::path fuzz_file(const char* role) {
 #if __has_include(<unistd.h>)
   id = static_cast<long>(::getpid()); // parallel fuzzing jobs must not share files
 #endif
-  return std::filesystem::temp_directory_path() / ("mmrag_rft_fuzz_mmqa_" + std::to_string(id) + "_" + role + ".jsonl");
+  // Memory-backed where there is one: the files are rewritten for every input.
+  std::error_code ec;
+  const std::filesystem::path dir =
+      std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+  return dir / ("mmrag_rft_fuzz_mmqa_" + std::to_string(id) + "_" + role + ".jsonl");
 }
 
 void write_file(const std::filesystem::path& path, std::string_view text) {
