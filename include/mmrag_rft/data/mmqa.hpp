@@ -159,7 +159,8 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
 /// line) and, when given, fills the documents from the context files. [allenai/multimodalqa README "Dataset Format"]
 ///
 /// Per question: `id` = `qid`; `question`; `answers` = each `answers[i].answer` (a number answer written as Python's
-/// `str` writes it after `json.load`, as the official evaluation does: `4.0` as "4.0", `4` as "4"); `category` = `metadata.type` (e.g. `Compose(TableQ,ImageListQ)`);
+/// `str` writes it after `json.load`, as the official evaluation does: `4.0` as "4.0", `4` as "4"); `category` =
+/// `metadata.type` (e.g. `Compose(TableQ,ImageListQ)`);
 /// documents = `metadata.image_doc_ids` (image), `metadata.text_doc_ids` (text), `metadata.table_id` (table) in that
 /// order; `gold` = the documents named by `supporting_context`. `info[i]` keeps the answer modality and types.
 ///

@@ -250,7 +250,8 @@ inline void note_unknown(std::span<const prediction> predictions,
 /// metrics as in `evaluate_webqa` are our additions.
 ///
 /// Throws `mmrag_rft::error` when k = 0, two predictions or two gold questions share an id, a gold index is not a
-/// document of its question, or `gold.info` and `gold.samples` differ in size. Complexity: linear in the gold and predictions plus the metric costs.
+/// document of its question, or `gold.info` and `gold.samples` differ in size. Complexity: linear in the gold and
+/// predictions plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_mmqa(const mmqa_dataset& gold, std::span<const prediction> predictions,
                                                const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_mmqa";

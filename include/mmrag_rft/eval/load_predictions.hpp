@@ -50,7 +50,8 @@ inline void read_id_list(const nlohmann::json& obj, const json_site& site, std::
   for (std::size_t i = 0; i < v->size(); ++i) out.push_back(id_text((*v)[i], site, json_site::index(path, i)));
 }
 
-/// The answer field: a string, a number (as Python's str: `3` stays "3", `3.0` is "3.0"), or a list of those; `null` or absent means no answer.
+/// The answer field: a string, a number (as Python's str: `3` stays "3", `3.0` is "3.0"), or a list of those; `null`
+/// or absent means no answer.
 inline void read_answers(const nlohmann::json& v, const json_site& site, std::string_view at,
                          std::vector<std::string>& out) {
   const auto one = [&](const nlohmann::json& a, std::string_view path) {
@@ -76,7 +77,8 @@ inline prediction read_prediction(const nlohmann::json& obj, json_site& site, st
   const auto* answers = site.find(obj, "answers");
   // Both at once would be merged or one dropped: either is a guess at what the system meant.
   if (answer && answers) site.fail(json_site::join(at, "answers"), "given together with answer (give one of them)");
-  if (answer || answers) read_answers(answer ? *answer : *answers, site, json_site::join(at, answer ? "answer" : "answers"), p.answers);
+  if (answer || answers)
+    read_answers(answer ? *answer : *answers, site, json_site::join(at, answer ? "answer" : "answers"), p.answers);
   read_id_list(obj, site, at, "sources", p.sources, p.has_sources);
   read_id_list(obj, site, at, "ranking", p.ranking, p.has_ranking);
   return p;
@@ -107,7 +109,8 @@ inline std::vector<prediction> parse_predictions_text(std::string_view text, std
   std::vector<prediction> out;
   // A whole-file JSON object that is not itself a prediction record is the official submission map {id: prediction}.
   const auto whole = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (whole.is_discarded() && text.find_first_not_of(" \t\r\n") != std::string_view::npos && !first_line_is_json(text)) {
+  const bool blank = text.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (whole.is_discarded() && !blank && !first_line_is_json(text)) {
     // Neither a document nor JSONL: a (pretty-printed) document with an error, located in the whole text.
     const json_syntax_error e = locate_json_error(text);
     throw file_error(fn, name, e.line, file_error::unknown, "", "", "invalid JSON: " + e.message);

@@ -36,7 +36,8 @@ public:
 
   byte_source(std::string_view text) : data_(text.data()), len_(text.size()) {}
 
-  byte_source(const std::filesystem::path& path, std::string_view function) : file_(path.string()), function_(function) {
+  byte_source(const std::filesystem::path& path, std::string_view function)
+      : file_(path.string()), function_(function) {
     fp_ = std::fopen(file_.c_str(), "rb");
     if (!fp_) {
       const std::error_code ec(errno, std::generic_category());
@@ -237,8 +238,7 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
   bool pending = false;
   const auto append = [&](const char* p, std::size_t n) {
     if (n > limit.bytes - line.size())
-      throw file_error(function, name, number + 1, file_error::unknown, "", "",
-                       "line longer than " + std::to_string(limit.bytes) + " bytes (" + std::string(limit.option) + ")");
+      throw file_error(function, name, number + 1, file_error::unknown, "", "", past_limit("line longer", limit));
     line.append(p, n);
   };
   const auto flush = [&] {
@@ -276,7 +276,8 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw file_error(site.function, site.file, site.line, file_error::unknown, "", "", "invalid JSON: " + json_error_text(e));
+    throw file_error(site.function, site.file, site.line, file_error::unknown, "", "",
+                     "invalid JSON: " + json_error_text(e));
   }
 }
 

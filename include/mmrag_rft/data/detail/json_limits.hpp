@@ -28,6 +28,11 @@ struct size_limit {
   std::string_view option;
 };
 
+/// "<what> than N bytes (<option>)", the message of a read stopped at `limit`.
+[[nodiscard]] inline std::string past_limit(std::string_view what, size_limit limit) {
+  return std::string(what) + " than " + std::to_string(limit.bytes) + " bytes (" + std::string(limit.option) + ")";
+}
+
 /// "read error: <reason>" for the errno a failed read left.
 [[nodiscard]] inline std::string read_error_text(int err) {
   return "read error: " + std::error_code(err, std::generic_category()).message();
@@ -38,8 +43,10 @@ struct size_limit {
 /// was given, which for a JSONL line is not the file).
 [[nodiscard]] inline std::string json_error_text(const nlohmann::json::exception& e) {
   std::string msg = e.what();
-  if (const auto p = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos) msg.erase(0, p + 2);
-  if (const auto p = msg.find(": "); msg.rfind("parse error", 0) == 0 && p != std::string::npos) msg.erase(0, p + 2);
+  if (const auto p = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos)
+    msg.erase(0, p + 2);
+  if (const auto p = msg.find(": "); msg.rfind("parse error", 0) == 0 && p != std::string::npos)
+    msg.erase(0, p + 2);
   return msg;
 }
 
@@ -51,7 +58,8 @@ struct size_limit {
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(name.c_str(), "rb"), &std::fclose);
   if (!fp) {
     const std::error_code ec(errno, std::generic_category());
-    throw file_error(function, name, file_error::unknown, file_error::unknown, "", "", "cannot be opened: " + ec.message());
+    throw file_error(function, name, file_error::unknown, file_error::unknown, "", "",
+                     "cannot be opened: " + ec.message());
   }
   std::string text;
   constexpr std::size_t chunk = std::size_t{1} << 16;
@@ -64,10 +72,10 @@ struct size_limit {
     const std::size_t n = std::fread(text.data() + have, 1, want, fp.get());
     text.resize(have + n);
     if (text.size() > limit.bytes)
-      throw file_error(function, name, file_error::unknown, file_error::unknown, "", "",
-                       "file larger than " + std::to_string(limit.bytes) + " bytes (" + std::string(limit.option) + ")");
+      throw file_error(function, name, file_error::unknown, text.size() - 1, "", "", past_limit("file larger", limit));
     if (n < want) {
-      if (std::ferror(fp.get())) throw file_error(function, name, file_error::unknown, have + n, "", "", read_error_text(errno));
+      if (std::ferror(fp.get()))
+        throw file_error(function, name, file_error::unknown, have + n, "", "", read_error_text(errno));
       return text;
     }
   }
