@@ -55,6 +55,21 @@ void check_scores(const mmrag_rft::eval_report& r, double top) {
           "ranking scores lie in [0, 1]");
 }
 
+// A question whose prediction ranks a gold document's id first has reciprocal rank 1, whichever copy of a
+// repeated candidate id is the gold one.
+void check_first_hits(const mmrag_rft::eval_report& r, const std::vector<mmrag_rft::prediction>& ps) {
+  for (const auto& q : r.questions) {
+    const mmrag_rft::sample* s = nullptr;
+    for (const auto& g : gold_set()) s = g.id == q.id ? &g : s;
+    for (const auto& p : ps) {
+      if (p.id != q.id || p.ranking.empty()) continue;
+      bool hit = false;
+      for (const auto g : s->gold) hit = hit || s->documents[g].id == p.ranking.front();
+      if (hit) check(q.reciprocal_rank && *q.reciprocal_rank == 1.0, "a gold document ranked first has RR 1");
+    }
+  }
+}
+
 std::string to_jsonl(const std::vector<mmrag_rft::prediction>& ps) {
   std::string out;
   for (const auto& p : ps) {
@@ -112,7 +127,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(threw, "repeated prediction ids are an error");
     return 0;
   }
-  check_scores(mmrag_rft::evaluate_webqa(gold_set(), ps, o), 1.0);
-  check_scores(mmrag_rft::evaluate_mmqa(mmqa, ps, o), 100.0);
+  const auto webqa = mmrag_rft::evaluate_webqa(gold_set(), ps, o);
+  const auto mmqa_report = mmrag_rft::evaluate_mmqa(mmqa, ps, o);
+  check_scores(webqa, 1.0);
+  check_scores(mmqa_report, 100.0);
+  check_first_hits(webqa, ps);
+  check_first_hits(mmqa_report, ps);
   return 0;
 }
