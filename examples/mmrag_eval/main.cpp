@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
       mmrag_rft::webqa_load_options lo;
       lo.split = split;
       const auto samples = mmrag_rft::load_webqa(gold, lo);
+      // A mistyped split keeps nothing; scoring zero questions and exiting 0 would pass for a result.
+      if (samples.empty() && !split.empty()) {
+        std::cerr << "mmrag-eval: no gold record has split \"" << split << "\" in " << gold
+                  << " (WebQA names train, val and test)\n";
+        return 1;
+      }
       t2 = clock::now();
       report = mmrag_rft::evaluate_webqa(samples, preds, opt);
     } else {

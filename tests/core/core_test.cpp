@@ -213,6 +213,17 @@ TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, tr
                        doctest::Contains("lengths[1]"), mmrag_rft::error);
 }
 
+TEST_CASE("build_response_mask: a bad length leaves the mask and the truncation flags untouched") {
+  std::vector<std::int64_t> ids{5, 2, 0, 5, 6, 7};
+  std::vector<std::uint8_t> mask(6, 9), truncated(2, 9);
+  const std::vector<std::int64_t> lengths{2, 4}; // row 1 is bad, row 0 would be written first
+  CHECK_THROWS_WITH_AS((void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 2, 3), 2, {mask.data(), 2, 3}, {}, lengths,
+                                                               truncated),
+                       doctest::Contains("lengths[1]"), mmrag_rft::error);
+  CHECK(mask == std::vector<std::uint8_t>(6, 9));
+  CHECK(truncated == std::vector<std::uint8_t>(2, 9));
+}
+
 TEST_CASE("error: names the function, the argument and the index") {
   const mmrag_rft::error e("grpo_advantages", "rewards", "is NaN", 3);
   CHECK(std::string(e.what()) == "grpo_advantages: rewards[3] is NaN");

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 namespace mmrag_rft::fuzz {
 
@@ -56,6 +57,30 @@ inline void check(bool ok, const char* what) {
     i += len;
   }
   return true;
+}
+
+// The pieces of `s` between the `sep` bytes (n separators give n + 1 pieces, empty ones included).
+[[nodiscard]] inline std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = s.find(sep, start);
+    parts.push_back(s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return parts;
+    start = end + 1;
+  }
+}
+
+// The input without its first byte, which the targets read as their options.
+[[nodiscard]] inline std::string_view after_first(const std::uint8_t* data, std::size_t size) {
+  return size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1) : std::string_view{};
+}
+
+// 1-based lines of `s` (a text without a newline has one).
+[[nodiscard]] inline std::size_t line_count(std::string_view s) {
+  std::size_t n = 1;
+  for (const char c : s) n += c == '\n';
+  return n;
 }
 
 } // namespace mmrag_rft::fuzz

@@ -40,6 +40,9 @@ struct mmqa_load_options {
   std::optional<std::uint64_t> shuffle_seed;
   /// Called once per image document after the context files are read; its result becomes `document::image`.
   std::function<std::shared_ptr<const image_data>(const document&)> attach_image;
+  /// Longest line accepted in any of the files (64 MiB; the largest MultimodalQA line, a table, is far shorter); a
+  /// longer line is a located error, so an endless line cannot exhaust memory.
+  std::size_t max_line_bytes = std::size_t{64} << 20;
 };
 
 namespace detail {
@@ -60,9 +63,9 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
       if (!a.is_object()) site.wrong_type(at, "object", a);
       const auto* v = site.find(a, "answer");
       if (!v) site.fail(json_site::join(at, "answer"), "missing required field");
-      // The official script scores str(answer): number answers are floats in the file.
+      // The official script scores str(answer): number answers are floats in the file, an integer stays one.
       if (v->is_string()) s.answers.push_back(v->get<std::string>());
-      else if (v->is_number()) s.answers.push_back(python_float_str(v->get<double>()));
+      else if (v->is_number()) s.answers.push_back(python_number_str(*v));
       else site.wrong_type(json_site::join(at, "answer"), "string or number", *v);
       info.answer_types.push_back(site.optional_string(a, at, "type"));
       const std::string m = site.optional_string(a, at, "modality");
@@ -156,7 +159,8 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
 /// line) and, when given, fills the documents from the context files. [allenai/multimodalqa README "Dataset Format"]
 ///
 /// Per question: `id` = `qid`; `question`; `answers` = each `answers[i].answer` (a number answer written as Python's
-/// `str(float)`, as the official evaluation does); `category` = `metadata.type` (e.g. `Compose(TableQ,ImageListQ)`);
+/// `str` writes it after `json.load`, as the official evaluation does: `4.0` as "4.0", `4` as "4"); `category` =
+/// `metadata.type` (e.g. `Compose(TableQ,ImageListQ)`);
 /// documents = `metadata.image_doc_ids` (image), `metadata.text_doc_ids` (text), `metadata.table_id` (table) in that
 /// order; `gold` = the documents named by `supporting_context`. `info[i]` keeps the answer modality and types.
 ///
@@ -165,6 +169,7 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
 /// required field or invalid JSON throws `file_error` with the file, the 1-based line, the qid (or context id) and the
 /// field path, e.g. `MMQA_dev.jsonl:7: "a33985b1…": answers[0].answer: expected string or number, got array`.
 ///
+/// A line longer than `max_line_bytes`, or a file that cannot be read (a directory), throws `file_error` too.
 /// Each file is read once, line by line (one line in memory at a time), plain or gzip-compressed as distributed
 /// (`MMQA_dev.jsonl.gz`; told from the content, not the name); the context files keep only documents some question
 /// references. O(total bytes); documents per id are found through a hash map.
@@ -172,7 +177,8 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
   constexpr std::string_view fn = "load_mmqa";
   mmqa_dataset out;
   const std::string qname = questions.string();
-  detail::for_each_jsonl_line(questions, fn, [&](std::string_view text, std::uint64_t line) {
+  const detail::size_limit line_limit{options.max_line_bytes, "mmqa_load_options::max_line_bytes"};
+  detail::for_each_jsonl_line(questions, fn, line_limit, [&](std::string_view text, std::uint64_t line) {
     detail::json_site site{fn, qname, line, {}};
     detail::read_mmqa_question(detail::parse_json_line(text, site), site, options, out);
   });
@@ -184,7 +190,7 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
   const auto read_context = [&](const std::filesystem::path& path, modality kind) {
     if (path.empty()) return;
     const std::string name = path.string();
-    detail::for_each_jsonl_line(path, fn, [&](std::string_view text, std::uint64_t line) {
+    detail::for_each_jsonl_line(path, fn, line_limit, [&](std::string_view text, std::uint64_t line) {
       detail::json_site site{fn, name, line, {}};
       const nlohmann::json j = detail::parse_json_line(text, site);
       if (!j.is_object()) site.wrong_type("", "object", j);

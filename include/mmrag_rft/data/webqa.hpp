@@ -40,6 +40,9 @@ struct webqa_load_options {
   /// Called once per image document after it is read; its result becomes `document::image` (pixels or features
   /// from the WebQA image TSV, a cache, a vision encoder). Empty: images carry id, title and caption only.
   std::function<std::shared_ptr<const image_data>(const document&)> attach_image;
+  /// Deepest nesting of arrays and objects accepted anywhere in the file, skipped fields included; deeper is a
+  /// located error. WebQA itself nests 4 deep (root, record, fact list, fact).
+  std::size_t max_depth = 256;
 };
 
 namespace detail {
@@ -63,11 +66,13 @@ public:
   bool boolean(bool) { return scalar(kind::boolean, nullptr); }
   bool number_integer(number_integer_t v) {
     integer_ = v;
+    unsigned_ = false;
     return scalar(kind::integer, nullptr);
   }
   bool number_unsigned(number_unsigned_t v) {
-    if (v > static_cast<number_unsigned_t>(INT64_MAX)) return scalar(kind::number, nullptr);
-    integer_ = static_cast<std::int64_t>(v);
+    // Kept apart from integer_: a value above INT64_MAX is still an integer.
+    uinteger_ = v;
+    unsigned_ = true;
     return scalar(kind::integer, nullptr);
   }
   bool number_float(number_float_t, const string_t&) { return scalar(kind::number, nullptr); }
@@ -75,6 +80,7 @@ public:
   bool binary(binary_t&) { return scalar(kind::binary, nullptr); }
 
   bool start_object(std::size_t) {
+    nest();
     if (skip_) return ++skip_, true;
     switch (at_) {
     case level::top: at_ = level::root; return true;
@@ -115,6 +121,7 @@ public:
     return true;
   }
   bool end_object() {
+    --depth_;
     if (skip_) return --skip_, true;
     switch (at_) {
     case level::root: at_ = level::done; return true;
@@ -130,6 +137,7 @@ public:
     }
   }
   bool start_array(std::size_t) {
+    nest();
     if (skip_) return ++skip_, true;
     if (at_ == level::top) return fail("expected an object keyed by Guid at the top level, got array");
     if (at_ == level::root) return fail("expected object, got array");
@@ -151,6 +159,7 @@ public:
     return fail(std::string("expected ") + (ffield_ == ffield::image_id ? "integer" : "string") + ", got array");
   }
   bool end_array() {
+    --depth_;
     if (skip_) return --skip_, true;
     if (at_ == level::list) {
       at_ = level::record;
@@ -159,11 +168,7 @@ public:
     return true;
   }
   bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-    std::string msg = e.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 9: " prefix: our
-    // location replaces it, and its column is counted on the whole file.
-    if (const auto p = msg.find(": "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos)
-      msg.erase(0, p + 2);
+    const std::string msg = json_error_text(e);
     const std::uint64_t at = position > 0 ? position - 1 : 0;
     throw file_error(fn_, file_, src_.line(), at, at_ == level::top || at_ == level::root ? "" : guid_, "",
                      "invalid JSON: " + msg);
@@ -231,6 +236,11 @@ private:
     if (at_ == level::fact && !fkey_.empty()) p.append(".").append(fkey_);
     return p;
   }
+  // Counts every level, skipped ones too, so the skip counter cannot overflow and an endless nesting stops early.
+  void nest() {
+    if (++depth_ > o_.max_depth)
+      fail("nesting deeper than " + std::to_string(o_.max_depth) + " levels (webqa_load_options::max_depth)");
+  }
   bool fail(std::string message) const {
     throw file_error(fn_, file_, src_.line(), src_.offset() > 0 ? src_.offset() - 1 : 0,
                      at_ == level::top ? std::string_view{} : std::string_view{guid_}, path(), message);
@@ -270,7 +280,7 @@ private:
       if (ffield_ == ffield::other) return true;
       if (ffield_ == ffield::image_id) {
         if (k != kind::integer) return fail("expected integer, got " + std::string(name(k)));
-        doc_.id = std::to_string(integer_);
+        doc_.id = unsigned_ ? std::to_string(uinteger_) : std::to_string(integer_);
         has_id_ = true;
         return true;
       }
@@ -333,13 +343,15 @@ private:
   std::string_view file_;
 
   level at_ = level::top;
-  int skip_ = 0;
+  std::size_t skip_ = 0, depth_ = 0;
   std::string guid_, key_, fkey_;
   rfield field_ = rfield::other;
   ffield ffield_ = ffield::other;
   lkind list_ = lkind::answers;
   std::size_t index_ = 0;
   std::int64_t integer_ = 0;
+  std::uint64_t uinteger_ = 0;
+  bool unsigned_ = false;
   sample cur_;
   document doc_;
   bool has_q_ = false, has_id_ = false, image_fact_ = false, positive_ = false, keep_ = true;
@@ -368,7 +380,9 @@ inline std::vector<sample> run_webqa(byte_source& src, const webqa_load_options&
 /// (a string) in each text fact. Everything else is optional (absent or `null` leaves the member empty); unknown
 /// fields are skipped. A present field of the wrong type, a missing required field or invalid JSON throws
 /// `file_error` naming the file, line, byte offset, Guid and field path, e.g.
-/// `"d5bbc…": img_posFacts[2].image_id: expected integer, got string`. A file that cannot be opened throws too.
+/// `"d5bbc…": img_posFacts[2].image_id: expected integer, got string`. A file that cannot be opened or read (a
+/// directory) throws too, as does nesting deeper than `max_depth`. An `image_id` of any size (up to 2^64 - 1) is
+/// kept as its decimal text.
 ///
 /// One pass over the file in 1 MiB chunks through nlohmann-json's SAX parser: no DOM and no whole-file buffer, so
 /// peak memory is the samples plus 1 MiB. A gzip-compressed file is read as its content (told from the first bytes,

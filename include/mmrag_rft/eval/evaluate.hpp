@@ -69,6 +69,20 @@ index_predictions(std::span<const prediction> predictions, std::string_view fn) 
   return by_id;
 }
 
+/// Checks gold sample `i` before it is scored: its gold indices lie inside its documents (an index past them would
+/// be read out of bounds), and its id is new (the official scripts key gold by id, so a repeat would be scored twice
+/// against one prediction). `seen` maps the ids so far to their sample.
+inline void check_gold_sample(const sample& s, std::size_t i, std::string_view fn,
+                              std::unordered_map<std::string_view, std::size_t>& seen) {
+  for (const auto g : s.gold)
+    require(g < s.documents.size(), fn, "gold",
+            "\"" + s.id + "\": gold index " + std::to_string(g) + " is not below its " +
+                std::to_string(s.documents.size()) + " documents",
+            i);
+  const auto [it, fresh] = seen.emplace(s.id, i);
+  require(fresh, fn, "gold", "repeats the id \"" + s.id + "\" of gold[" + std::to_string(it->second) + "]", i);
+}
+
 /// Fills the id, category and `predicted` of `q` and returns the question's prediction, or nullptr.
 inline const prediction* start_question(const sample& s,
                                         const std::unordered_map<std::string_view, const prediction*>& by_id,
@@ -111,9 +125,16 @@ public:
     }
     if (any_ranking_) {
       // Candidate ids become positions in s.documents; ids outside the candidates get fresh numbers (never relevant);
-      // a repeated id keeps its first position, as a ranking cannot list a document twice.
+      // a repeated id keeps its first position, as a ranking cannot list a document twice. A document listed twice
+      // among the candidates (one image as a negative and a positive fact) is one document: the gold positions
+      // go through the same map, so its id is relevant whichever copy is gold.
       std::unordered_map<std::string_view, std::size_t> pos;
       for (std::size_t d = 0; d < s.documents.size(); ++d) pos.emplace(s.documents[d].id, d);
+      std::vector<std::size_t> relevant;
+      for (const auto g : s.gold) {
+        const std::size_t x = pos.find(s.documents[g].id)->second;
+        if (std::find(relevant.begin(), relevant.end(), x) == relevant.end()) relevant.push_back(x);
+      }
       std::vector<std::size_t> ranking;
       std::unordered_set<std::size_t> seen;
       std::size_t fresh = s.documents.size();
@@ -123,12 +144,12 @@ public:
           const std::size_t x = it != pos.end() ? it->second : fresh++;
           if (seen.insert(x).second) ranking.push_back(x);
         }
-      const double ndcg = ndcg_at_k(ranking, s.gold, k_);
-      const double rr = reciprocal_rank(ranking, s.gold);
+      const double ndcg = ndcg_at_k(ranking, relevant, k_);
+      const double rr = reciprocal_rank(ranking, relevant);
       ++ranking_.count;
       ranking_.ndcg += ndcg;
       ranking_.mrr += rr;
-      ranking_.recall += recall_at_k(ranking, s.gold, k_);
+      ranking_.recall += recall_at_k(ranking, relevant, k_);
       q.ndcg = ndcg;
       q.reciprocal_rank = rr;
     }
@@ -162,8 +183,9 @@ private:
 
 /// Lists the prediction ids that match no gold question. When there are predictions and not one matches, the gold
 /// file, its split or the id field is the wrong one, and scoring every question 0 would hide it: an error.
-inline void note_unknown(std::span<const prediction> predictions, const std::unordered_set<std::string_view>& gold_ids,
-                         eval_report& r, std::string_view fn) {
+inline void note_unknown(std::span<const prediction> predictions,
+                         const std::unordered_map<std::string_view, std::size_t>& gold_ids, eval_report& r,
+                         std::string_view fn) {
   for (const auto& p : predictions)
     if (!gold_ids.contains(p.id)) r.unknown_ids.push_back(p.id);
   if (predictions.empty() || r.unknown_ids.size() < predictions.size()) return;
@@ -194,9 +216,11 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 /// (micro, `micro_precision_recall_f1`). Ranking (when some prediction has a `ranking`): NDCG@k, MRR and recall@k of the
 /// ranked ids against the gold positives. QA-FL (BARTScore) is not computed: it needs a neural model.
 ///
-/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, or there are predictions and not one of their
-/// ids is a gold question's (scoring every question 0 would hide a wrong gold file or split). Prediction ids with
-/// no gold question are listed in `unknown_ids`. Complexity: linear in the gold and predictions (hash lookups) plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions or two gold samples share an id, a gold index is not a
+/// document of its sample, or there are predictions and not one of their ids is a gold question's (scoring every
+/// question 0 would hide a wrong gold file or split). Candidates that share an id count as one document (relevant
+/// when any copy is gold). Prediction ids with no gold question are listed in `unknown_ids`. Complexity: linear in
+/// the gold and predictions (hash lookups) plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_webqa(std::span<const sample> gold, std::span<const prediction> predictions,
                                                 const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_webqa";
@@ -207,9 +231,10 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   detail::document_scorer docs(predictions, options.k, true);
   detail::group_sum all;
   std::map<std::string, detail::group_sum> cats;
-  std::unordered_set<std::string_view> gold_ids;
-  for (const sample& s : gold) {
-    gold_ids.insert(s.id);
+  std::unordered_map<std::string_view, std::size_t> gold_ids;
+  for (std::size_t i = 0; i < gold.size(); ++i) {
+    const sample& s = gold[i];
+    detail::check_gold_sample(s, i, fn, gold_ids);
     const auto& golds = s.keywords.empty() ? s.answers : s.keywords;
     if (golds.empty()) {
       ++r.num_unannotated;
@@ -246,8 +271,9 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
 /// `sources` against `supporting_context`, macro and micro) and ranking metrics as in `evaluate_webqa` are our
 /// additions.
 ///
-/// Throws `mmrag_rft::error` when k = 0, two predictions share an id, there are predictions and none matches a gold
-/// question, or `gold.info` and `gold.samples` differ in size. Complexity: linear in the gold and predictions plus the metric costs.
+/// Throws `mmrag_rft::error` when k = 0, two predictions or two gold questions share an id, a gold index is not a
+/// document of its question, there are predictions and none matches a gold question, or `gold.info` and
+/// `gold.samples` differ in size. Complexity: linear in the gold and predictions plus the metric costs.
 [[nodiscard]] inline eval_report evaluate_mmqa(const mmqa_dataset& gold, std::span<const prediction> predictions,
                                                const eval_options& options = {}) {
   constexpr std::string_view fn = "evaluate_mmqa";
@@ -259,10 +285,10 @@ inline void note_unknown(std::span<const prediction> predictions, const std::uno
   detail::document_scorer docs(predictions, options.k, false);
   detail::group_sum all;
   std::map<std::string, detail::group_sum> types, modalities, hops;
-  std::unordered_set<std::string_view> gold_ids;
+  std::unordered_map<std::string_view, std::size_t> gold_ids;
   for (std::size_t i = 0; i < gold.samples.size(); ++i) {
     const sample& s = gold.samples[i];
-    gold_ids.insert(s.id);
+    detail::check_gold_sample(s, i, fn, gold_ids);
     if (s.answers.empty()) {
       ++r.num_unannotated;
       continue;

@@ -21,15 +21,26 @@
 
 namespace mmrag_rft {
 
+/// Limits of `load_predictions`.
+struct prediction_load_options {
+  /// Largest file read (1 GiB, far above any benchmark's predictions); a larger one, or an endless stream, is a
+  /// located error once this many bytes are read, instead of a whole-memory allocation.
+  std::size_t max_bytes = std::size_t{1} << 30;
+};
+
 namespace detail {
 
 inline constexpr std::string_view prediction_id_keys[] = {"id", "qid", "guid", "Guid"};
+/// The fields of one prediction record: an object with any of them (or an id) is a record, not an id-keyed map.
+inline constexpr std::string_view prediction_field_keys[] = {"answer",  "answers",           "predicted answers",
+                                                             "sources", "predicted sources", "ranking"};
 
 /// An id or a list item that may be written as text or as an integer (WebQA image ids are integers).
 [[nodiscard]] inline std::string id_text(const nlohmann::json& v, const json_site& site, std::string_view at) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  // Unsigned first: nlohmann's is_number_integer() holds for unsigned values too, which int64 would wrap.
   if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
   site.wrong_type(at, "string or integer", v);
 }
 
@@ -42,12 +53,13 @@ inline void read_id_list(const nlohmann::json& obj, const json_site& site, std::
   for (std::size_t i = 0; i < v->size(); ++i) out.push_back(id_text((*v)[i], site, json_site::index(path, i)));
 }
 
-/// The answer field: a string, a number (as Python's str), or a list of those; `null` or absent means no answer.
+/// The answer field: a string, a number (as Python's str: `3` stays "3", `3.0` is "3.0"), or a list of those; `null`
+/// or absent means no answer.
 inline void read_answers(const nlohmann::json& v, const json_site& site, std::string_view at,
                          std::vector<std::string>& out) {
   const auto one = [&](const nlohmann::json& a, std::string_view path) {
     if (a.is_string()) out.push_back(a.get<std::string>());
-    else if (a.is_number()) out.push_back(python_float_str(a.get<double>()));
+    else if (a.is_number()) out.push_back(python_number_str(a));
     else site.wrong_type(path, "string or number", a);
   };
   if (v.is_array())
@@ -79,6 +91,10 @@ inline prediction read_prediction(const nlohmann::json& obj, json_site& site, st
       site.record = p.id;
       break;
     }
+  const auto* answer = site.find(obj, "answer");
+  const auto* answers = site.find(obj, "answers");
+  // Both at once would be merged or one dropped: either is a guess at what the system meant.
+  if (answer && answers) site.fail(json_site::join(at, "answers"), "given together with answer (give one of them)");
   bool answered = false;
   for (const auto key : answer_keys)
     if (const auto* v = site.find(obj, key)) {
@@ -99,9 +115,23 @@ inline prediction read_prediction(const nlohmann::json& obj, json_site& site, st
   return p;
 }
 
-[[nodiscard]] inline bool has_id_key(const nlohmann::json& j) {
+[[nodiscard]] inline bool is_prediction_record(const nlohmann::json& j) {
   for (const auto key : prediction_id_keys)
     if (j.contains(key)) return true;
+  for (const auto key : prediction_field_keys)
+    if (j.contains(key)) return true;
+  return false;
+}
+
+/// Whether the first non-blank line of `text` is a JSON value on its own, as in a JSONL file.
+[[nodiscard]] inline bool first_line_is_json(std::string_view text) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view row = text.substr(start, end - start);
+    if (row.find_first_not_of(" \t\r") != std::string_view::npos) return nlohmann::json::accept(row);
+    start = end + 1;
+  }
   return false;
 }
 
@@ -121,9 +151,15 @@ inline std::vector<prediction> parse_predictions_text(std::string_view text, std
                                                       std::string_view name) {
   std::vector<prediction> out;
   bool any_fields = false, fields = false;
-  // A whole-file JSON object without an id field is the official submission map {id: prediction}.
+  // A whole-file JSON object that is not itself a prediction record is the official submission map {id: prediction}.
   const auto whole = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (!whole.is_discarded() && whole.is_object() && !has_id_key(whole)) {
+  const bool blank = text.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (whole.is_discarded() && !blank && !first_line_is_json(text)) {
+    // Neither a document nor JSONL: a (pretty-printed) document with an error, located in the whole text.
+    const json_syntax_error e = locate_json_error(text);
+    throw file_error(fn, name, e.line, file_error::unknown, "", "", "invalid JSON: " + e.message);
+  }
+  if (!whole.is_discarded() && whole.is_object() && !is_prediction_record(whole)) {
     for (const auto& [id, v] : whole.items()) {
       json_site site{fn, name, file_error::unknown, id};
       prediction p;
@@ -173,16 +209,20 @@ inline std::vector<prediction> parse_predictions_text(std::string_view text, std
 ///    names accepted. [WebQnA/WebQA README "Output Format"]
 /// 3. The MultimodalQA predictions object `{qid: "answer" or ["answer", ...]}`. [allenai/multimodalqa evaluate.py]
 ///
-/// Blank lines are skipped. A line that is not JSON, a wrong type or a JSONL line without an id throws `file_error`
-/// naming the file, the line, the id and the field (e.g. `pred.jsonl:3: "g7": sources[1]: expected string or
-/// integer, got array`). So do a prediction that has no answer, sources or ranking but some other member (e.g.
+/// An object with an id key or a prediction field (`{"answer": "red"}`) is one JSONL record, never a map.
+/// Blank lines are skipped. A line that is not JSON, a wrong type, a JSONL line without an id, or `answer` and
+/// `answers` in one prediction throws `file_error` naming the file, the line, the id and the field (e.g.
+/// `pred.jsonl:3: "g7": sources[1]: expected string or integer, got array`); a syntax error in a whole-file object is
+/// reported at its line. So do a prediction that has no answer, sources or ranking but some other member (e.g.
 /// `pred.jsonl:1: "g1": predicted_answer: unknown field, ...`), a file with no predictions (empty, blank lines or
 /// `{}`), and one none of whose predictions has an answer, sources or a ranking: they would otherwise score every
-/// question 0 without a word. A prediction with an answer
-/// and other members is read, the other members ignored. Reads the file once into memory (prediction files are
-/// small next to the gold data); O(bytes).
-[[nodiscard]] inline std::vector<prediction> load_predictions(const std::filesystem::path& file) {
-  const std::string text = detail::compressed_file(file, "load_predictions").read_all();
+/// question 0 without a word. A prediction with an answer and other members is read, the other members ignored. A
+/// file that cannot be read or is larger than `options.max_bytes` (after decompression) throws too. Reads the file
+/// once into memory (prediction files are small next to the gold data); O(bytes).
+[[nodiscard]] inline std::vector<prediction> load_predictions(const std::filesystem::path& file,
+                                                              const prediction_load_options& options = {}) {
+  const std::string text =
+      detail::read_whole_file(file, "load_predictions", {options.max_bytes, "prediction_load_options::max_bytes"});
   return detail::parse_predictions_text(text, "load_predictions", file.string());
 }
 

@@ -167,14 +167,28 @@ struct discount_table {
   return p < small_ranking ? discounts().log2[p] : std::log2(static_cast<double>(p) + 2.0);
 }
 
-template <class J>
-[[nodiscard]] double dcg(std::span<const std::size_t> ranking, const J& judged, std::size_t k, ndcg_gain gain) {
+// DCG with the gain of a grade given by `gain_of`.
+template <class J, class Gain>
+[[nodiscard]] double dcg_with(std::span<const std::size_t> ranking, const J& judged, std::size_t k, Gain&& gain_of) {
   double s = 0;
   for_each_first_occurrence(ranking, std::min(k, ranking.size()), [&](std::size_t p, std::size_t id) {
     const double g = judged.grade(id);
-    if (g > 0) s += apply_gain(g, gain) / discount(p);
+    if (g > 0) s += gain_of(g) / discount(p);
   });
   return s;
+}
+
+template <class J>
+[[nodiscard]] double dcg(std::span<const std::size_t> ranking, const J& judged, std::size_t k, ndcg_gain gain) {
+  return dcg_with(ranking, judged, k, [gain](double g) { return apply_gain(g, gain); });
+}
+
+// The ideal DCG@k of the positive grades `best` (best first) under `gain_of`.
+template <class Gain>
+[[nodiscard]] double ideal_dcg(const std::vector<double>& best, std::size_t k, Gain&& gain_of) {
+  double ideal = 0;
+  for (std::size_t p = 0; p < std::min(k, best.size()); ++p) ideal += gain_of(best[p]) / discount(p);
+  return ideal;
 }
 
 struct hit_counts {
@@ -272,9 +286,11 @@ struct hit_counts {
 /// NDCG@k with graded relevance; the ideal ranking sorts the positive grades, best first.
 /// [trec_eval m_ndcg_cut.c; ranx ndcg / ndcg_burges]
 ///
-/// No positive grade gives 0. Negative grades as in `dcg_at_k`: gain 0 and not in the ideal ranking by default
-/// (trec_eval), an error under `negative_grades::reject`. Throws `mmrag_rft::error` when k = 0 or a grade is not
-/// finite. Example: judgements {1: 2, 2: -1}, ranking {2, 1}, k = 2: DCG = 0 + 2 / log2(3), IDCG = 2, NDCG = 0.6309.
+/// In [0, 1] for every finite grade, also where the gains themselves overflow a double (exponential gain of a grade
+/// from 1024 on): then each gain is divided by the best grade's first. No positive grade gives 0. Negative grades as
+/// in `dcg_at_k`: gain 0 and not in the ideal ranking by default (trec_eval), an error under
+/// `negative_grades::reject`. Throws `mmrag_rft::error` when k = 0 or a grade is not finite. Example: judgements
+/// {1: 2, 2: -1}, ranking {2, 1}, k = 2: DCG = 0 + 2 / log2(3), IDCG = 2, NDCG = 0.6309.
 [[nodiscard]] inline double ndcg_at_k(std::span<const std::size_t> ranking,
                                       std::span<const graded_relevance> relevance, std::size_t k,
                                       ndcg_gain gain = ndcg_gain::linear,
@@ -282,10 +298,20 @@ struct hit_counts {
   detail::require_k(k, "ndcg_at_k");
   const detail::graded_judgements judged(relevance, "ndcg_at_k", negative);
   const std::vector<double> best = judged.ideal();
-  double ideal = 0;
-  for (std::size_t p = 0; p < std::min(k, best.size()); ++p)
-    ideal += detail::apply_gain(best[p], gain) / detail::discount(p);
-  return ideal > 0 ? detail::dcg(ranking, judged, k, gain) / ideal : 0.0;
+  const auto plain = [gain](double g) { return detail::apply_gain(g, gain); };
+  double ideal = detail::ideal_dcg(best, k, plain);
+  double found = ideal > 0 ? detail::dcg_with(ranking, judged, k, plain) : 0.0;
+  if (!std::isfinite(ideal) || !std::isfinite(found)) {
+    // The gains overflow a double (2^grade - 1 from grade 1024 on, or linear grades near the largest double), and
+    // inf / inf is NaN. NDCG is a ratio, so divide every gain by the best grade's: each lies in [0, 1] then.
+    const double top = best.front();
+    const auto scaled = [gain, top](double g) {
+      return gain == ndcg_gain::linear ? g / top : std::exp2(g - top) - std::exp2(-top);
+    };
+    ideal = detail::ideal_dcg(best, k, scaled);
+    found = detail::dcg_with(ranking, judged, k, scaled);
+  }
+  return ideal > 0 ? found / ideal : 0.0;
 }
 
 /// Reciprocal rank: 1 / rank of the first relevant document among the first k positions, 0 if there is none;

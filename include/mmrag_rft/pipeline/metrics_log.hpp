@@ -5,6 +5,7 @@
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/pipeline/rft_step.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -54,7 +55,9 @@ struct metrics_record {
 
 /// Appends metrics records to `<prefix>.jsonl` (one JSON object per line) and `<prefix>.csv` (a header from the
 /// first record's names; later records are written in that column order, missing values empty). Non-finite numbers
-/// are written as JSON `null` and empty CSV cells. Throws `mmrag_rft::error` when a file cannot be opened.
+/// are written as JSON `null` and empty CSV cells. Stage and value names may hold any bytes (a rule's name comes
+/// from its caller): JSON strings escape `"`, `\` and control characters; a CSV field with a comma, a quote or a line
+/// break is quoted with its quotes doubled (RFC 4180). Throws `mmrag_rft::error` when a file cannot be opened.
 class metrics_log {
 public:
   explicit metrics_log(const std::string& prefix, bool append = false) {
@@ -66,9 +69,13 @@ public:
   }
 
   void write(const metrics_record& r) {
-    jsonl_ << "{\"stage\":\"" << r.stage << "\",\"step\":" << r.step;
+    jsonl_ << "{\"stage\":";
+    json_string(jsonl_, r.stage);
+    jsonl_ << ",\"step\":" << r.step;
     for (const auto& [k, v] : r.values) {
-      jsonl_ << ",\"" << k << "\":";
+      jsonl_ << ',';
+      json_string(jsonl_, k);
+      jsonl_ << ':';
       number(jsonl_, v, "null");
     }
     jsonl_ << "}\n";
@@ -76,11 +83,15 @@ public:
       for (const auto& kv : r.values) columns_.push_back(kv.first);
       if (!header_written_) {
         csv_ << "stage,step";
-        for (const auto& c : columns_) csv_ << ',' << c;
+        for (const auto& c : columns_) {
+          csv_ << ',';
+          csv_field(csv_, c);
+        }
         csv_ << '\n';
       }
     }
-    csv_ << r.stage << ',' << r.step;
+    csv_field(csv_, r.stage);
+    csv_ << ',' << r.step;
     for (const auto& c : columns_) {
       csv_ << ',';
       for (const auto& [k, v] : r.values)
@@ -95,6 +106,31 @@ public:
   }
 
 private:
+  static void json_string(std::ostream& o, std::string_view s) {
+    o << '"';
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') o << '\\' << c;
+      else if (c == '\n') o << "\\n";
+      else if (c == '\t') o << "\\t";
+      else if (c == '\r') o << "\\r";
+      else if (u < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", u);
+        o << buf;
+      } else o << c;
+    }
+    o << '"';
+  }
+  static void csv_field(std::ostream& o, std::string_view s) {
+    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+      o << s;
+      return;
+    }
+    o << '"';
+    for (const char c : s) o << (c == '"' ? "\"\"" : std::string_view(&c, 1));
+    o << '"';
+  }
   static void number(std::ostream& o, double v, const char* nonfinite) {
     if (!std::isfinite(v)) {
       o << nonfinite;
@@ -110,7 +146,8 @@ private:
 };
 
 /// A one-line progress bar on stderr: `[stage1] ######.... 42/100 reward 0.61 1.2 s/step`. On a terminal it redraws
-/// in place; otherwise it prints a line every tenth of the run, so logs stay short.
+/// in place; otherwise it prints a line every tenth of the run, so logs stay short. A count past the total (a loop
+/// that runs longer than announced) shows a full bar and the count as it is.
 class progress_bar {
 public:
   progress_bar(std::string label, std::size_t total) : label_(std::move(label)), total_(total) {
@@ -119,8 +156,9 @@ public:
 #endif
   }
   void update(std::size_t done, std::string_view status) {
-    const std::size_t width = 24, filled = total_ ? width * done / total_ : width;
-    const bool milestone = total_ == 0 || done == total_ || (done * 10 / total_) != ((done - 1) * 10 / total_);
+    const std::size_t width = 24, shown = std::min(done, total_), filled = total_ ? width * shown / total_ : width;
+    const bool milestone =
+        total_ == 0 || done >= total_ || done == 0 || (done * 10 / total_) != ((done - 1) * 10 / total_);
     if (!tty_ && !milestone) return;
     std::string bar(filled, '#');
     bar.append(width - filled, '.');

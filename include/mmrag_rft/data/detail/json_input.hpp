@@ -5,11 +5,13 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/data/detail/compressed_file.hpp>
+#include <mmrag_rft/data/detail/json_limits.hpp>
 #include <mmrag_rft/data/file_error.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -40,7 +42,7 @@ public:
       : file_(std::make_unique<compressed_file>(path, function)) {
     buf_.resize(chunk);
     data_ = buf_.data();
-    refill();
+    refill(); // a directory opens and fails here; the file closes with its owner
   }
   byte_source(const byte_source&) = delete;
   byte_source& operator=(const byte_source&) = delete;
@@ -140,6 +142,14 @@ private:
   return s;
 }
 
+/// A JSON number as Python's `str` writes what `json.load` makes of it: an integer token stays an int (`3`, any
+/// size), a token with a fraction or an exponent is a float (`3.0`). Scoring `str(answer)` depends on the difference.
+[[nodiscard]] inline std::string python_number_str(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
+  if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
+  return python_float_str(v.get<double>());
+}
+
 /// Where a DOM value came from, for errors: the loader, the file, the line, and the record id once known.
 struct json_site {
   std::string_view function;
@@ -195,14 +205,22 @@ struct json_site {
 };
 
 /// Calls `f(line_text, line_number)` for each non-blank line of a JSONL file, plain or gzip (1-based numbers); a
-/// line is read into one reused buffer, so memory stays at the longest line.
+/// line is read into one reused buffer, so memory stays at the longest line, and a line longer than `limit` is a
+/// located error (an endless line, e.g. /dev/zero through a FIFO, stops there instead of growing until allocation
+/// fails).
 template <class F>
-void for_each_jsonl_line(const std::filesystem::path& path, std::string_view function, F&& f) {
+void for_each_jsonl_line(const std::filesystem::path& path, std::string_view function, size_limit limit, F&& f) {
+  const std::string name = path.string();
   compressed_file file(path, function);
   std::string line;
   std::vector<char> buf(std::size_t{1} << 16);
   std::uint64_t number = 0;
   bool pending = false;
+  const auto append = [&](const char* p, std::size_t n) {
+    if (n > limit.bytes - line.size())
+      throw file_error(function, name, number + 1, file_error::unknown, "", "", past_limit("line longer", limit));
+    line.append(p, n);
+  };
   const auto flush = [&] {
     ++number;
     if (line.find_first_not_of(" \t\r\n") != std::string::npos) f(std::string_view(line), number);
@@ -215,12 +233,12 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
     for (;;) {
       const void* nl = std::memchr(buf.data() + start, '\n', n - start);
       if (!nl) {
-        line.append(buf.data() + start, n - start);
+        append(buf.data() + start, n - start);
         pending = true;
         break;
       }
       const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
-      line.append(buf.data() + start, end - start);
+      append(buf.data() + start, end - start);
       flush();
       pending = false;
       start = end + 1;
@@ -229,14 +247,14 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
   if (pending || !line.empty()) flush();
 }
 
-/// Parses one JSONL line into a DOM, turning a syntax error into a located `file_error`.
+/// Parses one JSONL line into a DOM, turning a syntax error or a number out of range (`1e999`, which nlohmann
+/// reports as out_of_range, not as a parse error) into a located `file_error`.
 [[nodiscard]] inline nlohmann::json parse_json_line(std::string_view text, const json_site& site) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string msg = e.what();
-    if (const auto p = msg.find(": "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos) msg.erase(0, p + 2);
-    throw file_error(site.function, site.file, site.line, file_error::unknown, "", "", "invalid JSON: " + msg);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(site.function, site.file, site.line, file_error::unknown, "", "",
+                     "invalid JSON: " + json_error_text(e));
   }
 }
 
