@@ -27,20 +27,27 @@ macro(mmrag_rft_find_cccl)
 endmacro()
 
 # mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [DEFINITIONS <macros...>]
-#                    [OWN_LOSS_KERNELS] [SERIAL])
+#                    [BITWISE_KERNELS] [SERIAL])
 # One doctest executable per part, named mmrag_rft.<part>, registered with ctest through doctest_discover_tests.
-# OWN_LOSS_KERNELS: instantiate the CPU loss kernels in the part itself instead of linking mmrag_rft::kernels,
-# for DEFINITIONS that change the kernels (they must be the same in every translation unit that has them).
+# BITWISE_KERNELS: link the loss kernels compiled with MMRAG_RFT_ISA_BITWISE (mmrag_rft_kernels_bitwise, which
+# brings the definition) instead of mmrag_rft::kernels.
 function(mmrag_rft_add_test)
-  cmake_parse_arguments(arg "SERIAL;OWN_LOSS_KERNELS" "NAME" "SOURCES;LIBS;DEFINITIONS" ${ARGN})
+  cmake_parse_arguments(arg "SERIAL;BITWISE_KERNELS" "NAME" "SOURCES;LIBS;DEFINITIONS" ${ARGN})
   set(target mmrag_rft.${arg_NAME})
   add_executable(${target} ${arg_SOURCES})
   # A part's test files share their heavy headers: compiled as one translation unit, they parse and instantiate
   # them once (a part of eight files built in a third of the time on 2 cores).
   set_target_properties(${target} PROPERTIES UNITY_BUILD ${MMRAG_RFT_UNITY_TESTS} UNITY_BUILD_BATCH_SIZE 0)
   set(kernels mmrag_rft::kernels)
-  if(arg_OWN_LOSS_KERNELS)
+  if(arg_BITWISE_KERNELS)
+    set(kernels mmrag_rft_kernels_bitwise)
+  endif()
+  if(NOT MMRAG_RFT_KERNELS)
+    # Without the compiled kernels every program instantiates its own (header-only use).
     set(kernels "")
+    if(arg_BITWISE_KERNELS)
+      list(APPEND arg_DEFINITIONS MMRAG_RFT_ISA_BITWISE)
+    endif()
   endif()
   target_link_libraries(${target} PRIVATE mmrag_rft::mmrag_rft mmrag_rft_test_support mmrag_rft_doctest_main
                                           ${kernels} ${arg_LIBS})

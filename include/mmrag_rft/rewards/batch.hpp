@@ -146,8 +146,9 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
 /// rule is rethrown on the calling thread after all workers stop.
 /// Complexity: one call of each rule per completion (two when explaining); allocates the result only.
 /// Example (tests/rewards/batch_test.cpp): `auto r = score_batch(exec::par, reward, completions, samples, groups);`
+/// Reward rules read text on the host: the backends are the CPU ones (`exec::seq`, `exec::par`).
 struct score_batch_fn {
-  template <exec::ExecutionBackend E, class... Rs>
+  template <exec::CpuBackend E, class... Rs>
   [[nodiscard]] batch_scores operator()(const E& exec, const composite<Rs...>& reward,
                                         std::span<const completion> completions, std::span<const sample> samples,
                                         const batch_options& opt = {}) const {
@@ -158,7 +159,7 @@ struct score_batch_fn {
                                     [](std::size_t i) noexcept { return i; }, opt);
   }
 
-  template <exec::ExecutionBackend E, class... Rs>
+  template <exec::CpuBackend E, class... Rs>
   [[nodiscard]] batch_scores operator()(const E& exec, const composite<Rs...>& reward,
                                         std::span<const completion> completions, std::span<const sample> samples,
                                         const group_layout& groups, const batch_options& opt = {}) const {
