@@ -7,7 +7,7 @@
 #   run(command="bash scripts/gpu-check.sh", carry=["gpu-bundle"], timeout_s=540)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The same build as the test command's CUDA step (scripts/test.sh), so after a test run this only packs.
+# The test command's CUDA step (scripts/test.sh) and the CUDA benchmark, so after a test run this builds only the benchmark.
 cmake --preset cuda -DMMRAG_RFT_BUILD_BENCHMARKS=ON > /dev/null
 cmake --build build/cuda --target mmrag_rft.cuda.tests mmrag_rft.bench.cuda gpu_step
 rm -rf gpu-bundle

@@ -60,6 +60,8 @@ struct group_stat {
   bool zero;
 };
 
+// A template (with nothing to deduce), so that every translation unit including this header may define it.
+template <int = 0>
 __global__ void grpo_decide_kernel(const md::finite_sum* sums, const double* m2, const md::finite_sum* batch_sum,
                                    const double* batch_m2, std::size_t num_groups, bool batch_scale, bool unbiased,
                                    singleton_group singleton, group_stat* stats, std::uint32_t* status) {
@@ -162,7 +164,7 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                                                 0.0, l.stream),
              fn);
   const unsigned threads = tuning::item_threads;
-  grpo_decide_kernel<<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
+  grpo_decide_kernel<0><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
       sums, m2, batch_sum, batch_m2, ng, batch, o.std == std_estimator::unbiased, o.singleton, stats, status);
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
