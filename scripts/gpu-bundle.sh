@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds, on this machine, what scripts/gpu-check.sh runs on a lent GPU machine, into gpu-bundle/ (git-ignored):
+# Builds, on a machine without a GPU, what scripts/gpu-check.sh runs on a machine with one, into gpu-bundle/ (git-ignored):
 # the CUDA tests, benchmarks and the gpu_step example (nvcc, sm_80 + sm_90, CUDA runtime linked statically) and
 # the one shared library they need that such a machine lacks (Debian's Google Benchmark). Building here keeps nvcc's
 # minutes off the device's time. Then, with the device tool:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Every GPU check of issue 5 in one call on a lent GPU machine (docs/performance-gpu.md): the CUDA tests, the same
+# Every GPU check in one call on a machine with a GPU (docs/performance-gpu.md): the CUDA tests, the same
 # tests under compute-sanitizer (memcheck, racecheck, synccheck), the CUDA benchmarks, the PyTorch references on the
 # same GPU, and the report that puts them side by side. Needs gpu-bundle/ (scripts/gpu-bundle.sh, built here) and
 # the machine's python3 with a CUDA PyTorch. Writes 8 files under $OUT, as many as the device tool brings back.

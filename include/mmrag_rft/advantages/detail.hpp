@@ -90,6 +90,12 @@ void check_rewards(std::span<const T> rewards, nonfinite_rewards policy, const c
                   order.empty() ? i : order[i]);
 }
 
+/// With a `singleton = error` option: a group of one completion is refused up front, naming it.
+inline void require_no_singleton_groups(const group_layout& groups, const char* fn) {
+  for (std::size_t g = 0; g < groups.num_groups(); ++g)
+    require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+}
+
 inline void require_group_sizes(std::size_t rewards, std::size_t out, const group_layout& groups, const char* fn) {
   require(rewards == groups.num_items(), fn, "rewards",
           "must have one element per completion of the group layout (" + std::to_string(groups.num_items()) +

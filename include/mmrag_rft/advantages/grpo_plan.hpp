@@ -29,9 +29,7 @@ inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep
   require_group_sizes(rewards, out, groups, fn);
   require(keep == 0 || keep == rewards, fn, "keep", "must be empty or have the size of rewards");
   require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
-  if (o.singleton == singleton_group::error)
-    for (std::size_t g = 0; g < groups.num_groups(); ++g)
-      require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+  if (o.singleton == singleton_group::error) require_no_singleton_groups(groups, fn);
 }
 
 /// TRL's scale_rewards="batch": the std over all n finite rewards of the batch from their centred sum of squares

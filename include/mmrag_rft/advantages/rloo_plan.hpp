@@ -25,9 +25,7 @@ inline void validate_rloo(std::size_t rewards, std::size_t out, std::size_t keep
   constexpr const char* fn = "rloo_advantages";
   require_group_sizes(rewards, out, groups, fn);
   require(keep == 0 || keep == rewards, fn, "keep", "must be empty or have the size of rewards");
-  if (o.singleton == rloo_options::singleton_policy::error)
-    for (std::size_t g = 0; g < groups.num_groups(); ++g)
-      require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
+  if (o.singleton == rloo_options::singleton_policy::error) require_no_singleton_groups(groups, fn);
 }
 
 /// RLOO advantage: the reward minus the mean of the other n - 1 rewards, r - (sum - r)/(n - 1). [verl rloo]

@@ -52,7 +52,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float bits_to_float(std::int32_t i) 
 #endif
 }
 
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t float_bits(float f) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t float_to_bits(float f) noexcept {
 #if defined(__CUDA_ARCH__)
   return static_cast<std::uint32_t>(__float_as_int(f));
 #else
@@ -86,7 +86,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexce
   // which is the flush to 0 at the bottom, without a select.
   // The integer n is read from the bits of the shifted sum (1.5 * 2^23 + n is exact), not converted from n: a NaN x
   // makes n NaN, whose conversion to an integer is undefined; its bits only give a NaN result below.
-  const std::uint32_t ni = float_bits(shifted) - 0x4B400000u;
+  const std::uint32_t ni = float_to_bits(shifted) - 0x4B400000u;
   const float scale = bits_to_float(static_cast<std::int32_t>((ni + 126u) << 23));
   return (p * scale) * 2.0f;
 #endif

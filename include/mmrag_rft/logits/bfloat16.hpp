@@ -35,16 +35,6 @@ static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16>);
 
 namespace detail {
 
-MMRAG_RFT_HOST_DEVICE inline std::uint32_t float_to_bits(float f) noexcept {
-#if defined(__CUDA_ARCH__)
-  return static_cast<std::uint32_t>(__float_as_int(f));
-#else
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-
 /// A logit element the logit kernels accept: float or bfloat16.
 template <class L>
 inline constexpr bool is_logit_element_v = std::is_same_v<L, float> || std::is_same_v<L, bfloat16>;

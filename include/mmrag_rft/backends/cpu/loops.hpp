@@ -32,10 +32,16 @@ template <class E, class Fn>
   return s;
 }
 
-/// Calls `fn(i)` for every row of a [rows, cols] batch, in chunks of about 32k elements; rows are independent.
+/// The rows of a [rows, cols] batch in chunks of about 32k elements: a function of the shape only, so results do
+/// not depend on the thread count.
+[[nodiscard]] inline chunking row_chunks(std::size_t rows, std::size_t cols) noexcept {
+  return {rows, std::max<std::size_t>(1, (std::size_t{1} << 15) / std::max<std::size_t>(1, cols))};
+}
+
+/// Calls `fn(i)` for every row of a [rows, cols] batch, in `row_chunks`; rows are independent.
 template <class E, class Fn>
 void for_each_row(const E& exec, std::size_t rows, std::size_t cols, Fn&& fn) {
-  const chunking ch{rows, std::max<std::size_t>(1, (std::size_t{1} << 15) / std::max<std::size_t>(1, cols))};
+  const chunking ch = row_chunks(rows, cols);
   for_each_chunk(exec, ch.count(), [&](std::size_t c) {
     for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) fn(i);
   });

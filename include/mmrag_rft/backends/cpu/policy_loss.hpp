@@ -6,6 +6,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/cpu.hpp>
+#include <mmrag_rft/backends/cpu/loops.hpp>
 #include <mmrag_rft/detail/cpu_isa.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 #include <mmrag_rft/losses/plan.hpp>
@@ -361,10 +362,6 @@ void loss_kernel<T>::row(std::size_t i, loss_sums& acc) const {
 }
 
 
-/// Rows per chunk: about 32k tokens, depending on the shape only (so results do not depend on the thread count).
-[[nodiscard]] inline std::size_t row_grain(std::size_t cols) noexcept {
-  return std::max<std::size_t>(1, (std::size_t{1} << 15) / std::max<std::size_t>(1, cols));
-}
 
 template <class T, class E>
 policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
@@ -373,7 +370,7 @@ policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& i
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   const loss_plan plan = plan_loss(opt, cols);
   loss_kernel<T> k{in, out, opt, resolve_token_params<T>(opt), plan.cp, nullptr, chosen_cpu_isa()};
-  const chunking ch{rows, row_grain(cols)};
+  const chunking ch = row_chunks(rows, cols);
 
   // Local normalisers need the valid-token and valid-row counts before any gradient is written. The row lengths are
   // kept, so that the main pass does not read the mask a third time.

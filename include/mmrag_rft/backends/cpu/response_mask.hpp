@@ -5,6 +5,7 @@
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/response_mask_plan.hpp>
+#include <mmrag_rft/backends/cpu/loops.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 
 #include <algorithm>
@@ -28,7 +29,7 @@ response_mask_summary implement(const build_response_mask_fn&, const E& exec, ma
   for (std::size_t i = 0; i < lengths.size(); ++i)
     md::require(lengths[i] >= 0 && static_cast<std::size_t>(lengths[i]) <= cols, "build_response_mask", "lengths",
                 "must be in [0, cols]", i);
-  const md::chunking ch{rows, std::max<std::size_t>(1, (std::size_t{1} << 15) / std::max<std::size_t>(1, cols))};
+  const md::chunking ch = md::row_chunks(rows, cols);
   std::vector<response_mask_summary> parts(ch.count());
   md::for_each_chunk(exec, ch.count(), [&](std::size_t c) {
     for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {

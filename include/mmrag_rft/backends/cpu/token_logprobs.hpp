@@ -102,9 +102,14 @@ void row_logit_grad(const L* x, G* gx, std::size_t cols, float inv_t, float lse,
       isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { row_logit_grad_body(x, gx, cols, inv_t, lse, h, glp, gh); });
 }
 
-/// Rows per parallel chunk: about 256k logits, a function of the shape only (results do not depend on threads).
-[[nodiscard]] inline std::size_t logit_row_grain(std::size_t cols) noexcept {
-  return std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, cols));
+/// Calls `fn(i)` for every row of the logits, in chunks of about 256k logits: a function of the shape only (results
+/// do not depend on threads).
+template <class E, class Fn>
+void for_each_logit_row(const E& exec, std::size_t rows, std::size_t cols, Fn&& fn) {
+  const chunking ch{rows, std::max<std::size_t>(1, (std::size_t{1} << 18) / std::max<std::size_t>(1, cols))};
+  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
+    for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) fn(i);
+  });
 }
 
 template <class E, class L>
@@ -115,16 +120,13 @@ void token_logprobs_cpu(const E& exec, matrix_view<const L> logits, std::span<co
   validate_token_ids(token_logprobs_fn_name, tokens, logits.cols());
   const float inv_t = static_cast<float>(1.0 / opt.temperature);
   const std::size_t rows = logits.rows(), cols = logits.cols();
-  const chunking ch{rows, logit_row_grain(cols)};
   const cpu_isa isa = chosen_cpu_isa();
-  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
-    for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {
-      const L* x = logits.row_data(i);
-      const softmax_state st = row_softmax_state(x, cols, inv_t, isa);
-      out.log_probs[i] = softmax_log_prob(st, load_float(x[tokens[i]]) * inv_t);
-      if (!out.entropy.empty()) out.entropy[i] = softmax_entropy(st);
-      if (!out.lse.empty()) out.lse[i] = softmax_lse(st);
-    }
+  for_each_logit_row(exec, rows, cols, [&](std::size_t i) {
+    const L* x = logits.row_data(i);
+    const softmax_state st = row_softmax_state(x, cols, inv_t, isa);
+    out.log_probs[i] = softmax_log_prob(st, load_float(x[tokens[i]]) * inv_t);
+    if (!out.entropy.empty()) out.entropy[i] = softmax_entropy(st);
+    if (!out.lse.empty()) out.lse[i] = softmax_lse(st);
   });
 }
 
@@ -137,22 +139,19 @@ void token_logprobs_backward_cpu(const E& exec, matrix_view<const L> logits, std
   validate_token_ids(token_logprobs_bwd_name, tokens, logits.cols());
   const float inv_t = static_cast<float>(1.0 / opt.temperature);
   const std::size_t rows = logits.rows(), cols = logits.cols();
-  const chunking ch{rows, logit_row_grain(cols)};
   const cpu_isa isa = chosen_cpu_isa();
-  for_each_chunk(exec, ch.count(), [&](std::size_t c) {
-    for (std::size_t i = ch.begin(c); i < ch.end(c); ++i) {
-      const L* x = logits.row_data(i);
-      G* gx = grad_logits.row_data(i);
-      // dL/dx = dL/dz / T: folding 1/T into the upstream gradients saves a multiply per logit.
-      const float glp = (in.grad_log_probs.empty() ? 0.0f : in.grad_log_probs[i]) * inv_t;
-      const float gh = (in.grad_entropy.empty() ? 0.0f : in.grad_entropy[i]) * inv_t;
-      const float h = in.grad_entropy.empty() ? 0.0f : in.entropy[i];
-      const float lse = in.lse[i];
-      row_logit_grad(x, gx, cols, inv_t, lse, h, glp, gh, isa);
-      const auto y = static_cast<std::size_t>(tokens[i]);
-      // The target's extra +dL/dlogp, recomputed rather than read back so a bfloat16 gradient is rounded once.
-      store_float(gx[y], softmax_logit_grad(load_float(x[y]) * inv_t, lse, h, glp, gh) + glp);
-    }
+  for_each_logit_row(exec, rows, cols, [&](std::size_t i) {
+    const L* x = logits.row_data(i);
+    G* gx = grad_logits.row_data(i);
+    // dL/dx = dL/dz / T: folding 1/T into the upstream gradients saves a multiply per logit.
+    const float glp = (in.grad_log_probs.empty() ? 0.0f : in.grad_log_probs[i]) * inv_t;
+    const float gh = (in.grad_entropy.empty() ? 0.0f : in.grad_entropy[i]) * inv_t;
+    const float h = in.grad_entropy.empty() ? 0.0f : in.entropy[i];
+    const float lse = in.lse[i];
+    row_logit_grad(x, gx, cols, inv_t, lse, h, glp, gh, isa);
+    const auto y = static_cast<std::size_t>(tokens[i]);
+    // The target's extra +dL/dlogp, recomputed rather than read back so a bfloat16 gradient is rounded once.
+    store_float(gx[y], softmax_logit_grad(load_float(x[y]) * inv_t, lse, h, glp, gh) + glp);
   });
 }
 

@@ -212,16 +212,11 @@ advantage_summary grpo_advantages(const launch& l, std::span<const T> rewards, c
                                   const grpo_options& o = {}, std::span<std::uint8_t> keep = {}) {
   namespace md = mmrag_rft::detail;
   constexpr const char* fn = "grpo_advantages";
-  md::require_group_sizes(rewards.size(), advantages.size(), groups, fn);
-  md::require(keep.empty() || keep.size() == rewards.size(), fn, "keep", "must be empty or have the size of rewards");
-  md::require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  md::validate_grpo(rewards.size(), advantages.size(), keep.size(), groups, o);
   md::require(groups.is_uniform() || device_offsets != nullptr || groups.num_groups() == 0, fn, "device_offsets",
               "is required for an offsets layout (the layout's offsets in device memory)");
   md::require(o.nonfinite != nonfinite_rewards::error || l.sync_result, fn, "options.nonfinite",
               "= error needs launch.sync_result (use mask_out for an asynchronous call)");
-  if (o.singleton == singleton_group::error)
-    for (std::size_t g = 0; g < groups.num_groups(); ++g)
-      md::require(groups.size(g) != 1, fn, "groups", "has a group of one completion (singleton = error)", g);
   advantage_summary summary;
   summary.groups = groups.num_groups();
   if (groups.num_groups() == 0) return summary;

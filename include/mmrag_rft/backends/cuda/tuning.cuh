@@ -7,7 +7,7 @@
 
 namespace mmrag_rft::gpu {
 
-/// Threads per block and grid caps. Not yet measured on a GPU (no GPU was lent when they were written): the values
+/// Threads per block and grid caps. Not yet measured on a GPU: the values
 /// are the usual starting points for memory-bound row kernels (256 threads, a grid capped so that one wave of blocks
 /// covers an H100's 132 SMs many times). Re-tune with bench/cuda and record the card, figure and command here.
 struct tuning {

@@ -107,7 +107,7 @@ struct whiten_apply_fn {
   double mean, scale;
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t k) const noexcept {
     const std::size_t i = k / cols, t = k % cols;
-    out(i, t) = m(i, t) != 0 ? static_cast<T>((static_cast<double>(in(i, t)) - mean) * scale) : T(0);
+    out(i, t) = m(i, t) != 0 ? whitened(in(i, t), whitening_stats{mean, scale, 0}) : T(0);
   }
 };
 
@@ -214,7 +214,7 @@ struct baseline_apply_fn {
   const double* len;
   double mean, scale;
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t i) const noexcept {
-    a[i] = len[i] > 0 ? static_cast<T>((static_cast<double>(a[i]) - mean) * scale) : T(0);
+    a[i] = len[i] > 0 ? whitened(a[i], whitening_stats{mean, scale, 0}) : T(0);
   }
 };
 
