@@ -71,4 +71,41 @@ TEST_CASE("format_rule: error at construction for unknown tag names or non-finit
   CHECK_THROWS_AS(stage1_format({.failure = std::numeric_limits<double>::infinity()}), error);
 }
 
+TEST_CASE("format_rule: graded credit ranks the near misses of an untrained model") {
+  const format_rule g = stage2_format({.success = 1.0, .failure = -1.0, .graded = true});
+  const sample s = make_sample(1, {0});
+  // failure + (success - failure) * (sound sections + no outside text) / (3 + 1): steps of 0.5.
+  CHECK(g(make_completion("<think>a</think><rank>[1]</rank><answer>x</answer>"), s) == 1.0);
+  CHECK(g(make_completion("<think>a</think><rank>[1]</rank><answer>x"), s) == 0.5);
+  CHECK(g(make_completion("<think>a</think> then <answer>x</answer>"), s) == 0.0); // rank missing, text between
+  CHECK(g(make_completion("The answer is Paris."), s) == -1.0);
+  CHECK(g(make_completion(""), s) == -0.5);
+  // A group the strict rule scores all-equal is no longer all-equal.
+  const format_rule strict = stage2_format();
+  CHECK(strict(make_completion("<think>a</think>"), s) == strict(make_completion("Paris"), s));
+  CHECK(g(make_completion("<think>a</think>"), s) > g(make_completion("Paris"), s));
+  // The shared parse of a composite gives the same score.
+  reward_context ctx;
+  const completion c = make_completion("<think>a</think><answer>x</answer>");
+  ctx.reset(c.text);
+  CHECK(g(c, s, ctx) == g(c, s));
+}
+
+TEST_CASE("format_rule, ranking_rule, answer_rule: options alone keep the stage's default tags") {
+  const format_rule f({.graded = true});
+  CHECK(f.tags().names() == "think, answer");
+  CHECK(f.options().graded);
+  const ranking_rule r({.k = 3});
+  CHECK(r.options().k == 3);
+  const sample s = make_sample(4, {0, 1});
+  CHECK(r(make_completion("<think>a</think><rank>[1, 2]</rank><answer>x</answer>"), s) ==
+        ranking_rule(tag_format{"think", "rank", "answer"}, {.k = 3})(
+            make_completion("<think>a</think><rank>[1, 2]</rank><answer>x</answer>"), s));
+  const answer_rule a({.metric = answer_metric::exact_match});
+  CHECK(a.options().metric == answer_metric::exact_match);
+  CHECK_THROWS_WITH_AS(ranking_rule({.section = "ranking"}),
+                       doctest::Contains("\"ranking\" is not one of the configured tags (think, rank, answer)"), error);
+  CHECK_THROWS_WITH_AS(answer_rule({.section = "final"}), doctest::Contains("options.section"), error);
+}
+
 } // TEST_SUITE

@@ -121,8 +121,53 @@ TEST_CASE("tag_format: throws error when the configuration is invalid") {
   CHECK_THROWS_AS(tag_format({"a/b"}), error);
   CHECK_THROWS_AS(tag_format({"think", "think"}), error);
   CHECK_THROWS_AS(tag_format({"a", "b", "c", "d", "e", "f", "g", "h", "i"}), error);
-  CHECK_THROWS_AS((void)tag_format{}.index("rank"), error);
+  CHECK_THROWS_WITH_AS((void)tag_format{}.index("rank"),
+                       doctest::Contains("\"rank\" is not one of the configured tags (think, answer)"), error);
   CHECK_NOTHROW(tag_format({"a", "b", "c", "d", "e", "f", "g", "h"}));
+}
+
+TEST_CASE("tag_parse::format_credit: one step per sound section and one for no outside text") {
+  const tag_format f{"think", "rank", "answer"}; // K = 3: steps of 1/4
+  CHECK(f.parse("<think>a</think><rank>[1]</rank><answer>x</answer>").format_credit() == 1.0);
+  CHECK(f.parse("").format_credit() == 0.25);                                   // nothing outside, no section
+  CHECK(f.parse("Paris").format_credit() == 0.0);                               // all of it is outside text
+  CHECK(f.parse("<think>a</think>").format_credit() == 0.5);                    // think sound, nothing outside
+  CHECK(f.parse("<think>a</think><answer>x</answer>").format_credit() == 0.75); // rank missing
+  CHECK(f.parse("<think>a</think><rank>[1]</rank><answer>x").format_credit() == 0.75); // answer unclosed
+  CHECK(f.parse("Sure. <think>a</think><rank>[1]</rank><answer>x</answer>").format_credit() == 0.75);
+  CHECK(f.parse("Sure. <think>a</think><rank>[1]</rank><answer>x</answer>").format_credit(section_issue::leading_text) ==
+        1.0);
+  // Out of order: <rank> opens after <answer>, so <answer> is the section out of order.
+  CHECK(f.parse("<think>a</think><answer>x</answer><rank>[1]</rank>").format_credit() == 0.75);
+  CHECK(f.parse("<think>a</think><think>b</think><rank>[1]</rank><answer>x</answer>").format_credit() == 0.75);
+  // An absent optional tag is sound: the credit is 1 exactly when the parse is well formed.
+  const tag_format opt(std::vector<tag_spec>{{"think", false}, {"answer", true}});
+  CHECK(opt.parse("<answer>x</answer>").format_credit() == 1.0);
+  CHECK(opt.parse("<answer>x</answer>").well_formed());
+}
+
+TEST_CASE("tag_parse::format_credit: 1 exactly when well formed, and always in [0, 1]") {
+  const tag_format f{"think", "rank", "answer"};
+  const char* pieces[] = {"<think>", "</think>", "<rank>", "</rank>", "<answer>", "</answer>", "x", " "};
+  // Every text of up to 4 pieces: exhaustive over 8^4 + ... combinations.
+  std::string text;
+  std::size_t checked = 0;
+  const auto visit = [&](auto&& self, int depth) -> void {
+    const tag_parse p = f.parse(text);
+    const double c = p.format_credit();
+    CHECK_MESSAGE((c >= 0.0 && c <= 1.0), text);
+    CHECK_MESSAGE(((c == 1.0) == p.well_formed()), text);
+    ++checked;
+    if (depth == 0) return;
+    for (const char* piece : pieces) {
+      const std::size_t at = text.size();
+      text += piece;
+      self(self, depth - 1);
+      text.resize(at);
+    }
+  };
+  visit(visit, 4);
+  CHECK(checked == 1 + 8 + 64 + 512 + 4096);
 }
 
 } // TEST_SUITE

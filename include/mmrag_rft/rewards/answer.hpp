@@ -57,6 +57,8 @@ struct answer_rule_options {
 /// Example (tests/rewards/answer_test.cpp): "<answer>the Seine river</answer>" against {"Seine"} gives F1 0.67.
 class answer_rule {
 public:
+  /// The stage-2 tags (`think`, `rank`, `answer`) with these options: `answer_rule({.metric = answer_metric::exact_match})`-style calls.
+  explicit answer_rule(answer_rule_options options) : answer_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
   explicit answer_rule(tag_format tags = tag_format{"think", "rank", "answer"}, answer_rule_options options = {})
       : ref_(std::move(tags), options.section, "answer_rule"), opt_(std::move(options)) {
     detail::require(std::isfinite(opt_.missing), "answer_rule", "options.missing", "must be finite");

@@ -22,10 +22,16 @@ struct format_options {
   /// Issues that do not count as failures, e.g. `section_issue::leading_text | section_issue::trailing_text` to accept
   /// chatter around the sections. Default: none, the strict `re.fullmatch` of the R1 format reward.
   section_issue allowed = section_issue::none;
+  /// Graded credit instead of 0/1: `failure + (success - failure) * tag_parse::format_credit(allowed)`, i.e. one step
+  /// of (success - failure) / (tags + 1) per sound section and one for no text outside them. From an untrained model
+  /// the strict rule scores every completion `failure`, every group is all-equal and GRPO has no signal; the graded
+  /// credit ranks near misses. A well-formed output still scores exactly `success`.
+  bool graded = false;
 };
 
 /// Format reward: `success` when the completion is exactly the configured tag sections, each once, in order, with
-/// only whitespace around and between them (minus the `allowed` issues), else `failure`.
+/// only whitespace around and between them (minus the `allowed` issues), else `failure`, or with `graded` a value
+/// between the two in steps of one sound section (see `format_options::graded`).
 /// [DeepSeek-R1 format reward; Visual-RFT, Rank-R1, MM-R5: 1/0; ReasonRank: failure -1]
 ///
 /// The stage presets are `stage1_format()` (`<think>…</think><answer>verdict</answer>`) and `stage2_format()`
@@ -43,12 +49,13 @@ public:
                     "success and failure must be finite");
   }
 
-  [[nodiscard]] double operator()(const completion& c, const sample&) const noexcept {
-    return tags_.parse(c.text).well_formed(opt_.allowed) ? opt_.success : opt_.failure;
-  }
+  /// Format rules of the R1 tags (`think`, `answer`) with these options: `format_rule({.graded = true})`.
+  explicit format_rule(format_options options) : format_rule(tag_format{}, options) {}
+
+  [[nodiscard]] double operator()(const completion& c, const sample&) const noexcept { return score(tags_.parse(c.text)); }
   /// The same through a composite's shared parse (`ctx` holds `c.text`).
   [[nodiscard]] double operator()(const completion&, const sample&, reward_context& ctx) const noexcept {
-    return ctx.sections(tags_).well_formed(opt_.allowed) ? opt_.success : opt_.failure;
+    return score(ctx.sections(tags_));
   }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "format"; }
   /// "format ok", or "format broken (…)" naming each issue and the first tag it concerns.
@@ -66,6 +73,12 @@ public:
   [[nodiscard]] const format_options& options() const noexcept { return opt_; }
 
 private:
+  [[nodiscard]] double score(const tag_parse& p) const noexcept {
+    if (p.well_formed(opt_.allowed)) return opt_.success; // exact, whatever the rounding of the graded form
+    if (!opt_.graded) return opt_.failure;
+    return opt_.failure + (opt_.success - opt_.failure) * p.format_credit(opt_.allowed);
+  }
+
   tag_format tags_;
   format_options opt_;
 };

@@ -71,6 +71,8 @@ struct ranking_rule_options {
 /// NDCG@3 = (1 + 1/log2 4) / (1 + 1/log2 3) = 0.9197.
 class ranking_rule {
 public:
+  /// The stage-2 tags (`think`, `rank`, `answer`) with these options: `ranking_rule({.k = 3})`-style calls.
+  explicit ranking_rule(ranking_rule_options options) : ranking_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
   explicit ranking_rule(tag_format tags = tag_format{"think", "rank", "answer"}, ranking_rule_options options = {})
       : ref_(std::move(tags), options.section, "ranking_rule"), opt_(std::move(options)) {
     constexpr const char* fn = "ranking_rule";

@@ -77,6 +77,29 @@ struct tag_parse {
     return (issues & ~allowed) == section_issue::none;
   }
   [[nodiscard]] constexpr const tag_section& operator[](std::size_t i) const noexcept { return sections[i]; }
+
+  /// Graded format credit in [0, 1]: (g + o) / (count + 1), where g counts the configured tags whose section is
+  /// sound (opened exactly once, closed, in order, not nested, no stray close; an absent optional tag is sound) and
+  /// o is 1 when no text lies outside the sections (no leading, trailing or in-between text; non-blank text
+  /// without any configured tag is all outside text), issues in `allowed`
+  /// ignored throughout. It is 1 exactly when `well_formed(allowed)`; each further sound section adds one step, so
+  /// an untrained model's near misses are told apart where the strict 0/1 check scores all of them 0.
+  [[nodiscard]] constexpr double format_credit(section_issue allowed = section_issue::none) const noexcept {
+    constexpr section_issue outside =
+        section_issue::leading_text | section_issue::trailing_text | section_issue::text_between;
+    const section_issue counted = ~allowed;
+    std::size_t g = 0;
+    for (std::size_t t = 0; t < count; ++t)
+      if (!any(sections[t].issues & counted, ~outside)) ++g;
+    // Tag-less text raises no outside issue (there is no tag to be outside of), yet it is all outside text.
+    bool tagless = true;
+    for (std::size_t t = 0; t < count; ++t) tagless = tagless && !sections[t].found();
+    bool blank = true;
+    for (const char c : leading) blank = blank && detail::is_space(static_cast<unsigned char>(c));
+    const bool outside_ok = !any(issues & counted, outside) && (!tagless || blank);
+    const std::size_t o = outside_ok ? 1 : 0;
+    return static_cast<double>(g + o) / static_cast<double>(count + 1);
+  }
 };
 
 /// A configured list of tags, in the order they must appear, each required or optional.
@@ -114,11 +137,21 @@ public:
       if (specs_[i].name == name) return i;
     return std::nullopt;
   }
-  /// Index of the tag called `name`; throws `mmrag_rft::error` when there is none.
+  /// Index of the tag called `name`; throws `mmrag_rft::error` naming it and the configured tags when there is none.
   [[nodiscard]] std::size_t index(std::string_view name) const {
     const auto i = find(name);
-    detail::require(i.has_value(), "tag_format::index", "name", "is not a configured tag");
+    if (!i) detail::require(false, "tag_format::index", "name", unknown_tag_message(name));
     return *i;
+  }
+  /// The configured names, comma-separated in order: "think, rank, answer".
+  [[nodiscard]] std::string names() const {
+    std::string s;
+    for (const tag_spec& t : specs_) s.append(s.empty() ? "" : ", ").append(t.name);
+    return s;
+  }
+  /// "\"<name>\" is not one of the configured tags (think, answer)": the message of every unknown-tag error.
+  [[nodiscard]] std::string unknown_tag_message(std::string_view name) const {
+    return std::string("\"").append(name).append("\" is not one of the configured tags (").append(names()).append(")");
   }
 
   /// The configuration spelled as bytes (per tag: `+` or `-` for required or optional, the name, a NUL): two formats

@@ -21,7 +21,7 @@ struct section_ref {
 
   section_ref(tag_format t, std::string_view name, const char* rule) : tags(std::move(t)) {
     const auto i = tags.find(name);
-    require(i.has_value(), rule, "section", "names a tag that is not in the rule's tag_format");
+    if (!i) require(false, rule, "options.section", tags.unknown_tag_message(name) + " of the rule's tag_format");
     index = *i;
   }
 
