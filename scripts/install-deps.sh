@@ -2,7 +2,8 @@
 # Installs the Debian packages mmrag_rft's tests, examples and benchmarks use (only those still missing).
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libeigen3-dev librange-v3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-      libcli11-dev libutf8proc-dev zlib1g-dev pkg-config libopenblas0-pthread libtorch-dev python3-torch clang libclang-rt-14-dev)
+      libcli11-dev libutf8proc-dev zlib1g-dev pkg-config libopenblas0-pthread libtorch-dev python3-torch clang libclang-rt-14-dev
+      libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
