@@ -162,10 +162,11 @@ TEST_CASE("gdpo_advantages: all-equal components add exactly 0; an all-degenerat
   const std::vector<float> flat(12, 0.3f);
   (void)gdpo_advantages(matrix_view<const float>(flat.data(), 6, 2), {}, group_layout::uniform(2, 3), a);
   for (float x : a) CHECK(x == 0.0f); // ... but with no spread at all every advantage is 0, never NaN
-  gdpo_options o;
-  o.batch_epsilon = 0;
+  gdpo_options o = exact_gdpo(); // both epsilons 0: all-equal components are skipped, never 0 / 0
   (void)gdpo_advantages(matrix_view<const float>(flat.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o);
   for (float x : a) CHECK(x == 0.0f);
+  (void)gdpo_advantages(matrix_view<const float>(r.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o);
+  for (float x : a) CHECK(std::isfinite(x));
 }
 
 TEST_CASE("gdpo_advantages: a group of one follows the component singleton policy") {

@@ -99,7 +99,8 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t gdpo_group(const T* r, std::size_t size, std
         grpo_decide(n, mean, m2, 0.0, false, o.std == std_estimator::unbiased, o.singleton);
     flags = d.flags & ~static_cast<std::uint32_t>(grpo_degenerate);
     all_degenerate = all_degenerate && (d.flags & grpo_degenerate) != 0;
-    if (d.zero) continue;
+    // An all-equal component adds exactly 0: skipped, not divided (0 / (0 + 0) would be NaN with epsilon 0).
+    if (d.zero || (d.flags & grpo_degenerate)) continue;
     const double wc = w ? w[c] : 1.0;
     for (std::size_t j = 0; j < size; ++j)
       if (AllFinite || sum[j] == sum[j])
