@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Advantage estimators: GRPO, Dr. GRPO, RLOO, REINFORCE++ (and its baseline variant), GAE.
+// Advantage estimators: GRPO, Dr. GRPO, GDPO, RLOO, REINFORCE++ (and its baseline variant), GAE.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/broadcast.hpp>
 #include <mmrag_rft/advantages/gae.hpp>
+#include <mmrag_rft/advantages/gdpo.hpp>
 #include <mmrag_rft/advantages/grpo.hpp>
 #include <mmrag_rft/advantages/options.hpp>
 #include <mmrag_rft/advantages/reinforce_pp.hpp>

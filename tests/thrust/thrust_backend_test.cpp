@@ -219,6 +219,72 @@ TEST_SUITE("thrust") {
     for (std::size_t j = 0; j < r.size(); ++j) CHECK_CLOSE(T, a1[j], a2[j]);
   }
 
+  template <class T>
+  void compare_gdpo(const std::vector<T>& r, std::size_t k, std::size_t stride, const std::vector<double>& w,
+                    const group_layout& g, const gdpo_options& o) {
+    const std::size_t n = g.num_items();
+    const matrix_view<const T> m(r.data(), n, k, stride);
+    std::vector<T> a_seq(n), a_thr(n, T(-7));
+    std::vector<std::uint8_t> k_seq(n), k_thr(n, 9);
+    const auto s1 = gdpo_advantages(exec::seq, m, w, g, std::span<T>(a_seq), o, k_seq);
+    const auto s2 = gdpo_advantages(exec::thrust, m, w, g, std::span<T>(a_thr), o, k_thr);
+    CHECK(s1.groups == s2.groups);
+    CHECK(s1.degenerate_groups == s2.degenerate_groups);
+    CHECK(s1.singleton_groups == s2.singleton_groups);
+    CHECK(s1.masked_out == s2.masked_out);
+    CHECK(k_seq == k_thr);
+    // Each weighted sum is the plan's, bitwise; only the batch moments are tree-ordered.
+    if (!o.whiten) CHECK(a_seq == a_thr);
+    for (std::size_t j = 0; j < n; ++j) CHECK_CLOSE(T, a_seq[j], a_thr[j]);
+  }
+
+  TEST_CASE_TEMPLATE("thrust gdpo_advantages: matches seq on uniform groups, offsets and strided rows", T, float,
+                     double) {
+    std::vector<gdpo_options> opts(4);
+    opts[1].whiten = false;
+    opts[2].component = grpo_options::verl();
+    opts[3].component = grpo_options::dr_grpo();
+    const std::vector<double> w{1.0, 0.5, 2.0};
+    const auto r = random_rewards<T>(333 * 8 * 4, 31, true);
+    const std::vector<std::int64_t> off{0, 3, 3, 4, 9, 10, 10, 16};
+    for (const auto& o : opts) {
+      compare_gdpo(r, 3, 3, w, group_layout::uniform(333, 8), o);
+      compare_gdpo(r, 3, 4, {}, group_layout::uniform(100, 6), o); // one padding column, never read
+      compare_gdpo(r, 2, 2, {}, group_layout::from_offsets(off), o);
+    }
+    compare_gdpo(std::vector<T>{}, 2, 2, {}, group_layout::from_offsets(std::vector<std::int64_t>{0}), opts[0]);
+  }
+
+  TEST_CASE_TEMPLATE("thrust gdpo_advantages: non-finite components are masked out or rejected as on seq", T, float,
+                     double) {
+    auto r = random_rewards<T>(40, 32, false);
+    r[7 * 2 + 1] = std::numeric_limits<T>::quiet_NaN();
+    r[12 * 2] = std::numeric_limits<T>::infinity();
+    gdpo_options o;
+    o.component.nonfinite = nonfinite_rewards::mask_out;
+    compare_gdpo(r, 2, 2, {}, group_layout::uniform(5, 4), o);
+    std::vector<T> a(20);
+    for (const bool thr : {false, true}) {
+      try {
+        if (thr)
+          (void)gdpo_advantages(exec::thrust, matrix_view<const T>(r.data(), 20, 2), {}, group_layout::uniform(5, 4),
+                                std::span<T>(a));
+        else
+          (void)gdpo_advantages(exec::seq, matrix_view<const T>(r.data(), 20, 2), {}, group_layout::uniform(5, 4),
+                                std::span<T>(a));
+        FAIL("no error");
+      } catch (const mmrag_rft::error& e) {
+        CHECK(e.index() == 7);
+      }
+    }
+    o = {};
+    o.component.singleton = singleton_group::error;
+    const std::vector<std::int64_t> off{0, 4, 5, 8};
+    CHECK_THROWS_AS((void)gdpo_advantages(exec::thrust, matrix_view<const T>(r.data(), 8, 2), {},
+                                          group_layout::from_offsets(off), std::span<T>(a).first(8), o),
+                    mmrag_rft::error);
+  }
+
   TEST_CASE_TEMPLATE("thrust policy_loss: matches seq for every option set", T, float, double) {
     const loss_case<T> c(23, 41, 21);
     for (const auto& [name, o] : loss_option_set()) {

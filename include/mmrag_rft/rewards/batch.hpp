@@ -6,6 +6,7 @@
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
+#include <mmrag_rft/core/matrix_view.hpp>
 #include <mmrag_rft/core/sample.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 #include <mmrag_rft/rewards/composite.hpp>
@@ -47,6 +48,11 @@ struct batch_scores {
   [[nodiscard]] std::size_t size() const noexcept { return totals.size(); }
   /// Unweighted score of completion `i` under rule `r`.
   [[nodiscard]] double score(std::size_t i, std::size_t r) const noexcept { return scores[i * num_rules + r]; }
+  /// The per-rule breakdown of the batch as an items x rules matrix (row i: completion i, column r: rule r, unweighted),
+  /// a view of `scores`: with `weights`, the multi-reward input of `gdpo_advantages`.
+  [[nodiscard]] matrix_view<const double> matrix() const noexcept {
+    return {scores.data(), totals.size(), num_rules};
+  }
   /// Scores of completion `i`, one per rule.
   [[nodiscard]] std::span<const double> row(std::size_t i) const noexcept {
     return std::span<const double>(scores).subspan(i * num_rules, num_rules);

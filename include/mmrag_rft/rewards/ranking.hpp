@@ -52,6 +52,12 @@ struct ranking_rule_options {
   std::vector<std::string> prefixes = label_scheme::default_prefixes(); ///< for `shared`
   std::size_t max_items = 100;             ///< labels read at most (bounds adversarial input)
   double rbo_p = 0.9;                      ///< persistence of RBO for `reasonrank`, in (0, 1)
+  /// Score the relative improvement over the candidates' given order instead of the metric itself [REARANK]:
+  /// (M(σ) - M(initial)) / (M* - M(initial)), M(initial) the metric of the documents in prompt order, M* that of the
+  /// ideal order (gold documents first, in `sample::gold` order; 1 for NDCG). When the given order is already ideal
+  /// (M(initial) = M*, no headroom) the score is the plain metric M(σ): 1 for keeping an ideal order, less for
+  /// breaking it, never a division by zero. Ranges over [-M(initial) / (M* - M(initial)), 1].
+  bool relative_to_initial = false;
 };
 
 /// Stage-2 list-wise ranking reward: reads the ranking in the completion's `section` with `parse_ranking` (labels
@@ -95,7 +101,8 @@ public:
   }
   [[nodiscard]] static constexpr std::string_view name() noexcept { return "ranking"; }
 
-  /// "ranked 2 of 3 gold docs in top-3, NDCG@3 0.78", or why the ranking was refused: "ranking invalid (duplicate
+  /// "ranked 2 of 3 gold docs in top-3, NDCG@3 0.78" (with `relative_to_initial`: "..., NDCG@3 0.78 (given order
+  /// 0.50), relative gain 0.56"), or why the ranking was refused: "ranking invalid (duplicate
   /// "3" at position 3)", "ranking invalid (no <rank>)".
   void explain(const completion& c, const sample& s, std::string& out) const {
     const result r = evaluate(ref_.content(c.text), s, true);
@@ -118,6 +125,14 @@ public:
     out += ", ";
     out += metric_label();
     out += ' ';
+    if (!opt_.relative_to_initial) {
+      detail::append_fixed2(out, r.score);
+      return;
+    }
+    detail::append_fixed2(out, r.plain);
+    out += " (given order ";
+    detail::append_fixed2(out, r.initial);
+    out += "), relative gain ";
     detail::append_fixed2(out, r.score);
   }
 
@@ -144,6 +159,7 @@ private:
   enum class problem_kind : std::uint8_t { none, section, parse };
   struct result {
     double score = 0.0;
+    double plain = 0.0, initial = 0.0; ///< with `relative_to_initial`: the metric of σ and of the given order
     problem_kind problem = problem_kind::none;
     std::size_t hits = 0;
   };
@@ -177,10 +193,44 @@ private:
     }
     const std::span<const std::size_t> order(p.order), gold(s.gold);
     r.score = score_ranking(order, gold);
+    if (opt_.relative_to_initial) {
+      r.initial = score_ranking(identity_order(n), gold);
+      r.plain = r.score;
+      r.score = relative_gain(r.score, r.initial, score_ranking(ideal_order(n, gold), gold));
+    }
     if (!count_hits) return r;
     for (std::size_t i = 0; i < std::min(opt_.k, order.size()); ++i)
       r.hits += std::find(gold.begin(), gold.end(), order[i]) != gold.end();
     return r;
+  }
+
+  /// (m - initial) / (ideal - initial); the plain metric `m` where the given order has no headroom.
+  [[nodiscard]] static double relative_gain(double m, double initial, double ideal) noexcept {
+    return ideal > initial ? (m - initial) / (ideal - initial) : m;
+  }
+
+  // The candidates' given order 0, 1, ..., n - 1 (per thread, reused).
+  [[nodiscard]] static std::span<const std::size_t> identity_order(std::size_t n) {
+    thread_local std::vector<std::size_t> v;
+    if (v.size() != n) {
+      v.resize(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = i;
+    }
+    return v;
+  }
+
+  // The ideal order: the distinct gold documents in `gold` order, then the others in prompt order (per thread).
+  [[nodiscard]] static std::span<const std::size_t> ideal_order(std::size_t n, std::span<const std::size_t> gold) {
+    thread_local std::vector<std::size_t> v;
+    v.clear();
+    for (std::size_t g : gold)
+      if (std::find(v.begin(), v.end(), g) == v.end()) v.push_back(g);
+    const std::size_t head = v.size();
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::find(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(head), i) ==
+          v.begin() + static_cast<std::ptrdiff_t>(head))
+        v.push_back(i);
+    return v;
   }
 
   [[nodiscard]] static double mm_r5(std::span<const std::size_t> ranking, std::span<const std::size_t> gold) {
