@@ -68,6 +68,7 @@ void check_gradient(const policy_loss_options& o, bool token_adv, seed_t seed) {
   const auto res = c.run(o);
   test::reference_batch ref = to_reference(c.b, token_adv);
   CHECK(res.loss == doctest::Approx(test::reference_loss(ref, o)).epsilon(1e-12));
+  ref.lp_sg = ref.lp; // CISPO's stop-gradient weight stays at the base point
   const double h = 1e-6;
   for (std::size_t k = 0; k < ref.lp.size(); ++k) {
     const double x = ref.lp[k];
@@ -574,6 +575,177 @@ TEST_CASE("policy_loss: straight-through KL has k3's value and k2's gradient") {
   const auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
   CHECK(r.kl_loss == doctest::Approx(std::exp(-0.5) + 0.5 - 1.0));
   CHECK(g[0] == doctest::Approx(0.5));
+}
+
+
+// CISPO, SAPO and GPG against verl's own functions (verl/trainer/ppo/core_algos.py at commit
+// b178a3cd56f58b2d502255daba591e92833930a7, compute_policy_loss_cispo / _sapo / _gpg with agg_loss, run in float64 on
+// this batch with clip_ratio_low 0.2, clip_ratio_high 0.28, tau_pos 1.0, tau_neg 1.05): loss and d loss / d logp.
+namespace {
+struct verl_batch {
+  std::vector<double> lp{-1.0, -1.1, -1.6, -0.25, -1.3, -1.45, -0.1, -1.1};
+  std::vector<double> old{-1.2, -0.7, -2.0, -0.3, -0.9, -1.5, -0.4, -1.1};
+  std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 0, 1, 1};
+  std::vector<double> adv{0.8, -1.3};
+  std::vector<double> g = std::vector<double>(8, -777.0);
+  policy_loss_result run(policy_loss_mode mode, loss_aggregation agg) {
+    policy_loss_options o;
+    o.mode = mode, o.aggregation = agg, o.clip_ratio_high = 0.28;
+    policy_loss_inputs<double> in{.log_probs = {lp.data(), 2, 4}, .old_log_probs = {old.data(), 2, 4},
+                                  .sequence_advantages = adv, .mask = {m.data(), 2, 4}};
+    return policy_loss(in, {.log_probs = {g.data(), 2, 4}}, o);
+  }
+  void check_grad(const std::vector<double>& want, double eps) const {
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      CAPTURE(k);
+      CHECK(g[k] == doctest::Approx(want[k]).epsilon(eps));
+    }
+  }
+};
+} // namespace
+
+TEST_CASE("policy_loss: CISPO, SAPO and GPG reproduce verl's loss and gradient") {
+  verl_batch b;
+  auto r = b.run(policy_loss_mode::cispo, loss_aggregation::token_mean);
+  CHECK(r.loss == doctest::Approx(0.061853701088022649).epsilon(1e-13));
+  b.check_grad({-0.16285370108802266, -0.10666666666666669, -0.17066666666666666, 0, 0.17333333333333334, 0,
+                0.27733333333333332, 0.21666666666666667},
+               1e-13);
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(4.0 / 6.0));
+  CHECK(r.stats.ppo_kl == doctest::Approx(-0.1 / 6.0));
+  // verl's seq-mean-token-mean divides by |o_i| + 1e-8: agreement to ~1e-8 relative.
+  r = b.run(policy_loss_mode::sapo, loss_aggregation::seq_mean_token_mean);
+  CHECK(r.loss == doctest::Approx(0.39220820168531079).epsilon(1e-8));
+  b.check_grad({-0.16087415418065373, -0.086990786230048966, -0.18735012921367722, 0, 0.14097056227753152, 0,
+                0.28282016901374674, 0.21666666594444445},
+               1e-8);
+  CHECK(r.stats.pg_clipfrac == 0.0);
+  r = b.run(policy_loss_mode::gpg, loss_aggregation::token_mean);
+  CHECK(r.loss == doctest::Approx(-0.048333333333333305).epsilon(1e-13));
+  b.check_grad({-0.13333333333333333, -0.13333333333333333, -0.13333333333333333, 0, 0.21666666666666667, 0,
+                0.21666666666666667, 0.21666666666666667},
+               1e-13);
+}
+
+TEST_CASE("policy_loss: hand-worked CISPO, SAPO and GPG on one token") {
+  // lp = -1, old = -1.5: r = e^0.5 = 1.6487 > 1.2, A = 2.
+  std::vector<double> lp{-1.0}, old{-1.5}, g(1), adv{2.0};
+  std::vector<std::uint8_t> m{1};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  policy_loss_options o;
+  o.mode = policy_loss_mode::cispo; // -sg(1.2) * 2 * (-1) = 2.4; the clipped token keeps gradient -1.2 * 2
+  auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
+  CHECK(r.loss == doctest::Approx(2.4).epsilon(1e-14));
+  CHECK(g[0] == doctest::Approx(-2.4).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == 1.0);
+  CHECK(r.stats.clip_ratio_high == 1.0);
+  o.mode = policy_loss_mode::sapo; // tau = 1: -2 * 4 s, s = sigmoid(r - 1); d/dlogp = -2 * 4 s (1 - s) r
+  r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
+  const double s = 1.0 / (1.0 + std::exp(-(std::exp(0.5) - 1.0)));
+  CHECK(r.loss == doctest::Approx(-8.0 * s).epsilon(1e-14));
+  CHECK(g[0] == doctest::Approx(-8.0 * s * (1.0 - s) * std::exp(0.5)).epsilon(1e-13));
+  o.mode = policy_loss_mode::gpg; // -(-1) * 2 = 2, gradient -A
+  r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
+  CHECK(r.loss == doctest::Approx(2.0).epsilon(1e-14));
+  CHECK(g[0] == -2.0);
+}
+
+TEST_CASE("policy_loss: CISPO, SAPO and GPG at ratio 1") {
+  // r = 1: CISPO = GPG = -A logp with gradient -A; SAPO = -A (4 / tau) / 2 with gradient -A (PPO's at r = 1).
+  auto b = test::make_batch<double>(seed_t{31}, 4, 9, 0.4, 1, 0.0);
+  call<double> c;
+  c.b = b;
+  c.b.old_log_probs = c.b.log_probs;
+  c.token_adv = true;
+  double sum_a = 0, sum_alp = 0, sum_a_over_tau = 0, n = 0;
+  policy_loss_options o;
+  o.sapo_tau_pos = 2.0, o.sapo_tau_neg = 0.5;
+  for (std::size_t k = 0; k < b.mask.size(); ++k)
+    if (b.mask[k]) {
+      const double a = b.token_advantages[k];
+      sum_a += a, sum_alp += a * b.log_probs[k], n += 1;
+      sum_a_over_tau += a / (a > 0 ? o.sapo_tau_pos : o.sapo_tau_neg);
+    }
+  for (auto mode : {policy_loss_mode::cispo, policy_loss_mode::sapo, policy_loss_mode::gpg}) {
+    CAPTURE(static_cast<int>(mode));
+    o.mode = mode;
+    const auto r = c.run(o);
+    CHECK(r.loss == doctest::Approx(mode == policy_loss_mode::sapo ? -2.0 * sum_a_over_tau / n : -sum_alp / n)
+                        .epsilon(1e-12));
+    CHECK(r.stats.pg_clipfrac == 0.0);
+    for (std::size_t k = 0; k < b.mask.size(); ++k)
+      CHECK(c.grad[k] == doctest::Approx(b.mask[k] ? -b.token_advantages[k] / n : 0.0).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("policy_loss: CISPO, SAPO and GPG gradients match finite differences of the oracle") {
+  std::uint64_t seed = 700;
+  for (auto mode : {policy_loss_mode::cispo, policy_loss_mode::sapo, policy_loss_mode::gpg})
+    for (auto agg : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_mean,
+                     loss_aggregation::seq_mean_token_sum_norm})
+      for (auto kl : {kl_estimator::none, kl_estimator::k3})
+        for (bool token_adv : {false, true}) {
+          policy_loss_options o = base_options(agg, kl);
+          o.mode = mode;
+          o.sapo_tau_pos = 1.5, o.sapo_tau_neg = 2.5;
+          CAPTURE(static_cast<int>(mode));
+          CAPTURE(to_string(agg));
+          CAPTURE(static_cast<int>(kl));
+          CAPTURE(token_adv);
+          check_gradient(o, token_adv, seed_t{seed++});
+          o.kl_importance_corrected = kl != kl_estimator::none; // the KL weighted by the (differentiable) ratio
+          o.log_ratio_clamp = 0.3;                              // and a clamp that acts on the ratio
+          check_gradient(o, token_adv, seed_t{seed++});
+        }
+}
+
+TEST_CASE("policy_loss: CISPO, SAPO and GPG in float agree with the float64 oracle") {
+  for (auto mode : {policy_loss_mode::cispo, policy_loss_mode::sapo, policy_loss_mode::gpg})
+    for (bool token_adv : {false, true}) {
+      CAPTURE(static_cast<int>(mode));
+      policy_loss_options o = base_options(loss_aggregation::token_mean, kl_estimator::k3);
+      o.mode = mode;
+      call<float> cf;
+      cf.b = test::make_batch<float>(seed_t{77}, 6, 40, 0.5);
+      cf.token_adv = token_adv;
+      const auto rf = cf.run(o);
+      call<double> cd;
+      cd.b = test::make_batch<double>(seed_t{77}, 6, 40, 0.5);
+      cd.token_adv = token_adv;
+      const auto rd = cd.run(o);
+      CHECK(rf.loss == doctest::Approx(rd.loss).epsilon(1e-5).scale(1e-3));
+      for (std::size_t k = 0; k < cd.grad.size(); ++k)
+        CHECK(static_cast<double>(cf.grad[k]) == doctest::Approx(cd.grad[k]).epsilon(1e-4).scale(1e-5));
+      CHECK(rd.loss == doctest::Approx(test::reference_loss(to_reference(cd.b, token_adv), o)).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("policy_loss: SAPO temperatures are validated, and extreme valid ones or ratios give no NaN") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{9}, 3, 5, 30.0); // log-ratios far beyond the clamp
+  policy_loss_options o;
+  o.mode = policy_loss_mode::sapo;
+  for (double bad : {0.0, -1.0, 1e-4, 2e3, std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+    o.sapo_tau_pos = bad;
+    CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains("sapo_tau_pos"), mmrag_rft::error);
+    o.sapo_tau_pos = 1.0, o.sapo_tau_neg = bad;
+    CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains("sapo_tau_neg"), mmrag_rft::error);
+    o.sapo_tau_neg = 1.05;
+  }
+  for (double tau : {1e-3, 1e3})
+    for (bool clamp : {true, false}) {
+      o.sapo_tau_pos = o.sapo_tau_neg = tau;
+      if (clamp) o.log_ratio_clamp = 20.0;
+      else o.log_ratio_clamp.reset();
+      for (auto mode : {policy_loss_mode::cispo, policy_loss_mode::sapo, policy_loss_mode::gpg}) {
+        o.mode = mode;
+        const auto r = c.run(o);
+        CHECK(std::isfinite(r.loss));
+        for (float x : c.grad) CHECK(std::isfinite(x));
+      }
+    }
 }
 
 } // TEST_SUITE

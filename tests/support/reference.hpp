@@ -18,7 +18,24 @@ struct reference_batch {
   bool seq_adv = false;
   bool has_old = true;
   std::vector<std::uint8_t> mask;
+  /// Stop-gradient copy of lp (CISPO's weight reads it): finite differences move lp and leave it. Empty: lp.
+  std::vector<double> lp_sg;
 };
+
+/// The per-token surrogate of CISPO, SAPO and GPG, from their verl definitions; r is the (clamped) token ratio and
+/// r_sg the same ratio from the stop-gradient log-probs.
+inline double ref_alt_surrogate(const policy_loss_options& o, double lp, double r, double r_sg, double a) {
+  switch (o.mode) {
+  case policy_loss_mode::cispo:
+    return -std::min(std::max(r_sg, 1.0 - o.clip_ratio_low), 1.0 + o.clip_ratio_high) * a * lp;
+  case policy_loss_mode::sapo: {
+    const double tau = a > 0 ? o.sapo_tau_pos : o.sapo_tau_neg;
+    return -a * (4.0 / tau) / (1.0 + std::exp(-tau * (r - 1.0)));
+  }
+  case policy_loss_mode::gpg: return -lp * a;
+  default: return 0;
+  }
+}
 
 inline double ref_kl(double lp, double ref, kl_estimator e, kl_clamp c) {
   double x = lp - ref, k = 0;
@@ -74,6 +91,12 @@ inline double reference_loss(const reference_batch& b, const policy_loss_options
       const double l2 = -a * std::min(std::max(r, 1.0 - o.clip_ratio_low), 1.0 + o.clip_ratio_high);
       double pg = std::max(l1, l2);
       if (o.clip_ratio_c && a < 0) pg = std::min(pg, -a * *o.clip_ratio_c);
+      if (o.mode == policy_loss_mode::cispo || o.mode == policy_loss_mode::sapo || o.mode == policy_loss_mode::gpg) {
+        const double lp_sg = b.lp_sg.empty() ? b.lp[k] : b.lp_sg[k];
+        double lr_sg = lp_sg - (b.has_old ? b.old[k] : lp_sg);
+        if (o.log_ratio_clamp) lr_sg = std::min(std::max(lr_sg, -*o.log_ratio_clamp), *o.log_ratio_clamp);
+        pg = ref_alt_surrogate(o, b.lp[k], r, std::exp(lr_sg), a);
+      }
       double kl = ref_kl(b.lp[k], b.ref.empty() ? 0 : b.ref[k], o.kl, o.kl_clamps);
       if (o.kl_importance_corrected) kl *= r;
       const double h = b.ent.empty() ? 0 : b.ent[k];

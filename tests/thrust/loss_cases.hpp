@@ -150,6 +150,14 @@ std::vector<std::pair<std::string, policy_loss_options>> loss_option_set() {
   add("global normaliser and scale", [](auto& o) { o.normalizer = 1234.0, o.loss_scale = 0.25, o.kl = kl_estimator::k2; });
   add("sum-norm with constant", [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.normalizer = 77.0; });
   add("tight log-ratio clamp", [](auto& o) { o.log_ratio_clamp = 0.3; });
+  add("cispo", [](auto& o) { o.mode = policy_loss_mode::cispo, o.clip_ratio_high = 0.28; });
+  add("sapo", [](auto& o) { o.mode = policy_loss_mode::sapo, o.sapo_tau_pos = 1.5, o.sapo_tau_neg = 3.0; });
+  add("sapo k3+ importance corrected", [](auto& o) {
+    o.mode = policy_loss_mode::sapo, o.kl = kl_estimator::k3, o.kl_importance_corrected = true;
+  });
+  add("gpg seq-mean-token-mean", [](auto& o) {
+    o.mode = policy_loss_mode::gpg, o.aggregation = loss_aggregation::seq_mean_token_mean;
+  });
   return v;
 }
 

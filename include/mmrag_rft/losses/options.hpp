@@ -14,6 +14,15 @@ namespace mmrag_rft {
 enum class policy_loss_mode : std::uint8_t {
   ppo_clip, ///< Token ratio exp(logp - old), clipped surrogate, optional dual clip. [verl "vanilla"; TRL token level]
   gspo,     ///< Sequence ratio exp(mean_t(logp - old)), clipped surrogate. [verl "gspo"; TRL importance_sampling_level="sequence"]
+  /// -sg(clip(r, 1 - eps_low, 1 + eps_high)) A logp: the clipped ratio only weighs the REINFORCE term, so clipped
+  /// tokens keep their gradient. Dual clip and delta do not apply. [verl "cispo"; MiniMax-M1]
+  cispo,
+  /// -A (4 / tau) sigmoid(tau (r - 1)), tau = sapo_tau_pos for A > 0 else sapo_tau_neg: a smooth gate instead of the
+  /// hard clip. Dual clip and delta do not apply. verl forces seq-mean-token-mean; here `aggregation` decides.
+  /// [verl "sapo"]
+  sapo,
+  /// -logp A, no ratio (the old log-probs enter only the statistics). [verl "gpg"]
+  gpg,
 };
 
 /// How the gradient of GSPO's sequence ratio flows into the tokens.
@@ -78,6 +87,9 @@ struct policy_loss_options {
   gspo_gradient gspo_grad = gspo_gradient::stop_gradient;
   /// Upper clamp of GSPO's log sequence ratio; nullopt disables. [verl: 10; TRL/OpenRLHF: none]
   std::optional<double> gspo_log_ratio_max = 10.0;
+  /// SAPO gate temperatures for positive and non-positive advantages; each in [1e-3, 1e3]. [verl tau_pos, tau_neg]
+  double sapo_tau_pos = 1.0;
+  double sapo_tau_neg = 1.05;
 
   kl_estimator kl = kl_estimator::none; ///< KL-to-reference loss term. [verl use_kl_loss/kl_loss_type; TRL beta>0 uses k3]
   double kl_coef = 0.001;               ///< [verl kl_loss_coef; TRL beta]

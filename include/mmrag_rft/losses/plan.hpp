@@ -130,6 +130,39 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(
   return {lower ? l3 : c1, d, flags};
 }
 
+/// The surrogate of the modes that replace the clipped PPO term (CISPO, SAPO, GPG), unweighted: the loss, its
+/// derivative through log r (times the ratio's gate by the caller) and its direct derivative in logp.
+template <class T>
+struct alt_surrogate_term {
+  T loss;
+  T d_logr;
+  T d_logp;
+  std::uint32_t flags;
+};
+
+/// CISPO, SAPO and GPG of one token with log-prob lp, ratio r = exp(clamped log r) and advantage a. The region flags
+/// describe r and A as for PPO; CISPO also reports verl's pg_clipfrac (r outside the clip range). Branch-free.
+/// [verl compute_policy_loss_cispo / _sapo / _gpg]
+template <class T>
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE alt_surrogate_term<T> alt_surrogate(T lp, T r, T a, policy_loss_mode mode,
+                                                                              T lo, T hi, T tau_pos,
+                                                                              T tau_neg) noexcept {
+  const bool positive = a > T(0), negative = a < T(0);
+  const bool below = r < lo, above = r > hi;
+  const std::uint32_t region = ((below & negative) ? region_low_flag : 0u) | ((above & positive) ? region_high_flag : 0u);
+  // CISPO: the clipped ratio is a constant weight (stop-gradient), the gradient flows through logp alone.
+  const T rc = clamp(r, lo, hi);
+  const alt_surrogate_term<T> cispo{-rc * a * lp, T(0), -rc * a, region | ((below | above) ? clipped_flag : 0u)};
+  // SAPO: f(r) = (4 / tau) sigmoid(tau (r - 1)), f'(r) = 4 s (1 - s). Where s saturates to 0 or 1 the derivative is
+  // 0, also for an infinite r (no log-ratio clamp), where 4 s (1 - s) r would be 0 * inf.
+  const T tau = positive ? tau_pos : tau_neg;
+  const T s = T(1) / (T(1) + vexp(-tau * (r - T(1))));
+  const T q = s - s * s;
+  const alt_surrogate_term<T> sapo{-a * (T(4) / tau) * s, q > T(0) ? -a * T(4) * q * r : T(0), T(0), region};
+  const alt_surrogate_term<T> gpg{-lp * a, T(0), -a, region};
+  return mode == policy_loss_mode::cispo ? cispo : mode == policy_loss_mode::sapo ? sapo : gpg;
+}
+
 /// The per-token switches of the policy loss, resolved from `policy_loss_options` once per call (no std::optional, so
 /// the struct can be copied into device functors and kernels).
 template <class T>
@@ -142,6 +175,8 @@ struct policy_token_params {
   kl_clamp kl_clamps;
   bool kl_straight_through;
   bool kl_importance_corrected;
+  policy_loss_mode mode; ///< cispo, sapo and gpg replace the clipped surrogate (`alt_surrogate`)
+  T tau_pos, tau_neg;    ///< SAPO temperatures
 };
 
 /// One valid token's contribution to the policy loss, already weighted by its aggregation weight w.
@@ -181,6 +216,14 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
   const T kl_through_ratio = kl_w * kl_times_ratio;
   const T d_logr = w * st.d_ratio * ratio + (ic ? kl_through_ratio : T(0));
   const T grad = gspo_sequence_grad ? direct : direct + d_logr * gate;
+  // CISPO, SAPO, GPG: a loop-invariant select that the CPU's PPO rows fold away (they fix `mode` to ppo_clip).
+  const bool alt = (p.mode == policy_loss_mode::cispo) | (p.mode == policy_loss_mode::sapo) |
+                   (p.mode == policy_loss_mode::gpg);
+  if (alt) {
+    const alt_surrogate_term<T> at = alt_surrogate(lp, token_ratio, a, p.mode, p.sp.lo, p.sp.hi, p.tau_pos, p.tau_neg);
+    const T alt_d_logr = w * at.d_logr + (ic ? kl_through_ratio : T(0));
+    return {at.loss, kl, token_ratio, lrc, alt_d_logr, direct + alt_d_logr * gate + w * at.d_logp, at.flags};
+  }
   return {st.loss, kl, ratio, p.gspo ? lr : lrc, d_logr, grad, st.flags};
 }
 
@@ -383,6 +426,9 @@ template <class T>
   p.kl_clamps = opt.kl_clamps;
   p.kl_straight_through = opt.kl_straight_through;
   p.kl_importance_corrected = opt.kl_importance_corrected && opt.kl != kl_estimator::none;
+  p.mode = opt.mode;
+  p.tau_pos = static_cast<T>(opt.sapo_tau_pos);
+  p.tau_neg = static_cast<T>(opt.sapo_tau_neg);
   return p;
 }
 
@@ -487,6 +533,9 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "options", "kl_coef, entropy_coeff and loss_scale must be finite");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
+  // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
+  require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
+  require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
 }
 
 /// The result of a policy-loss call from its summed partials (any backend's sums type with these members): the

@@ -85,7 +85,7 @@ struct loss_kernel {
   template <kl_estimator E, kl_clamp C>
   void row_adv(std::size_t i, loss_sums& acc) const {
     const bool token_adv = !in.advantages.empty();
-    const bool fast = opt.mode != policy_loss_mode::gspo && !tp.kl_importance_corrected && !tp.kl_straight_through;
+    const bool fast = opt.mode == policy_loss_mode::ppo_clip && !tp.kl_importance_corrected && !tp.kl_straight_through;
     if (!fast) {
       if (token_adv) row_body<E, C, true, false>(i, acc);
       else row_body<E, C, false, false>(i, acc);
@@ -202,6 +202,7 @@ struct loss_kernel {
     constexpr T inf = std::numeric_limits<T>::infinity();
     if constexpr (Fast) {
       p.gspo = false, p.kl_importance_corrected = false, p.kl_straight_through = false;
+      p.mode = policy_loss_mode::ppo_clip;
       if (!p.clamp_log_ratio) p.log_ratio_clamp = inf;
       if (!p.sp.has_delta) p.sp.delta = inf;
       if (!p.sp.dual_clip) p.sp.clip_c = inf;
