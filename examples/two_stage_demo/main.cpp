@@ -8,6 +8,8 @@
 #include "tokenizer.hpp"
 #include "torch_policy.hpp"
 
+#include <mmrag_rft/eval/explanation_record.hpp>
+#include <mmrag_rft/eval/report_html.hpp>
 #include <mmrag_rft/pipeline.hpp>
 
 #include <CLI/CLI.hpp>
@@ -152,6 +154,42 @@ void print_examples(const eval_result& e, const std::vector<sample>& val, std::s
     r2.explain(c, e.stage2_samples[i], why);
     std::printf("    stage 2: %s\n    reward: %s\n\n", c.text.c_str(), why.c_str());
   }
+}
+
+// The explanation records of the held-out questions (explanations.jsonl) and the page rendered from them with the
+// summary and the training reward curves (report.html). Written after training, from the three evaluations.
+void write_report(const run_config& c, const std::vector<sample>& val, std::span<const std::pair<const char*, const eval_result*>> all) {
+  const auto r2 = demo::stage2_reward(c.answer_weight);
+  std::vector<explanation_record> records;
+  explanation_writer w(c.out + "/explanations.jsonl");
+  for (std::size_t i = 0; i < val.size(); ++i) {
+    explanation_record r = explain_sample(val[i]);
+    for (const auto& [name, e] : all) {
+      explained_stage st;
+      st.name = name;
+      const filter_decision& f = e->filters[i];
+      for (std::size_t d = 0; d < val[i].documents.size(); ++d)
+        st.judgements.push_back({f.texts[d], f.scores[d], std::find(f.kept.begin(), f.kept.end(), d) != f.kept.end()});
+      const completion& comp = e->stage2.completions[i];
+      st.completion = comp.text;
+      for (std::size_t k : demo::parse_stage2_ranking(comp.text, e->stage2_samples[i].documents.size()))
+        st.ranking.push_back(f.kept[k]);
+      st.answer = std::string(demo::stage2_answer(comp.text));
+      const auto b = r2.score(comp, e->stage2_samples[i], explain_mode::on);
+      for (std::size_t k = 0; k < b.scores.size(); ++k) st.rules.push_back({b.names[k], b.scores[k], r2.weight(k)});
+      st.reward = b.total, st.explanation = b.explanation;
+      st.answer_correct = demo::answer_reward(comp, val[i]);
+      r.stages.push_back(std::move(st));
+    }
+    w.write(r);
+    records.push_back(std::move(r));
+  }
+  report_options o;
+  o.title = "MMRAG-RFT two-stage demo, seed " + std::to_string(c.seed) + ": held-out explanations";
+  std::ifstream sj(c.out + "/summary.json");
+  o.summary = nlohmann::json::parse(sj, nullptr, false);
+  o.curves = curves_from_metrics(c.out + "/metrics.jsonl", {"stage1", "stage2"});
+  write_report_html(c.out + "/report.html", records, o);
 }
 
 void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const prompt_templates& t, const run_config& c,
@@ -404,6 +442,10 @@ int main(int argc, char** argv) {
       f << ",\"" << name << "\":{\"filter_precision\":" << e->filter_precision << ",\"filter_recall\":"
         << e->filter_recall << ",\"ndcg@3\":" << e->ndcg3 << ",\"answer_em\":" << e->answer_em << "}";
     f << "}\n";
+  }
+  {
+    const std::pair<const char*, const eval_result*> all[] = {{"warm_start", &e0}, {"stage1", &e1}, {"stage2", &e2}};
+    write_report(c, data.val, all);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::printf("\nwall time %.1f s; metrics in %s/metrics.{jsonl,csv}, checkpoints %s/ckpt_*.pt\n", secs, c.out.c_str(),

@@ -8,5 +8,7 @@
 #include <mmrag_rft/eval/load_predictions.hpp>
 #include <mmrag_rft/eval/prediction.hpp>
 #include <mmrag_rft/eval/report.hpp>
+#include <mmrag_rft/eval/explanation_record.hpp>
+#include <mmrag_rft/eval/report_html.hpp>
 #include <mmrag_rft/eval/report_json.hpp>
 #include <mmrag_rft/eval/report_table.hpp>
