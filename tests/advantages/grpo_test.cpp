@@ -99,6 +99,74 @@ TEST_CASE("grpo_advantages: an all-equal group of non-dyadic float rewards gets 
   for (float x : a2) CHECK(x == 0.0f);
 }
 
+TEST_CASE("grpo_advantages: all-equal groups are exactly 0 and degenerate, for epsilon 0 and inexact means") {
+  grpo_options o;
+  o.epsilon = 0; // validates (>= 0): an all-equal group must not become 0 / 0
+  for (const std::size_t g : {2u, 3u, 8u}) { // the fixed-size tree (2, 8) and the runtime-size loop (3)
+    std::vector<double> r(2 * g, 0.25), a(2 * g, 9.0);
+    for (std::size_t j = g; j < 2 * g; ++j) r[j] = j % 2 ? 1.0 : 0.0;
+    const auto s = grpo_advantages(r, group_layout::uniform(2, g), a, o);
+    for (std::size_t j = 0; j < g; ++j) CHECK(a[j] == 0.0);
+    for (std::size_t j = g; j < 2 * g; ++j) CHECK(std::isfinite(a[j]));
+    CHECK(s.degenerate_groups == 1);
+  }
+  // {0.1, 0.1, 0.1}: sum / 3 is 0.10000000000000002, which left -1.39e-11 advantages and no degenerate count.
+  for (const double eps : {0.0, 1e-6}) {
+    o.epsilon = eps;
+    std::vector<double> r{0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, a(8, 9.0);
+    for (const std::size_t g : {2u, 4u, 8u}) {
+      std::vector<double> rg(r.begin(), r.begin() + 8 / g * g);
+      std::vector<double> ag(rg.size(), 9.0);
+      const auto s = grpo_advantages(rg, group_layout::uniform(rg.size() / g, g), ag, o);
+      for (double x : ag) CHECK(x == 0.0);
+      CHECK(s.degenerate_groups == rg.size() / g);
+    }
+    std::vector<double> r3{0.1, 0.1, 0.1}, a3(3, 9.0);
+    CHECK(grpo_advantages(r3, group_layout::uniform(1, 3), a3, o).degenerate_groups == 1);
+    for (double x : a3) CHECK(x == 0.0);
+    // The general rule (offsets layout, masked-out rewards) takes the same moments.
+    std::vector<std::int64_t> off{0, 3};
+    std::fill(a3.begin(), a3.end(), 9.0);
+    CHECK(grpo_advantages(r3, group_layout::from_offsets(off), a3, o).degenerate_groups == 1);
+    for (double x : a3) CHECK(x == 0.0);
+    grpo_options m = o;
+    m.nonfinite = nonfinite_rewards::mask_out;
+    std::vector<double> r4{0.1, std::numeric_limits<double>::quiet_NaN(), 0.1, 0.1}, a4(4, 9.0);
+    CHECK(grpo_advantages(r4, group_layout::uniform(1, 4), a4, m).degenerate_groups == 1);
+    for (double x : a4) CHECK(x == 0.0);
+  }
+}
+
+TEST_CASE("grpo_advantages: rewards near DBL_MAX overflow no sum: finite advantages, checked against scaled math") {
+  const double big = 1.7e308;
+  for (const std::size_t g : {2u, 3u, 4u}) {
+    std::vector<double> eq(g, big), a(g, 9.0);
+    const auto s = grpo_advantages(eq, group_layout::uniform(1, g), a);
+    for (double x : a) CHECK(x == 0.0);
+    CHECK(s.degenerate_groups == 1);
+  }
+  // {1.7e308, 1.6e308} overflows the sum, {1.7e308, -1.7e308} the deviation: the advantages are those of the
+  // rewards divided by 1e300 (the same up to rounding: the scaled epsilon is negligible here, as in the reference).
+  for (const auto& pair : {std::vector<double>{big, 1.6e308}, std::vector<double>{big, -big},
+                           std::vector<double>{big, -big, 0.0, 1.0}}) {
+    std::vector<double> small(pair.size()), want(pair.size()), a(pair.size()), a2(pair.size());
+    for (std::size_t j = 0; j < pair.size(); ++j) small[j] = pair[j] / 1e300;
+    grpo_options o;
+    o.epsilon = 0;
+    (void)grpo_advantages(small, group_layout::uniform(1, small.size()), want, o);
+    (void)grpo_advantages(pair, group_layout::uniform(1, pair.size()), a);
+    std::vector<std::int64_t> off{0, static_cast<std::int64_t>(pair.size())};
+    (void)grpo_advantages(pair, group_layout::from_offsets(off), a2);
+    for (std::size_t j = 0; j < pair.size(); ++j) {
+      CHECK(a[j] == doctest::Approx(want[j]).epsilon(1e-12));
+      CHECK(a2[j] == a[j]);
+    }
+    std::vector<double> d(pair.size());
+    (void)dr_grpo_advantages(pair, group_layout::uniform(1, pair.size()), d);
+    for (std::size_t j = 0; j < pair.size(); ++j) CHECK(!std::isnan(d[j]));
+  }
+}
+
 TEST_CASE("grpo_advantages: a group of one follows the singleton policy of each framework") {
   std::vector<double> r{2.0, 1.0, 0.0}, a(3);
   std::vector<std::int64_t> off{0, 1, 3};

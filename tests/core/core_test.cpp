@@ -65,6 +65,20 @@ TEST_CASE("group_layout: uniform and offsets, validated once") {
   CHECK(group_layout::uniform(0, 0).num_items() == 0);
 }
 
+TEST_CASE("group_layout: a uniform layout whose item count would wrap or exceed 2^63 - 1 is refused") {
+  constexpr std::size_t two63 = std::size_t{1} << 63;
+  // 2 * (2^63 + 1) wraps to 2 and 2 * 2^63 to 0: the size checks of every estimator would pass on a tiny batch.
+  CHECK_THROWS_WITH_AS((void)group_layout::uniform(2, two63 + 1), doctest::Contains("group_size"), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::uniform(2, two63), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::uniform(two63, 2), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::uniform(1, two63), mmrag_rft::error);
+  CHECK_THROWS_AS((void)group_layout::uniform(std::size_t{1} << 32, std::size_t{1} << 32), mmrag_rft::error);
+  CHECK(group_layout::uniform(1, two63 - 1).num_items() == two63 - 1);
+  CHECK(group_layout::uniform(0, two63 + 1).num_items() == 0);
+  CHECK_THROWS_AS((void)group_layout::uniform(std::size_t{1} << 31, std::size_t{1} << 32), mmrag_rft::error);
+  CHECK(group_layout::uniform(std::size_t{1} << 31, std::size_t{1} << 31).num_items() == std::size_t{1} << 62);
+}
+
 TEST_CASE("keyed_groups: groups by key in order of first appearance") {
   std::vector<std::string> uid{"b", "a", "b", "c", "a"};
   const auto k = keyed_groups::from_keys<std::string>(uid);

@@ -35,21 +35,31 @@ struct group_moments {
   double m2 = 0; ///< sum of squared deviations from the mean
 };
 
-/// Moments of the finite rewards of one group. `AllFinite` (the rewards were checked at the boundary) drops the
-/// per-element tests, so both passes are plain loops the compiler unrolls and vectorises.
+/// Moments of the finite rewards of one group, each reward multiplied by `scale` (a power of two, so exactly; 1
+/// except for the overflow fallback of `grpo_group`). `AllFinite` (the rewards were checked at the boundary) drops
+/// the per-element tests, so both passes are plain loops the compiler unrolls and vectorises. When all finite rewards
+/// are equal the mean is that reward itself, so that every deviation and m2 are exactly 0: sum / n is inexact
+/// ({0.1, 0.1, 0.1} gives a mean one ulp off and m2 ~ 1e-34) and the sum may overflow ({1.7e308, 1.7e308}).
 template <bool AllFinite = false, class T>
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE group_moments moments(const T* r, std::size_t size) noexcept {
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE group_moments moments(const T* r, std::size_t size,
+                                                                                double scale = 1.0) noexcept {
   group_moments s;
+  double first = 0;
+  bool same = true;
+  if constexpr (AllFinite) first = size > 0 ? static_cast<double>(r[0]) * scale : 0.0;
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
+    const double v = static_cast<double>(r[j]) * scale;
+    if constexpr (!AllFinite) first = ok && s.n == 0 ? v : first;
+    same &= !ok || v == first;
     s.n += ok;
-    s.sum += ok ? static_cast<double>(r[j]) : 0.0;
+    s.sum += ok ? v : 0.0;
   }
   if (s.n == 0) return s;
-  s.mean = s.sum / static_cast<double>(s.n);
+  s.mean = same ? first : s.sum / static_cast<double>(s.n);
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
-    const double d = static_cast<double>(r[j]) - s.mean;
+    const double d = static_cast<double>(r[j]) * scale - s.mean;
     s.m2 += ok ? d * d : 0.0;
   }
   return s;

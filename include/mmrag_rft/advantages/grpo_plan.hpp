@@ -12,6 +12,7 @@
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/detail/math.hpp>
 
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -53,12 +54,19 @@ struct finite_sum_of {
   }
 };
 /// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]
+/// `scale` (a power of two) is the factor the group's moments were taken with (1 but for the overflow fallback of
+/// `grpo_group`): mean and stddev are then scaled, and so is epsilon, which leaves the quotient unchanged.
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T grpo_advantage(T reward, double mean, double stddev, double epsilon,
-                                                 bool divide_by_std) noexcept {
-  const double centred = static_cast<double>(reward) - mean;
-  return static_cast<T>(divide_by_std ? centred / (stddev + epsilon) : centred);
+                                                 bool divide_by_std, double scale = 1.0) noexcept {
+  const double centred = static_cast<double>(reward) * scale - mean;
+  return static_cast<T>(divide_by_std ? centred / (stddev + epsilon * scale) : centred / scale);
 }
+
+/// The factor the moments of a group whose rewards overflow double arithmetic (sum, deviation or square: m2 is not
+/// finite although every reward is) are retaken with: 2^-600 brings |r| <= 2^1024 to 2^424, whose squares and sums
+/// stay finite, and being a power of two it changes no significant bit of a normal reward.
+inline constexpr double grpo_overflow_scale = 0x1p-600;
 
 enum grpo_group_status : std::uint32_t {
   grpo_degenerate = 1,
@@ -87,7 +95,8 @@ struct grpo_group_decision {
     else if (singleton == singleton_group::zero) d.zero = true;
     else d.flags |= grpo_singleton_error, d.zero = true;
   } else if (n >= 2 && m2 == 0.0) {
-    d.flags |= grpo_degenerate;
+    // Exactly 0, as documented, whatever the std and epsilon: with epsilon = 0 the division would be 0 / 0.
+    d.flags |= grpo_degenerate, d.zero = true;
   }
   return d;
 }
@@ -98,14 +107,18 @@ struct grpo_group_decision {
 template <bool AllFinite, class T>
 MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* out, std::uint8_t* keep,
                                                const grpo_options& o, double batch_std) noexcept {
-  const group_moments s = moments<AllFinite>(r, size);
-  const grpo_group_decision d = grpo_decide(s.n, s.mean, s.m2, batch_std, o.scale == reward_scale::batch,
+  group_moments s = moments<AllFinite>(r, size);
+  // Finite rewards whose sum, deviations or squares overflow (|r| near DBL_MAX): the moments again, scaled.
+  const double scale = s.m2 <= DBL_MAX ? 1.0 : grpo_overflow_scale;
+  if (scale != 1.0) s = moments<AllFinite>(r, size, scale);
+  const grpo_group_decision d = grpo_decide(s.n, s.mean, s.m2, batch_std * scale, o.scale == reward_scale::batch,
                                             o.std == std_estimator::unbiased, o.singleton);
   std::uint32_t masked = 0;
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
     masked += !ok;
-    out[j] = (d.zero || !ok) ? T(0) : grpo_advantage(r[j], d.mean, d.sd, o.epsilon, o.norm_adv_by_std_in_grpo);
+    out[j] = (d.zero || !ok) ? T(0)
+                             : grpo_advantage(r[j], d.mean, d.sd, o.epsilon, o.norm_adv_by_std_in_grpo, scale);
     if (keep) keep[j] = ok ? 1 : 0;
   }
   return d.flags | (masked << grpo_masked_shift);
@@ -113,7 +126,8 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* 
 
 /// GRPO over groups [g0, g1) of a uniform layout of finite rewards (G >= 2): the moments inlined (double, centred
 /// second pass, as `moments`), one division per group, and with a compile-time G (the common 2, 4, 8, 16) the sums
-/// taken pairwise in a fixed tree, every loop unrolled. An all-equal group still gets exactly 0. The advantage
+/// taken pairwise in a fixed tree, every loop unrolled. An all-equal group (members compared, not the mean as sum / n)
+/// gets exactly 0, whatever epsilon; a group whose moments overflow takes `grpo_group`'s scaled rule. The advantage
 /// multiplies by 1 / (std + epsilon), within an ulp of dividing.
 template <std::size_t FixedG, class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0,
@@ -131,10 +145,12 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __
     if constexpr (FixedG != 0) {
       // Pairwise sums, a fixed tree: 3 dependent adds for G = 8 instead of 8, and the halves vectorise.
       double v[FixedG], t[FixedG], d2[FixedG];
+      bool same = true;
       for (std::size_t j = 0; j < FixedG; ++j) t[j] = v[j] = static_cast<double>(x[j]);
+      for (std::size_t j = 1; j < FixedG; ++j) same &= v[j] == v[0];
       for (std::size_t w = FixedG / 2; w >= 1; w /= 2)
         for (std::size_t k = 0; k < w; ++k) t[k] += t[k + w];
-      mean = t[0] / n;
+      mean = same ? v[0] : t[0] / n;
       for (std::size_t j = 0; j < FixedG; ++j) d2[j] = (v[j] - mean) * (v[j] - mean);
       for (std::size_t w = FixedG / 2; w >= 1; w /= 2)
         for (std::size_t k = 0; k < w; ++k) d2[k] += d2[k + w];
@@ -143,10 +159,15 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __
       const group_moments s = moments<true>(x, gs);
       mean = s.mean, m2 = s.m2;
     }
-    degenerate += m2 == 0.0;
+    if (!(m2 <= DBL_MAX)) { // rare: rewards near DBL_MAX overflowed the sums
+      degenerate += (grpo_group<true>(x, gs, y, nullptr, o, batch_std) & grpo_degenerate) != 0;
+      continue;
+    }
+    const bool zero = m2 == 0.0;
+    degenerate += zero;
     const double sd = by_group ? std::sqrt(m2 / denom) : batch_std;
     const double inv = o.norm_adv_by_std_in_grpo ? 1.0 / (sd + o.epsilon) : 1.0;
-    for (std::size_t j = 0; j < gs; ++j) y[j] = static_cast<T>((static_cast<double>(x[j]) - mean) * inv);
+    for (std::size_t j = 0; j < gs; ++j) y[j] = zero ? T(0) : static_cast<T>((static_cast<double>(x[j]) - mean) * inv);
   }
   part.degenerate_groups += degenerate;
 }

@@ -28,10 +28,14 @@ public:
   constexpr group_layout() noexcept = default;
 
   /// `num_groups` contiguous groups of `group_size` completions each. Throws if `group_size == 0` while
-  /// `num_groups > 0`.
+  /// `num_groups > 0`, or if `num_groups * group_size` exceeds 2^63 - 1 (the offsets and the device group bounds are
+  /// 64-bit signed; a product that wrapped would report a small batch and let the size checks pass).
   [[nodiscard]] static constexpr group_layout uniform(std::size_t num_groups, std::size_t group_size) {
     detail::require(group_size > 0 || num_groups == 0, "group_layout::uniform", "group_size",
                     "is 0 (a group needs at least one completion)");
+    constexpr auto max_items = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    detail::require(group_size == 0 || num_groups <= max_items / group_size, "group_layout::uniform", "group_size",
+                    "times num_groups exceeds 2^63 - 1 completions");
     group_layout l;
     l.num_groups_ = num_groups;
     l.group_size_ = group_size;
