@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace mmrag_rft {
@@ -494,6 +495,62 @@ template <class T>
   return info;
 }
 
+/// Whether an option holds one of its enumerators: a value cast from an integer or read from a configuration may
+/// not, and an unknown aggregation would weigh every token by 0. Each switch names every enumerator and has no
+/// default, so an enumerator added later and not listed here draws -Wswitch.
+[[nodiscard]] constexpr bool known(policy_loss_mode v) noexcept {
+  switch (v) {
+  case policy_loss_mode::ppo_clip: case policy_loss_mode::gspo: case policy_loss_mode::cispo:
+  case policy_loss_mode::sapo: case policy_loss_mode::gpg: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(gspo_gradient v) noexcept {
+  switch (v) {
+  case gspo_gradient::stop_gradient: case gspo_gradient::sequence: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(kl_estimator v) noexcept {
+  switch (v) {
+  case kl_estimator::none: case kl_estimator::k1: case kl_estimator::abs: case kl_estimator::k2:
+  case kl_estimator::k3: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(kl_clamp v) noexcept {
+  switch (v) {
+  case kl_clamp::none: case kl_clamp::verl: case kl_clamp::openrlhf: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(loss_aggregation v) noexcept {
+  switch (v) {
+  case loss_aggregation::token_mean: case loss_aggregation::seq_mean_token_sum:
+  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(nonfinite_policy v) noexcept {
+  switch (v) {
+  case nonfinite_policy::error: case nonfinite_policy::propagate: return true;
+  }
+  return false;
+}
+
+/// A view's rows do not overlap (`row_stride >= cols`, as `matrix_view` requires): gradients written through
+/// overlapping rows would overwrite each other.
+template <class V>
+[[nodiscard]] constexpr bool rows_disjoint(const V& v) noexcept {
+  return v.rows() <= 1 || v.row_stride() >= v.cols();
+}
+
+/// The largest per-token weight `validate` lets through, relative to the largest finite T: loss_scale / normaliser
+/// (times kl_coef or entropy_coeff) is cast to T, and the gradient multiplies it by a ratio (up to e^20 = 2^28.9
+/// under the default clamp) and an advantage, so 2^-64 of T's range leaves those products room before they overflow
+/// (an overflowed product times a 0 gate would be NaN).
+inline constexpr double loss_weight_headroom = 0x1p-64;
+
 template <class T>
 void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, const policy_loss_options& o) {
   constexpr const char* fn = "policy_loss";
@@ -533,6 +590,28 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "options", "kl_coef, entropy_coeff and loss_scale must be finite");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
+  require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
+  require(known(o.gspo_grad), fn, "options.gspo_grad", "is not a gspo_gradient enumerator");
+  require(known(o.kl), fn, "options.kl", "is not a kl_estimator enumerator");
+  require(known(o.kl_clamps), fn, "options.kl_clamps", "is not a kl_clamp enumerator");
+  require(known(o.aggregation), fn, "options.aggregation", "is not a loss_aggregation enumerator");
+  require(known(o.nonfinite), fn, "options.nonfinite", "is not a nonfinite_policy enumerator");
+  // NaN fails the comparison; +inf disables the clamp as nullopt does.
+  require(!o.gspo_log_ratio_max || *o.gspo_log_ratio_max > 0, fn, "options.gspo_log_ratio_max", "must be > 0");
+  {
+    // Local counts and the padded length are >= 1, so the given normaliser (if < 1) bounds the weight's divisor.
+    const double divisor = o.normalizer ? std::fmin(*o.normalizer, 1.0) : 1.0;
+    const double coef = std::fmax(1.0, std::fmax(std::fabs(o.kl_coef), std::fabs(o.entropy_coeff)));
+    const double limit = static_cast<double>(std::numeric_limits<T>::max()) * loss_weight_headroom;
+    require(std::fabs(o.loss_scale) / divisor * coef <= limit, fn, "options",
+            "loss_scale / normalizer, times kl_coef or entropy_coeff where larger than 1, must not exceed 2^-64 of "
+            "the element type's largest value (1.8e19 for float): the token weights would overflow");
+  }
+  const bool disjoint = rows_disjoint(lp) && rows_disjoint(in.mask) && rows_disjoint(in.old_log_probs) &&
+                        rows_disjoint(in.advantages) && rows_disjoint(in.ref_log_probs) && rows_disjoint(in.entropy);
+  require(disjoint, fn, "inputs", "have a view with row_stride < cols (rows would overlap)");
+  require(rows_disjoint(out.log_probs) && rows_disjoint(out.entropy), fn, "grads",
+          "have a view with row_stride < cols (the rows written would overlap)");
   // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
   require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
   require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
