@@ -341,8 +341,10 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           CHECK(gdiff <= 1e-6 * gscale);
 #endif
           const auto rd = d.run(o);
-          INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << int(kl) << " clamps "
-                      << int(clamps));
+          // Copies: clang before 16 cannot capture structured bindings in INFO's lambda.
+          const int kl_id = int(kl), clamps_id = int(clamps);
+          INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << kl_id << " clamps "
+                      << clamps_id);
           CHECK(rf.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-5));
           CHECK(rd.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-12));
           double gmax = 0, diff = 0;

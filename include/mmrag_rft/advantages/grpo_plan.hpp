@@ -30,6 +30,16 @@ inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep
   require_group_sizes(rewards, out, groups, fn);
   require(keep == 0 || keep == rewards, fn, "keep", "must be empty or have the size of rewards");
   require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  // Enumerators cast from integers or read from a configuration; an unknown singleton rule would flag an error group.
+  require(o.std == std_estimator::unbiased || o.std == std_estimator::biased, fn, "options.std",
+          "is not a std_estimator enumerator");
+  require(o.singleton == singleton_group::unit_std || o.singleton == singleton_group::zero ||
+              o.singleton == singleton_group::error,
+          fn, "options.singleton", "is not a singleton_group enumerator");
+  require(o.scale == reward_scale::group || o.scale == reward_scale::batch, fn, "options.scale",
+          "is not a reward_scale enumerator");
+  require(o.nonfinite == nonfinite_rewards::error || o.nonfinite == nonfinite_rewards::mask_out, fn,
+          "options.nonfinite", "is not a nonfinite_rewards enumerator");
   if (o.singleton == singleton_group::error) require_no_singleton_groups(groups, fn);
 }
 
