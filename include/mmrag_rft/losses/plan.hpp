@@ -110,9 +110,8 @@ struct surrogate_term {
 /// are equal (r inside the clip range) the gradient is -A, the same through either branch.
 template <class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(T r, T a, surrogate_params<T> p) noexcept {
-  // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&): GCC
-  // will not if-convert a float operation or comparison that only happens on one side of a branch, since it might
-  // trap. So the CPU token loops vectorise this, and GPU threads of a warp do not diverge.
+  // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&), so that
+  // the CPU token loops vectorise this (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const bool capped = p.has_delta & (r > p.delta);
   const T l1 = -a * (capped ? p.delta : r);
   const T rc = clamp(r, p.lo, p.hi);
@@ -201,7 +200,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
                                                                T kl_w, bool gspo_sequence_grad,
                                                                policy_token_params<T> p) noexcept {
   // Every quantity is computed unconditionally and then selected: branch-free, so the CPU token loops vectorise
-  // (GCC will not if-convert float arithmetic that sits inside a branch) and GPU warps do not diverge.
+  // (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const T lr = lp - old;
   const T c = p.clamp_log_ratio ? p.log_ratio_clamp : T(INFINITY);
   const T lrc = clamp(lr, -c, c);
