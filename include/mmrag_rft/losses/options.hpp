@@ -113,7 +113,8 @@ struct policy_loss_options {
   /// verl ActorConfig defaults (loss_mode "vanilla", token-mean, dual clip 3, log-ratio clamp 20, KL clamps of k3).
   [[nodiscard]] static policy_loss_options verl() { return {}; }
   /// TRL GRPOConfig defaults (loss_type "dapo" = global token mean, epsilon 0.2, no dual clip, no log-ratio clamp,
-  /// beta 0; when beta > 0 TRL uses k3 without clamps: set `kl = k3` and `kl_coef = beta`).
+  /// beta 0; when beta > 0 TRL uses k3 without clamps: set `kl = k3` and `kl_coef = beta`). Setting `kl` alone leaves
+  /// `kl_coef = 0`, which `policy_loss` refuses (a KL term that would do nothing).
   [[nodiscard]] static policy_loss_options trl() {
     policy_loss_options o;
     o.clip_ratio_c.reset();

@@ -587,6 +587,11 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   require(!o.log_ratio_clamp || *o.log_ratio_clamp > 0, fn, "options.log_ratio_clamp", "must be > 0");
   require(std::isfinite(o.kl_coef) && std::isfinite(o.entropy_coeff) && std::isfinite(o.loss_scale), fn,
           "options", "kl_coef, entropy_coeff and loss_scale must be finite");
+  // A KL estimator with a zero coefficient trains nothing: the trap of policy_loss_options::trl() (TRL's beta = 0)
+  // with kl = k3 set afterwards.
+  require(o.kl == kl_estimator::none || o.kl_coef != 0, fn, "options.kl_coef",
+          "is 0 while options.kl chooses a KL estimator, so the KL term would do nothing (policy_loss_options::trl() "
+          "sets kl_coef = 0, TRL's beta = 0): set kl_coef to the beta wanted, or kl = kl_estimator::none");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
   require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
