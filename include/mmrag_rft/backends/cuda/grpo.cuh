@@ -56,7 +56,7 @@ struct centred_square_in_group {
 };
 
 struct group_stat {
-  double mean, sd;
+  double mean, sd, epsilon;
   bool zero;
 };
 
@@ -64,7 +64,8 @@ struct group_stat {
 template <int = 0>
 __global__ void grpo_decide_kernel(const md::finite_sum* sums, const double* m2, const md::finite_sum* batch_sum,
                                    const double* batch_m2, std::size_t num_groups, bool batch_scale, bool unbiased,
-                                   singleton_group singleton, group_stat* stats, std::uint32_t* status) {
+                                   singleton_group singleton, double epsilon, group_stat* stats,
+                                   std::uint32_t* status) {
   const std::size_t g = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (g >= num_groups) return;
   double batch_std = 0;
@@ -72,20 +73,21 @@ __global__ void grpo_decide_kernel(const md::finite_sum* sums, const double* m2,
     batch_std = sqrt(*batch_m2 / (unbiased ? batch_sum->n - 1.0 : batch_sum->n));
   const auto n = static_cast<std::size_t>(sums[g].n);
   const double mean = n > 0 ? sums[g].sum / static_cast<double>(n) : 0.0;
-  const md::grpo_group_decision d = md::grpo_decide(n, mean, m2[g], batch_std, batch_scale, unbiased, singleton);
-  stats[g] = {d.mean, d.sd, d.zero};
+  const md::grpo_group_decision d =
+      md::grpo_decide(n, mean, m2[g], batch_std, batch_scale, unbiased, singleton, epsilon);
+  stats[g] = {d.mean, d.sd, d.epsilon, d.zero};
   status[g] = d.flags; // masked-out counts are added by the item kernel
 }
 
 template <class T>
-__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats, double epsilon,
+__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats,
                                  bool divide_by_std, T* out, std::uint8_t* keep, std::uint32_t* status) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
   const std::size_t g = b.group_of(j);
   const group_stat s = stats[g];
   const bool finite = md::finite(r[j]);
-  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, epsilon, divide_by_std);
+  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, s.epsilon, divide_by_std);
   if (keep) keep[j] = finite ? 1 : 0;
   if (!finite) atomicAdd(status + g, 1u << md::grpo_masked_shift);
 }
@@ -165,10 +167,10 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
              fn);
   const unsigned threads = tuning::item_threads;
   grpo_decide_kernel<0><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
-      sums, m2, batch_sum, batch_m2, ng, batch, o.std == std_estimator::unbiased, o.singleton, stats, status);
+      sums, m2, batch_sum, batch_m2, ng, batch, o.std == std_estimator::unbiased, o.singleton, o.epsilon, stats, status);
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
-        r, n, b, stats, o.epsilon, o.norm_adv_by_std_in_grpo, out, keep, status);
+        r, n, b, stats, o.norm_adv_by_std_in_grpo, out, keep, status);
   check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, status_counts, counts, ng_i, counts_plus_d{},
                                        md::grpo_counts{}, l.stream),
              fn);
