@@ -251,10 +251,12 @@ struct loss_row_coef {
 
 /// What the per-row constants depend on besides the row (resolved once per call on the host).
 struct loss_coef_params {
-  loss_aggregation aggregation;
+  loss_aggregation aggregation; ///< the effective one (`policy_loss_options::effective_aggregation`)
   double loss_scale, n_tokens, n_seqs, constant, kl_coef, entropy_coeff;
   bool gspo, has_gspo_max;
   double gspo_max;
+  double count_epsilon; ///< added to the row length of seq-mean-token-mean
+  bool sum_norm_seq_mean;
 };
 
 /// The aggregation weight of a row and its GSPO sequence ratio, as `policy_loss`'s CPU rows compute them.
@@ -267,8 +269,13 @@ MMRAG_RFT_HOST_DEVICE inline loss_row_coef<T> row_coef(const loss_row_info& row,
   switch (aggregation) {
   case loss_aggregation::token_mean: wd = loss_scale / n_tokens; break;
   case loss_aggregation::seq_mean_token_sum: wd = loss_scale / n_seqs; break;
-  case loss_aggregation::seq_mean_token_mean: wd = loss_scale / (static_cast<double>(len) * n_seqs); break;
-  case loss_aggregation::seq_mean_token_sum_norm: wd = loss_scale / constant; break;
+  case loss_aggregation::seq_mean_token_mean:
+    wd = loss_scale / ((static_cast<double>(len) + cp.count_epsilon) * n_seqs);
+    break;
+  case loss_aggregation::seq_mean_token_sum_norm:
+    wd = cp.sum_norm_seq_mean ? loss_scale / (n_seqs * constant) : loss_scale / constant;
+    break;
+  case loss_aggregation::token_sum: wd = loss_scale; break;
   }
   loss_row_coef<T> c;
   c.len = len;
@@ -416,9 +423,10 @@ template <class T>
 template <class T>
 [[nodiscard]] policy_token_params<T> resolve_token_params(const policy_loss_options& opt) noexcept {
   policy_token_params<T> p;
+  // The dual clip is PPO's: no framework applies it to GSPO's sequence ratio (and CISPO, SAPO, GPG ignore it).
   p.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
           static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
-          opt.clip_ratio_c.has_value(), opt.delta.has_value()};
+          opt.clip_ratio_c.has_value() && opt.mode != policy_loss_mode::gspo, opt.delta.has_value()};
   p.log_ratio_clamp = static_cast<T>(opt.log_ratio_clamp.value_or(0.0));
   p.clamp_log_ratio = opt.log_ratio_clamp.has_value();
   p.gspo = opt.mode == policy_loss_mode::gspo;
@@ -455,8 +463,9 @@ template <class T>
 
 [[nodiscard]] inline loss_coef_params coef_params(const policy_loss_options& opt, double n_tokens, double n_seqs,
                                                  double constant) noexcept {
-  return {opt.aggregation, opt.loss_scale,     n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
-          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)};
+  return {opt.effective_aggregation(), opt.loss_scale, n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
+          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0),
+          opt.count_epsilon, opt.sum_norm_seq_mean};
 }
 
 /// What the row constants need, decided on the host from the options alone (every device path: Thrust, CUDA).
@@ -466,11 +475,17 @@ struct loss_plan {
 };
 
 [[nodiscard]] inline loss_plan plan_loss(const policy_loss_options& opt, std::size_t cols) noexcept {
-  const bool sum_norm = opt.aggregation == loss_aggregation::seq_mean_token_sum_norm;
+  const loss_aggregation agg = opt.effective_aggregation();
+  const bool sum_norm = agg == loss_aggregation::seq_mean_token_sum_norm;
   const double given = opt.normalizer.value_or(0.0);
   // verl's default loss_scale_factor for seq-mean-token-sum-norm is the padded response length.
   const double constant = opt.normalizer ? *opt.normalizer : sum_norm ? static_cast<double>(cols) : 0.0;
-  return {!opt.normalizer && !sum_norm, coef_params(opt, given, given, constant)};
+  if (sum_norm) {
+    // N_seqs of the sequence mean: the given global batch size, else counted.
+    const bool count = opt.sum_norm_seq_mean && !opt.sum_norm_sequences;
+    return {count, coef_params(opt, 0.0, opt.sum_norm_sequences.value_or(0.0), constant)};
+  }
+  return {!opt.normalizer && agg != loss_aggregation::token_sum, coef_params(opt, given, given, constant)};
 }
 
 /// The row constants' parameters with the counting pass's totals (valid tokens, rows with a valid token).
@@ -594,6 +609,7 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "sets kl_coef = 0, TRL's beta = 0): set kl_coef to the beta wanted, or kl = kl_estimator::none");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
+<<<<<<< HEAD
   require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
   require(known(o.gspo_grad), fn, "options.gspo_grad", "is not a gspo_gradient enumerator");
   require(known(o.kl), fn, "options.kl", "is not a kl_estimator enumerator");
@@ -616,6 +632,12 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   require(disjoint, fn, "inputs", "have a view with row_stride < cols (rows would overlap)");
   require(rows_disjoint(out.log_probs) && rows_disjoint(out.entropy), fn, "grads",
           "have a view with row_stride < cols (the rows written would overlap)");
+=======
+  require(!o.sum_norm_sequences || (std::isfinite(*o.sum_norm_sequences) && *o.sum_norm_sequences > 0), fn,
+          "options.sum_norm_sequences", "must be a finite positive number");
+  // Bounded so that a count plus epsilon never vanishes and stays a count to within 1e-3.
+  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
+>>>>>>> parity
   // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
   require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
   require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
@@ -644,7 +666,7 @@ template <class Sums>
   s.valid_sequences = static_cast<std::size_t>(seqs);
   s.nonfinite_tokens = static_cast<std::size_t>(total.nonfinite);
   if (total.tokens > 0) {
-    const double n = static_cast<double>(total.tokens);
+    const double n = static_cast<double>(total.tokens) + opt.count_epsilon;
     s.pg_clipfrac = total.clipped / n, s.pg_clipfrac_lower = total.lower / n;
     s.clip_ratio_low = total.low / n, s.clip_ratio_high = total.high / n, s.clip_ratio_region = total.region / n;
     s.ppo_kl = total.ppo_kl / n, s.kl_mean = total.kl_sum / n, s.entropy_mean = total.ent_sum / n;

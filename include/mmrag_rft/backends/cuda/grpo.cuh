@@ -70,7 +70,7 @@ struct centred_square_in_group {
 };
 
 struct group_stat {
-  double mean, sd;
+  double mean, sd, epsilon;
   bool zero;
   bool done; // the decide kernel wrote the group's advantages itself (moments that overflow)
 };
@@ -89,20 +89,20 @@ __global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_rang
   const double batch_std = batch_scale ? md::grpo_batch_std(batch_sum->n, *batch_m2, o.std) : 0.0;
   if (!(m2[g] <= DBL_MAX)) {
     const std::size_t begin = b.begin(g);
-    stats[g] = {0.0, 0.0, true, true};
+    stats[g] = {0.0, 0.0, 0.0, true, true};
     status[g] = md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o,
                                       batch_std);
     return;
   }
   const auto n = static_cast<std::size_t>(sums[g].n);
   const md::grpo_group_decision d =
-      md::grpo_decide(n, mean_of(sums[g]), m2[g], batch_std, batch_scale, unbiased, o.singleton);
-  stats[g] = {d.mean, d.sd, d.zero, false};
+      md::grpo_decide(n, mean_of(sums[g]), m2[g], batch_std, batch_scale, unbiased, o.singleton, o.epsilon);
+  stats[g] = {d.mean, d.sd, d.epsilon, d.zero, false};
   status[g] = d.flags; // masked-out counts are added by the item kernel
 }
 
 template <class T>
-__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats, double epsilon,
+__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats,
                                  bool divide_by_std, T* out, std::uint8_t* keep, std::uint32_t* status) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
@@ -110,7 +110,7 @@ __global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, cons
   const group_stat s = stats[g];
   if (s.done) return;
   const bool finite = md::finite(r[j]);
-  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, epsilon, divide_by_std);
+  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, s.epsilon, divide_by_std);
   if (keep) keep[j] = finite ? 1 : 0;
   if (!finite) atomicAdd(status + g, 1u << md::grpo_masked_shift);
 }
@@ -193,7 +193,7 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
       r, b, sums, m2, batch_sum, batch_m2, ng, o, stats, status, out, keep);
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
-        r, n, b, stats, o.epsilon, o.norm_adv_by_std_in_grpo, out, keep, status);
+        r, n, b, stats, o.norm_adv_by_std_in_grpo, out, keep, status);
   check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, status_counts, counts, ng_i, counts_plus_d{},
                                        md::grpo_counts{}, l.stream),
              fn);
