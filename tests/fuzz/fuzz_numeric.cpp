@@ -75,7 +75,7 @@ void fuzz_policy_loss(choices& c) {
   static constexpr mr::loss_aggregation aggs[] = {
       mr::loss_aggregation::token_mean, mr::loss_aggregation::seq_mean_token_sum,
       mr::loss_aggregation::seq_mean_token_mean, mr::loss_aggregation::seq_mean_token_sum_norm,
-      mr::loss_aggregation(9)};
+      mr::loss_aggregation::token_sum, mr::loss_aggregation(9)};
   static constexpr mr::kl_estimator kls[] = {mr::kl_estimator::none, mr::kl_estimator::k1, mr::kl_estimator::abs,
                                              mr::kl_estimator::k2, mr::kl_estimator::k3};
   static constexpr mr::kl_clamp clamps[] = {mr::kl_clamp::none, mr::kl_clamp::verl, mr::kl_clamp::openrlhf};
@@ -200,7 +200,7 @@ void fuzz_grpo(choices& c) {
   const std::uint8_t flags = c.byte();
   o.norm_adv_by_std_in_grpo = !(flags & 1u);
   o.std = flags & 2u ? mr::std_estimator::biased : mr::std_estimator::unbiased;
-  o.singleton = static_cast<mr::singleton_group>((flags >> 2) % 4); // 3 is out of range
+  o.singleton = static_cast<mr::singleton_group>((flags >> 2) % 5); // 4 is out of range
   o.scale = flags & 16u ? mr::reward_scale::batch : mr::reward_scale::group;
   o.nonfinite = flags & 32u ? mr::nonfinite_rewards::mask_out : mr::nonfinite_rewards::error;
   std::vector<T> r(n), a(n, T(-7));

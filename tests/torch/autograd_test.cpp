@@ -30,6 +30,10 @@ TEST_CASE("policy_loss: gradient equals LibTorch autograd of verl's formulation"
 
     policy_loss_options o = policy_loss_options::verl();
     o.aggregation = mode;
+    // The formulation below divides exactly and normalises sum-norm by the padded length only; the presets' 1e-8 and
+    // sequence count are checked against verl's own functions in tests/parity.
+    o.count_epsilon = 0;
+    o.sum_norm_seq_mean = false;
     o.kl = kl_estimator::k3;
     o.kl_coef = 0.2;
     o.entropy_coeff = 0.05;

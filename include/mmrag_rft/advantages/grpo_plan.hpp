@@ -23,6 +23,15 @@ struct grpo_advantages_fn;
 
 namespace detail {
 
+/// Whether `v` is one of the enumerators (a switch with no default: one added later and not listed draws -Wswitch).
+[[nodiscard]] constexpr bool known(singleton_group v) noexcept {
+  switch (v) {
+  case singleton_group::unit_std: case singleton_group::unit_std_float32: case singleton_group::zero:
+  case singleton_group::error: return true;
+  }
+  return false;
+}
+
 /// The argument checks of `grpo_advantages`, on the host, before any backend reads a reward.
 inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep, const group_layout& groups,
                           const grpo_options& o) {
@@ -33,9 +42,7 @@ inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep
   // Enumerators cast from integers or read from a configuration; an unknown singleton rule would flag an error group.
   require(o.std == std_estimator::unbiased || o.std == std_estimator::biased, fn, "options.std",
           "is not a std_estimator enumerator");
-  require(o.singleton == singleton_group::unit_std || o.singleton == singleton_group::zero ||
-              o.singleton == singleton_group::error,
-          fn, "options.singleton", "is not a singleton_group enumerator");
+  require(known(o.singleton), fn, "options.singleton", "is not a singleton_group enumerator");
   require(o.scale == reward_scale::group || o.scale == reward_scale::batch, fn, "options.scale",
           "is not a reward_scale enumerator");
   require(o.nonfinite == nonfinite_rewards::error || o.nonfinite == nonfinite_rewards::mask_out, fn,

@@ -541,7 +541,8 @@ template <class T>
 [[nodiscard]] constexpr bool known(loss_aggregation v) noexcept {
   switch (v) {
   case loss_aggregation::token_mean: case loss_aggregation::seq_mean_token_sum:
-  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm: return true;
+  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm:
+  case loss_aggregation::token_sum: return true;
   }
   return false;
 }
@@ -609,7 +610,10 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "sets kl_coef = 0, TRL's beta = 0): set kl_coef to the beta wanted, or kl = kl_estimator::none");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
-<<<<<<< HEAD
+  require(!o.sum_norm_sequences || (std::isfinite(*o.sum_norm_sequences) && *o.sum_norm_sequences > 0), fn,
+          "options.sum_norm_sequences", "must be a finite positive number");
+  // Bounded so that a count plus epsilon never vanishes and stays a count to within 1e-3.
+  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
   require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
   require(known(o.gspo_grad), fn, "options.gspo_grad", "is not a gspo_gradient enumerator");
   require(known(o.kl), fn, "options.kl", "is not a kl_estimator enumerator");
@@ -619,8 +623,10 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   // NaN fails the comparison; +inf disables the clamp as nullopt does.
   require(!o.gspo_log_ratio_max || *o.gspo_log_ratio_max > 0, fn, "options.gspo_log_ratio_max", "must be > 0");
   {
-    // Local counts and the padded length are >= 1, so the given normaliser (if < 1) bounds the weight's divisor.
-    const double divisor = o.normalizer ? std::fmin(*o.normalizer, 1.0) : 1.0;
+    // Local counts and the padded length are >= 1, so the given normaliser and sequence count (where < 1) bound
+    // the weight's divisor.
+    const double divisor = (o.normalizer ? std::fmin(*o.normalizer, 1.0) : 1.0) *
+                           (o.sum_norm_sequences ? std::fmin(*o.sum_norm_sequences, 1.0) : 1.0);
     const double coef = std::fmax(1.0, std::fmax(std::fabs(o.kl_coef), std::fabs(o.entropy_coeff)));
     const double limit = static_cast<double>(std::numeric_limits<T>::max()) * loss_weight_headroom;
     require(std::fabs(o.loss_scale) / divisor * coef <= limit, fn, "options",
@@ -632,12 +638,6 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   require(disjoint, fn, "inputs", "have a view with row_stride < cols (rows would overlap)");
   require(rows_disjoint(out.log_probs) && rows_disjoint(out.entropy), fn, "grads",
           "have a view with row_stride < cols (the rows written would overlap)");
-=======
-  require(!o.sum_norm_sequences || (std::isfinite(*o.sum_norm_sequences) && *o.sum_norm_sequences > 0), fn,
-          "options.sum_norm_sequences", "must be a finite positive number");
-  // Bounded so that a count plus epsilon never vanishes and stays a count to within 1e-3.
-  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
->>>>>>> parity
   // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
   require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
   require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
