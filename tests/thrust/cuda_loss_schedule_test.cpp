@@ -122,7 +122,8 @@ TEST_SUITE("cuda loss schedule") {
                      T, float, double) {
     const loss_case<T> c(23, 41, 21);
     for (const auto& [name, o] : loss_option_set()) {
-      CAPTURE(name);
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
       compare_fused(c, o, false, false);
       compare_fused(c, o, true, false);
       compare_fused(c, o, false, true);
@@ -134,7 +135,8 @@ TEST_SUITE("cuda loss schedule") {
                      T, float, double) {
     const loss_case<T> c(37, 300, 22, 5); // 300 tokens: more than one token per thread and a partial last step
     for (const auto& [name, o] : loss_option_set()) {
-      CAPTURE(name);
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
       for (const std::size_t blocks : {std::size_t{1}, std::size_t{7}, std::size_t{36}})
         compare_fused(c, o, false, false, tuning::loss_threads, blocks);
       compare_fused(c, o, true, false, 33, 5);

@@ -288,7 +288,8 @@ TEST_SUITE("thrust") {
   TEST_CASE_TEMPLATE("thrust policy_loss: matches seq for every option set", T, float, double) {
     const loss_case<T> c(23, 41, 21);
     for (const auto& [name, o] : loss_option_set()) {
-      CAPTURE(name);
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
       compare_loss(c, o);
     }
   }
@@ -297,7 +298,8 @@ TEST_SUITE("thrust") {
                      double) {
     const loss_case<T> c(17, 29, 22, 3);
     for (const auto& [name, o] : loss_option_set()) {
-      CAPTURE(name);
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
       compare_loss(c, o, true, false);
       compare_loss(c, o, false, true);
     }
@@ -454,8 +456,9 @@ TEST_SUITE("thrust") {
     const token_case<T> c(31, 45, 38, 2);
     for (const auto& [gamma, lam] : {std::pair{1.0, 1.0}, std::pair{0.99, 0.95}, std::pair{0.5, 0.0}})
       for (const bool whiten : {true, false}) {
-        CAPTURE(gamma);
-        CAPTURE(lam);
+        const double gamma_v = gamma, lambda_v = lam; // clang before 16 cannot capture a structured binding
+        CAPTURE(gamma_v);
+        CAPTURE(lambda_v);
         CAPTURE(whiten);
         gae_options o;
         o.gamma = gamma, o.lam = lam, o.whiten = whiten;
