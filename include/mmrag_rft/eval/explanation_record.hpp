@@ -109,7 +109,7 @@ template <class T>
 T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool optional = false, T fallback = T{}) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
-    require(optional, "read_explanation_records", key, "missing field", line);
+    detail::require(optional, "read_explanation_records", key, "missing field", line);
     return fallback;
   }
   try {
@@ -121,7 +121,7 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
 
 [[nodiscard]] inline double finite_field(const nlohmann::json& j, const char* key, std::size_t line) {
   const double v = record_field<double>(j, key, line, true, 0.0);
-  require(std::isfinite(v), "read_explanation_records", key, "not a finite number", line);
+  detail::require(std::isfinite(v), "read_explanation_records", key, "not a finite number", line);
   return v;
 }
 
@@ -131,14 +131,14 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
 /// judgement list must have one entry per document, an image's pixels must fill width x height x channels.
 [[nodiscard]] inline explanation_record explanation_record_from_json(const nlohmann::json& j, std::size_t line = 0) {
   using detail::record_field;
-  require(j.is_object(), "read_explanation_records", "record", "not a JSON object", line);
+  detail::require(j.is_object(), "read_explanation_records", "record", "not a JSON object", line);
   explanation_record r;
   r.id = record_field<std::string>(j, "id", line);
   r.question = record_field<std::string>(j, "question", line);
   r.category = record_field<std::string>(j, "category", line, true);
   r.answers = record_field<std::vector<std::string>>(j, "answers", line, true);
   for (const auto& d : record_field<nlohmann::json>(j, "documents", line, true, nlohmann::json::array())) {
-    require(d.is_object(), "read_explanation_records", "documents", "not a JSON object", line);
+    detail::require(d.is_object(), "read_explanation_records", "documents", "not a JSON object", line);
     explained_document e{record_field<std::string>(d, "id", line, true), record_field<std::string>(d, "kind", line, true, "text"),
                          record_field<std::string>(d, "title", line, true), record_field<std::string>(d, "text", line, true),
                          0, 0, 0, {}};
@@ -146,9 +146,9 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
       e.width = record_field<std::size_t>(*im, "width", line), e.height = record_field<std::size_t>(*im, "height", line);
       e.channels = record_field<std::size_t>(*im, "channels", line);
       e.pixels = record_field<std::vector<std::uint8_t>>(*im, "pixels", line);
-      require(e.channels == 1 || e.channels == 3 || e.channels == 4, "read_explanation_records", "image.channels",
+      detail::require(e.channels == 1 || e.channels == 3 || e.channels == 4, "read_explanation_records", "image.channels",
               "must be 1, 3 or 4", line);
-      require(e.width <= 4096 && e.height <= 4096 && e.pixels.size() == e.width * e.height * e.channels,
+      detail::require(e.width <= 4096 && e.height <= 4096 && e.pixels.size() == e.width * e.height * e.channels,
               "read_explanation_records", "image.pixels", "size is not width x height x channels (at most 4096 a side)",
               line);
     }
@@ -156,27 +156,27 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
   }
   const std::size_t n = r.documents.size();
   const auto check_indices = [&](const std::vector<std::size_t>& v, const char* key) {
-    for (std::size_t k : v) require(k < n, "read_explanation_records", key, "index names no document", line);
+    for (std::size_t k : v) detail::require(k < n, "read_explanation_records", key, "index names no document", line);
   };
   r.gold = record_field<std::vector<std::size_t>>(j, "gold", line, true);
   check_indices(r.gold, "gold");
   for (const auto& s : record_field<nlohmann::json>(j, "stages", line, true, nlohmann::json::array())) {
-    require(s.is_object(), "read_explanation_records", "stages", "not a JSON object", line);
+    detail::require(s.is_object(), "read_explanation_records", "stages", "not a JSON object", line);
     explained_stage e;
     e.name = record_field<std::string>(s, "name", line);
     for (const auto& g : record_field<nlohmann::json>(s, "judgements", line, true, nlohmann::json::array())) {
-      require(g.is_object(), "read_explanation_records", "judgements", "not a JSON object", line);
+      detail::require(g.is_object(), "read_explanation_records", "judgements", "not a JSON object", line);
       e.judgements.push_back({record_field<std::string>(g, "reasoning", line, true), detail::finite_field(g, "score", line),
                               record_field<bool>(g, "kept", line, true)});
     }
-    require(e.judgements.empty() || e.judgements.size() == n, "read_explanation_records", "judgements",
+    detail::require(e.judgements.empty() || e.judgements.size() == n, "read_explanation_records", "judgements",
             "must be empty or one per document", line);
     e.completion = record_field<std::string>(s, "completion", line, true);
     e.ranking = record_field<std::vector<std::size_t>>(s, "ranking", line, true);
     check_indices(e.ranking, "ranking");
     e.answer = record_field<std::string>(s, "answer", line, true);
     for (const auto& u : record_field<nlohmann::json>(s, "rules", line, true, nlohmann::json::array())) {
-      require(u.is_object(), "read_explanation_records", "rules", "not a JSON object", line);
+      detail::require(u.is_object(), "read_explanation_records", "rules", "not a JSON object", line);
       e.rules.push_back({record_field<std::string>(u, "name", line), detail::finite_field(u, "score", line),
                          detail::finite_field(u, "weight", line)});
     }
@@ -192,11 +192,11 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
 class explanation_writer {
 public:
   explicit explanation_writer(const std::string& path) : path_(path), out_(path) {
-    require(static_cast<bool>(out_), "explanation_writer", "path", "cannot open " + path + " for writing");
+    detail::require(static_cast<bool>(out_), "explanation_writer", "path", "cannot open " + path + " for writing");
   }
   void write(const explanation_record& r) {
     out_ << to_json(r).dump() << '\n';
-    require(static_cast<bool>(out_), "explanation_writer::write", "path", "cannot write " + path_);
+    detail::require(static_cast<bool>(out_), "explanation_writer::write", "path", "cannot write " + path_);
   }
 
 private:
@@ -207,7 +207,7 @@ private:
 /// All records of a JSONL file (blank lines skipped); errors name the file's line and the field.
 [[nodiscard]] inline std::vector<explanation_record> read_explanation_records(const std::string& path) {
   std::ifstream in(path);
-  require(static_cast<bool>(in), "read_explanation_records", "path", "cannot open " + path);
+  detail::require(static_cast<bool>(in), "read_explanation_records", "path", "cannot open " + path);
   std::vector<explanation_record> out;
   std::string text;
   for (std::size_t line = 1; std::getline(in, text); ++line) {

@@ -85,8 +85,8 @@ inline void png_chunk(std::string& png, const char* type, const std::string& dat
 
 /// A PNG file of 8-bit pixels (grey, RGB or RGBA by `channels`), filter type 0 on every row.
 inline std::string encode_png(std::size_t w, std::size_t h, std::size_t channels, const std::vector<std::uint8_t>& px) {
-  require(channels == 1 || channels == 3 || channels == 4, "encode_png", "channels", "must be 1, 3 or 4");
-  require(w > 0 && h > 0 && px.size() == w * h * channels, "encode_png", "pixels", "size is not width x height x channels");
+  detail::require(channels == 1 || channels == 3 || channels == 4, "encode_png", "channels", "must be 1, 3 or 4");
+  detail::require(w > 0 && h > 0 && px.size() == w * h * channels, "encode_png", "pixels", "size is not width x height x channels");
   std::string raw;
   raw.reserve(h * (w * channels + 1));
   for (std::size_t y = 0; y < h; ++y) {
@@ -97,7 +97,7 @@ inline std::string encode_png(std::size_t w, std::size_t h, std::size_t channels
   std::string z(len, '\0');
   const int rc = compress2(reinterpret_cast<Bytef*>(z.data()), &len, reinterpret_cast<const Bytef*>(raw.data()),
                            static_cast<uLong>(raw.size()), 9);
-  require(rc == Z_OK, "encode_png", "pixels", "zlib compress2 failed");
+  detail::require(rc == Z_OK, "encode_png", "pixels", "zlib compress2 failed");
   z.resize(len);
   std::string png = "\x89PNG\r\n\x1a\n";
   std::string ihdr;
@@ -200,7 +200,8 @@ inline const explained_stage* find_stage(const explanation_record& r, const std:
 }
 
 // The page's script: renders the question cards from the embedded records, filters them by the search box (and the
-// `#q=` fragment, so that a link or a test can open a filtered page) and the fixed/broke selector, and pages them.
+// `#q=` fragment, so that a link or a test can open a filtered page; `#which=` sets the selector, `#open=1` opens the
+// shown cards) and the fixed/broke selector, and pages them.
 // It marks <body data-status> "ok" when it finished and lists uncaught errors in <body data-errors>.
 inline constexpr std::string_view report_script = R"JS(
 window.addEventListener('error', e => {
@@ -289,6 +290,7 @@ window.addEventListener('error', e => {
   if (hash.has('q')) box.value = hash.get('q');
   if (hash.has('which')) sel.value = hash.get('which');
   show();
+  if (hash.has('open')) list.querySelectorAll('details.q').forEach(d => d.open = true);
   document.body.dataset.status = 'ok';
 })();
 )JS";
@@ -313,7 +315,7 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
                                                     const report_options& opt = {}) {
   using detail::fmt3;
   using detail::html_escape;
-  require(opt.page_size > 0, "render_report_html", "page_size", "must be positive");
+  detail::require(opt.page_size > 0, "render_report_html", "page_size", "must be positive");
   std::vector<std::string> stages;
   if (!records.empty())
     for (const auto& s : records.front().stages) stages.push_back(s.name);
@@ -414,7 +416,7 @@ inline void write_report_html(const std::string& path, const std::vector<explana
                               const report_options& opt = {}) {
   std::ofstream out(path, std::ios::binary);
   out << render_report_html(records, opt);
-  require(static_cast<bool>(out), "write_report_html", "path", "cannot write " + path);
+  detail::require(static_cast<bool>(out), "write_report_html", "path", "cannot write " + path);
 }
 
 /// Reward curves from a metrics JSONL file (metrics_log): for every stage in `stages`, the mean total reward per
