@@ -15,17 +15,6 @@ function(mmrag_rft_target_defaults target)
   endif()
 endfunction()
 
-# The CUDA toolkit's CCCL (Thrust, CUB, libcu++) for the Thrust CPP/OMP tests and benchmarks, which g++ compiles.
-# Sets CCCL_FOUND in the caller's scope; thrust_create_target is defined where it is found.
-macro(mmrag_rft_find_cccl)
-  find_package(CUDAToolkit QUIET)
-  set(mmrag_rft_cccl_hints /usr/local/cuda/lib64/cmake)
-  if(CUDAToolkit_LIBRARY_DIR)
-    list(PREPEND mmrag_rft_cccl_hints ${CUDAToolkit_LIBRARY_DIR}/cmake)
-  endif()
-  find_package(CCCL CONFIG QUIET HINTS ${mmrag_rft_cccl_hints})
-endmacro()
-
 # mmrag_rft_add_test(NAME <part> SOURCES <files...> [LIBS <targets...>] [DEFINITIONS <macros...>]
 #                    [BITWISE_KERNELS] [SERIAL])
 # One doctest executable per part, named mmrag_rft.<part>, registered with ctest through doctest_discover_tests.

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Builds, on a machine without a GPU, what scripts/gpu-check.sh runs on a machine with one, into gpu-bundle/ (git-ignored):
 # the CUDA tests, benchmarks and the gpu_step example (nvcc, sm_80 + sm_90, CUDA runtime linked statically) and
-# the one shared library they need that such a machine lacks (Debian's Google Benchmark). Building here keeps nvcc's
-# minutes off the device's time. Then, with the device tool:
-#   run(command="bash scripts/gpu-check.sh", carry=["gpu-bundle"], timeout_s=540)
+# the one shared library they need that such a machine may lack (Debian's Google Benchmark), so the GPU machine needs
+# only a driver (and a CUDA PyTorch for the references). Then copy the repository with gpu-bundle/ to it and run
+#   OUT=/tmp/gpu-results bash scripts/gpu-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The test command's CUDA step (scripts/test.sh) and the CUDA benchmark, so after a test run this builds only the benchmark.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Every GPU check in one call on a machine with a GPU (docs/performance-gpu.md): the CUDA tests, the same
+# Every GPU check in one call on a machine with a GPU (docs/performance.md): the CUDA tests, the same
 # tests under compute-sanitizer (memcheck, racecheck, synccheck), the CUDA benchmarks, the PyTorch references on the
 # same GPU, and the report that puts them side by side. Needs gpu-bundle/ (scripts/gpu-bundle.sh, built here) and
-# the machine's python3 with a CUDA PyTorch. Writes 8 files under $OUT, as many as the device tool brings back.
+# the machine's python3 with a CUDA PyTorch. Writes 8 files under $OUT (default /tmp/gpu-check).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}

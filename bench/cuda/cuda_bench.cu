@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// GPU benchmarks of issue 5, each next to the memory floor measured in the same run (a device-to-device copy moving
+// GPU benchmarks, each next to the memory floor measured in the same run (a device-to-device copy moving
 // the same number of bytes, read plus written):
 // - the fused policy loss + gradient, verl's actor defaults with its KL loss (the CPU benchmark's options), 16.8M
 //   float tokens (4096 x 4096), advantages per token (verl's [B, T]) or per sequence, on the very inputs of

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // token_logprobs_and_entropy (+ backward) on the CPU backends against the floor of reading the logits once.
-// Shape: N = 1024 rows x V = 152064 (Qwen2.5's vocabulary), 623 MB of float32 logits. The N = 16k would be
-// 10 GB (20 GB with the gradient), too big for the 24 GB bench machine beside a reference; per-row work is
+// Shape: N = 1024 rows x V = 152064 (Qwen2.5's vocabulary), 623 MB of float32 logits. N = 16k would be
+// 10 GB (20 GB with the gradient), too big for a 24 GB machine beside a reference; per-row work is
 // independent, so time scales linearly in N. Compare with bench/logits/token_logprobs_reference.py (PyTorch).
 #include <mmrag_rft/logits.hpp>
 #include "bench/common.hpp"

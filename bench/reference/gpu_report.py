@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""The GPU report of issue 5: bench/cuda's Google Benchmark JSON next to the PyTorch references run on the same GPU.
+"""The GPU report: bench/cuda's Google Benchmark JSON next to the PyTorch references run on the same GPU.
 
 Usage: gpu_report.py BENCH_JSON TORCH_JSONL...  (scripts/gpu-check.sh writes them). Prints markdown: each kernel's
 median time, the median time of a device-to-device copy moving the same bytes (its floor) and the ratio, and the

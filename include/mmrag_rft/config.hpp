@@ -46,9 +46,8 @@
 #define MMRAG_RFT_VECTORIZE
 #endif
 
-// A loop over the lanes of per-lane accumulators (a constant trip count of one or a few vectors). GCC would unroll it
-// completely before its loop vectoriser runs, and the selects of the unrolled body stay branches (seen with GCC 12:
-// the logits' max and exp loops ran scalar); kept a loop, it is if-converted and vectorised.
+// A loop over the lanes of per-lane accumulators (a constant trip count of one or a few vectors): kept a loop, so that
+// GCC if-converts and vectorises it instead of unrolling it into branches (docs/design.md, "Vectorisation with GCC 12").
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
 #define MMRAG_RFT_LANE_LOOP _Pragma("GCC unroll 1") _Pragma("GCC ivdep")
 #else

@@ -75,7 +75,8 @@ TEST_CASE("metrics across ranks equal the whole batch's, each with its normalise
       for (const auto& g : got) {
         REQUIRE(g.size() == want.size());
         for (const auto& [name, w] : want) {
-          CAPTURE(name);
+          const std::string& metric_name = name; // clang before 16 cannot capture a structured binding in CAPTURE
+          CAPTURE(metric_name);
           CHECK(g.at(name).value == doctest::Approx(w.value).epsilon(1e-12));
           CHECK(g.at(name).weight == w.weight);
         }

@@ -341,8 +341,10 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           CHECK(gdiff <= 1e-6 * gscale);
 #endif
           const auto rd = d.run(o);
-          INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << int(kl) << " clamps "
-                      << int(clamps));
+          // Copies: clang before 16 cannot capture structured bindings in INFO's lambda.
+          const int kl_id = int(kl), clamps_id = int(clamps);
+          INFO("isa " << int(isa) << " cols " << cols << " token_adv " << token_adv << " kl " << kl_id << " clamps "
+                      << clamps_id);
           CHECK(rf.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-5));
           CHECK(rd.loss == doctest::Approx(test::reference_loss(to_reference(d.b, token_adv), o)).epsilon(1e-12));
           double gmax = 0, diff = 0;
@@ -508,6 +510,76 @@ TEST_CASE("policy_loss: bad shapes and options are rejected with the argument's 
   o = {};
   o.normalizer = 0.0;
   CHECK_THROWS_AS(policy_loss(c.inputs(), {.log_probs = {g.data(), 3, 5}}, o), mmrag_rft::error);
+}
+
+TEST_CASE("policy_loss: options that would give NaN or overlapping rows are refused, the limits themselves pass") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{8}, 3, 5);
+  std::vector<float> g(15);
+  auto refused = [&](const policy_loss_options& o, const char* what) {
+    CHECK_THROWS_WITH_AS(policy_loss(c.inputs(), {.log_probs = {g.data(), 3, 5}}, o), doctest::Contains(what),
+                         mmrag_rft::error);
+  };
+  auto finite_run = [&](const policy_loss_options& o) {
+    const auto r = policy_loss(c.inputs(), {.log_probs = {g.data(), 3, 5}}, o);
+    CHECK(std::isfinite(r.loss));
+    for (float x : g) CHECK(std::isfinite(x));
+  };
+  policy_loss_options o;
+  o.normalizer = 1e-300; // 1 / 1e-300 is not a float
+  refused(o, "token weights would overflow");
+  o = {};
+  o.loss_scale = 1e39;
+  refused(o, "token weights would overflow");
+  o.loss_scale = 1e18; // within 2^-64 of FLT_MAX
+  finite_run(o);
+  o = {};
+  o.kl = kl_estimator::k3;
+  o.kl_coef = 1e10;
+  o.normalizer = 1e-10; // the weight 1e10 is fine, times kl_coef it is not
+  refused(o, "token weights would overflow");
+  o = {};
+  o.mode = policy_loss_mode::gspo;
+  o.gspo_log_ratio_max = std::numeric_limits<double>::quiet_NaN();
+  refused(o, "gspo_log_ratio_max");
+  o.gspo_log_ratio_max = std::numeric_limits<double>::infinity(); // no clamp, as nullopt
+  finite_run(o);
+  o = {};
+  o.aggregation = static_cast<loss_aggregation>(200);
+  refused(o, "options.aggregation");
+  o = {};
+  o.mode = static_cast<policy_loss_mode>(77);
+  refused(o, "options.mode");
+  o = {};
+  o.kl = static_cast<kl_estimator>(9);
+  refused(o, "options.kl");
+  o = {};
+  o.kl_clamps = static_cast<kl_clamp>(9);
+  refused(o, "options.kl_clamps");
+  o = {};
+  o.gspo_grad = static_cast<gspo_gradient>(9);
+  refused(o, "options.gspo_grad");
+  o = {};
+  o.nonfinite = static_cast<nonfinite_policy>(9);
+  refused(o, "options.nonfinite");
+  // A gradient view whose rows overlap: row k + 1 would overwrite row k.
+  CHECK_THROWS_WITH_AS(policy_loss(c.inputs(), {.log_probs = {g.data(), 3, 5, 4}}), doctest::Contains("grads"),
+                       mmrag_rft::error);
+  auto in = c.inputs();
+  in.log_probs = {c.b.log_probs.data(), 3, 5, 2};
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {g.data(), 3, 5}}), doctest::Contains("row_stride < cols"),
+                       mmrag_rft::error);
+}
+
+TEST_CASE("policy_loss: finite log-probs near -FLT_MAX are finite, not reported as NaN") {
+  call<float> c;
+  c.b = test::make_batch<float>(seed_t{9}, 2, 4);
+  for (auto& x : c.b.log_probs) x = -2e38f;
+  for (auto& x : c.b.old_log_probs) x = -2e38f;
+  for (auto& x : c.b.ref_log_probs) x = -2e38f;
+  const auto r = c.run(policy_loss_options{}); // the row sums of the inputs overflow in float; the inputs do not
+  CHECK(r.stats.nonfinite_tokens == 0);
+  CHECK(std::isfinite(r.loss));
 }
 
 TEST_CASE("policy_loss: a global normaliser splits a batch into micro-batches whose losses add up") {

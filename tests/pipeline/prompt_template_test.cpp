@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <mmrag_rft/pipeline/prompt_template.hpp>
+#include <mmrag_rft/rewards/format.hpp>
 
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <string>
 
 using namespace mmrag_rft;
 
@@ -55,4 +57,22 @@ TEST_CASE("prompt_templates: defaults render both stages when used unchanged") {
   CHECK(render_stage1(t, two_docs(), 0).text.find("Question: What color is the zorb?") == 0);
   CHECK(render_stage2(t, two_docs()).text.find("[2] (text) zorb facts.") != std::string::npos);
 }
+}
+
+TEST_CASE("prompt_templates: the default stage-2 prompt asks for the sections stage2_format checks") {
+  const prompt_templates t;
+  const std::string text = render_stage2(t, two_docs()).text;
+  for (const char* tag : {"<think>", "</think>", "<rank>", "</rank>", "<answer>", "</answer>"}) {
+    CAPTURE(tag);
+    CHECK(text.find(tag) != std::string::npos);
+  }
+  // The example the prompt gives, after a <think> section, is well formed for the stage-2 rule; the old
+  // "ranking inside <answer>" form is not.
+  const std::size_t at = text.find("as <rank>");
+  REQUIRE(at != std::string::npos);
+  const std::string example = text.substr(at + 3, text.size() - at - 4); // without "as " and the final '.'
+  CHECK(example == "<rank> [2, 1] </rank><answer> answer </answer>");
+  CHECK(stage2_format()(completion{"<think> [2] shows it </think>" + example, 0, false}, two_docs()) == 1.0);
+  CHECK(stage2_format()(completion{"<think> x </think><answer> [2, 1] ; answer </answer>", 0, false}, two_docs()) ==
+        0.0);
 }

@@ -129,4 +129,29 @@ TEST_CASE("score_batch: an exception thrown by a rule reaches the caller") {
                   std::runtime_error);
 }
 
+TEST_CASE("score_batch: any single rule, scored as a one-rule composite of weight 1") {
+  const std::vector<sample> samples{make_sample(1, {0}), make_sample(1, {})};
+  const auto completions = mixed_completions(6);
+  const auto length = [](const completion& c, const sample&) { return static_cast<double>(c.text.size()); };
+  const auto layout = group_layout::uniform(2, 3);
+  const batch_scores lambda = score_batch(exec::par.with_threads(2), length, completions, samples, layout);
+  REQUIRE(lambda.size() == 6);
+  CHECK(lambda.num_rules == 1);
+  CHECK(lambda.names == std::vector<std::string>{"rule"});
+  CHECK(lambda.weights == std::vector<double>{1.0});
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(lambda.totals[i] == static_cast<double>(completions[i].text.size()));
+    CHECK(lambda.score(i, 0) == lambda.totals[i]);
+  }
+  // A built-in rule alone gives what the one-rule composite gives, on the calling thread and with a sample per row.
+  const std::vector<sample> per_row(6, make_sample(1, {0}));
+  const batch_scores fmt = score_batch(stage1_format(), completions, per_row);
+  const batch_scores ref = score_batch(composite{stage1_format()}, completions, per_row);
+  CHECK(bitwise_equal(fmt.totals, ref.totals));
+  CHECK(fmt.names == ref.names);
+  CHECK(score_batch(exec::seq, relevance_rule(), completions, samples, layout).totals ==
+        score_batch(composite{relevance_rule()}, completions, samples, layout).totals);
+  CHECK_THROWS_WITH_AS((void)score_batch(length, completions, samples), doctest::Contains("samples"), error);
+}
+
 } // TEST_SUITE

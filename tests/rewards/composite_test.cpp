@@ -78,15 +78,28 @@ TEST_CASE("composite: nested composite contributes its total and its explanation
   CHECK(b.explanation == "half 0.50; reward 1.00; h 0.50; reward 3.50");
 }
 
-TEST_CASE("composite: error at construction when a weight is negative or not finite or a name repeats") {
+TEST_CASE("composite: negative weights are penalties (TRL reward_weights take any value)") {
   const auto one = [](const completion&, const sample&) { return 1.0; };
-  CHECK_THROWS_AS(composite(weighted(one, -0.1)), error);
+  const auto half = [](const completion&, const sample&) { return 0.5; };
+  const composite reward{weighted(one, 2.0, "bonus"), weighted(half, -3.0, "penalty")};
+  const auto b = reward.score(make_completion("x"), make_sample(1, {}), explain_mode::on);
+  CHECK(b.total == 2.0 * 1.0 - 3.0 * 0.5);
+  CHECK(b.score("penalty") == 0.5); // the breakdown keeps the unweighted score
+  CHECK(reward.weight(1) == -3.0);
+  CHECK(b.explanation == "bonus 1.00; penalty 0.50; reward 0.50");
+}
+
+TEST_CASE("composite: error at construction when a weight is not finite or a name repeats") {
+  const auto one = [](const completion&, const sample&) { return 1.0; };
+  CHECK_NOTHROW(composite(weighted(one, -0.1)));
+  CHECK_THROWS_WITH_AS(composite(weighted(one, -std::numeric_limits<double>::infinity())),
+                       doctest::Contains("weights[0] must be finite"), error);
   CHECK_THROWS_AS(composite(weighted(one, std::numeric_limits<double>::quiet_NaN())), error);
   CHECK_THROWS_AS(composite(weighted(one, std::numeric_limits<double>::infinity())), error);
   CHECK_THROWS_WITH_AS(composite(one, one), doctest::Contains("names[1] repeats"), error);
   CHECK_NOTHROW(composite(weighted(one, 1.0, "a"), weighted(one, 1.0, "b")));
   try {
-    (void)composite(weighted(one, 1.0, "a"), weighted(one, -2.0, "b"));
+    (void)composite(weighted(one, 1.0, "a"), weighted(one, std::numeric_limits<double>::quiet_NaN(), "b"));
     FAIL("no error");
   } catch (const error& e) {
     CHECK(e.function() == "composite");

@@ -90,7 +90,8 @@ inline double reference_loss(const reference_batch& b, const policy_loss_options
       const double l1 = -a * r1;
       const double l2 = -a * std::min(std::max(r, 1.0 - o.clip_ratio_low), 1.0 + o.clip_ratio_high);
       double pg = std::max(l1, l2);
-      if (o.clip_ratio_c && a < 0) pg = std::min(pg, -a * *o.clip_ratio_c);
+      // The dual clip is PPO's: verl's compute_policy_loss_gspo has none (nor has TRL).
+      if (o.clip_ratio_c && a < 0 && o.mode != policy_loss_mode::gspo) pg = std::min(pg, -a * *o.clip_ratio_c);
       if (o.mode == policy_loss_mode::cispo || o.mode == policy_loss_mode::sapo || o.mode == policy_loss_mode::gpg) {
         const double lp_sg = b.lp_sg.empty() ? b.lp[k] : b.lp_sg[k];
         double lr_sg = lp_sg - (b.has_old ? b.old[k] : lp_sg);
@@ -102,20 +103,27 @@ inline double reference_loss(const reference_batch& b, const policy_loss_options
       const double h = b.ent.empty() ? 0 : b.ent[k];
       L[k] = pg + o.kl_coef * kl - o.entropy_coeff * h;
     }
+  // verl's compute_policy_loss_gspo and _sapo aggregate seq-mean-token-mean whatever loss_agg_mode says.
+  const bool forced = o.gspo_sapo_seq_mean && (o.mode == policy_loss_mode::gspo || o.mode == policy_loss_mode::sapo);
+  const loss_aggregation agg = forced ? loss_aggregation::seq_mean_token_mean : o.aggregation;
   double total = 0;
   for (std::size_t i = 0; i < B; ++i) {
     double row = 0;
     for (std::size_t t = 0; t < T; ++t)
       if (b.mask[i * T + t]) row += L[i * T + t];
-    switch (o.aggregation) {
+    switch (agg) {
     case loss_aggregation::token_mean: total += row / (o.normalizer ? *o.normalizer : n_tok); break;
     case loss_aggregation::seq_mean_token_sum: total += row / (o.normalizer ? *o.normalizer : n_seq); break;
     case loss_aggregation::seq_mean_token_mean:
-      if (len[i] > 0) total += row / len[i] / (o.normalizer ? *o.normalizer : n_seq);
+      if (len[i] > 0) total += row / (len[i] + o.count_epsilon) / (o.normalizer ? *o.normalizer : n_seq);
       break;
-    case loss_aggregation::seq_mean_token_sum_norm:
-      total += row / (o.normalizer ? *o.normalizer : static_cast<double>(T));
+    case loss_aggregation::seq_mean_token_sum_norm: {
+      double c = o.normalizer ? *o.normalizer : static_cast<double>(T);
+      if (o.sum_norm_seq_mean) c *= o.sum_norm_sequences ? *o.sum_norm_sequences : n_seq;
+      total += row / c;
       break;
+    }
+    case loss_aggregation::token_sum: total += row; break;
     }
   }
   if (n_tok == 0) return 0;

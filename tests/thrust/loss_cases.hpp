@@ -158,6 +158,26 @@ std::vector<std::pair<std::string, policy_loss_options>> loss_option_set() {
   add("gpg seq-mean-token-mean", [](auto& o) {
     o.mode = policy_loss_mode::gpg, o.aggregation = loss_aggregation::seq_mean_token_mean;
   });
+  // The framework conventions: verl's GSPO and SAPO (forced seq-mean-token-mean, N + 1e-8), token-sum, and the
+  // sum-norm sequence mean counted locally and given.
+  v.emplace_back("verl gspo", [] {
+    policy_loss_options o = policy_loss_options::verl();
+    o.mode = policy_loss_mode::gspo;
+    return o;
+  }());
+  v.emplace_back("verl_2026_01 sapo k3", [] {
+    policy_loss_options o = policy_loss_options::verl_2026_01();
+    o.mode = policy_loss_mode::sapo, o.kl = kl_estimator::k3;
+    return o;
+  }());
+  add("token-sum scaled", [](auto& o) { o.aggregation = loss_aggregation::token_sum, o.loss_scale = 4.0; });
+  add("sum-norm seq mean local", [](auto& o) {
+    o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.sum_norm_seq_mean = true, o.count_epsilon = 1e-8;
+  });
+  add("sum-norm seq mean given", [](auto& o) {
+    o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.sum_norm_seq_mean = true, o.sum_norm_sequences = 40.0;
+    o.normalizer = 1000.0;
+  });
   return v;
 }
 

@@ -144,7 +144,7 @@ TEST_CASE("libtorch::token_logprobs_and_entropy: bad tensors throw mmrag_rft::er
   const auto logits = random_logits(12, {4, 10});
   const auto tokens = random_tokens(13, {4}, 10);
   CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits.to(torch::kDouble), tokens),
-                       doctest::Contains("must be float32 or bfloat16"), error);
+                       doctest::Contains("must be float32, bfloat16 or float16, not Double [4, 10]"), error);
   CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits, tokens.to(torch::kFloat)),
                        doctest::Contains("tokens"), error);
   CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits, random_tokens(13, {5}, 10)),
@@ -248,8 +248,9 @@ TEST_CASE("libtorch::policy_loss: float32, bool mask, sequence advantages, seq =
   wrong.mask = torch::Tensor();
   CHECK_THROWS_WITH_AS((void)lt::policy_loss(wrong, o), doctest::Contains("mask"), error);
   wrong = in;
-  wrong.log_probs = b.lp.detach().to(torch::kHalf);
-  CHECK_THROWS_WITH_AS((void)lt::policy_loss(wrong, o), doctest::Contains("float32 or float64"), error);
+  wrong.log_probs = b.lp.detach().to(torch::kInt);
+  CHECK_THROWS_WITH_AS((void)lt::policy_loss(wrong, o), doctest::Contains("float32, float64, bfloat16 or float16"),
+                       error);
   wrong = in;
   wrong.sequence_advantages = b.seq_adv.view({-1, 1});
   CHECK_THROWS_WITH_AS((void)lt::policy_loss(wrong, o), doctest::Contains("1-D"), error);

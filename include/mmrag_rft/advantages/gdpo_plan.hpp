@@ -96,7 +96,7 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t gdpo_group(const T* r, std::size_t size, std
         m2 += d * d;
       }
     const grpo_group_decision d =
-        grpo_decide(n, mean, m2, 0.0, false, o.std == std_estimator::unbiased, o.singleton);
+        grpo_decide(n, mean, m2, 0.0, false, o.std == std_estimator::unbiased, o.singleton, o.epsilon);
     flags = d.flags & ~static_cast<std::uint32_t>(grpo_degenerate);
     all_degenerate = all_degenerate && (d.flags & grpo_degenerate) != 0;
     // An all-equal component adds exactly 0: skipped, not divided (0 / (0 + 0) would be NaN with epsilon 0).
@@ -104,7 +104,7 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t gdpo_group(const T* r, std::size_t size, std
     const double wc = w ? w[c] : 1.0;
     for (std::size_t j = 0; j < size; ++j)
       if (AllFinite || sum[j] == sum[j])
-        sum[j] += wc * grpo_advantage(static_cast<double>(r[j * stride + c]), d.mean, d.sd, o.epsilon,
+        sum[j] += wc * grpo_advantage(static_cast<double>(r[j * stride + c]), d.mean, d.sd, d.epsilon,
                                       o.norm_adv_by_std_in_grpo);
   }
   if (k > 0 && all_degenerate) flags |= grpo_degenerate;

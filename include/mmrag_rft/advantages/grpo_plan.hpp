@@ -30,6 +30,16 @@ inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep
   require_group_sizes(rewards, out, groups, fn);
   require(keep == 0 || keep == rewards, fn, "keep", "must be empty or have the size of rewards");
   require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  // Enumerators cast from integers or read from a configuration; an unknown singleton rule would flag an error group.
+  require(o.std == std_estimator::unbiased || o.std == std_estimator::biased, fn, "options.std",
+          "is not a std_estimator enumerator");
+  require(o.singleton == singleton_group::unit_std || o.singleton == singleton_group::zero ||
+              o.singleton == singleton_group::error,
+          fn, "options.singleton", "is not a singleton_group enumerator");
+  require(o.scale == reward_scale::group || o.scale == reward_scale::batch, fn, "options.scale",
+          "is not a reward_scale enumerator");
+  require(o.nonfinite == nonfinite_rewards::error || o.nonfinite == nonfinite_rewards::mask_out, fn,
+          "options.nonfinite", "is not a nonfinite_rewards enumerator");
   if (o.singleton == singleton_group::error) require_no_singleton_groups(groups, fn);
 }
 
@@ -78,6 +88,7 @@ enum grpo_group_status : std::uint32_t {
 /// What a group's moments decide: the mean and std its advantages use, whether they are all 0, and its status.
 struct grpo_group_decision {
   double mean, sd;
+  double epsilon; ///< what the advantage adds to sd: the option's, or 0 where sd already holds it
   bool zero;
   std::uint32_t flags;
 };
@@ -86,12 +97,14 @@ struct grpo_group_decision {
 /// n, mean and centred sum of squares m2, shared by the Thrust functor and the CUDA kernels.
 [[nodiscard]] MMRAG_RFT_HOST_DEVICE inline grpo_group_decision grpo_decide(std::size_t n, double mean, double m2, double batch_std,
                                                              bool batch_scale, bool unbiased,
-                                                             singleton_group singleton) noexcept {
+                                                             singleton_group singleton, double epsilon) noexcept {
   const double denom = unbiased ? static_cast<double>(n) - 1.0 : static_cast<double>(n);
-  grpo_group_decision d{mean, batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0), n == 0, 0};
+  grpo_group_decision d{mean, batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0), epsilon, n == 0, 0};
   if (n == 1) {
     d.flags |= grpo_singleton;
     if (singleton == singleton_group::unit_std) d.mean = 0.0, d.sd = 1.0;
+    else if (singleton == singleton_group::unit_std_float32)
+      d.mean = 0.0, d.sd = static_cast<double>(1.0f + static_cast<float>(epsilon)), d.epsilon = 0.0;
     else if (singleton == singleton_group::zero) d.zero = true;
     else d.flags |= grpo_singleton_error, d.zero = true;
   } else if (n >= 2 && m2 == 0.0) {
@@ -112,13 +125,13 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* 
   const double scale = s.m2 <= DBL_MAX ? 1.0 : grpo_overflow_scale;
   if (scale != 1.0) s = moments<AllFinite>(r, size, scale);
   const grpo_group_decision d = grpo_decide(s.n, s.mean, s.m2, batch_std * scale, o.scale == reward_scale::batch,
-                                            o.std == std_estimator::unbiased, o.singleton);
+                                            o.std == std_estimator::unbiased, o.singleton, o.epsilon);
   std::uint32_t masked = 0;
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
     masked += !ok;
     out[j] = (d.zero || !ok) ? T(0)
-                             : grpo_advantage(r[j], d.mean, d.sd, o.epsilon, o.norm_adv_by_std_in_grpo, scale);
+                             : grpo_advantage(r[j], d.mean, d.sd, d.epsilon, o.norm_adv_by_std_in_grpo, scale);
     if (keep) keep[j] = ok ? 1 : 0;
   }
   return d.flags | (masked << grpo_masked_shift);

@@ -16,7 +16,10 @@ enum class std_estimator : std::uint8_t {
 
 /// The advantage of the only completion of a group of one.
 enum class singleton_group : std::uint8_t {
-  unit_std, ///< mean 0, std 1: a = r / (1 + eps) with std division, a = r without. [verl grpo]
+  unit_std, ///< mean 0, std 1: a = r / (1 + eps) with std division, a = r without.
+  /// As `unit_std`, but 1 + eps rounded to float, as verl computes it (torch.tensor(1.0) + epsilon is a float32
+  /// scalar): a = r / 1.00000095367431640625 for eps = 1e-6. [verl compute_grpo_outcome_advantage]
+  unit_std_float32,
   zero,     ///< a = 0. [TRL: (r - r) / (0 + eps)]
   error,    ///< throw `mmrag_rft::error`. [OpenRLHF yields NaN from torch.std of one element; we refuse instead]
 };
@@ -42,7 +45,12 @@ struct grpo_options {
   reward_scale scale = reward_scale::group;
   nonfinite_rewards nonfinite = nonfinite_rewards::error;
 
-  [[nodiscard]] static grpo_options verl() { return {}; }
+  /// verl compute_grpo_outcome_advantage at b178a3cd (2026-01-29), its float32 singleton divisor included.
+  [[nodiscard]] static grpo_options verl() {
+    grpo_options o;
+    o.singleton = singleton_group::unit_std_float32;
+    return o;
+  }
   [[nodiscard]] static grpo_options trl() {
     grpo_options o;
     o.epsilon = 1e-4;

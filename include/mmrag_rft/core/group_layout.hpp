@@ -173,18 +173,17 @@ public:
     detail::require(n < std::numeric_limits<std::uint32_t>::max(), "keyed_groups::from_keys", "keys",
                     "hold 2^32 - 1 or more completions (more than the 32-bit group table indexes)");
     // Runs of equal adjacent keys: one hash lookup per run, not per completion. Counted first, so that every
-    // list below is allocated once (growing them in place measured 4x slower: page faults of each reallocation).
+    // list below is allocated once (growing them in place pays the page faults of every reallocation).
     std::size_t runs = n > 0;
     for (std::size_t i = 1; i < n; ++i) runs += !(keys[i] == keys[i - 1]);
 
     // Linear probing over a power-of-two table of about twice the number of runs, 32-bit slots so that the table
-    // of a million completions in groups of 8 fits in L2 (with 64-bit slots the grouping took twice as long). A
+    // of a million completions in groups of 8 fits in L2 (64-bit slots would not). A
     // slot holds group + 1 in its low `group_bits` bits (0: empty) and, in the bits above, a tag: other bits of the
     // key's hash, so that a probe meeting another key is mostly told apart in the table itself; comparing keys
     // takes two dependent loads, the second a cache miss into the keys. The std::hash value goes through a full
-    // 64-bit mixer (MurmurHash3's finaliser): libstdc++ hashes integers to themselves, and the single Fibonacci
-    // multiply used before clustered ids that are themselves multiples of the golden ratio (docs/performance.md,
-    // "Uid-keyed groups").
+    // 64-bit mixer (MurmurHash3's finaliser): libstdc++ hashes integers to themselves, and a single Fibonacci
+    // multiply clusters ids that are themselves multiples of the golden ratio.
     std::size_t bits = 1;
     while ((std::size_t{1} << bits) < 2 * runs) ++bits;
     const std::size_t mask = (std::size_t{1} << bits) - 1;
@@ -193,8 +192,8 @@ public:
     const std::uint32_t group_mask = group_bits == 32 ? 0xffffffffu : (std::uint32_t{1} << group_bits) - 1;
     // The table and the first completion of each group (to compare keys against) live in one scratch list per
     // thread, kept between calls (4 B per slot and per run: 1.5 MiB for 1M completions in groups of 8): fresh
-    // memory faults in page by page, and those faults were a third of the grouping's time when the allocator
-    // returned the lists to the system after each call (perf stat: 700 faults a call).
+    // memory faults in page by page, which would cost a third of the grouping's time if the allocator returned the
+    // lists to the system after each call.
     thread_local std::vector<std::uint32_t> scratch;
     scratch.reserve(mask + 1 + runs);
     scratch.assign(mask + 1, 0);
@@ -241,8 +240,8 @@ public:
     k.uniform_size_ = same_size ? static_cast<std::size_t>(k.offsets_[1]) : 0;
     std::partial_sum(k.offsets_.begin(), k.offsets_.end(), k.offsets_.begin());
 
-    // The identity of an in-place grouping is not stored: for 1M completions it was 8 MB written and 2,048 pages
-    // faulted in on each call (docs/performance.md, "Uid-keyed groups"). Otherwise a second pass over the runs
+    // The identity of an in-place grouping is not stored: for 1M completions it would be 8 MB written and 2,048
+    // pages faulted in on each call. Otherwise a second pass over the runs
     // finds each run's group again (every key is in the table now) and places its completions.
     if (!in_place) {
       k.order_.resize(n);

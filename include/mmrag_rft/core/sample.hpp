@@ -29,7 +29,12 @@ struct sample {
 
 /// One sampled completion as the reward rules see it.
 struct completion {
-  std::string text;           ///< Decoded text, special tokens removed.
+  /// The generated text the rules parse: every section tag the format asks for (`<think>`, `</think>`, `<rank>`,
+  /// `<answer>`, ...) written out as text, also where the tokenizer makes the tags special tokens (decode without
+  /// skipping special tokens, e.g. Hugging Face `skip_special_tokens=False`), since every format and section check
+  /// reads them; the end-of-sequence token and the padding after it left out. Removing all special tokens would
+  /// remove the tags and fail every format check.
+  std::string text;
   std::size_t num_tokens = 0; ///< Response length in tokens (0 when unknown), for length penalties.
   bool truncated = false;     ///< True when generation stopped at the length limit without an end-of-sequence token.
 };

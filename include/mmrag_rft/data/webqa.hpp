@@ -386,7 +386,7 @@ inline std::vector<sample> run_webqa(byte_source& src, const webqa_load_options&
 ///
 /// One pass over the file in 1 MiB chunks through nlohmann-json's SAX parser: no DOM and no whole-file buffer, so
 /// peak memory is the samples plus 1 MiB. A gzip-compressed file is read as its content (told from the first bytes,
-/// whatever the name), with line and byte offsets counted in the decompressed text. O(file size) time; see docs/performance-data.md for throughput.
+/// whatever the name), with line and byte offsets counted in the decompressed text. O(file size) time; see docs/performance.md for throughput.
 [[nodiscard]] inline std::vector<sample> load_webqa(const std::filesystem::path& file, const webqa_load_options& options = {}) {
   detail::byte_source src(file, "load_webqa");
   const std::string name = file.string();

@@ -28,7 +28,7 @@ MMRAG_RFT_HOST_DEVICE constexpr T clamp_below(T x, T lo) noexcept {
 /// torch.clamp semantics: NaN passes through; the bounds are inclusive.
 template <class T>
 MMRAG_RFT_HOST_DEVICE constexpr T clamp(T x, T lo, T hi) noexcept {
-  // Both comparisons always evaluated (no nested ternary), so loops calling this can be if-converted and vectorised.
+  // Both comparisons always evaluated (no nested ternary): loops calling this vectorise (docs/design.md, GCC 12).
   const T up = clamp_below(x, lo);
   return up > hi ? hi : up;
 }
@@ -69,7 +69,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE float vexp_in_range(float xc) noexce
   return ::expf(xc); // see vexp
 #else
   // Round to nearest with the 1.5 * 2^23 shifter instead of std::floor, which is a libm call without SSE4.1 and
-  // stops vectorisation (measured: 73% of the loss in one scalar loop with a floorf call, docs/performance.md).
+  // stops vectorisation (docs/design.md, "Vectorisation with GCC 12").
   constexpr float shifter = 12582912.0f;
   const float shifted = xc * 1.44269504088896341f + shifter;
   const float n = shifted - shifter;

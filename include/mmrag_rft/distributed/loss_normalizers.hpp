@@ -67,7 +67,7 @@ template <Communicator C>
                                                                   const global_loss_normalizers& n,
                                                                   gradient_reduction reduction = gradient_reduction::sum) {
   detail::require(n.ranks >= 1, "micro_batch_loss_options", "normalizers.ranks", "must be >= 1");
-  switch (base.aggregation) {
+  switch (base.effective_aggregation()) {
   case loss_aggregation::token_mean:
     if (n.tokens > 0) base.normalizer = n.tokens;
     break;
@@ -77,7 +77,9 @@ template <Communicator C>
     break;
   case loss_aggregation::seq_mean_token_sum_norm:
     if (!base.normalizer && n.max_length > 0) base.normalizer = n.max_length;
+    if (base.sum_norm_seq_mean && !base.sum_norm_sequences && n.sequences > 0) base.sum_norm_sequences = n.sequences;
     break;
+  case loss_aggregation::token_sum: break; // a plain sum needs no normaliser
   }
   if (reduction == gradient_reduction::mean) base.loss_scale *= static_cast<double>(n.ranks);
   return base;

@@ -13,12 +13,14 @@ namespace mmrag_rft {
 /// How the policy-gradient term forms its importance ratio.
 enum class policy_loss_mode : std::uint8_t {
   ppo_clip, ///< Token ratio exp(logp - old), clipped surrogate, optional dual clip. [verl "vanilla"; TRL token level]
-  gspo,     ///< Sequence ratio exp(mean_t(logp - old)), clipped surrogate. [verl "gspo"; TRL importance_sampling_level="sequence"]
+  /// Sequence ratio exp(mean_t(logp - old)), clipped surrogate; the dual clip does not apply (neither verl's
+  /// compute_policy_loss_gspo nor TRL has one). [verl "gspo"; TRL importance_sampling_level="sequence"]
+  gspo,
   /// -sg(clip(r, 1 - eps_low, 1 + eps_high)) A logp: the clipped ratio only weighs the REINFORCE term, so clipped
   /// tokens keep their gradient. Dual clip and delta do not apply. [verl "cispo"; MiniMax-M1]
   cispo,
   /// -A (4 / tau) sigmoid(tau (r - 1)), tau = sapo_tau_pos for A > 0 else sapo_tau_neg: a smooth gate instead of the
-  /// hard clip. Dual clip and delta do not apply. verl forces seq-mean-token-mean; here `aggregation` decides.
+  /// hard clip. Dual clip and delta do not apply. verl forces seq-mean-token-mean (`gspo_sapo_seq_mean`).
   /// [verl "sapo"]
   sapo,
   /// -logp A, no ratio (the old log-probs enter only the statistics). [verl "gpg"]
@@ -50,11 +52,20 @@ enum class kl_clamp : std::uint8_t {
 /// How per-token losses are reduced to one number. With weights w and mask m, loss = sum_{i,t} w_i m_it l_it:
 /// - `token_mean`:               w_i = 1 / N_tokens                 (DAPO; verl default; TRL "dapo"/"bnpo")
 /// - `seq_mean_token_sum`:       w_i = 1 / N_seqs
-/// - `seq_mean_token_mean`:      w_i = 1 / (|o_i| N_seqs)           (original GRPO; TRL "grpo"; length-biased)
+/// - `seq_mean_token_mean`:      w_i = 1 / ((|o_i| + e) N_seqs)    (original GRPO; TRL "grpo"; length-biased)
 /// - `seq_mean_token_sum_norm`:  w_i = 1 / C, C a constant           (Dr. GRPO; verl C = T; TRL "dr_grpo" C = B * L_max)
+///                               or 1 / (N_seqs C) with `sum_norm_seq_mean` (verl since 1dda039b)
+/// - `token_sum`:                w_i = 1                            (verl "token-sum" since 1dda039b)
 /// N_tokens, N_seqs and C come from `policy_loss_options::normalizer` when given (global normalisation across micro
-/// batches and data-parallel ranks), else from the local mask (rows without valid tokens do not count in N_seqs).
-enum class loss_aggregation : std::uint8_t { token_mean, seq_mean_token_sum, seq_mean_token_mean, seq_mean_token_sum_norm };
+/// batches and data-parallel ranks), else from the local mask (rows without valid tokens do not count in N_seqs);
+/// e is `policy_loss_options::count_epsilon`. Every mode is then multiplied by `loss_scale` (verl's dp_size).
+enum class loss_aggregation : std::uint8_t {
+  token_mean,
+  seq_mean_token_sum,
+  seq_mean_token_mean,
+  seq_mean_token_sum_norm,
+  token_sum,
+};
 
 [[nodiscard]] constexpr std::string_view to_string(loss_aggregation a) noexcept {
   switch (a) {
@@ -62,6 +73,7 @@ enum class loss_aggregation : std::uint8_t { token_mean, seq_mean_token_sum, seq
   case loss_aggregation::seq_mean_token_sum: return "seq-mean-token-sum";
   case loss_aggregation::seq_mean_token_mean: return "seq-mean-token-mean";
   case loss_aggregation::seq_mean_token_sum_norm: return "seq-mean-token-sum-norm";
+  case loss_aggregation::token_sum: return "token-sum";
   }
   return "unknown";
 }
@@ -73,7 +85,7 @@ enum class nonfinite_policy : std::uint8_t {
 };
 
 /// Options of `policy_loss`. Defaults are verl's ActorConfig defaults (PPO clip 0.2, dual clip c = 3, token-mean,
-/// no KL loss, no entropy bonus).
+/// no KL loss, no entropy bonus) without verl's small constants and per-mode rules, which `verl()` adds.
 struct policy_loss_options {
   policy_loss_mode mode = policy_loss_mode::ppo_clip;
   double clip_ratio_low = 0.2;  ///< eps_low: ratio clipped below at 1 - eps_low. [verl clip_ratio_low; TRL epsilon]
@@ -106,14 +118,47 @@ struct policy_loss_options {
   /// and for seq_mean_token_sum_norm the padded length T (verl's default). [verl global_batch_info; TRL num_items_in_batch]
   std::optional<double> normalizer;
   /// The whole loss (and gradient) is multiplied by this, e.g. verl's dp_size or 1/gradient_accumulation_steps.
+  /// verl before 1dda039b does not multiply seq-mean-token-sum-norm by dp_size: keep 1 there for that convention.
   double loss_scale = 1.0;
+  /// seq-mean-token-sum-norm also takes the sequence mean: w_i = 1 / (N_seqs C), N_seqs = `sum_norm_sequences` when
+  /// given (verl's global_batch_size), else the rows with a valid token. [verl since 1dda039b: true; before: false]
+  bool sum_norm_seq_mean = false;
+  std::optional<double> sum_norm_sequences;
+  /// Added to every token count a mean divides by: the row length of seq-mean-token-mean and the valid-token count
+  /// of the statistics. Must be in [0, 1e-3]. [verl 1e-8: masked_mean and agg_loss divide by N + 1e-8; others 0]
+  double count_epsilon = 0.0;
+  /// GSPO and SAPO aggregate with seq-mean-token-mean whatever `aggregation` says. [verl compute_policy_loss_gspo
+  /// and _sapo ignore loss_agg_mode: true; others false]
+  bool gspo_sapo_seq_mean = false;
 
   nonfinite_policy nonfinite = nonfinite_policy::error;
 
-  /// verl ActorConfig defaults (loss_mode "vanilla", token-mean, dual clip 3, log-ratio clamp 20, KL clamps of k3).
-  [[nodiscard]] static policy_loss_options verl() { return {}; }
-  /// TRL GRPOConfig defaults (loss_type "dapo" = global token mean, epsilon 0.2, no dual clip, no log-ratio clamp,
-  /// beta 0; when beta > 0 TRL uses k3 without clamps: set `kl = k3` and `kl_coef = beta`).
+  /// The aggregation a call uses: `aggregation`, but seq-mean-token-mean for GSPO and SAPO with `gspo_sapo_seq_mean`.
+  [[nodiscard]] constexpr loss_aggregation effective_aggregation() const noexcept {
+    const bool forced = gspo_sapo_seq_mean && (mode == policy_loss_mode::gspo || mode == policy_loss_mode::sapo);
+    return forced ? loss_aggregation::seq_mean_token_mean : aggregation;
+  }
+
+  /// verl ActorConfig defaults at commit 1dda039b (2026-08-22): loss_mode "vanilla", token-mean, dual clip 3 (PPO
+  /// only), log-ratio clamp 20, KL clamps of k3, N + 1e-8 in every mean, GSPO and SAPO forced to
+  /// seq-mean-token-mean, seq-mean-token-sum-norm divided by the batch's sequences and the constant.
+  [[nodiscard]] static policy_loss_options verl() {
+    policy_loss_options o = verl_2026_01();
+    o.sum_norm_seq_mean = true;
+    return o;
+  }
+  /// verl at commit b178a3cd (2026-01-29): as `verl()` but seq-mean-token-sum-norm divides by the constant only
+  /// (and is not multiplied by dp_size: keep `loss_scale` 1 there), and there is no token-sum.
+  [[nodiscard]] static policy_loss_options verl_2026_01() {
+    policy_loss_options o;
+    o.count_epsilon = 1e-8;
+    o.gspo_sapo_seq_mean = true;
+    return o;
+  }
+  /// TRL GRPOConfig defaults at commit f2cd5771 (2026-07-24): loss_type "dapo" = global token mean, epsilon 0.2, no
+  /// dual clip, no log-ratio clamp, beta 0; GSPO is importance_sampling_level="sequence" (sequence gradient, no
+  /// clamp). When beta > 0 TRL uses k3 without clamps: set `kl = k3` and `kl_coef = beta`; setting `kl` alone
+  /// leaves `kl_coef = 0`, which `policy_loss` refuses (a KL term that would do nothing).
   [[nodiscard]] static policy_loss_options trl() {
     policy_loss_options o;
     o.clip_ratio_c.reset();
@@ -125,7 +170,7 @@ struct policy_loss_options {
     return o;
   }
   /// OpenRLHF PolicyLoss defaults (token-level mean, no dual clip, log-ratio clamp 20, every KL estimator clamped to
-  /// [-10, 10]).
+  /// [-10, 10]). Not covered by the parity suite.
   [[nodiscard]] static policy_loss_options openrlhf() {
     policy_loss_options o;
     o.clip_ratio_c.reset();
@@ -135,5 +180,34 @@ struct policy_loss_options {
     return o;
   }
 };
+
+/// verl's `ActorConfig.global_batch_info`, the arguments `agg_loss` takes besides the loss matrix: nullopt fields
+/// fall back to the local mask (and `loss_scale_factor` to the padded length).
+struct verl_batch_info {
+  double dp_size = 1.0;
+  std::optional<double> batch_num_tokens;  ///< token-mean's N_tokens
+  std::optional<double> global_batch_size; ///< the seq-mean modes' N_seqs
+  std::optional<double> loss_scale_factor; ///< seq-mean-token-sum-norm's C
+};
+
+/// `o` with verl's global batch information applied the way verl's agg_loss reads it for o's effective aggregation.
+/// The convention follows `o.sum_norm_seq_mean`: true (verl since 1dda039b) divides seq-mean-token-sum-norm by
+/// global_batch_size and loss_scale_factor and multiplies it by dp_size, as every mode; false (b178a3cd) divides
+/// it by loss_scale_factor only.
+[[nodiscard]] inline policy_loss_options with_verl_batch_info(policy_loss_options o, const verl_batch_info& b) {
+  o.loss_scale = b.dp_size;
+  switch (o.effective_aggregation()) {
+  case loss_aggregation::token_mean: o.normalizer = b.batch_num_tokens; break;
+  case loss_aggregation::seq_mean_token_sum:
+  case loss_aggregation::seq_mean_token_mean: o.normalizer = b.global_batch_size; break;
+  case loss_aggregation::seq_mean_token_sum_norm:
+    o.normalizer = b.loss_scale_factor;
+    if (o.sum_norm_seq_mean) o.sum_norm_sequences = b.global_batch_size;
+    else o.loss_scale = 1.0;
+    break;
+  case loss_aggregation::token_sum: break;
+  }
+  return o;
+}
 
 } // namespace mmrag_rft

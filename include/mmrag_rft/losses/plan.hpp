@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace mmrag_rft {
@@ -109,9 +110,8 @@ struct surrogate_term {
 /// are equal (r inside the clip range) the gradient is -A, the same through either branch.
 template <class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(T r, T a, surrogate_params<T> p) noexcept {
-  // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&): GCC
-  // will not if-convert a float operation or comparison that only happens on one side of a branch, since it might
-  // trap. So the CPU token loops vectorise this, and GPU threads of a warp do not diverge.
+  // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&), so that
+  // the CPU token loops vectorise this (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const bool capped = p.has_delta & (r > p.delta);
   const T l1 = -a * (capped ? p.delta : r);
   const T rc = clamp(r, p.lo, p.hi);
@@ -200,7 +200,7 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
                                                                T kl_w, bool gspo_sequence_grad,
                                                                policy_token_params<T> p) noexcept {
   // Every quantity is computed unconditionally and then selected: branch-free, so the CPU token loops vectorise
-  // (GCC will not if-convert float arithmetic that sits inside a branch) and GPU warps do not diverge.
+  // (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const T lr = lp - old;
   const T c = p.clamp_log_ratio ? p.log_ratio_clamp : T(INFINITY);
   const T lrc = clamp(lr, -c, c);
@@ -251,10 +251,12 @@ struct loss_row_coef {
 
 /// What the per-row constants depend on besides the row (resolved once per call on the host).
 struct loss_coef_params {
-  loss_aggregation aggregation;
+  loss_aggregation aggregation; ///< the effective one (`policy_loss_options::effective_aggregation`)
   double loss_scale, n_tokens, n_seqs, constant, kl_coef, entropy_coeff;
   bool gspo, has_gspo_max;
   double gspo_max;
+  double count_epsilon; ///< added to the row length of seq-mean-token-mean
+  bool sum_norm_seq_mean;
 };
 
 /// The aggregation weight of a row and its GSPO sequence ratio, as `policy_loss`'s CPU rows compute them.
@@ -267,8 +269,13 @@ MMRAG_RFT_HOST_DEVICE inline loss_row_coef<T> row_coef(const loss_row_info& row,
   switch (aggregation) {
   case loss_aggregation::token_mean: wd = loss_scale / n_tokens; break;
   case loss_aggregation::seq_mean_token_sum: wd = loss_scale / n_seqs; break;
-  case loss_aggregation::seq_mean_token_mean: wd = loss_scale / (static_cast<double>(len) * n_seqs); break;
-  case loss_aggregation::seq_mean_token_sum_norm: wd = loss_scale / constant; break;
+  case loss_aggregation::seq_mean_token_mean:
+    wd = loss_scale / ((static_cast<double>(len) + cp.count_epsilon) * n_seqs);
+    break;
+  case loss_aggregation::seq_mean_token_sum_norm:
+    wd = cp.sum_norm_seq_mean ? loss_scale / (n_seqs * constant) : loss_scale / constant;
+    break;
+  case loss_aggregation::token_sum: wd = loss_scale; break;
   }
   loss_row_coef<T> c;
   c.len = len;
@@ -416,9 +423,10 @@ template <class T>
 template <class T>
 [[nodiscard]] policy_token_params<T> resolve_token_params(const policy_loss_options& opt) noexcept {
   policy_token_params<T> p;
+  // The dual clip is PPO's: no framework applies it to GSPO's sequence ratio (and CISPO, SAPO, GPG ignore it).
   p.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
           static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
-          opt.clip_ratio_c.has_value(), opt.delta.has_value()};
+          opt.clip_ratio_c.has_value() && opt.mode != policy_loss_mode::gspo, opt.delta.has_value()};
   p.log_ratio_clamp = static_cast<T>(opt.log_ratio_clamp.value_or(0.0));
   p.clamp_log_ratio = opt.log_ratio_clamp.has_value();
   p.gspo = opt.mode == policy_loss_mode::gspo;
@@ -455,8 +463,9 @@ template <class T>
 
 [[nodiscard]] inline loss_coef_params coef_params(const policy_loss_options& opt, double n_tokens, double n_seqs,
                                                  double constant) noexcept {
-  return {opt.aggregation, opt.loss_scale,     n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
-          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0)};
+  return {opt.effective_aggregation(), opt.loss_scale, n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
+          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0),
+          opt.count_epsilon, opt.sum_norm_seq_mean};
 }
 
 /// What the row constants need, decided on the host from the options alone (every device path: Thrust, CUDA).
@@ -466,11 +475,17 @@ struct loss_plan {
 };
 
 [[nodiscard]] inline loss_plan plan_loss(const policy_loss_options& opt, std::size_t cols) noexcept {
-  const bool sum_norm = opt.aggregation == loss_aggregation::seq_mean_token_sum_norm;
+  const loss_aggregation agg = opt.effective_aggregation();
+  const bool sum_norm = agg == loss_aggregation::seq_mean_token_sum_norm;
   const double given = opt.normalizer.value_or(0.0);
   // verl's default loss_scale_factor for seq-mean-token-sum-norm is the padded response length.
   const double constant = opt.normalizer ? *opt.normalizer : sum_norm ? static_cast<double>(cols) : 0.0;
-  return {!opt.normalizer && !sum_norm, coef_params(opt, given, given, constant)};
+  if (sum_norm) {
+    // N_seqs of the sequence mean: the given global batch size, else counted.
+    const bool count = opt.sum_norm_seq_mean && !opt.sum_norm_sequences;
+    return {count, coef_params(opt, 0.0, opt.sum_norm_sequences.value_or(0.0), constant)};
+  }
+  return {!opt.normalizer && agg != loss_aggregation::token_sum, coef_params(opt, given, given, constant)};
 }
 
 /// The row constants' parameters with the counting pass's totals (valid tokens, rows with a valid token).
@@ -493,6 +508,62 @@ template <class T>
   }
   return info;
 }
+
+/// Whether an option holds one of its enumerators: a value cast from an integer or read from a configuration may
+/// not, and an unknown aggregation would weigh every token by 0. Each switch names every enumerator and has no
+/// default, so an enumerator added later and not listed here draws -Wswitch.
+[[nodiscard]] constexpr bool known(policy_loss_mode v) noexcept {
+  switch (v) {
+  case policy_loss_mode::ppo_clip: case policy_loss_mode::gspo: case policy_loss_mode::cispo:
+  case policy_loss_mode::sapo: case policy_loss_mode::gpg: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(gspo_gradient v) noexcept {
+  switch (v) {
+  case gspo_gradient::stop_gradient: case gspo_gradient::sequence: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(kl_estimator v) noexcept {
+  switch (v) {
+  case kl_estimator::none: case kl_estimator::k1: case kl_estimator::abs: case kl_estimator::k2:
+  case kl_estimator::k3: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(kl_clamp v) noexcept {
+  switch (v) {
+  case kl_clamp::none: case kl_clamp::verl: case kl_clamp::openrlhf: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(loss_aggregation v) noexcept {
+  switch (v) {
+  case loss_aggregation::token_mean: case loss_aggregation::seq_mean_token_sum:
+  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm: return true;
+  }
+  return false;
+}
+[[nodiscard]] constexpr bool known(nonfinite_policy v) noexcept {
+  switch (v) {
+  case nonfinite_policy::error: case nonfinite_policy::propagate: return true;
+  }
+  return false;
+}
+
+/// A view's rows do not overlap (`row_stride >= cols`, as `matrix_view` requires): gradients written through
+/// overlapping rows would overwrite each other.
+template <class V>
+[[nodiscard]] constexpr bool rows_disjoint(const V& v) noexcept {
+  return v.rows() <= 1 || v.row_stride() >= v.cols();
+}
+
+/// The largest per-token weight `validate` lets through, relative to the largest finite T: loss_scale / normaliser
+/// (times kl_coef or entropy_coeff) is cast to T, and the gradient multiplies it by a ratio (up to e^20 = 2^28.9
+/// under the default clamp) and an advantage, so 2^-64 of T's range leaves those products room before they overflow
+/// (an overflowed product times a 0 gate would be NaN).
+inline constexpr double loss_weight_headroom = 0x1p-64;
 
 template <class T>
 void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, const policy_loss_options& o) {
@@ -531,8 +602,39 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   require(!o.log_ratio_clamp || *o.log_ratio_clamp > 0, fn, "options.log_ratio_clamp", "must be > 0");
   require(std::isfinite(o.kl_coef) && std::isfinite(o.entropy_coeff) && std::isfinite(o.loss_scale), fn,
           "options", "kl_coef, entropy_coeff and loss_scale must be finite");
+  // A KL estimator with a zero coefficient trains nothing: the trap of policy_loss_options::trl() (TRL's beta = 0)
+  // with kl = k3 set afterwards.
+  require(o.kl == kl_estimator::none || o.kl_coef != 0, fn, "options.kl_coef",
+          "is 0 while options.kl chooses a KL estimator, so the KL term would do nothing (policy_loss_options::trl() "
+          "sets kl_coef = 0, TRL's beta = 0): set kl_coef to the beta wanted, or kl = kl_estimator::none");
   require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
           "must be a finite positive number");
+  require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
+  require(known(o.gspo_grad), fn, "options.gspo_grad", "is not a gspo_gradient enumerator");
+  require(known(o.kl), fn, "options.kl", "is not a kl_estimator enumerator");
+  require(known(o.kl_clamps), fn, "options.kl_clamps", "is not a kl_clamp enumerator");
+  require(known(o.aggregation), fn, "options.aggregation", "is not a loss_aggregation enumerator");
+  require(known(o.nonfinite), fn, "options.nonfinite", "is not a nonfinite_policy enumerator");
+  // NaN fails the comparison; +inf disables the clamp as nullopt does.
+  require(!o.gspo_log_ratio_max || *o.gspo_log_ratio_max > 0, fn, "options.gspo_log_ratio_max", "must be > 0");
+  {
+    // Local counts and the padded length are >= 1, so the given normaliser (if < 1) bounds the weight's divisor.
+    const double divisor = o.normalizer ? std::fmin(*o.normalizer, 1.0) : 1.0;
+    const double coef = std::fmax(1.0, std::fmax(std::fabs(o.kl_coef), std::fabs(o.entropy_coeff)));
+    const double limit = static_cast<double>(std::numeric_limits<T>::max()) * loss_weight_headroom;
+    require(std::fabs(o.loss_scale) / divisor * coef <= limit, fn, "options",
+            "loss_scale / normalizer, times kl_coef or entropy_coeff where larger than 1, must not exceed 2^-64 of "
+            "the element type's largest value (1.8e19 for float): the token weights would overflow");
+  }
+  const bool disjoint = rows_disjoint(lp) && rows_disjoint(in.mask) && rows_disjoint(in.old_log_probs) &&
+                        rows_disjoint(in.advantages) && rows_disjoint(in.ref_log_probs) && rows_disjoint(in.entropy);
+  require(disjoint, fn, "inputs", "have a view with row_stride < cols (rows would overlap)");
+  require(rows_disjoint(out.log_probs) && rows_disjoint(out.entropy), fn, "grads",
+          "have a view with row_stride < cols (the rows written would overlap)");
+  require(!o.sum_norm_sequences || (std::isfinite(*o.sum_norm_sequences) && *o.sum_norm_sequences > 0), fn,
+          "options.sum_norm_sequences", "must be a finite positive number");
+  // Bounded so that a count plus epsilon never vanishes and stays a count to within 1e-3.
+  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
   // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
   require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
   require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
@@ -561,7 +663,7 @@ template <class Sums>
   s.valid_sequences = static_cast<std::size_t>(seqs);
   s.nonfinite_tokens = static_cast<std::size_t>(total.nonfinite);
   if (total.tokens > 0) {
-    const double n = static_cast<double>(total.tokens);
+    const double n = static_cast<double>(total.tokens) + opt.count_epsilon;
     s.pg_clipfrac = total.clipped / n, s.pg_clipfrac_lower = total.lower / n;
     s.clip_ratio_low = total.low / n, s.clip_ratio_high = total.high / n, s.clip_ratio_region = total.region / n;
     s.ppo_kl = total.ppo_kl / n, s.kl_mean = total.kl_sum / n, s.entropy_mean = total.ent_sum / n;

@@ -49,6 +49,9 @@ struct metrics_record {
   r.add("response_length", m.response_length);
   r.add("truncated_fraction", m.truncated_fraction);
   r.add("degenerate_groups", m.degenerate_groups);
+  r.add("dropped_groups", static_cast<double>(m.dropped_groups));
+  r.add("refilled_groups", static_cast<double>(m.refilled_groups));
+  r.add("entropy_masked_tokens", static_cast<double>(m.entropy_masked_tokens));
   r.add("seconds", m.seconds);
   return r;
 }

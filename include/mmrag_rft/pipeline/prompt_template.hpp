@@ -17,8 +17,10 @@ namespace mmrag_rft {
 /// - `stage2`: `{question}`, `{documents}` (every document rendered with `document`, in order, labels 1..n);
 /// - `document`: `{label}` (1-based), `{kind}` (image/text/table), `{title}`, `{text}`, `{image}` (the prompt's
 ///   image placeholder when the document carries pixels, else nothing).
-/// `{{` and `}}` stand for literal braces. Defaults follow the R1-style rankers (`<think>` then `<answer>`); their
-/// rendered form, with a well-formed completion for each stage, is in docs/pipeline.md.
+/// `{{` and `}}` stand for literal braces. Defaults follow the R1-style rankers (`<think>` then `<answer>`) and ask
+/// for the sections the stage presets of `rewards/` check: `stage1_format()` (`<think>`, `<answer>`) and
+/// `stage2_format()` (`<think>`, `<rank>`, `<answer>`); their rendered form, with a well-formed completion for each
+/// stage, is in docs/pipeline.md.
 struct prompt_templates {
   std::string stage1 = "Question: {question}\n"
                        "Document: {document}\n"
@@ -27,8 +29,8 @@ struct prompt_templates {
   std::string stage2 = "Question: {question}\n"
                        "Documents:\n{documents}"
                        "Rank the relevant documents, most relevant first, and answer the question. Think inside "
-                       "<think> </think>, then write the ranking and the answer inside <answer> </answer>, as "
-                       "<answer> [2, 1] ; answer </answer>.";
+                       "<think> </think>, then write the ranking inside <rank> </rank> and the answer inside "
+                       "<answer> </answer>, as <rank> [2, 1] </rank><answer> answer </answer>.";
   std::string document = "[{label}] ({kind}) {title}. {text}{image}\n";
 };
 

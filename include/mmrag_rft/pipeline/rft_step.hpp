@@ -8,21 +8,44 @@
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/sample.hpp>
+#include <mmrag_rft/distributed/communicator.hpp>
+#include <mmrag_rft/distributed/loss_normalizers.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>
 #include <mmrag_rft/model/concepts.hpp>
+#include <mmrag_rft/pipeline/entropy_mask.hpp>
 #include <mmrag_rft/pipeline/outcome_estimator.hpp>
 #include <mmrag_rft/pipeline/reward_score.hpp>
+#include <mmrag_rft/pipeline/rollout_groups.hpp>
 #include <mmrag_rft/pipeline/step_summary.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 namespace mmrag_rft {
+
+/// What `rft_step` does with a group whose rewards are all equal (no learning signal: its GRPO / RLOO advantages
+/// are 0, yet its tokens count in the loss's normaliser and dilute every other group's gradient).
+enum class degenerate_group_policy : std::uint8_t {
+  keep,   ///< train on them as on any group (the default; they only show in `step_metrics::degenerate_groups`)
+  drop,   ///< leave them out of the step [DAPO dynamic sampling, verl `filter_groups`]
+  refill, ///< sample their prompts again, up to `max_refill_rounds` times, taking a new group once its rewards
+          ///< differ; the groups still degenerate after the last round are dropped [DAPO's over-sampling]
+};
+
+/// DAPO's dynamic sampling.
+struct dynamic_sampling_options {
+  degenerate_group_policy policy = degenerate_group_policy::keep;
+  /// Extra `generate` calls at most (one per round, for the groups still degenerate) with `refill`.
+  std::size_t max_refill_rounds = 3;
+};
 
 /// Options of `rft_step`: how to sample, how to turn rewards into advantages, and the loss. With `loss.kl != none`
 /// a reference model must be passed.
@@ -32,6 +55,21 @@ struct rft_options {
   /// estimator of its own.
   grpo_options advantages = grpo_options::verl();
   policy_loss_options loss = policy_loss_options::verl();
+  /// Passes over the rollout [verl `ppo_epochs`, TRL `num_iterations`]; 1 is on-policy. Each epoch runs every
+  /// mini-batch. Later passes see a changed policy, so their ratios differ from 1 and the clip acts.
+  std::size_t ppo_epochs = 1;
+  /// Optimizer steps per epoch: the groups are split into this many contiguous mini-batches of whole groups (sizes
+  /// differing by at most one group), each one `log_probs` / `backward` / `step`. With more than one update the loss
+  /// takes the whole rollout's global normaliser (`micro_batch_loss_options`), so the mini-batches' gradients at
+  /// one set of parameters add up to the whole batch's. Must be in [1, number of groups].
+  std::size_t mini_batches = 1;
+  /// Degenerate groups: kept, dropped or refilled (DAPO).
+  dynamic_sampling_options dynamic_sampling{};
+  /// TRL's `top_entropy_quantile`: only tokens whose entropy is in this top fraction of the batch's valid tokens
+  /// get a policy-gradient term (TRL's `get_high_entropy_mask` at quantile 1 - value over the rollout's entropy);
+  /// the others keep their KL and entropy terms and still count in the normaliser, as in TRL. 1 (default) keeps
+  /// every token; must be in (0, 1].
+  double top_entropy_quantile = 1.0;
 };
 
 /// What `rft_step` returns: the metrics, and the rollout with its rewards (for logging and examples).
@@ -63,72 +101,220 @@ template <class B, class P, class Reward, class Estimator, class Ref>
   require(!train_entropy || EntropyPolicy<P>, "rft_step", "options.loss.entropy_coeff",
           "is set, but the policy is not an EntropyPolicy (it needs log_probs_and_entropy(prompts, rollout, "
           "log_probs, entropy) and backward(grad_log_probs, grad_entropy) for the bonus's gradient)");
+  require(options.ppo_epochs >= 1, "rft_step", "options.ppo_epochs", "must be >= 1");
+  require(options.mini_batches >= 1, "rft_step", "options.mini_batches", "must be >= 1");
+  require(options.top_entropy_quantile > 0 && options.top_entropy_quantile <= 1, "rft_step",
+          "options.top_entropy_quantile", "must be in (0, 1] (1 keeps every token)");
   rft_step_result res;
   if (samples.empty()) return res;
 
-  res.rollout = policy.generate(prompts, options.rollout);
-  rollout_batch& r = res.rollout;
-  r.validate("rft_step");
-  require(r.num_prompts == prompts.size(), "rft_step", "policy.generate", "returned a wrong number of groups");
-  // A policy that samples at T != 1 but leaves the rollout's temperature at 1 would recompute log-probs at another
-  // temperature than it sampled at: ratios != 1 on-policy, a silent bias; say so here instead.
-  require(r.temperature == options.rollout.log_prob_temperature(), "rft_step", "policy.generate",
-          "returned rollout_batch::temperature = " + std::to_string(r.temperature) + " for a rollout sampled at " +
-              std::to_string(options.rollout.temperature) +
-              " (it must state the T its log_probs belong to: the sampling temperature, 1 when greedy)");
-  const std::size_t rows = r.rows(), cols = r.cols;
+  rollout_batch first = policy.generate(prompts, options.rollout);
+  const auto check_rollout = [&](const rollout_batch& b, std::size_t groups) {
+    b.validate("rft_step");
+    require(b.num_prompts == groups, "rft_step", "policy.generate", "returned a wrong number of groups");
+    // A policy that samples at T != 1 but leaves the rollout's temperature at 1 would recompute log-probs at another
+    // temperature than it sampled at: ratios != 1 on-policy, a silent bias; say so here instead.
+    require(b.temperature == options.rollout.log_prob_temperature(), "rft_step", "policy.generate",
+            "returned rollout_batch::temperature = " + std::to_string(b.temperature) + " for a rollout sampled at " +
+                std::to_string(options.rollout.temperature) +
+                " (it must state the T its log_probs belong to: the sampling temperature, 1 when greedy)");
+  };
+  check_rollout(first, prompts.size());
+  const auto score_all = [&](const rollout_batch& b, const auto& sample_of_group) {
+    std::vector<reward_breakdown> out;
+    out.reserve(b.rows());
+    for (std::size_t i = 0; i < b.rows(); ++i)
+      out.push_back(score_reward(reward, b.completions[i], samples[sample_of_group(i / b.group_size)]));
+    return out;
+  };
+  const auto totals_of = [](const std::vector<reward_breakdown>& b) {
+    std::vector<float> t(b.size());
+    for (std::size_t i = 0; i < b.size(); ++i) t[i] = static_cast<float>(b[i].total);
+    return t;
+  };
+  std::vector<reward_breakdown> first_rewards = score_all(first, [](std::size_t g) { return g; });
 
-  std::vector<float> rewards(rows);
-  res.rewards.reserve(rows);
-  for (std::size_t i = 0; i < rows; ++i) {
-    res.rewards.push_back(score_reward(reward, r.completions[i], samples[i / r.group_size]));
-    rewards[i] = static_cast<float>(res.rewards.back().total);
+  // Dynamic sampling: which (batch, group) pairs the step trains on, and the sample (prompt) of each.
+  const prompt_batch* train_prompts = &prompts;
+  prompt_batch kept_prompts;
+  std::vector<std::size_t> kept_samples;
+  if (options.dynamic_sampling.policy == degenerate_group_policy::keep) {
+    res.rollout = std::move(first);
+    res.rewards = std::move(first_rewards);
+  } else {
+    const std::size_t G = first.group_size;
+    std::vector<rollout_batch> extra;
+    std::vector<std::vector<reward_breakdown>> extra_rewards;
+    std::vector<detail::group_ref> chosen(prompts.size());
+    std::vector<bool> flat = detail::flat_groups(totals_of(first_rewards), G);
+    for (std::size_t g = 0; g < chosen.size(); ++g) chosen[g] = {0, g};
+    if (options.dynamic_sampling.policy == degenerate_group_policy::refill) {
+      for (std::size_t round = 0; round < options.dynamic_sampling.max_refill_rounds; ++round) {
+        std::vector<std::size_t> again;
+        for (std::size_t g = 0; g < flat.size(); ++g)
+          if (flat[g]) again.push_back(g);
+        if (again.empty()) break;
+        prompt_batch p;
+        for (std::size_t g : again) p.push_back(prompts[g]);
+        rollout_options ro = options.rollout;
+        ro.seed = options.rollout.seed + 0x9e3779b97f4a7c15ULL * (round + 1); // a fresh draw for every round
+        rollout_batch b = policy.generate(p, ro);
+        check_rollout(b, p.size());
+        require(b.group_size == G, "rft_step", "policy.generate", "returned another group size when refilling");
+        std::vector<reward_breakdown> br = score_all(b, [&](std::size_t k) { return again[k]; });
+        const std::vector<bool> still = detail::flat_groups(totals_of(br), G);
+        ++res.metrics.refill_rounds;
+        for (std::size_t k = 0; k < again.size(); ++k)
+          if (!still[k]) {
+            chosen[again[k]] = {extra.size() + 1, k};
+            flat[again[k]] = false;
+            ++res.metrics.refilled_groups;
+          }
+        extra.push_back(std::move(b));
+        extra_rewards.push_back(std::move(br));
+      }
+    }
+    std::vector<const rollout_batch*> sources{&first};
+    for (const rollout_batch& b : extra) sources.push_back(&b);
+    std::vector<detail::group_ref> refs;
+    for (std::size_t g = 0; g < chosen.size(); ++g) {
+      if (flat[g]) {
+        ++res.metrics.dropped_groups;
+        continue;
+      }
+      refs.push_back(chosen[g]);
+      kept_prompts.push_back(prompts[g]);
+      kept_samples.push_back(g);
+      const std::vector<reward_breakdown>& from = chosen[g].batch == 0 ? first_rewards : extra_rewards[chosen[g].batch - 1];
+      for (std::size_t j = 0; j < G; ++j) res.rewards.push_back(from[chosen[g].group * G + j]);
+    }
+    res.rollout = detail::gather_groups(sources, refs);
+    train_prompts = &kept_prompts;
   }
+  rollout_batch& r = res.rollout;
+  const prompt_batch& tp = *train_prompts;
+  const std::size_t rows = r.rows(), cols = r.cols;
+  const std::vector<float> rewards = totals_of(res.rewards);
   res.advantages.assign(rows, 0.0f);
   const advantage_summary adv =
       estimator(backend, std::span<const float>(rewards), r.layout(), std::span<float>(res.advantages));
 
-  std::vector<float> logp(rows * cols, 0.0f), ref_lp, grad(rows * cols, 0.0f), ent, grad_ent;
-  policy_loss_inputs<float> in;
-  if constexpr (EntropyPolicy<P>) {
-    if (train_entropy) {
-      ent.assign(rows * cols, 0.0f);
-      policy.log_probs_and_entropy(prompts, r, matrix_view<float>(logp.data(), rows, cols),
-                                   matrix_view<float>(ent.data(), rows, cols));
-      in.entropy = {ent.data(), rows, cols};
-    }
+  // TRL's top_entropy_quantile: the advantage of a token below the batch's entropy threshold is 0 (no policy
+  // gradient there), while its KL and entropy terms stay and the normaliser still counts it, as TRL multiplies
+  // only the clipped surrogate by the entropy mask.
+  std::vector<float> token_adv;
+  if (options.top_entropy_quantile < 1 && rows > 0) {
+    require(!r.entropy.empty(), "rft_step", "options.top_entropy_quantile",
+            "needs the rollout's per-token entropy (rollout_batch::entropy is empty)");
+    float threshold = 0;
+    const bool any = detail::top_entropy_threshold(r.entropy_view(), r.response_mask(), options.top_entropy_quantile,
+                                                   threshold);
+    token_adv.assign(rows * cols, 0.0f);
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t t = 0; t < cols; ++t) {
+        const bool valid = r.mask[i * cols + t] != 0, high = any && r.entropy[i * cols + t] >= threshold;
+        token_adv[i * cols + t] = !valid || high ? res.advantages[i] : 0.0f;
+        res.metrics.entropy_masked_tokens += valid && !high;
+      }
   }
-  if (!train_entropy) {
-    policy.log_probs(prompts, r, matrix_view<float>(logp.data(), rows, cols));
-    in.entropy = r.entropy_view();
-  }
-  in.log_probs = {logp.data(), rows, cols};
-  in.old_log_probs = r.log_prob_view();
-  in.sequence_advantages = res.advantages;
-  in.mask = r.response_mask();
-  if constexpr (has_ref) {
-    if (options.loss.kl != kl_estimator::none) {
-      ref_lp.assign(rows * cols, 0.0f);
-      ref.log_probs(prompts, r, matrix_view<float>(ref_lp.data(), rows, cols));
-      in.ref_log_probs = {ref_lp.data(), rows, cols};
-    }
-  }
-  policy_loss_grads<float> out{{grad.data(), rows, cols}, {}};
-  if (train_entropy) {
-    grad_ent.assign(rows * cols, 0.0f);
-    out.entropy = {grad_ent.data(), rows, cols};
-  }
-  const policy_loss_result loss = policy_loss(backend, in, out, options.loss);
-  if constexpr (EntropyPolicy<P>) {
-    if (train_entropy)
-      policy.backward(matrix_view<const float>(grad.data(), rows, cols),
-                      matrix_view<const float>(grad_ent.data(), rows, cols));
-  }
-  if (!train_entropy) policy.backward(matrix_view<const float>(grad.data(), rows, cols));
-  policy.step();
 
+  // One update on groups [g0, g1) of the rollout (the whole rollout when it is the only mini-batch).
+  const bool several = options.ppo_epochs > 1 || options.mini_batches > 1;
+  require(!several || options.mini_batches <= r.num_prompts || r.num_prompts == 0, "rft_step", "options.mini_batches",
+          "must not exceed the number of groups trained on (" + std::to_string(r.num_prompts) + ")");
+  policy_loss_options loss_options = options.loss;
+  if (several) {
+    const mask_view whole = r.response_mask();
+    loss_options = micro_batch_loss_options(
+        options.loss, step_loss_normalizers(single_process_communicator{}, std::span<const mask_view>(&whole, 1)));
+  }
+  const auto update = [&](const rollout_batch& mb, const prompt_batch& mp, std::size_t row0) {
+    const std::size_t n = mb.rows(), c = mb.cols;
+    std::vector<float> logp(n * c, 0.0f), ref_lp, grad(n * c, 0.0f), ent, grad_ent;
+    policy_loss_inputs<float> in;
+    if constexpr (EntropyPolicy<P>) {
+      if (train_entropy) {
+        ent.assign(n * c, 0.0f);
+        policy.log_probs_and_entropy(mp, mb, matrix_view<float>(logp.data(), n, c), matrix_view<float>(ent.data(), n, c));
+        in.entropy = {ent.data(), n, c};
+      }
+    }
+    if (!train_entropy) {
+      policy.log_probs(mp, mb, matrix_view<float>(logp.data(), n, c));
+      in.entropy = mb.entropy_view();
+    }
+    in.log_probs = {logp.data(), n, c};
+    in.old_log_probs = mb.log_prob_view();
+    if (token_adv.empty()) in.sequence_advantages = std::span<const float>(res.advantages).subspan(row0, n);
+    else in.advantages = {token_adv.data() + row0 * cols, n, c};
+    in.mask = mb.response_mask();
+    if constexpr (has_ref) {
+      if (options.loss.kl != kl_estimator::none) {
+        ref_lp.assign(n * c, 0.0f);
+        ref.log_probs(mp, mb, matrix_view<float>(ref_lp.data(), n, c));
+        in.ref_log_probs = {ref_lp.data(), n, c};
+      }
+    }
+    policy_loss_grads<float> out{{grad.data(), n, c}, {}};
+    if (train_entropy) {
+      grad_ent.assign(n * c, 0.0f);
+      out.entropy = {grad_ent.data(), n, c};
+    }
+    const policy_loss_result loss = policy_loss(backend, in, out, loss_options);
+    if constexpr (EntropyPolicy<P>) {
+      if (train_entropy)
+        policy.backward(matrix_view<const float>(grad.data(), n, c), matrix_view<const float>(grad_ent.data(), n, c));
+    }
+    if (!train_entropy) policy.backward(matrix_view<const float>(grad.data(), n, c));
+    policy.step();
+    ++res.metrics.updates;
+    return std::pair{loss, !in.entropy.empty()};
+  };
+
+  policy_loss_result loss;
+  bool has_entropy = false;
+  if (rows == 0) {
+    // Every group was dropped: nothing to train on this step.
+  } else if (!several) {
+    std::tie(loss, has_entropy) = update(r, tp, 0);
+  } else {
+    // Mini-batches of whole groups, the same split every epoch; the losses of one epoch's mini-batches add up to a
+    // whole-batch loss (global normaliser), reported as the mean over the epochs; statistics are token-weighted
+    // means over every update.
+    const std::size_t groups = r.num_prompts, m = options.mini_batches;
+    std::vector<rollout_batch> parts;
+    std::vector<prompt_batch> part_prompts;
+    std::vector<std::size_t> first_group;
+    for (std::size_t b = 0; b < m; ++b) {
+      const std::size_t g0 = b * groups / m, g1 = (b + 1) * groups / m;
+      first_group.push_back(g0);
+      parts.push_back(m == 1 ? r : detail::group_range(r, g0, g1));
+      part_prompts.emplace_back(tp.begin() + static_cast<std::ptrdiff_t>(g0), tp.begin() + static_cast<std::ptrdiff_t>(g1));
+    }
+    double tokens = 0;
+    policy_loss_stats& st = loss.stats;
+    for (std::size_t e = 0; e < options.ppo_epochs; ++e)
+      for (std::size_t b = 0; b < m; ++b) {
+        const auto [l, h] = update(parts[b], part_prompts[b], first_group[b] * r.group_size);
+        has_entropy = h;
+        loss.loss += l.loss, loss.pg_loss += l.pg_loss, loss.kl_loss += l.kl_loss, loss.entropy += l.entropy;
+        const double w = static_cast<double>(l.stats.valid_tokens);
+        tokens += w;
+        st.pg_clipfrac += w * l.stats.pg_clipfrac, st.ppo_kl += w * l.stats.ppo_kl;
+        st.kl_mean += w * l.stats.kl_mean, st.entropy_mean += w * l.stats.entropy_mean;
+        st.valid_tokens += l.stats.valid_tokens;
+      }
+    const double epochs = static_cast<double>(options.ppo_epochs);
+    loss.loss /= epochs, loss.pg_loss /= epochs, loss.kl_loss /= epochs, loss.entropy /= epochs;
+    if (tokens > 0) st.pg_clipfrac /= tokens, st.ppo_kl /= tokens, st.kl_mean /= tokens, st.entropy_mean /= tokens;
+  }
+
+  step_metrics counts = res.metrics;
   res.metrics = summarise_step(r, res.rewards, adv, loss,
-                               in.entropy.empty() ? std::nullopt : std::optional<double>(loss.stats.entropy_mean));
+                               has_entropy ? std::optional<double>(loss.stats.entropy_mean) : std::nullopt);
+  res.metrics.updates = counts.updates, res.metrics.refill_rounds = counts.refill_rounds;
+  res.metrics.refilled_groups = counts.refilled_groups, res.metrics.dropped_groups = counts.dropped_groups;
+  res.metrics.entropy_masked_tokens = counts.entropy_masked_tokens;
   res.metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

@@ -27,6 +27,11 @@ struct step_metrics {
   double entropy = 0;       ///< mean per-token entropy of the policy (the rollout's, or -mean log-prob if it has none)
   double response_length = 0, truncated_fraction = 0;
   double degenerate_groups = 0; ///< fraction of groups whose rewards were all equal (no learning signal)
+  /// Dynamic sampling (`rft_options::dynamic_sampling`): groups left out of the step, groups replaced by a resampled
+  /// group whose rewards differ, and the extra `generate` rounds it took.
+  std::size_t dropped_groups = 0, refilled_groups = 0, refill_rounds = 0;
+  std::size_t entropy_masked_tokens = 0; ///< valid tokens below the `top_entropy_quantile` threshold (no pg term)
+  std::size_t updates = 0;               ///< optimizer steps taken: ppo_epochs x mini_batches, 0 if nothing was left
   double seconds = 0;
   std::size_t completions = 0;
 };

@@ -139,7 +139,8 @@ batch_scores score_batch_impl(const E& exec, const composite<Rs...>& reward, std
 }
 } // namespace detail
 
-/// Scores every completion of a batch with `reward`: `totals[i] = reward(completions[i], sample_i)` and the per-rule
+/// Scores every completion of a batch with `reward` (a `composite`, or any single `RewardRule`, scored as a
+/// one-rule composite): `totals[i] = reward(completions[i], sample_i)` and the per-rule
 /// scores behind it, where `sample_i` is `samples[i]` (one sample per completion) or, with a `group_layout`,
 /// `samples[g]` for every completion of group `g` (GRPO: the G completions of one prompt share its sample).
 ///
@@ -186,14 +187,37 @@ struct score_batch_fn {
                                     [&owner](std::size_t i) noexcept { return owner[i]; }, opt);
   }
 
-  /// The same on the calling thread (`exec::seq`).
-  template <class... Rs>
-  [[nodiscard]] batch_scores operator()(const composite<Rs...>& reward, std::span<const completion> completions,
+  /// Any single reward rule (a lambda, a built-in rule, a user type) scored as a one-rule composite of weight 1
+  /// named `rule_name(rule)`: `totals` are the rule's scores, `num_rules` is 1. The rule is copied once per call.
+  template <exec::CpuBackend E, class R>
+    requires(!detail::is_composite<R>)
+  [[nodiscard]] batch_scores operator()(const E& exec, const R& rule, std::span<const completion> completions,
+                                        std::span<const sample> samples, const batch_options& opt = {}) const {
+    static_assert(check_reward_rule<R>());
+    if constexpr (RewardRule<R>) return (*this)(exec, composite<R>(weighted_rule<R>(rule)), completions, samples, opt);
+    else return {};
+  }
+  template <exec::CpuBackend E, class R>
+    requires(!detail::is_composite<R>)
+  [[nodiscard]] batch_scores operator()(const E& exec, const R& rule, std::span<const completion> completions,
+                                        std::span<const sample> samples, const group_layout& groups,
+                                        const batch_options& opt = {}) const {
+    static_assert(check_reward_rule<R>());
+    if constexpr (RewardRule<R>)
+      return (*this)(exec, composite<R>(weighted_rule<R>(rule)), completions, samples, groups, opt);
+    else return {};
+  }
+
+  /// The same on the calling thread (`exec::seq`), for a composite or any single rule.
+  template <class R>
+    requires(!exec::ExecutionBackend<R>)
+  [[nodiscard]] batch_scores operator()(const R& reward, std::span<const completion> completions,
                                         std::span<const sample> samples, const batch_options& opt = {}) const {
     return (*this)(exec::seq, reward, completions, samples, opt);
   }
-  template <class... Rs>
-  [[nodiscard]] batch_scores operator()(const composite<Rs...>& reward, std::span<const completion> completions,
+  template <class R>
+    requires(!exec::ExecutionBackend<R>)
+  [[nodiscard]] batch_scores operator()(const R& reward, std::span<const completion> completions,
                                         std::span<const sample> samples, const group_layout& groups,
                                         const batch_options& opt = {}) const {
     return (*this)(exec::seq, reward, completions, samples, groups, opt);

@@ -19,8 +19,9 @@ namespace mmrag_rft {
 
 /// A rule with its weight and its name in breakdowns. Implicitly made from a bare rule (weight 1, `rule_name(r)`), so
 /// a composite accepts rules and `weighted(...)` entries alike.
-template <RewardRule R>
+template <class R>
 struct weighted_rule {
+  static_assert(check_reward_rule<R>());
   R rule;
   double weight = 1.0;
   std::string name{};
@@ -32,10 +33,10 @@ struct weighted_rule {
 };
 
 /// `rule` with weight `weight` and, when `name` is not empty, that name instead of `rule_name(rule)`.
-/// The weight is checked when the composite is built (finite and >= 0).
+/// The weight is checked when the composite is built (finite; negative weights penalise, as TRL's `reward_weights`).
 template <class R>
-  requires RewardRule<std::remove_cvref_t<R>>
 [[nodiscard]] weighted_rule<std::remove_cvref_t<R>> weighted(R&& rule, double weight, std::string name = {}) {
+  static_assert(check_reward_rule<std::remove_cvref_t<R>>());
   return weighted_rule<std::remove_cvref_t<R>>(std::forward<R>(rule), weight, std::move(name));
 }
 
@@ -84,14 +85,17 @@ void for_each_index(Fn&& fn) {
 /// breakdown), so composites nest. Rules of weight 0 are still evaluated: they appear in breakdowns and explanations
 /// and are how one logs a metric without rewarding it. A rule that returns NaN makes the total NaN (the advantage
 /// estimators' `nonfinite` option decides what happens next); a rule that throws propagates its exception.
-/// Construction throws `mmrag_rft::error` when a weight is negative or not finite, or two rules share a name (name
-/// entries with `weighted(rule, w, "name")`).
+/// Weights may have any sign: a negative weight turns a rule into a penalty (TRL's `reward_weights`), e.g.
+/// `weighted(length_rule, -0.1)`. Construction throws `mmrag_rft::error` when a weight is not finite, or two rules
+/// share a name (name entries with `weighted(rule, w, "name")`).
 /// Complexity: one call of each rule per completion; `score` allocates the breakdown's vectors, `operator()` nothing
 /// beyond what the rules allocate.
 /// Example (tests/rewards/composite_test.cpp):
 /// `composite reward{weighted(format, 0.5), weighted(ranking, 1.0), weighted(my_lambda, 0.2, "brevity")};`
-template <RewardRule... Rs>
+template <class... Rs>
 class composite {
+  static_assert((check_reward_rule<Rs>() && ...));
+
 public:
   static constexpr std::size_t num_rules = sizeof...(Rs);
   static_assert(num_rules > 0, "a composite needs at least one reward rule");
@@ -168,8 +172,12 @@ private:
   void validate() {
     detail::for_each_index<num_rules>([&](auto i) {
       const auto& e = std::get<i>(entries_);
-      detail::require(std::isfinite(e.weight) && e.weight >= 0.0, "composite", "weights",
-                      "must be finite and >= 0 (weight 0 keeps a rule in the breakdown without rewarding it)", i);
+      // Any finite weight: a negative one makes a rule a penalty (TRL's reward_weights take any value); weight 0
+      // keeps a rule in the breakdown without rewarding it.
+      detail::require(std::isfinite(e.weight), "composite", "weights",
+                      "must be finite (any sign: a negative weight makes the rule a penalty), not " +
+                          std::to_string(e.weight),
+                      i);
       for (std::size_t j = 0; j < names_.size(); ++j)
         detail::require(names_[j] != e.name, "composite", "names",
                         "repeats the name of an earlier rule (name it with weighted(rule, weight, \"name\"))", i);
@@ -185,6 +193,16 @@ private:
 
 template <class... Ts>
 composite(Ts&&...) -> composite<detail::weighted_rule_of_t<Ts>...>;
+
+namespace detail {
+template <class T>
+inline constexpr bool is_composite_v = false;
+template <class... Rs>
+inline constexpr bool is_composite_v<composite<Rs...>> = true;
+/// True for a `composite` (whatever its rules): what `score_batch` scores rule by rule.
+template <class T>
+concept is_composite = is_composite_v<std::remove_cvref_t<T>>;
+} // namespace detail
 
 /// Builds a composite from rules and `weighted(...)` entries; the same as `composite{entries...}`.
 template <class... Ts>

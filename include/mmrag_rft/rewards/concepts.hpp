@@ -53,6 +53,30 @@ concept RewardRule = std::copy_constructible<R> && std::invocable<const R&, cons
                      (std::convertible_to<detail::rule_result_t<R>, rule_score> ||
                       std::convertible_to<detail::rule_result_t<R>, double>);
 
+/// Checks `RewardRule<R>` one requirement at a time, so that a failure reads as one sentence naming what is missing
+/// (a non-`const` `operator()` above all: the plain concept check only says `invocable<const R&, ...>` is false).
+/// Returns true; use as `static_assert(check_reward_rule<R>())`. `weighted`, `composite` and `score_batch` call it.
+template <class R>
+[[nodiscard]] consteval bool check_reward_rule() {
+  static_assert(std::copy_constructible<R>,
+                "mmrag_rft: this type is not a RewardRule because it is not copy-constructible (composites and "
+                "score_batch hold rules by value)");
+  static_assert(!std::invocable<R&, const completion&, const sample&> ||
+                    std::invocable<const R&, const completion&, const sample&>,
+                "mmrag_rft: this type is not a RewardRule because its operator()(const completion&, const sample&) "
+                "is not const: one rule object scores from several threads at once, so mark the member const (or "
+                "drop `mutable` from the lambda) and keep any state outside the rule");
+  static_assert(std::invocable<R&, const completion&, const sample&>,
+                "mmrag_rft: this type is not a RewardRule because it cannot be called as rule(const completion&, "
+                "const sample&)");
+  if constexpr (std::invocable<const R&, const completion&, const sample&>)
+    static_assert(std::convertible_to<std::invoke_result_t<const R&, const completion&, const sample&>, rule_score> ||
+                      std::convertible_to<std::invoke_result_t<const R&, const completion&, const sample&>, double>,
+                  "mmrag_rft: this type is not a RewardRule because rule(completion, sample) returns something that "
+                  "converts neither to double nor to rule_score");
+  return RewardRule<R>;
+}
+
 namespace detail {
 template <class R>
 concept has_name_member = requires(const R& r) { r.name(); };

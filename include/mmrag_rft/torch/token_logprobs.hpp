@@ -33,11 +33,17 @@ inline constexpr const char* adapter_logprobs_name = "libtorch::token_logprobs_a
   return logits.dim() == 2 ? logits : logits.reshape({-1, logits.size(-1)});
 }
 
+/// Checked on the tensor the caller passed, so the message shows its shape ([4, 5, 16], not the rows [20, 16]).
+inline void check_logit_dtype(const torch::Tensor& logits) {
+  const auto d = logits.scalar_type();
+  require(d == torch::kFloat || d == torch::kBFloat16 || d == torch::kHalf, adapter_logprobs_name, "logits",
+          "must be float32, bfloat16 or float16, not " + describe(logits));
+}
+
+// The kernels read float32 and bfloat16 rows; float16 rows are converted to float32 first (no float16 kernel).
 template <class Fn>
-decltype(auto) with_logit_type(const torch::Tensor& logits, Fn&& fn) {
-  if (logits.scalar_type() == torch::kBFloat16) return fn(bfloat16{});
-  require(logits.scalar_type() == torch::kFloat, adapter_logprobs_name, "logits",
-          "must be float32 or bfloat16, not " + describe(logits));
+decltype(auto) with_logit_type(const torch::Tensor& rows, Fn&& fn) {
+  if (rows.scalar_type() == torch::kBFloat16) return fn(bfloat16{});
   return fn(float{});
 }
 
@@ -56,7 +62,9 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
                                                 const torch::Tensor& tokens, double temperature,
                                                 std::int64_t threads) {
     require_cpu(logits, adapter_logprobs_name, "logits");
-    const torch::Tensor x = logits_rows(logits);
+    check_logit_dtype(logits);
+    const bool half = logits.scalar_type() == torch::kHalf;
+    const torch::Tensor x = half ? logits_rows(logits).to(torch::kFloat) : logits_rows(logits);
     const torch::Tensor y = token_ids(tokens, logits);
     torch::Tensor tok_keep;
     const auto ids = as_span<std::int64_t>(y, tok_keep, adapter_logprobs_name, "tokens");
@@ -78,6 +86,7 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
     ctx->saved_data["logits_shape"] = logits.sizes().vec();
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["threads"] = threads;
+    ctx->saved_data["half"] = half;
     ctx->mark_non_differentiable({lse});
     return {lp, ent, lse};
   }
@@ -106,6 +115,8 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
       mmrag_rft::token_logprobs_and_entropy_backward(exec::par.with_threads(threads), view, ids, in, as_output<L>(gx),
                                                      {temperature});
     });
+    // float16 logits were computed in float32: their gradient goes back in float16, the dtype of the logits.
+    if (ctx->saved_data["half"].toBool()) gx = gx.to(torch::kHalf);
     return {gx.view(ctx->saved_data["logits_shape"].toIntVector()), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -116,7 +127,7 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
 /// `token_logprobs_and_entropy_backward` (one pass over the logits; the softmax is never materialised), so
 /// `loss.backward()` through the returned log-probs and entropy writes d loss / d logits directly.
 ///
-/// `logits` is `[..., V]`, float32 or bfloat16, on the CPU (a 2-D slice such as `logits.narrow(0, ...)` is used in
+/// `logits` is `[..., V]`, float32, bfloat16 or float16 (converted to float32 once: no float16 kernel), on the CPU (a 2-D slice such as `logits.narrow(0, ...)` is used in
 /// place; leading dimensions that do not flatten into one stride are copied once by `reshape`); `tokens` has the
 /// leading shape `[...]`, int64 or int32. Returns float32 `[...]` tensors; the gradient of the logits has their dtype.
 /// `options.temperature` must be the sampling temperature (see `token_logprobs_options`). `exec` picks the threads

@@ -118,8 +118,8 @@ struct loss_kernel {
 
   // The per-token pass over up to `lanes` tokens starting at a multiple of `lanes`: gradient out, terms into the
   // lanes. Branch-free; `Full` gives the vectoriser a constant trip count. With Fast, the switches of `params` are
-  // replaced by constants with the same effect (a disabled clamp, delta or dual clip becomes an infinite bound),
-  // because GCC 12 cannot vectorise a select on a loop-invariant bool.
+  // replaced by constants with the same effect (a disabled clamp, delta or dual clip becomes an infinite bound): GCC
+  // 12 does not vectorise a select on a loop-invariant bool (docs/design.md, "Vectorisation with GCC 12").
   template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Full>
   MMRAG_RFT_FORCEINLINE static void block(const T* __restrict lp, const T* __restrict old, const T* __restrict adv,
                                           T seq_adv, const T* __restrict ref, const std::uint8_t* __restrict m,

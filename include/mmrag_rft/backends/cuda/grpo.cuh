@@ -16,6 +16,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 
+#include <cfloat>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -34,58 +35,82 @@ struct double_plus_d {
   __device__ double operator()(double a, double b) const noexcept { return a + b; }
 };
 
-struct finite_sum_plus_d {
-  __device__ md::finite_sum operator()(const md::finite_sum& a, const md::finite_sum& b) const noexcept {
-    return {a.n + b.n, a.sum + b.sum};
+/// Count, sum and range of a group's finite rewards. The range tells an all-equal group, whose mean is then the
+/// reward itself, as on the CPU (`detail::moments`): sum / n is inexact ({0.1, 0.1, 0.1}) and may overflow.
+struct finite_range_sum {
+  double n = 0, sum = 0, lo = INFINITY, hi = -INFINITY;
+};
+struct finite_range_sum_plus_d {
+  __device__ finite_range_sum operator()(const finite_range_sum& a, const finite_range_sum& b) const noexcept {
+    return {a.n + b.n, a.sum + b.sum, a.lo < b.lo ? a.lo : b.lo, a.hi > b.hi ? a.hi : b.hi};
   }
 };
+template <class T>
+struct finite_range_sum_of {
+  __device__ finite_range_sum operator()(T x) const noexcept {
+    const double v = static_cast<double>(x);
+    return md::finite(x) ? finite_range_sum{1.0, v, v, v} : finite_range_sum{};
+  }
+};
+__device__ inline double mean_of(const finite_range_sum& s) noexcept {
+  return s.n == 0 ? 0.0 : s.lo == s.hi ? s.lo : s.sum / s.n;
+}
 
 /// (r_j - mean of j's group)^2 for finite r_j, else 0: the centred second pass, never E[x^2] - E[x]^2.
 template <class T>
 struct centred_square_in_group {
   const T* r;
-  const md::finite_sum* sums; // per group, or one batch sum when batch is true
+  const finite_range_sum* sums; // per group, or one batch sum when batch is true
   group_bounds b;
   bool batch;
   __device__ double operator()(std::size_t j) const noexcept {
-    const md::finite_sum s = sums[batch ? 0 : b.group_of(j)];
-    const double mean = s.n > 0 ? s.sum / s.n : 0.0;
-    const double d = static_cast<double>(r[j]) - mean;
+    const double d = static_cast<double>(r[j]) - mean_of(sums[batch ? 0 : b.group_of(j)]);
     return md::finite(r[j]) ? d * d : 0.0;
   }
 };
 
 struct group_stat {
-  double mean, sd;
+  double mean, sd, epsilon;
   bool zero;
+  bool done; // the decide kernel wrote the group's advantages itself (moments that overflow)
 };
 
-// A template (with nothing to deduce), so that every translation unit including this header may define it.
-template <int = 0>
-__global__ void grpo_decide_kernel(const md::finite_sum* sums, const double* m2, const md::finite_sum* batch_sum,
-                                   const double* batch_m2, std::size_t num_groups, bool batch_scale, bool unbiased,
-                                   singleton_group singleton, group_stat* stats, std::uint32_t* status) {
+/// One thread per group decides from the group's statistics. A group whose centred squares overflow (finite rewards
+/// near DBL_MAX, m2 not finite) is rare: its thread computes it whole with the CPU's rule (`detail::grpo_group`,
+/// moments retaken at a power-of-two scale), so the result is the CPU's and never NaN.
+template <class T>
+__global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_range_sum* sums, const double* m2,
+                                   const finite_range_sum* batch_sum, const double* batch_m2, std::size_t num_groups,
+                                   grpo_options o, group_stat* stats, std::uint32_t* status, T* out,
+                                   std::uint8_t* keep) {
   const std::size_t g = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (g >= num_groups) return;
-  double batch_std = 0;
-  if (batch_scale && batch_sum->n > 1)
-    batch_std = sqrt(*batch_m2 / (unbiased ? batch_sum->n - 1.0 : batch_sum->n));
+  const bool batch_scale = o.scale == reward_scale::batch, unbiased = o.std == std_estimator::unbiased;
+  const double batch_std = batch_scale ? md::grpo_batch_std(batch_sum->n, *batch_m2, o.std) : 0.0;
+  if (!(m2[g] <= DBL_MAX)) {
+    const std::size_t begin = b.begin(g);
+    stats[g] = {0.0, 0.0, 0.0, true, true};
+    status[g] = md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o,
+                                      batch_std);
+    return;
+  }
   const auto n = static_cast<std::size_t>(sums[g].n);
-  const double mean = n > 0 ? sums[g].sum / static_cast<double>(n) : 0.0;
-  const md::grpo_group_decision d = md::grpo_decide(n, mean, m2[g], batch_std, batch_scale, unbiased, singleton);
-  stats[g] = {d.mean, d.sd, d.zero};
+  const md::grpo_group_decision d =
+      md::grpo_decide(n, mean_of(sums[g]), m2[g], batch_std, batch_scale, unbiased, o.singleton, o.epsilon);
+  stats[g] = {d.mean, d.sd, d.epsilon, d.zero, false};
   status[g] = d.flags; // masked-out counts are added by the item kernel
 }
 
 template <class T>
-__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats, double epsilon,
+__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats,
                                  bool divide_by_std, T* out, std::uint8_t* keep, std::uint32_t* status) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
   const std::size_t g = b.group_of(j);
   const group_stat s = stats[g];
+  if (s.done) return;
   const bool finite = md::finite(r[j]);
-  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, epsilon, divide_by_std);
+  out[j] = (s.zero || !finite) ? T(0) : md::grpo_advantage(r[j], s.mean, s.sd, s.epsilon, divide_by_std);
   if (keep) keep[j] = finite ? 1 : 0;
   if (!finite) atomicAdd(status + g, 1u << md::grpo_masked_shift);
 }
@@ -111,9 +136,9 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                      md::grpo_counts* counts_out) {
   const std::size_t ng = groups.num_groups();
   workspace_carver w(l.workspace, l.workspace_bytes);
-  auto* sums = w.take<md::finite_sum>(ng);
+  auto* sums = w.take<finite_range_sum>(ng);
   auto* m2 = w.take<double>(ng);
-  auto* batch_sum = w.take<md::finite_sum>(1);
+  auto* batch_sum = w.take<finite_range_sum>(1);
   auto* batch_m2 = w.take<double>(1);
   auto* stats = w.take<group_stat>(ng);
   auto* status = w.take<std::uint32_t>(ng);
@@ -123,7 +148,7 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   const auto idx = ::thrust::counting_iterator<std::int64_t>(0);
   const auto begins = ::thrust::make_transform_iterator(idx, b);
   const auto ends = begins + 1;
-  const auto finite_in = ::thrust::make_transform_iterator(r, md::finite_sum_of<T>{});
+  const auto finite_in = ::thrust::make_transform_iterator(r, finite_range_sum_of<T>{});
   const bool batch = o.scale == reward_scale::batch;
   const auto sq_group = ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
                                                           centred_square_in_group<T>{r, sums, b, false});
@@ -135,12 +160,12 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   std::size_t temp = 0, t = 0;
   const auto ng_i = static_cast<std::int64_t>(ng);
   const auto n_i = static_cast<std::int64_t>(n);
-  cub::DeviceSegmentedReduce::Reduce(nullptr, t, finite_in, sums, ng_i, begins, ends, finite_sum_plus_d{},
-                                     md::finite_sum{}, l.stream);
+  cub::DeviceSegmentedReduce::Reduce(nullptr, t, finite_in, sums, ng_i, begins, ends, finite_range_sum_plus_d{},
+                                     finite_range_sum{}, l.stream);
   temp = t > temp ? t : temp;
   cub::DeviceSegmentedReduce::Reduce(nullptr, t, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0, l.stream);
   temp = t > temp ? t : temp;
-  cub::DeviceReduce::Reduce(nullptr, t, finite_in, batch_sum, n_i, finite_sum_plus_d{}, md::finite_sum{}, l.stream);
+  cub::DeviceReduce::Reduce(nullptr, t, finite_in, batch_sum, n_i, finite_range_sum_plus_d{}, finite_range_sum{}, l.stream);
   temp = t > temp ? t : temp;
   cub::DeviceReduce::Reduce(nullptr, t, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream);
   temp = t > temp ? t : temp;
@@ -152,11 +177,11 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
 
   const char* fn = "gpu::grpo_advantages";
   check_cuda(cub::DeviceSegmentedReduce::Reduce(cub_temp, temp, finite_in, sums, ng_i, begins, ends,
-                                                finite_sum_plus_d{}, md::finite_sum{}, l.stream),
+                                                finite_range_sum_plus_d{}, finite_range_sum{}, l.stream),
              fn);
   if (batch) {
-    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, finite_in, batch_sum, n_i, finite_sum_plus_d{},
-                                         md::finite_sum{}, l.stream),
+    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, finite_in, batch_sum, n_i, finite_range_sum_plus_d{},
+                                         finite_range_sum{}, l.stream),
                fn);
     check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream), fn);
   }
@@ -164,11 +189,11 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                                                 0.0, l.stream),
              fn);
   const unsigned threads = tuning::item_threads;
-  grpo_decide_kernel<0><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
-      sums, m2, batch_sum, batch_m2, ng, batch, o.std == std_estimator::unbiased, o.singleton, stats, status);
+  grpo_decide_kernel<T><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
+      r, b, sums, m2, batch_sum, batch_m2, ng, o, stats, status, out, keep);
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
-        r, n, b, stats, o.epsilon, o.norm_adv_by_std_in_grpo, out, keep, status);
+        r, n, b, stats, o.norm_adv_by_std_in_grpo, out, keep, status);
   check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, status_counts, counts, ng_i, counts_plus_d{},
                                        md::grpo_counts{}, l.stream),
              fn);

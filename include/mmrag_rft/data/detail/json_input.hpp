@@ -32,7 +32,7 @@ namespace mmrag_rft::detail {
 /// One chunk lives in memory at a time, so a file of any size is parsed in one pass without a copy of the whole.
 class byte_source {
 public:
-  // 1 MiB: larger chunks did not change the load time of the 464 MB synthetic WebQA file (docs/performance-data.md).
+  // 1 MiB: larger chunks did not change the load time of the 464 MB synthetic WebQA file (docs/performance.md).
   static constexpr std::size_t chunk = std::size_t{1} << 20;
 
   byte_source(std::string_view text) : data_(text.data()), len_(text.size()) {}

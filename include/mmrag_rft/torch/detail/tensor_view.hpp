@@ -24,6 +24,7 @@ template <class T>
   else if constexpr (std::is_same_v<T, double>) return torch::kDouble;
   else if constexpr (std::is_same_v<T, bfloat16>) return torch::kBFloat16;
   else if constexpr (std::is_same_v<T, std::int64_t>) return torch::kLong;
+  else if constexpr (std::is_same_v<T, std::int32_t>) return torch::kInt;
   else {
     static_assert(std::is_same_v<T, std::uint8_t>, "no LibTorch dtype for this element type");
     return torch::kUInt8;

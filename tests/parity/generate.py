@@ -1,0 +1,436 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Writes the parity vectors of tests/parity: the frameworks' own loss and advantage functions, run in float64 on
+random and degenerate inputs, their results stored as JSON next to the inputs and the options that reproduce them.
+
+    python3 tests/parity/generate.py --verl VERL_CHECKOUT [--trl TRL_CHECKOUT] [--out tests/parity/data]
+
+A checkout is a source tree of the framework (a git work tree, or the files of one commit exported with
+`git archive COMMIT | tar -x`). Only the module files holding the functions are loaded: verl's
+verl/trainer/ppo/core_algos.py and verl/utils/torch_functional.py, TRL's GRPOTrainer._compute_loss out of
+trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict, transformers, the rest of the package)
+are replaced by empty stand-ins here, since the functions under test do not use them. Needs PyTorch and NumPy.
+The commit of each framework is read with `git rev-parse HEAD` in the checkout, or given with --verl-commit /
+--trl-commit, and recorded in every file.
+"""
+import argparse
+import ast
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import torch
+
+# Every tensor is made float64 explicitly: torch's default dtype stays float32, as in the frameworks, since their
+# scalars made with torch.tensor(1.0) (verl's singleton std) follow it.
+F64 = torch.float64
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading the frameworks' modules
+
+
+def stub_module(name, **attrs):
+    mod = types.ModuleType(name)
+    mod.__path__ = []  # a package, so that submodules can be registered below it
+    for k, v in attrs.items():
+        setattr(mod, k, v)
+    sys.modules[name] = mod
+    parent, _, child = name.rpartition(".")
+    if parent and parent in sys.modules:
+        setattr(sys.modules[parent], child, mod)
+    return mod
+
+
+def load_file(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class ActorConfig(dict):
+    """Stands in for verl.workers.config.ActorConfig: attribute access and .get over the fields the losses read."""
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError as e:
+            raise AttributeError(k) from e
+
+
+class AlgoConfig(dict):
+    pass
+
+
+def load_verl(root):
+    class _Any:
+        def __init__(self, *a, **k):
+            pass
+
+    def deprecated(*_a, **_k):
+        return lambda f: f
+
+    def unused(*_a, **_k):
+        raise NotImplementedError("not used by the parity generator")
+
+    stub_module("omegaconf", DictConfig=_Any, OmegaConf=_Any, ListConfig=_Any)
+    stub_module("tensordict", TensorDict=_Any)
+    stub_module("transformers", PreTrainedTokenizer=_Any)
+    stub_module("verl")
+    stub_module("verl.utils", as_torch_index=unused, group_mean_std=unused)
+    stub_module("verl.utils.device", get_device_name=lambda: "cpu", get_torch_device=lambda: torch.cuda,
+                is_npu_available=False, is_cuda_available=False)
+    stub_module("verl.utils.import_utils", deprecated=deprecated)
+    stub_module("verl.trainer")
+    stub_module("verl.trainer.config", AlgoConfig=AlgoConfig)
+    stub_module("verl.trainer.ppo")
+    stub_module("verl.workers")
+    stub_module("verl.workers.config", ActorConfig=ActorConfig)
+    load_file("verl.utils.torch_functional", os.path.join(root, "verl/utils/torch_functional.py"))
+    return load_file("verl.trainer.ppo.core_algos", os.path.join(root, "verl/trainer/ppo/core_algos.py"))
+
+
+def load_trl_compute_loss(root):
+    """GRPOTrainer._compute_loss compiled alone from TRL's source (its module imports all of transformers)."""
+    path = os.path.join(root, "trl/trainer/grpo_trainer.py")
+    tree = ast.parse(open(path).read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "GRPOTrainer":
+            for fn in node.body:
+                if isinstance(fn, ast.FunctionDef) and fn.name == "_compute_loss":
+                    fn.decorator_list = []
+                    mod = ast.Module(body=[fn], type_ignores=[])
+                    # The two metric helpers it calls from trl.trainer.utils, stood in for (they only feed logs).
+                    ns = {"torch": torch, "math": math, "nanmin": _nan_reduce(torch.min), "nanmax": _nan_reduce(torch.max)}
+                    exec(compile(mod, path, "exec"), ns)
+                    return ns["_compute_loss"]
+    raise SystemExit(f"{path}: GRPOTrainer._compute_loss not found")
+
+
+def _nan_reduce(f):
+    def g(t):
+        t = t[~torch.isnan(t)]
+        return f(t) if t.numel() else torch.tensor(float("nan"), dtype=F64)
+
+    return g
+
+
+def commit_of(root, given):
+    if given:
+        return given
+    try:
+        return subprocess.check_output(["git", "-C", root, "rev-parse", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise SystemExit(f"{root}: not a git work tree; give the commit with --verl-commit / --trl-commit")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def flat(t):
+    return [float(x) for x in t.detach().reshape(-1).tolist()]
+
+
+def num(x):
+    x = float(x.detach()) if torch.is_tensor(x) else float(x)
+    return None if math.isnan(x) else x
+
+
+def ragged_mask(rng, B, T, empty_rows=0, all_empty=False):
+    m = np.zeros((B, T))
+    for i in range(B):
+        m[i, : rng.integers(1, T + 1)] = 1
+    for i in rng.choice(B, size=min(empty_rows, B), replace=False) if empty_rows else []:
+        m[i, :] = 0
+    if all_empty:
+        m[:] = 0
+    return torch.tensor(m)
+
+
+def loss_inputs(rng, B, T, kind):
+    old = torch.tensor(rng.uniform(-3.0, -0.05, (B, T)))
+    lr = rng.normal(0.0, 0.3, (B, T))
+    if kind == "clamps":  # log-ratios of +-25 reach verl's +-20 clamp and GSPO's 10
+        lr[rng.random((B, T)) < 0.4] = 25.0
+        lr[rng.random((B, T)) < 0.3] = -25.0
+    elif kind == "ratio_one":
+        lr[:] = 0.0
+    elif kind == "wide":
+        lr = rng.normal(0.0, 1.0, (B, T))
+    lp = old + torch.tensor(lr)
+    adv_row = rng.normal(0.0, 1.0, (B, 1))
+    # Per-token advantages (as from GAE) for the wide log-ratios, one per sequence (GRPO) otherwise.
+    adv = torch.tensor(np.repeat(adv_row, T, axis=1) + (rng.normal(0, 0.5, (B, T)) if kind == "wide" else 0))
+    ref = lp.detach() + torch.tensor(rng.normal(0.0, 0.5, (B, T)))
+    if kind == "clamps":
+        ref = lp.detach() + torch.tensor(np.where(rng.random((B, T)) < 0.5, 25.0, -25.0))
+    return lp, old, adv, ref
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verl
+
+
+def verl_loss_cases(core, commit, rng):
+    cases = []
+    modes = ["vanilla", "gspo", "cispo", "sapo", "gpg"]
+    aggs = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+    kinds = ["normal", "clamps", "ratio_one", "wide"]
+    n = 0
+    for mode in modes:
+        for agg in aggs:
+            for kind in kinds:
+                for variant in range(2):
+                    n += 1
+                    B, T = int(rng.integers(1, 5)), int(rng.integers(1, 7))
+                    mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                    info = {}
+                    if variant == 1:  # global normalisers and dp_size, as verl's global_batch_info
+                        info = {"dp_size": int(rng.choice([2, 4])),
+                                "batch_num_tokens": float(mask.sum() + rng.integers(0, 9)),
+                                "global_batch_size": float(B + rng.integers(0, 4)),
+                                "loss_scale_factor": float(rng.choice([T, 2 * T, 1000]))}
+                    cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} {kind} v{variant}", mode, agg,
+                                                kind, B, T, mask, info, kl=None))
+    # The KL terms, aggregated locally as verl's actor does (kl_penalty, then agg_loss without global_batch_info).
+    # (The "+" straight-through names are not run: kl_penalty passes them on to kl_penalty_forward, which raises
+    # NotImplementedError for them at b178a3cd.)
+    for kl in ["kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3"]:
+        for kind in ["normal", "clamps"]:
+            for mode in ["vanilla", "cispo", "gpg"]:
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                mask = ragged_mask(rng, B, T)
+                agg = str(rng.choice(aggs))
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} kl={kl} {kind}", mode, agg, kind, B, T,
+                                            mask, {}, kl=kl))
+    # Degenerate batches: every token masked (verl gives NaN or 0; the library 0), a 1x1 batch, clip-higher and a
+    # wider dual clip.
+    for mode in modes:
+        mask = torch.zeros((3, 4), dtype=F64)
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} all masked", mode, "token-mean", "normal", 3, 4,
+                                    mask, {}, kl=None))
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} 1x1", mode, "token-mean", "wide", 1, 1,
+                                    torch.ones((1, 1), dtype=F64), {}, kl=None))
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} clip-higher c=10", mode, "seq-mean-token-mean",
+                                    "wide", 4, 6, ragged_mask(rng, 4, 6, empty_rows=1), {}, kl=None,
+                                    clip=(0.2, 0.28), clip_c=10.0))
+    # The reproducer of GSPO under the verl preset (no dual clip, seq-mean-token-mean).
+    cases.append(verl_loss_case(core, commit, rng, "gspo reproducer", "gspo", "token-mean", None, 1, 2,
+                                torch.ones((1, 2), dtype=F64), {}, kl=None,
+                                fixed=(torch.tensor([[0.5, 0.5]], dtype=F64), torch.tensor([[-1.0, -1.0]], dtype=F64),
+                                       torch.tensor([[-1.0, -1.0]], dtype=F64))))
+    return cases
+
+
+def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, kl, clip=(0.2, 0.2), clip_c=3.0,
+                   fixed=None):
+    if fixed:
+        lp0, old, adv = fixed
+        ref = lp0.clone()
+    else:
+        lp0, old, adv, ref = loss_inputs(rng, B, T, kind)
+    lp = lp0.detach().clone().requires_grad_(True)
+    cfg = ActorConfig(clip_ratio=clip[0], clip_ratio_low=clip[0], clip_ratio_high=clip[1], clip_ratio_c=clip_c,
+                      tau_pos=1.0, tau_neg=1.05, global_batch_info=dict(info))
+    fn = core.get_policy_loss_fn(mode)
+    pg_loss, metrics = fn(old_log_prob=old, log_prob=lp, advantages=adv, response_mask=mask, loss_agg_mode=agg,
+                          config=cfg)
+    total = pg_loss
+    kl_loss = torch.tensor(0.0, dtype=F64)
+    kl_coef = 0.0
+    if kl:
+        kl_coef = 0.1
+        kld = core.kl_penalty(logprob=lp, ref_logprob=ref, kl_penalty=kl)
+        kl_loss = core.agg_loss(loss_mat=kld, loss_mask=mask, loss_agg_mode=agg)
+        total = total + kl_loss * kl_coef
+    grad = torch.autograd.grad(total, lp, allow_unused=True)[0] if total.requires_grad else None
+    if grad is None:
+        grad = torch.zeros_like(lp)
+    case = {
+        "name": name, "framework": "verl", "commit": commit, "function": f"policy loss {mode!r} + kl_penalty + agg_loss",
+        "rows": B, "cols": T,
+        "log_probs": flat(lp0), "old_log_probs": flat(old), "advantages": flat(adv), "mask": flat(mask),
+        "options": {"mode": mode, "aggregation": agg, "clip_ratio_low": clip[0], "clip_ratio_high": clip[1],
+                    "clip_ratio_c": clip_c, "kl": kl or "none", "kl_coef": kl_coef, "batch_info": info},
+        "expected": {"loss": num(total), "pg_loss": num(pg_loss), "kl_loss": num(kl_loss),
+                     "grad": [num(g) for g in flat(grad)],
+                     "stats": {k.split("/")[1]: num(v) for k, v in metrics.items()}},
+    }
+    if kl:
+        case["ref_log_probs"] = flat(ref)
+    return case
+
+
+def verl_advantage_cases(core, commit, rng):
+    cases = []
+    layouts = [[1], [1, 1, 1], [2, 3, 1, 4], [4, 4], [5], [8, 1, 2], [3, 3, 3]]
+    for li, sizes in enumerate(layouts):
+        for kind in ["random", "binary", "non_dyadic", "all_equal", "mixed"]:
+            for norm in [True, False]:
+                n = sum(sizes)
+                if kind == "random":
+                    r = rng.normal(0.0, 2.0, n)
+                elif kind == "binary":
+                    r = rng.integers(0, 2, n).astype(float)
+                elif kind == "non_dyadic":
+                    r = rng.choice([0.1, 1.0 / 3.0, 0.7, 2.0 / 3.0], n)
+                elif kind == "all_equal":
+                    r = np.full(n, 0.3)
+                else:
+                    r = np.concatenate([np.full(s, 0.5) if g % 2 else rng.normal(0, 1, s) for g, s in enumerate(sizes)])
+                index = np.concatenate([np.full(s, f"p{g}") for g, s in enumerate(sizes)])
+                T = 3
+                tok = torch.zeros((n, T), dtype=F64)
+                tok[:, -1] = torch.tensor(r)
+                adv, _ = core.compute_grpo_outcome_advantage(token_level_rewards=tok,
+                                                             response_mask=torch.ones((n, T), dtype=F64), index=index,
+                                                             norm_adv_by_std_in_grpo=norm)
+                cases.append({"name": f"grpo {sizes} {kind} norm={norm}", "framework": "verl", "commit": commit,
+                              "function": "compute_grpo_outcome_advantage", "rewards": [float(x) for x in r],
+                              "group_sizes": sizes, "norm_adv_by_std_in_grpo": norm, "epsilon": 1e-6,
+                              "expected": [num(x) for x in flat(adv[:, 0])]})
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TRL
+
+
+class _Acc:
+    """One process: what accelerate's Accelerator gives _compute_loss there."""
+
+    num_processes = 1
+    sync_gradients = False
+
+    @staticmethod
+    def reduce(t, reduction="sum"):
+        return t
+
+    @staticmethod
+    def gather(t):
+        return t
+
+    gather_for_metrics = gather
+
+
+def trl_loss_cases(compute_loss, commit, rng):
+    cases = []
+    for loss_type in ["dapo", "bnpo", "grpo", "dr_grpo"]:
+        for level in ["token", "sequence"]:
+            for kind in ["normal", "clamps", "ratio_one", "wide"]:
+                for beta in [0.0, 0.04]:
+                    B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                    mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                    if kind == "clamps":  # TRL has no clamps: keep exp finite, still far outside the clip range
+                        kind = "wide"
+                    cases.append(trl_loss_case(compute_loss, commit, rng, loss_type, level, kind, beta, B, T, mask))
+    return cases
+
+
+def trl_loss_case(compute_loss, commit, rng, loss_type, level, kind, beta, B, T, mask, eps=(0.2, 0.2)):
+    lp0, old, adv, ref = loss_inputs(rng, B, T, kind)
+    adv_seq = adv[:, 0].clone()
+    lp = lp0.detach().clone().requires_grad_(True)
+    max_len = T + int(rng.integers(0, 3))
+    n_items = float(mask.sum() + rng.integers(0, 5))
+
+    class _Self:
+        pass
+
+    s = _Self()
+    s.top_entropy_quantile = 1.0
+    s.off_policy_mask_threshold = None
+    s.importance_sampling_level = level
+    s.beta = beta
+    s.loss_type = loss_type
+    s.epsilon_low, s.epsilon_high = eps
+    s.args = types.SimpleNamespace(delta=None, use_bias_correction_kl=False)
+    s.use_vllm = False
+    s.vllm_importance_sampling_correction = False
+    s.model = types.SimpleNamespace(training=True)
+    s.current_gradient_accumulation_steps = 1
+    s.max_completion_length = max_len
+    s.accelerator = _Acc()
+    s.aux_loss_enabled = False
+    s._entropy_bonus_enabled = False
+    s._metrics = {"train": _Metrics()}
+    s._get_per_token_logps_and_entropies = lambda *a, **k: (lp, torch.zeros_like(lp), None)
+    s.get_high_entropy_mask = None
+    inputs = {"prompt_ids": torch.zeros((B, 1), dtype=torch.long), "prompt_mask": torch.ones((B, 1), dtype=F64),
+              "completion_ids": torch.zeros((B, T), dtype=torch.long), "completion_mask": mask,
+              "advantages": adv_seq, "old_per_token_logps": old, "num_items_in_batch": torch.tensor(n_items, dtype=F64),
+              "ref_per_token_logps": ref}
+    loss = compute_loss(s, None, inputs)
+    grad = torch.autograd.grad(loss, lp)[0]
+    # TRL's clip-ratio metrics are float32 means (`.float()` of the flags), and where the completion length is 1 it
+    # takes them for per-sequence values (x.shape[1] == 1) and averages over all rows, masked ones included: they are
+    # kept for token-level runs with T > 1, to be compared to float32 precision.
+    m = s._metrics["train"]
+    stats = {k.replace("clip_ratio/", "clip_ratio_").replace("_mean", ""): num(m[k][0]) for k in
+             ["clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"]} if level == "token" and T > 1 else {}
+    return {"name": f"{loss_type} {level} {kind} beta={beta}", "framework": "trl", "commit": commit,
+            "function": "GRPOTrainer._compute_loss", "rows": B, "cols": T,
+            "log_probs": flat(lp0), "old_log_probs": flat(old), "sequence_advantages": flat(adv_seq),
+            "mask": flat(mask), "ref_log_probs": flat(ref),
+            "options": {"loss_type": loss_type, "importance_sampling_level": level, "beta": beta,
+                        "epsilon": eps[0], "epsilon_high": eps[1], "max_completion_length": max_len,
+                        "num_items_in_batch": n_items},
+            "expected": {"loss": num(loss), "grad": [num(g) for g in flat(grad)], "stats": stats,
+                         "stats_tolerance": 2 ** -23}}
+
+
+class _Metrics(dict):
+    """TRL's self._metrics[mode]: a defaultdict of lists; the generator keeps what _compute_loss logs unread."""
+
+    def __missing__(self, k):
+        self[k] = []
+        return self[k]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def write(path, payload):
+    with open(path, "w") as f:
+        json.dump(payload, f, separators=(",", ":"), allow_nan=False)
+        f.write("\n")
+    print(f"{path}: {len(payload['cases'])} cases, {os.path.getsize(path) // 1024} KiB")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--verl", required=True, help="verl source tree")
+    ap.add_argument("--verl-commit")
+    ap.add_argument("--trl", help="TRL source tree")
+    ap.add_argument("--trl-commit")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+    ap.add_argument("--seed", type=int, default=20260822)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    rng = np.random.default_rng(a.seed)
+
+    core = load_verl(a.verl)
+    vc = commit_of(a.verl, a.verl_commit)
+    write(os.path.join(a.out, "verl_policy_loss.json"),
+          {"framework": "verl", "commit": vc, "cases": verl_loss_cases(core, vc, rng)})
+    write(os.path.join(a.out, "verl_grpo_advantages.json"),
+          {"framework": "verl", "commit": vc, "cases": verl_advantage_cases(core, vc, rng)})
+    if a.trl:
+        tc = commit_of(a.trl, a.trl_commit)
+        write(os.path.join(a.out, "trl_policy_loss.json"),
+              {"framework": "trl", "commit": tc, "cases": trl_loss_cases(load_trl_compute_loss(a.trl), tc, rng)})
+
+
+if __name__ == "__main__":
+    main()
