@@ -541,7 +541,8 @@ template <class T>
 [[nodiscard]] constexpr bool known(loss_aggregation v) noexcept {
   switch (v) {
   case loss_aggregation::token_mean: case loss_aggregation::seq_mean_token_sum:
-  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm: return true;
+  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm:
+  case loss_aggregation::token_sum: return true;
   }
   return false;
 }
