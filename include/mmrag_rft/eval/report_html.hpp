@@ -337,6 +337,9 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
         extra += html_escape(k) + " " + html_escape(v.dump()) + " ";
       }
     }
+    // JSON objects come back sorted by key; columns that name a stage follow the records' stage order instead.
+    const auto stage_rank = [&](const std::string& c) { return std::find(stages.begin(), stages.end(), c) - stages.begin(); };
+    std::stable_sort(cols.begin(), cols.end(), [&](const auto& a, const auto& b) { return stage_rank(a) < stage_rank(b); });
     h += "<h2>Held-out metrics</h2>" + (extra.empty() ? "" : "<p>" + extra + "</p>") + "<table id=\"metrics\"><tr><th>metric</th>";
     for (const auto& c : cols) h += "<th>" + html_escape(c) + "</th>";
     h += "</tr>";
