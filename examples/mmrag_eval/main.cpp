@@ -3,6 +3,7 @@
 #include <mmrag_rft/data.hpp>
 #include <mmrag_rft/data/gold_format.hpp>
 #include <mmrag_rft/eval.hpp>
+#include <mmrag_rft/eval/explain_predictions.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -37,7 +38,7 @@ std::string detect_format(const std::string& gold) {
 int main(int argc, char** argv) {
   CLI::App app{"mmrag-eval: score predictions against WebQA or MultimodalQA gold with the official rules"};
   app.footer(example);
-  std::string predictions, gold, format = "auto", split, json_out, texts, images, tables;
+  std::string predictions, gold, format = "auto", split, json_out, html_out, texts, images, tables;
   std::size_t k = 10;
   bool per_question = false, strict = false, quiet = false;
   app.add_option("-p,--predictions", predictions, "Predictions: JSONL, or an official id-keyed JSON object")
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("-s,--split", split, "WebQA: score only gold records of this split (train, val, test)");
   app.add_option("-k", k, "Cut-off of NDCG@k and recall@k")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("-j,--json", json_out, "Write the report as JSON to this file ('-' for standard output)");
+  app.add_option("--html", html_out, "Write the explanation page (documents, prediction, gold, scores) to this file");
   app.add_flag("--per-question", per_question, "Include per-question scores in the JSON report");
   app.add_flag("--strict", strict, "Fail when a prediction id matches no gold question");
   app.add_flag("-q,--quiet", quiet, "Do not print the table");
@@ -64,14 +66,15 @@ int main(int argc, char** argv) {
     const auto preds = mmrag_rft::load_predictions(predictions);
     mmrag_rft::eval_options opt;
     opt.k = k;
-    opt.keep_questions = per_question;
+    opt.keep_questions = per_question || !html_out.empty();
     mmrag_rft::eval_report report;
+    std::vector<mmrag_rft::sample> samples; // kept for --html
     const auto t1 = clock::now();
     std::chrono::steady_clock::time_point t2;
     if (format == "webqa") {
       mmrag_rft::webqa_load_options lo;
       lo.split = split;
-      const auto samples = mmrag_rft::load_webqa(gold, lo);
+      samples = mmrag_rft::load_webqa(gold, lo);
       // A mistyped split keeps nothing; scoring zero questions and exiting 0 would pass for a result.
       if (samples.empty() && !split.empty()) {
         std::cerr << "mmrag-eval: no gold record has split \"" << split << "\" in " << gold
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
       const auto data = mmrag_rft::load_mmqa(gold, lo);
       t2 = clock::now();
       report = mmrag_rft::evaluate_mmqa(data, preds, opt);
+      if (!html_out.empty()) samples = data.samples;
     }
     const auto t3 = clock::now();
     const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
@@ -107,6 +111,12 @@ int main(int argc, char** argv) {
           return 1;
         }
       }
+    }
+    if (!html_out.empty()) {
+      mmrag_rft::report_options ro;
+      ro.title = "mmrag-eval: " + predictions + " against " + gold;
+      ro.summary = mmrag_rft::explained_summary(report);
+      mmrag_rft::write_report_html(html_out, mmrag_rft::explain_predictions(samples, preds, report), ro);
     }
     if (!report.unknown_ids.empty()) {
       std::cerr << "mmrag-eval: " << report.unknown_ids.size() << " prediction id(s) match no gold question, e.g. \""

@@ -200,7 +200,8 @@ inline const explained_stage* find_stage(const explanation_record& r, const std:
 }
 
 // The page's script: renders the question cards from the embedded records, filters them by the search box (and the
-// `#q=` fragment, so that a link or a test can open a filtered page) and the fixed/broke selector, and pages them.
+// `#q=` fragment, so that a link or a test can open a filtered page; `#which=` sets the selector, `#open=1` opens the
+// shown cards) and the fixed/broke selector, and pages them.
 // It marks <body data-status> "ok" when it finished and lists uncaught errors in <body data-errors>.
 inline constexpr std::string_view report_script = R"JS(
 window.addEventListener('error', e => {
@@ -289,6 +290,7 @@ window.addEventListener('error', e => {
   if (hash.has('q')) box.value = hash.get('q');
   if (hash.has('which')) sel.value = hash.get('which');
   show();
+  if (hash.has('open')) list.querySelectorAll('details.q').forEach(d => d.open = true);
   document.body.dataset.status = 'ok';
 })();
 )JS";
@@ -335,6 +337,9 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
         extra += html_escape(k) + " " + html_escape(v.dump()) + " ";
       }
     }
+    // JSON objects come back sorted by key; columns that name a stage follow the records' stage order instead.
+    const auto stage_rank = [&](const std::string& c) { return std::find(stages.begin(), stages.end(), c) - stages.begin(); };
+    std::stable_sort(cols.begin(), cols.end(), [&](const auto& a, const auto& b) { return stage_rank(a) < stage_rank(b); });
     h += "<h2>Held-out metrics</h2>" + (extra.empty() ? "" : "<p>" + extra + "</p>") + "<table id=\"metrics\"><tr><th>metric</th>";
     for (const auto& c : cols) h += "<th>" + html_escape(c) + "</th>";
     h += "</tr>";
