@@ -54,7 +54,8 @@ void check_advantages(const mpi_communicator& comm, std::mt19937_64& rng, const 
   std::vector<double> got(n);
   (void)dist(comm, std::span<const double>(r).subspan(lo, n), std::span<const std::uint64_t>(k).subspan(lo, n),
              std::span<double>(got), o);
-  expect(std::memcmp(got.data(), want.data() + lo, n * sizeof(double)) == 0, what, comm.rank());
+  // memcmp on an empty share would pass a null pointer.
+  expect(n == 0 || std::memcmp(got.data(), want.data() + lo, n * sizeof(double)) == 0, what, comm.rank());
 }
 
 } // namespace
