@@ -23,7 +23,7 @@ struct tuning {
   static constexpr std::size_t loss_max_blocks = 4096;
   /// Resident blocks per multiprocessor the fused loss kernel is compiled for (`__launch_bounds__`). 1 leaves ptxas
   /// free: 106 registers per thread for float (sm_90), so two blocks of 256 threads per multiprocessor; 3 caps it at
-  /// 80 registers with 192 bytes of spills, 4 at 64 with 728 (ptxas -v, 2026-12-02). bench/cuda times 1, 3 and 4.
+  /// 80 registers with 192 bytes of spills, 4 at 64 with 728 (ptxas -v). bench/cuda times 1, 3 and 4.
   static constexpr int loss_min_blocks = 1;
   /// Threads of the single-block kernels that fold per-block partials in a fixed order.
   static constexpr int fold_threads = 256;
