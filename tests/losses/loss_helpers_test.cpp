@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+// KL controllers, masked reductions and the clipped value loss: hand-worked values, float64 recomputations, finite
+// differences, degenerate inputs, errors, and exec::par bitwise equal to exec::seq.
+#include <mmrag_rft/core/masked_reduce.hpp>
+#include <mmrag_rft/losses/kl_controller.hpp>
+#include <mmrag_rft/losses/value_loss.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+using namespace mmrag_rft;
+
+namespace {
+
+struct batch {
+  std::size_t B, T;
+  std::vector<double> a, b, c;
+  std::vector<std::uint8_t> m;
+};
+
+batch random_batch(std::size_t B, std::size_t T, unsigned seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<double> n(0.0, 1.0);
+  std::uniform_int_distribution<std::size_t> len(0, T);
+  batch x{B, T, {}, {}, {}, std::vector<std::uint8_t>(B * T, 0)};
+  for (std::size_t i = 0; i < B * T; ++i) x.a.push_back(n(g)), x.b.push_back(n(g)), x.c.push_back(n(g));
+  for (std::size_t i = 0; i < B; ++i) {
+    const std::size_t l = len(g);
+    for (std::size_t t = 0; t < l; ++t) x.m[i * T + t] = 1;
+  }
+  return x;
+}
+
+template <class T>
+matrix_view<const T> cview(const std::vector<T>& v, std::size_t B, std::size_t L) {
+  return {v.data(), B, L};
+}
+mask_view mview(const std::vector<std::uint8_t>& m, std::size_t B, std::size_t L) { return {m.data(), B, L}; }
+
+template <class T>
+bool bitwise_equal(const std::vector<T>& x, const std::vector<T>& y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
+}
+
+} // namespace
+
+TEST_CASE("kl_controller: fixed keeps its value, adaptive follows verl's rule") {
+  auto f = kl_controller::fixed(0.05);
+  CHECK(f.update(3.0, 256) == 0.05);
+  CHECK(f.value() == 0.05);
+  // target 0.1, horizon 1000: kl 0.11 -> error 0.1, mult 1 + 0.1 * 100 / 1000 = 1.01.
+  auto a = kl_controller::adaptive(0.2, 0.1, 1000);
+  CHECK(a.update(0.11, 100) == doctest::Approx(0.202).epsilon(1e-15));
+  // kl 1.0 -> error clipped to 0.2: mult 1.02; kl 0 -> -0.2 clipped: mult 0.98.
+  CHECK(a.update(1.0, 100) == doctest::Approx(0.202 * 1.02).epsilon(1e-15));
+  CHECK(a.update(0.0, 100) == doctest::Approx(0.202 * 1.02 * 0.98).epsilon(1e-15));
+  // Independent recomputation over a sequence of steps.
+  auto b = kl_controller::adaptive(0.001, 0.02, 500);
+  double ref = 0.001;
+  std::mt19937 g(7);
+  std::uniform_real_distribution<double> u(0.0, 0.1);
+  for (int s = 0; s < 200; ++s) {
+    const double kl = u(g);
+    double e = kl / 0.02 - 1;
+    e = e < -0.2 ? -0.2 : (e > 0.2 ? 0.2 : e);
+    ref *= 1 + e * 64 / 500;
+    b.update(kl, 64);
+  }
+  CHECK(b.value() == doctest::Approx(ref).epsilon(1e-13));
+  CHECK(kl_controller().value() == 0.001);
+}
+
+TEST_CASE("kl_controller: bad options and updates are located errors, never NaN") {
+  CHECK_THROWS_WITH_AS((void)kl_controller::adaptive(0.1, 0.0, 100), "kl_controller: target_kl must be finite and > 0",
+                       error);
+  CHECK_THROWS_WITH_AS((void)kl_controller::adaptive(0.1, 0.1, 0.0), "kl_controller: horizon must be finite and > 0", error);
+  CHECK_THROWS_AS((void)kl_controller::fixed(std::nan("")), error);
+  CHECK_THROWS_AS((void)kl_controller::fixed(-1.0), error);
+  auto a = kl_controller::adaptive(0.1, 0.1, 100);
+  CHECK_THROWS_WITH_AS(a.update(std::nan(""), 1), "kl_controller::update: current_kl must be finite", error);
+  CHECK_THROWS_AS(a.update(0.1, -1), error);
+  CHECK_THROWS_AS(a.update(0.1, 501), error);
+  CHECK(a.update(1e308, 500) == doctest::Approx(0.2)); // error clipped: x (1 + 0.2 * 5)
+  CHECK(a.update(0.0, 500) == 0.0);                    // 1 - 0.2 * 5 = 0: the bound where the factor stays >= 0
+  CHECK(std::isfinite(a.value()));
+}
+
+TEST_CASE("masked_sum / masked_mean / masked_var: hand-worked values") {
+  const std::vector<double> v{1, 2, 3, 100, 4, 5, std::nan(""), 7};
+  const std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 1, 0, 0};
+  const auto V = cview(v, 2, 4);
+  const auto M = mview(m, 2, 4);
+  CHECK(masked_sum(V, M) == 15.0);
+  CHECK(masked_mean(V, M) == doctest::Approx(15.0 / (5 + 1e-8)).epsilon(1e-15));
+  CHECK(masked_mean(V, M, {0.0, true}) == 3.0);
+  // values 1..5, mean 3, squares 4+1+0+1+4 = 10: biased 2, unbiased 2.5.
+  CHECK(masked_var(V, M, {0.0, false}) == 2.0);
+  CHECK(masked_var(V, M, {0.0, true}) == 2.5);
+  std::vector<double> rs(2), rm(2), rv(2);
+  masked_sum_rows(V, M, std::span<double>(rs));
+  masked_mean_rows(V, M, std::span<double>(rm), {0.0, true});
+  masked_var_rows(V, M, std::span<double>(rv), {0.0, true});
+  CHECK(rs == std::vector<double>{6, 9});
+  CHECK(rm == std::vector<double>{2, 4.5});
+  CHECK(rv == std::vector<double>{1, 0.5});
+}
+
+TEST_CASE("masked reductions: degenerate inputs and errors") {
+  const std::vector<double> v{1, 2, 3, 4};
+  const std::vector<std::uint8_t> none{0, 0, 0, 0}, one{0, 1, 0, 0}, row1{1, 0, 1, 1};
+  const auto V = cview(v, 2, 2);
+  CHECK(masked_sum(V, mview(none, 2, 2)) == 0.0);
+  CHECK(masked_mean(V, mview(none, 2, 2)) == 0.0);
+  CHECK(masked_var(V, mview(none, 2, 2), {1e-8, false}) == 0.0);
+  CHECK(masked_var(V, mview(one, 2, 2), {0.0, false}) == 0.0);
+  CHECK(masked_var(V, mview(one, 2, 2), {1e-8, false}) < 1e-15); // (x - x / (1 + e))^2, as verl
+  CHECK_THROWS_WITH_AS((void)masked_var(V, mview(one, 2, 2)),
+                       "masked_var: mask must have at least 2 valid tokens for the unbiased variance", error);
+  CHECK_THROWS_AS((void)masked_var(V, mview(none, 2, 2)), error);
+  std::vector<double> out(2);
+  CHECK_THROWS_WITH_AS(masked_var_rows(V, mview(row1, 2, 2), std::span<double>(out)),
+                       "masked_var_rows: mask[0] has 1 valid token: the unbiased variance needs 2 (or none)", error);
+  masked_var_rows(V, mview(none, 2, 2), std::span<double>(out));
+  CHECK(out == std::vector<double>{0, 0});
+  std::vector<double> short_out(1);
+  CHECK_THROWS_WITH_AS(masked_mean_rows(V, mview(none, 2, 2), std::span<double>(short_out)),
+                       "masked_mean_rows: out must have one element per row of values", error);
+  CHECK_THROWS_AS((void)masked_sum(V, mview(none, 1, 4)), error);
+  CHECK_THROWS_AS((void)masked_mean(V, mview(none, 2, 2), {0.1, true}), error);
+  const matrix_view<const double> empty;
+  CHECK(masked_sum(empty, mask_view{}) == 0.0);
+}
+
+TEST_CASE_TEMPLATE("masked reductions: float64 recomputation, par == seq bitwise", T, float, double) {
+  const batch x = random_batch(300, 257, 11);
+  std::vector<T> v(x.a.begin(), x.a.end());
+  const auto V = cview(v, x.B, x.T);
+  const auto M = mview(x.m, x.B, x.T);
+  double s = 0;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < x.B * x.T; ++i)
+    if (x.m[i]) s += static_cast<double>(v[i]), ++n;
+  const double mean = s / (n + 1e-8);
+  double q = 0;
+  for (std::size_t i = 0; i < x.B * x.T; ++i)
+    if (x.m[i]) q += (static_cast<double>(v[i]) - mean) * (static_cast<double>(v[i]) - mean);
+  CHECK(masked_sum(V, M) == doctest::Approx(s).epsilon(1e-12));
+  CHECK(masked_mean(V, M) == doctest::Approx(mean).epsilon(1e-12));
+  CHECK(masked_var(V, M) == doctest::Approx(q / (n + 1e-8) * n / (n - 1.0)).epsilon(1e-12));
+  const auto par = exec::par.with_threads(4);
+  CHECK(masked_sum(par, V, M) == masked_sum(exec::seq, V, M));
+  CHECK(masked_mean(par, V, M) == masked_mean(exec::seq, V, M));
+  CHECK(masked_var(par, V, M) == masked_var(exec::seq, V, M));
+  std::vector<T> a(x.B), b(x.B);
+  masked_sum_rows(exec::seq, V, M, std::span<T>(a));
+  masked_sum_rows(par, V, M, std::span<T>(b));
+  CHECK(bitwise_equal(a, b));
+  masked_mean_rows(exec::seq, V, M, std::span<T>(a));
+  masked_mean_rows(par, V, M, std::span<T>(b));
+  CHECK(bitwise_equal(a, b));
+  masked_var_rows(exec::seq, V, M, std::span<T>(a), {1e-8, false});
+  masked_var_rows(par, V, M, std::span<T>(b), {1e-8, false});
+  CHECK(bitwise_equal(a, b));
+}
+
+namespace {
+
+/// float64 recomputation of the clipped value loss, written independently of the header.
+double value_loss_reference(const batch& x, double c, loss_aggregation agg) {
+  double total = 0;
+  std::size_t N = 0, S = 0;
+  for (std::size_t i = 0; i < x.B; ++i) {
+    std::size_t n = 0;
+    for (std::size_t t = 0; t < x.T; ++t) n += x.m[i * x.T + t];
+    N += n, S += n ? 1 : 0;
+  }
+  for (std::size_t i = 0; i < x.B; ++i) {
+    double row = 0;
+    std::size_t n = 0;
+    for (std::size_t t = 0; t < x.T; ++t) {
+      const std::size_t k = i * x.T + t;
+      if (!x.m[k]) continue;
+      const double v = x.a[k], R = x.b[k], old = x.c[k];
+      const double vc = std::min(std::max(v, old - c), old + c);
+      row += std::max((v - R) * (v - R), (vc - R) * (vc - R));
+      ++n;
+    }
+    if (!n) continue;
+    switch (agg) {
+    case loss_aggregation::token_mean: total += row / N; break;
+    case loss_aggregation::seq_mean_token_sum: total += row / S; break;
+    case loss_aggregation::seq_mean_token_mean: total += row / (n + 1e-8) / S; break;
+    case loss_aggregation::seq_mean_token_sum_norm: total += row / x.T; break;
+    case loss_aggregation::token_sum: total += row; break;
+    }
+  }
+  return 0.5 * total;
+}
+
+} // namespace
+
+TEST_CASE("value_loss: hand-worked tokens") {
+  // c = 0.5. Token 0: v 1, R 0, old 0 -> clipped 0.5: max(1, 0.25) = 1 (unclipped, grad 2 v = 2).
+  // Token 1: v 0, R 2, old 1 -> vc 0.5: max(4, 2.25) = 4 (unclipped, grad -4).
+  // Token 2: v 3, R 3, old 0 -> vc 0.5: max(0, 6.25) = 6.25 (clipped, grad 0).
+  const std::vector<double> v{1, 0, 3}, R{0, 2, 3}, old{0, 1, 0};
+  const std::vector<std::uint8_t> m{1, 1, 1};
+  std::vector<double> g(3);
+  const auto r = value_loss(cview(v, 1, 3), cview(R, 1, 3), cview(old, 1, 3), mview(m, 1, 3),
+                            matrix_view<double>(g.data(), 1, 3));
+  CHECK(r.loss == doctest::Approx(0.5 * (1 + 4 + 6.25) / 3).epsilon(1e-15));
+  CHECK(r.clipfrac == doctest::Approx(1.0 / 3).epsilon(1e-7));
+  CHECK(g[0] == doctest::Approx(0.5 * 2 / 3).epsilon(1e-15));
+  CHECK(g[1] == doctest::Approx(0.5 * -4 / 3).epsilon(1e-15));
+  CHECK(g[2] == 0.0);
+  CHECK(r.valid_tokens == 3);
+}
+
+TEST_CASE_TEMPLATE("value_loss: recomputation, finite differences, par == seq", T, float, double) {
+  const batch x = random_batch(37, 19, 5);
+  const std::vector<T> v(x.a.begin(), x.a.end()), R(x.b.begin(), x.b.end()), old(x.c.begin(), x.c.end());
+  batch xd = x; // the reference reads the inputs at T's precision
+  for (std::size_t k = 0; k < v.size(); ++k) xd.a[k] = v[k], xd.b[k] = R[k], xd.c[k] = old[k];
+  for (auto agg : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum,
+                   loss_aggregation::seq_mean_token_mean, loss_aggregation::seq_mean_token_sum_norm,
+                   loss_aggregation::token_sum}) {
+    CAPTURE(to_string(agg));
+    value_loss_options o;
+    o.cliprange_value = 0.3;
+    o.aggregation = agg;
+    std::vector<T> g(v.size()), g2(v.size());
+    const auto run = [&](const auto& e, const std::vector<T>& vp, std::vector<T>& grad) {
+      return value_loss(e, cview(vp, x.B, x.T), cview(R, x.B, x.T), cview(old, x.B, x.T), mview(x.m, x.B, x.T),
+                        matrix_view<T>(grad.data(), x.B, x.T), o);
+    };
+    const auto r = run(exec::seq, v, g);
+    CHECK(r.loss == doctest::Approx(value_loss_reference(xd, 0.3, agg)).epsilon(1e-12));
+    const auto rp = run(exec::par.with_threads(3), v, g2);
+    CHECK(r.loss == rp.loss);
+    CHECK(r.clipfrac == rp.clipfrac);
+    CHECK(bitwise_equal(g, g2));
+    if constexpr (std::is_same_v<T, double>) {
+      // Central differences of the reference away from the kinks (|v - (old +- c)| > h).
+      const double h = 1e-6;
+      for (std::size_t k = 0; k < v.size(); k += 7) {
+        if (!x.m[k] || std::fabs(std::fabs(v[k] - old[k]) - 0.3) < 1e-3) continue;
+        batch p = xd, q = xd;
+        p.a[k] += h, q.a[k] -= h;
+        const double fd = (value_loss_reference(p, 0.3, agg) - value_loss_reference(q, 0.3, agg)) / (2 * h);
+        CHECK(g[k] == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
+      }
+    }
+  }
+}
+
+TEST_CASE("value_loss: degenerate inputs and errors") {
+  const std::vector<double> v{1, std::nan(""), 2, 3}, R{0, 0, 0, 0}, old{0, 0, 0, 0};
+  const std::vector<std::uint8_t> none{0, 0, 0, 0}, nan_valid{1, 1, 0, 0}, ok{1, 0, 1, 1};
+  std::vector<double> g(4, 9.0);
+  const auto G = matrix_view<double>(g.data(), 2, 2);
+  auto r = value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(none, 2, 2), G);
+  CHECK(r.loss == 0.0);
+  CHECK(r.clipfrac == 0.0);
+  CHECK(g == std::vector<double>{0, 0, 0, 0});
+  r = value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G); // NaN masked: unread
+  CHECK(std::isfinite(r.loss));
+  CHECK_THROWS_WITH_AS(
+      value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(nan_valid, 2, 2), G),
+      "value_loss: vpreds, returns or old_values[0] is NaN or infinite at a valid token", error);
+  value_loss_options bad;
+  bad.cliprange_value = 0;
+  CHECK_THROWS_WITH_AS(value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G, bad),
+                       "value_loss: options.cliprange_value must be finite and > 0", error);
+  bad = {};
+  bad.normalizer = 0.0;
+  CHECK_THROWS_AS(value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G, bad), error);
+  CHECK_THROWS_WITH_AS(value_loss(cview(v, 2, 2), cview(R, 1, 4), cview(old, 2, 2), mview(ok, 2, 2), G),
+                       "value_loss: returns must have the shape of vpreds", error);
+}
