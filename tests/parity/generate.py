@@ -303,6 +303,53 @@ def verl_advantage_cases(core, commit, rng):
     return cases
 
 
+def verl_helper_cases(core, commit, rng):
+    """KL controllers, masked_sum / masked_mean / masked_var and compute_value_loss (with its gradient)."""
+    verl_F = sys.modules["verl.utils.torch_functional"]
+    cases = []
+    for init, target, horizon in [(0.001, 0.1, 10000), (0.2, 0.02, 500), (0.05, 1.0, 64)]:
+        ctl = core.AdaptiveKLController(init_kl_coef=init, target_kl=target, horizon=horizon)
+        kls = [float(x) for x in rng.uniform(0.0, 3.0 * target, 40)]
+        steps = [int(x) for x in rng.integers(1, 256, 40)]
+        values = []
+        for kl, n in zip(kls, steps):
+            ctl.update(kl, n)
+            values.append(float(ctl.value))
+        cases.append({"name": f"adaptive kl {init} {target} {horizon}", "function": "AdaptiveKLController",
+                      "commit": commit, "init_kl_coef": init, "target_kl": target, "horizon": horizon,
+                      "current_kl": kls, "n_steps": steps, "expected": values})
+    for n in range(12):
+        B, T = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+        mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+        if mask.sum() < 2:
+            mask[0, :] = 1
+            if T == 1 and B == 1:
+                continue
+        v = torch.tensor(rng.normal(0.0, 2.0, (B, T)))
+        cases.append({"name": f"masked reductions {n}", "function": "masked_sum/masked_mean/masked_var",
+                      "commit": commit, "B": B, "T": T, "values": flat(v), "mask": flat(mask),
+                      "sum": num(verl_F.masked_sum(v, mask)), "mean": num(verl_F.masked_mean(v, mask)),
+                      "var": num(verl_F.masked_var(v, mask)), "var_biased": num(verl_F.masked_var(v, mask, False)),
+                      "row_sum": flat(verl_F.masked_sum(v, mask, axis=-1)),
+                      "row_mean": flat(verl_F.masked_mean(v, mask, axis=-1))})
+    for agg in ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]:
+        for variant in range(4):
+            B, T = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+            mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+            old = torch.tensor(rng.normal(0.0, 1.0, (B, T)))
+            vp = (old + torch.tensor(rng.normal(0.0, 0.6, (B, T)))).requires_grad_(True)
+            ret = old + torch.tensor(rng.normal(0.0, 1.0, (B, T)))
+            c = float(rng.choice([0.2, 0.5]))
+            loss, clipfrac = core.compute_value_loss(vpreds=vp, returns=ret, values=old, response_mask=mask,
+                                                     cliprange_value=c, loss_agg_mode=agg)
+            loss.backward()
+            cases.append({"name": f"value loss {agg} {variant}", "function": "compute_value_loss", "commit": commit,
+                          "B": B, "T": T, "vpreds": flat(vp), "returns": flat(ret), "values": flat(old),
+                          "mask": flat(mask), "cliprange_value": c, "loss_agg_mode": agg, "loss": num(loss),
+                          "vf_clipfrac": num(clipfrac), "grad_vpreds": flat(vp.grad)})
+    return cases
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # TRL
 
@@ -426,6 +473,10 @@ def main():
           {"framework": "verl", "commit": vc, "cases": verl_loss_cases(core, vc, rng)})
     write(os.path.join(a.out, "verl_grpo_advantages.json"),
           {"framework": "verl", "commit": vc, "cases": verl_advantage_cases(core, vc, rng)})
+    # Its own generator, so that the vectors above do not depend on these.
+    write(os.path.join(a.out, "verl_loss_helpers.json"),
+          {"framework": "verl", "commit": vc,
+           "cases": verl_helper_cases(core, vc, np.random.default_rng(a.seed + 1))})
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),
