@@ -3,10 +3,12 @@
 // differences, degenerate inputs, errors, and exec::par bitwise equal to exec::seq.
 #include <mmrag_rft/core/masked_reduce.hpp>
 #include <mmrag_rft/losses/kl_controller.hpp>
+#include <mmrag_rft/losses/rollout_correction.hpp>
 #include <mmrag_rft/losses/value_loss.hpp>
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -282,4 +284,117 @@ TEST_CASE("value_loss: degenerate inputs and errors") {
   CHECK_THROWS_AS(value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G, bad), error);
   CHECK_THROWS_WITH_AS(value_loss(cview(v, 2, 2), cview(R, 1, 4), cview(old, 2, 2), mview(ok, 2, 2), G),
                        "value_loss: returns must have the shape of vpreds", error);
+}
+
+TEST_CASE("rollout_correction: hand-worked token and sequence weights, rejection") {
+  // x = old - rollout: row 0: 0.1, ln 3, -ln 4; row 1: 0.2 and a padding token.
+  const double l3 = std::log(3.0), l4 = std::log(4.0);
+  const std::vector<double> old{0.1, l3, -l4, 0.2, 0}, roll{0, 0, 0, 0, 0};
+  const std::vector<std::uint8_t> m{1, 1, 1, 1, 0};
+  std::vector<double> w(5, 9);
+  std::vector<std::uint8_t> mo(5, 9);
+  const auto O = cview(old, 1, 5), R = cview(roll, 1, 5);
+  const auto W = matrix_view<double>(w.data(), 1, 5);
+  const auto MO = matrix_view<std::uint8_t>(mo.data(), 1, 5);
+  auto s = rollout_correction(O, R, mview(m, 1, 5), W, MO);
+  CHECK(w[0] == doctest::Approx(std::exp(0.1)).epsilon(1e-15));
+  CHECK(w[1] == 2.0); // 3 truncated at 2
+  CHECK(w[2] == doctest::Approx(0.25).epsilon(1e-15));
+  CHECK(w[4] == 0.0);
+  CHECK(s.is_mean == doctest::Approx((std::exp(0.1) + 3 + 0.25 + std::exp(0.2)) / 4).epsilon(1e-8));
+  CHECK(s.is_max == doctest::Approx(3.0).epsilon(1e-15));
+  CHECK(s.is_min == doctest::Approx(0.25).epsilon(1e-15));
+  CHECK(s.is_ratio_fraction_high == doctest::Approx(0.25).epsilon(1e-7));
+  CHECK(s.is_ratio_fraction_low == doctest::Approx(0.25).epsilon(1e-7));
+  CHECK(mo == std::vector<std::uint8_t>{1, 1, 1, 1, 0});
+  CHECK(s.rs_masked_fraction == 0.0);
+  // Sequence level: one row, sum 0.1 + ln 3 - ln 4 + 0.2 -> exp = 0.75 e^0.3 for each valid token.
+  rollout_correction_options o;
+  o.is_level = rollout_is_level::sequence;
+  // token k1 in [log 0.5, log 2]: -x must be in [-ln 2, ln 2]: rejects ln 3 and -ln 4.
+  const rollout_rs_criterion token_k1{rollout_rs_level::token, rollout_rs_estimator::k1, 2.0, 0.0};
+  o.rejection = std::span<const rollout_rs_criterion>(&token_k1, 1);
+  s = rollout_correction(O, R, mview(m, 1, 5), W, MO, o);
+  CHECK(w[0] == doctest::Approx(0.75 * std::exp(0.3)).epsilon(1e-14));
+  CHECK(w[3] == w[0]);
+  CHECK(mo == std::vector<std::uint8_t>{1, 0, 0, 1, 0});
+  CHECK(s.rejected_tokens == 2);
+  CHECK(s.rs_masked_fraction == doctest::Approx(0.5).epsilon(1e-7));
+  CHECK(s.rs_seq_masked_fraction == 1.0);
+  // seq_mean k3 with a large bound keeps everything; seq_max k2 <= 0.5 rejects the row (0.5 ln^2 4 = 0.96).
+  const rollout_rs_criterion seq_max{rollout_rs_level::seq_max, rollout_rs_estimator::k2, 0.5, 0.0};
+  o.rejection = std::span<const rollout_rs_criterion>(&seq_max, 1);
+  s = rollout_correction(O, R, mview(m, 1, 5), W, MO, o);
+  CHECK(mo == std::vector<std::uint8_t>{0, 0, 0, 0, 0});
+  // Batch normalisation: token weights divided by their mean.
+  o = {};
+  o.is_batch_normalize = true;
+  s = rollout_correction(O, R, mview(m, 1, 5), W, MO, o);
+  const double mean = (std::exp(0.1) + 2 + 0.25 + std::exp(0.2)) / (4 + 1e-8);
+  CHECK(s.is_batch_norm_factor == doctest::Approx(mean).epsilon(1e-15));
+  CHECK(w[1] == doctest::Approx(2 / mean).epsilon(1e-15));
+}
+
+TEST_CASE_TEMPLATE("rollout_correction: par == seq bitwise, degenerate inputs, errors", T, float, double) {
+  const batch x = random_batch(200, 173, 3);
+  std::vector<T> old(x.a.begin(), x.a.end()), roll(x.b.begin(), x.b.end());
+  for (auto& r : roll) r = static_cast<T>(r * 0.1);
+  for (std::size_t k = 0; k < old.size(); ++k) old[k] = static_cast<T>(roll[k] + 0.05 * x.a[k]);
+  const std::array<rollout_rs_criterion, 3> crit{{{rollout_rs_level::token, rollout_rs_estimator::k3, 0.01, 0},
+                                                  {rollout_rs_level::seq_mean, rollout_rs_estimator::k1, 1.1, 0.95},
+                                                  {rollout_rs_level::seq_sum, rollout_rs_estimator::k2, 0.1, 0}}};
+  for (auto level : {rollout_is_level::token, rollout_is_level::sequence}) {
+    rollout_correction_options o;
+    o.is_level = level;
+    o.is_batch_normalize = true;
+    o.rejection = crit;
+    std::vector<T> w1(old.size()), w2(old.size());
+    std::vector<std::uint8_t> m1(old.size()), m2(old.size());
+    const auto run = [&](const auto& e, std::vector<T>& w, std::vector<std::uint8_t>& mo) {
+      return rollout_correction(e, cview(old, x.B, x.T), cview(roll, x.B, x.T), mview(x.m, x.B, x.T),
+                                matrix_view<T>(w.data(), x.B, x.T), matrix_view<std::uint8_t>(mo.data(), x.B, x.T), o);
+    };
+    const auto a = run(exec::seq, w1, m1);
+    const auto b = run(exec::par.with_threads(4), w2, m2);
+    CHECK(bitwise_equal(w1, w2));
+    CHECK(m1 == m2);
+    CHECK(a.is_mean == b.is_mean);
+    CHECK(a.is_eff_sample_size == b.is_eff_sample_size);
+    CHECK(a.rejected_tokens == b.rejected_tokens);
+    CHECK(a.rejected_tokens > 0);
+    CHECK(a.rejected_tokens < a.valid_tokens);
+    CHECK(std::isfinite(a.is_std));
+  }
+  // No valid tokens: zero weights, the mask copied, zero statistics.
+  const std::vector<std::uint8_t> none(4, 0);
+  std::vector<T> w(4, T(7));
+  std::vector<std::uint8_t> mo(4, 7);
+  const std::vector<T> z(4, T(0));
+  const auto s = rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(none, 2, 2), matrix_view<T>(w.data(), 2, 2),
+                                    matrix_view<std::uint8_t>(mo.data(), 2, 2));
+  CHECK(s.is_mean == 0.0);
+  CHECK(w == std::vector<T>(4, T(0)));
+  CHECK(mo == none);
+  // Errors.
+  const std::vector<T> bad{T(0), std::numeric_limits<T>::quiet_NaN(), T(0), T(0)};
+  const std::vector<std::uint8_t> all(4, 1);
+  CHECK_THROWS_WITH_AS(rollout_correction(cview(bad, 2, 2), cview(z, 2, 2), mview(all, 2, 2),
+                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2)),
+                       "rollout_correction: old_log_probs or rollout_log_probs[0] is NaN or infinite at a valid token",
+                       error);
+  rollout_correction_options o;
+  o.is_threshold = 0;
+  CHECK_THROWS_WITH_AS(rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(all, 2, 2),
+                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2), o),
+                       "rollout_correction: options.is_threshold must be finite and > 0", error);
+  const rollout_rs_criterion seq_max_k1{rollout_rs_level::seq_max, rollout_rs_estimator::k1, 2.0, 0};
+  o = {};
+  o.rejection = std::span<const rollout_rs_criterion>(&seq_max_k1, 1);
+  CHECK_THROWS_WITH_AS(rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(all, 2, 2),
+                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2), o),
+                       "rollout_correction: options.rejection[0] seq_max has no k1 (verl offers seq_max_k2 and seq_max_k3)",
+                       error);
+  CHECK_THROWS_AS(rollout_correction(cview(z, 2, 2), cview(z, 1, 4), mview(all, 2, 2), matrix_view<T>(w.data(), 2, 2),
+                                     matrix_view<std::uint8_t>(mo.data(), 2, 2)),
+                  error);
 }
