@@ -350,6 +350,62 @@ def verl_helper_cases(core, commit, rng):
     return cases
 
 
+def load_verl_rollout_corr(root):
+    """verl's rollout_corr_helper.py after load_verl (its config and DataProto imports stood in for)."""
+    class _Any:
+        def __init__(self, *a, **k):
+            pass
+
+    class _DataProto:
+        """Holds the tensors verl wraps its weights in."""
+
+        def __init__(self, tensors):
+            self.tensors = tensors
+
+        @classmethod
+        def from_dict(cls, tensors):
+            return cls(tensors)
+
+    stub_module("verl.protocol", DataProto=_DataProto)
+    stub_module("verl.trainer.config.algorithm", RolloutCorrectionConfig=_Any)
+    stub_module("verl.workers.config.actor", PolicyLossConfig=_Any)
+    return load_file("verl.trainer.ppo.rollout_corr_helper", os.path.join(root, "verl/trainer/ppo/rollout_corr_helper.py"))
+
+
+def verl_rollout_corr_cases(rc, commit, rng):
+    """compute_rollout_correction_and_rejection_mask: truncated IS (token, sequence, batch-normalised) and rejection."""
+    cases = []
+    rs_specs = [(None, None), ("token_k1", "0.8_1.25"), ("token_k2,seq_mean_k1", "0.02,0.9_1.1"),
+                ("seq_sum_k3", 0.05), ("seq_max_k2,seq_sum_k1", "0.05,0.7_1.4"), ("seq_mean_k3,token_k3", "0.01,0.03")]
+    n = 0
+    for level in ["token", "sequence"]:
+        for norm in [False, True]:
+            for rs, thr in rs_specs:
+                n += 1
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+                mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                rollout = torch.tensor(rng.uniform(-3.0, -0.05, (B, T)))
+                old = rollout + torch.tensor(rng.normal(0.0, float(rng.choice([0.1, 0.5])), (B, T)))
+                is_thr = float(rng.choice([1.5, 2.0, 5.0]))
+                weights, new_mask, metrics = rc.compute_rollout_correction_and_rejection_mask(
+                    old_log_prob=old, rollout_log_prob=rollout, response_mask=mask, rollout_is=level,
+                    rollout_is_threshold=is_thr, rollout_is_batch_normalize=norm, rollout_rs=rs,
+                    rollout_rs_threshold=thr)
+                keys = ["rollout_is_mean", "rollout_is_max", "rollout_is_min", "rollout_is_ratio_fraction_high",
+                        "rollout_is_ratio_fraction_low", "rollout_is_std", "rollout_is_eff_sample_size",
+                        "rollout_is_batch_norm_factor", "rollout_rs_masked_fraction", "rollout_rs_seq_masked_fraction"]
+                cases.append({"name": f"rollout corr {n} {level} norm={norm} rs={rs}",
+                              "function": "compute_rollout_correction_and_rejection_mask", "commit": commit,
+                              "B": B, "T": T, "old_log_prob": flat(old), "rollout_log_prob": flat(rollout),
+                              "mask": flat(mask), "rollout_is": level, "rollout_is_threshold": is_thr,
+                              "rollout_is_batch_normalize": norm, "rollout_rs": rs,
+                              "rollout_rs_threshold": None if thr is None else str(thr),
+                              "weights": flat(weights.tensors["rollout_is_weights"]), "mask_out": flat(new_mask),
+                              "metrics": {k: num(metrics["rollout_corr/" + k]) for k in keys
+                                          if "rollout_corr/" + k in metrics}})
+    return cases
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # TRL
 
@@ -477,6 +533,9 @@ def main():
     write(os.path.join(a.out, "verl_loss_helpers.json"),
           {"framework": "verl", "commit": vc,
            "cases": verl_helper_cases(core, vc, np.random.default_rng(a.seed + 1))})
+    write(os.path.join(a.out, "verl_rollout_correction.json"),
+          {"framework": "verl", "commit": vc,
+           "cases": verl_rollout_corr_cases(load_verl_rollout_corr(a.verl), vc, np.random.default_rng(a.seed + 2))})
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),

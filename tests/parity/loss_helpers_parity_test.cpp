@@ -5,6 +5,7 @@
 #include <mmrag_rft/config/names.hpp>
 #include <mmrag_rft/core/masked_reduce.hpp>
 #include <mmrag_rft/losses/kl_controller.hpp>
+#include <mmrag_rft/losses/rollout_correction.hpp>
 #include <mmrag_rft/losses/value_loss.hpp>
 
 #include <doctest/doctest.h>
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,43 @@ using json = nlohmann::json;
 
 namespace loss_helpers_parity {
 
-inline json load_helpers() {
-  std::ifstream in(std::string(MMRAG_RFT_PARITY_DATA) + "/verl_loss_helpers.json");
-  REQUIRE_MESSAGE(in.good(), "missing parity vectors verl_loss_helpers.json (python3 tests/parity/generate.py)");
+inline json load_helpers(const std::string& file = "verl_loss_helpers.json") {
+  std::ifstream in(std::string(MMRAG_RFT_PARITY_DATA) + "/" + file);
+  REQUIRE_MESSAGE(in.good(), "missing parity vectors " << file << " (python3 tests/parity/generate.py)");
   return json::parse(in);
+}
+
+inline std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, ',');) out.push_back(part);
+  return out;
+}
+
+/// verl's rollout_rs option names ("seq_mean_k1") and threshold specs ("0.9_1.1", one per option or one for all).
+inline std::vector<rollout_rs_criterion> criteria_of(const std::string& names, const std::string& thresholds) {
+  const auto opts = split_commas(names), specs = split_commas(thresholds);
+  std::vector<rollout_rs_criterion> out;
+  for (std::size_t k = 0; k < opts.size(); ++k) {
+    const std::string& o = opts[k];
+    const std::string spec = specs.size() == 1 ? specs[0] : specs[k];
+    rollout_rs_criterion c;
+    c.level = o.rfind("token_", 0) == 0      ? rollout_rs_level::token
+              : o.rfind("seq_sum_", 0) == 0  ? rollout_rs_level::seq_sum
+              : o.rfind("seq_mean_", 0) == 0 ? rollout_rs_level::seq_mean
+                                             : rollout_rs_level::seq_max;
+    const char e = o.back();
+    c.estimator = e == '1' ? rollout_rs_estimator::k1 : e == '2' ? rollout_rs_estimator::k2 : rollout_rs_estimator::k3;
+    const auto us = spec.find('_');
+    if (us == std::string::npos) {
+      c.upper = std::stod(spec);
+    } else {
+      c.lower = std::stod(spec.substr(0, us));
+      c.upper = std::stod(spec.substr(us + 1));
+    }
+    out.push_back(c);
+  }
+  return out;
 }
 
 inline double worst_rel = 0;
@@ -119,4 +154,53 @@ TEST_CASE("parity: verl AdaptiveKLController, masked reductions, compute_value_l
   CHECK(reduce_cases >= 10);
   CHECK(value_cases == 16);
   MESSAGE("verl loss helpers: worst relative error " << worst_rel);
+}
+
+TEST_CASE("parity: verl compute_rollout_correction_and_rejection_mask") {
+  const json data = load_helpers("verl_rollout_correction.json");
+  REQUIRE(data["cases"].size() == 24);
+  worst_rel = 0;
+  for (const auto& c : data["cases"]) {
+    const std::string name = c["name"];
+    CAPTURE(name);
+    const std::size_t B = c["B"], T = c["T"];
+    const auto old = c["old_log_prob"].get<std::vector<double>>(), roll = c["rollout_log_prob"].get<std::vector<double>>();
+    const auto m = helper_mask(c["mask"]);
+    rollout_correction_options o;
+    o.is_level = c["rollout_is"] == "token" ? rollout_is_level::token : rollout_is_level::sequence;
+    o.is_threshold = c["rollout_is_threshold"];
+    o.is_batch_normalize = c["rollout_is_batch_normalize"];
+    std::vector<rollout_rs_criterion> crit;
+    if (!c["rollout_rs"].is_null()) crit = criteria_of(c["rollout_rs"], c["rollout_rs_threshold"]);
+    o.rejection = crit;
+    std::vector<double> w(B * T);
+    std::vector<std::uint8_t> mo(B * T);
+    const auto s = rollout_correction(exec::par, matrix_view<const double>(old.data(), B, T),
+                                      matrix_view<const double>(roll.data(), B, T), mask_view(m.data(), B, T),
+                                      matrix_view<double>(w.data(), B, T), matrix_view<std::uint8_t>(mo.data(), B, T), o);
+    const auto want_w = c["weights"].get<std::vector<double>>(), want_m = c["mask_out"].get<std::vector<double>>();
+    double scale = 0;
+    for (double x : want_w) scale = std::max(scale, std::fabs(x));
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      close_to(w[k], want_w[k], scale, name + " weight");
+      CHECK(double(mo[k]) == want_m[k]);
+    }
+    const json& mt = c["metrics"];
+    const auto stat = [&](const char* key, double got) {
+      if (mt.contains(key)) close_to(got, mt[key], 0, name + " " + key);
+    };
+    stat("rollout_is_mean", s.is_mean);
+    stat("rollout_is_max", s.is_max);
+    stat("rollout_is_min", s.is_min);
+    // verl takes the row fractions as float32 means (`.float().mean()`): compared at that precision.
+    const auto f32 = [&](double x) { return o.is_level == rollout_is_level::sequence ? double(float(x)) : x; };
+    stat("rollout_is_ratio_fraction_high", f32(s.is_ratio_fraction_high));
+    stat("rollout_is_ratio_fraction_low", f32(s.is_ratio_fraction_low));
+    stat("rollout_is_std", s.is_std);
+    stat("rollout_is_eff_sample_size", s.is_eff_sample_size);
+    stat("rollout_is_batch_norm_factor", s.is_batch_norm_factor);
+    stat("rollout_rs_masked_fraction", s.rs_masked_fraction);
+    stat("rollout_rs_seq_masked_fraction", double(float(s.rs_seq_masked_fraction)));
+  }
+  MESSAGE("verl rollout correction: worst relative error " << worst_rel);
 }

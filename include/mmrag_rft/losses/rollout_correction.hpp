@@ -53,7 +53,8 @@ struct rollout_correction_options {
 };
 
 /// What verl reports under rollout_corr/ for the weights and the combined rejection (before truncation where verl
-/// computes them so). Means over valid tokens divide by N + 1e-8, as verl's masked_mean.
+/// computes them so). Means over valid tokens divide by N + 1e-8, as verl's masked_mean. Row fractions are exact
+/// doubles (verl rounds them to float32: `.float().mean()`).
 struct rollout_correction_stats {
   double is_mean = 0;                ///< mean untruncated weight [rollout_is_mean]
   double is_max = 0, is_min = 0;     ///< token: over valid tokens; sequence: exp(min(max_i s_i, 20)), exp(min_i s_i)
