@@ -7,8 +7,8 @@ random and degenerate inputs, their results stored as JSON next to the inputs an
 
 A checkout is a source tree of the framework (a git work tree, or the files of one commit exported with
 `git archive COMMIT | tar -x`). Only the module files holding the functions are loaded: verl's
-verl/trainer/ppo/core_algos.py and verl/utils/torch_functional.py, TRL's GRPOTrainer._compute_loss out of
-trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict, transformers, the rest of the package)
+verl/trainer/ppo/core_algos.py, verl/utils/torch_functional.py and verl/trainer/ppo/rollout_corr_helper.py,
+TRL's GRPOTrainer._compute_loss out of trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict, transformers, the rest of the package)
 are replaced by empty stand-ins here, since the functions under test do not use them. Needs PyTorch and NumPy.
 The commit of each framework is read with `git rev-parse HEAD` in the checkout, or given with --verl-commit /
 --trl-commit, and recorded in every file.
