@@ -148,13 +148,13 @@ TEST_CASE_TEMPLATE("masked reductions: float64 recomputation, par == seq bitwise
   std::size_t n = 0;
   for (std::size_t i = 0; i < x.B * x.T; ++i)
     if (x.m[i]) s += static_cast<double>(v[i]), ++n;
-  const double mean = s / (n + 1e-8);
+  const double mean = s / (double(n) + 1e-8);
   double q = 0;
   for (std::size_t i = 0; i < x.B * x.T; ++i)
     if (x.m[i]) q += (static_cast<double>(v[i]) - mean) * (static_cast<double>(v[i]) - mean);
   CHECK(masked_sum(V, M) == doctest::Approx(s).epsilon(1e-12));
   CHECK(masked_mean(V, M) == doctest::Approx(mean).epsilon(1e-12));
-  CHECK(masked_var(V, M) == doctest::Approx(q / (n + 1e-8) * n / (n - 1.0)).epsilon(1e-12));
+  CHECK(masked_var(V, M) == doctest::Approx(q / (double(n) + 1e-8) * double(n) / (double(n) - 1.0)).epsilon(1e-12));
   const auto par = exec::par.with_threads(4);
   CHECK(masked_sum(par, V, M) == masked_sum(exec::seq, V, M));
   CHECK(masked_mean(par, V, M) == masked_mean(exec::seq, V, M));
@@ -195,10 +195,10 @@ double value_loss_reference(const batch& x, double c, loss_aggregation agg) {
     }
     if (!n) continue;
     switch (agg) {
-    case loss_aggregation::token_mean: total += row / N; break;
-    case loss_aggregation::seq_mean_token_sum: total += row / S; break;
-    case loss_aggregation::seq_mean_token_mean: total += row / (n + 1e-8) / S; break;
-    case loss_aggregation::seq_mean_token_sum_norm: total += row / x.T; break;
+    case loss_aggregation::token_mean: total += row / double(N); break;
+    case loss_aggregation::seq_mean_token_sum: total += row / double(S); break;
+    case loss_aggregation::seq_mean_token_mean: total += row / (double(n) + 1e-8) / double(S); break;
+    case loss_aggregation::seq_mean_token_sum_norm: total += row / double(x.T); break;
     case loss_aggregation::token_sum: total += row; break;
     }
   }
