@@ -91,6 +91,31 @@ TEST_CASE("kl_controller: bad options and updates are located errors, never NaN"
   CHECK(a.update(1e308, 500) == doctest::Approx(0.2)); // error clipped: x (1 + 0.2 * 5)
   CHECK(a.update(0.0, 500) == 0.0);                    // 1 - 0.2 * 5 = 0: the bound where the factor stays >= 0
   CHECK(std::isfinite(a.value()));
+  auto big = kl_controller::adaptive(1e308, 0.1, 100);
+  CHECK_THROWS_WITH_AS(big.update(1.0, 500), "kl_controller::update: n_steps would make the coefficient overflow",
+                       error);
+  CHECK(big.value() == 1e308);
+}
+
+TEST_CASE("rollout_correction: float agrees with double") {
+  const batch x = random_batch(20, 31, 9);
+  std::vector<double> od(x.a.size()), rd(x.b.size());
+  for (std::size_t k = 0; k < od.size(); ++k) rd[k] = -1.0 + 0.1 * x.b[k], od[k] = rd[k] + 0.3 * x.a[k];
+  const std::vector<float> of(od.begin(), od.end()), rf(rd.begin(), rd.end());
+  std::vector<double> wd(od.size());
+  std::vector<float> wf(od.size());
+  std::vector<std::uint8_t> m1(od.size()), m2(od.size());
+  rollout_correction_options o;
+  o.is_level = rollout_is_level::token;
+  const auto sd = rollout_correction(cview(od, x.B, x.T), cview(rd, x.B, x.T), mview(x.m, x.B, x.T),
+                                     matrix_view<double>(wd.data(), x.B, x.T),
+                                     matrix_view<std::uint8_t>(m1.data(), x.B, x.T), o);
+  const auto sf = rollout_correction(cview(of, x.B, x.T), cview(rf, x.B, x.T), mview(x.m, x.B, x.T),
+                                     matrix_view<float>(wf.data(), x.B, x.T),
+                                     matrix_view<std::uint8_t>(m2.data(), x.B, x.T), o);
+  for (std::size_t k = 0; k < wd.size(); ++k) CHECK(double(wf[k]) == doctest::Approx(wd[k]).epsilon(1e-5));
+  CHECK(sf.is_mean == doctest::Approx(sd.is_mean).epsilon(1e-5));
+  CHECK(sf.is_eff_sample_size == doctest::Approx(sd.is_eff_sample_size).epsilon(1e-5));
 }
 
 TEST_CASE("masked_sum / masked_mean / masked_var: hand-worked values") {

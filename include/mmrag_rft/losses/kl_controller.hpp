@@ -29,7 +29,8 @@ struct kl_controller_options {
 ///
 /// Adaptive rule: e = clip(current_kl / target_kl - 1, -0.2, 0.2); value *= 1 + e * n_steps / horizon. The factor
 /// is never negative when n_steps <= 5 horizon; a larger step is refused, since the coefficient would change sign
-/// (verl lets it). A NaN or infinite `current_kl` is refused, so the coefficient stays finite.
+/// (verl lets it). A NaN or infinite `current_kl`, and a step that would overflow the coefficient, are refused, so
+/// it stays finite and >= 0.
 class kl_controller {
 public:
   explicit kl_controller(const kl_controller_options& o = {}) : options_(o), value_(o.kl_coef) {
@@ -62,7 +63,10 @@ public:
     detail::require(n_steps <= 5 * options_.horizon, fn, "n_steps",
                     "must be <= 5 * horizon (a larger step could make the coefficient negative)");
     const double error = std::clamp(current_kl / options_.target_kl - 1.0, -0.2, 0.2);
-    value_ *= 1.0 + error * n_steps / options_.horizon;
+    const double next = value_ * (1.0 + error * n_steps / options_.horizon);
+    // Up to x2 a step, the coefficient overflows after about a thousand steps at the bound; refused, keeping it finite.
+    detail::require(std::isfinite(next), fn, "n_steps", "would make the coefficient overflow");
+    value_ = next;
     return value_;
   }
 
