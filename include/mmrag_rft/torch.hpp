@@ -4,6 +4,7 @@
 // of <mmrag_rft/mmrag_rft.hpp>.
 #pragma once
 #include <mmrag_rft/torch/advantages.hpp>
+#include <mmrag_rft/torch/device.hpp>
 #include <mmrag_rft/torch/policy_loss.hpp>
 #include <mmrag_rft/torch/response_mask.hpp>
 #include <mmrag_rft/torch/rewards.hpp>

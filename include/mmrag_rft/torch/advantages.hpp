@@ -6,6 +6,7 @@
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/torch/detail/tensor_view.hpp>
+#include <mmrag_rft/torch/device.hpp>
 
 #include <torch/torch.h>
 
@@ -14,6 +15,17 @@
 #include <type_traits>
 
 namespace mmrag_rft::libtorch {
+
+struct advantages_output;
+
+namespace detail {
+#ifdef MMRAG_RFT_TORCH_CUDA
+/// The CUDA path (mmrag_rft::torch_cuda, src/torch/cuda_adapter.cu): `mmrag_rft::gpu::grpo_advantages` on the rewards'
+/// device memory, on the current stream of their device.
+[[nodiscard]] advantages_output cuda_grpo_advantages(const torch::Tensor& rewards, const group_layout& groups,
+                                                     const grpo_options& options);
+#endif
+} // namespace detail
 
 /// What `grpo_advantages` returns: the advantages (the rewards' dtype and shape), `keep` (uint8, 1 where the
 /// completion entered its group's statistics: 0 only for non-finite rewards under `nonfinite_rewards::mask_out`) and
@@ -24,7 +36,7 @@ struct advantages_output {
   advantage_summary summary;
 };
 
-/// `mmrag_rft::grpo_advantages` of a rewards tensor (float32 or float64, CPU, one reward per completion, any shape:
+/// `mmrag_rft::grpo_advantages` of a rewards tensor (float32 or float64, on the CPU or, with `mmrag_rft::torch_cuda`, on a CUDA device; one reward per completion, any shape:
 /// read flat in row-major order) laid out by `groups`. Results, options, errors and degenerate cases are those of the
 /// span version (bitwise); no gradient (advantages are constants of the loss). `exec::seq` or
 /// `exec::par[.with_threads(n)]`; bitwise the same for either.
@@ -36,6 +48,14 @@ template <exec::ExecutionBackend E>
   detail::require(rewards.defined(), fn, "rewards", "is an undefined tensor");
   detail::require(rewards.scalar_type() == torch::kFloat || rewards.scalar_type() == torch::kDouble, fn, "rewards",
                   "must be float32 or float64, not " + detail::describe(rewards));
+  const backend_choice where = choose_backend(fn, {device_of("rewards", rewards)});
+  if (where.kind == backend_kind::cuda) {
+#ifdef MMRAG_RFT_TORCH_CUDA
+    return detail::cuda_grpo_advantages(rewards, groups, options);
+#else
+    detail::throw_cuda_not_built(fn, "rewards", where.device);
+#endif
+  }
   advantages_output out;
   out.advantages = torch::empty(rewards.sizes(), rewards.options().memory_format(torch::MemoryFormat::Contiguous));
   out.keep = torch::empty(rewards.sizes(), rewards.options().dtype(torch::kUInt8));

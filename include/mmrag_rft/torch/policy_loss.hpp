@@ -198,6 +198,12 @@ template <exec::ExecutionBackend E>
   if constexpr (std::is_same_v<E, exec::par_t>) threads = static_cast<std::int64_t>(exec.num_threads);
   policy_loss_output out;
   detail::require(tensors.log_probs.defined(), detail::adapter_loss_name, "log_probs", "is an undefined tensor");
+  const auto& t = tensors;
+  (void)choose_backend(detail::adapter_loss_name,
+                       {device_of("log_probs", t.log_probs), device_of("old_log_probs", t.old_log_probs),
+                        device_of("advantages", t.advantages), device_of("sequence_advantages", t.sequence_advantages),
+                        device_of("mask", t.mask), device_of("ref_log_probs", t.ref_log_probs),
+                        device_of("entropy", t.entropy)});
   const torch::Tensor entropy =
       tensors.entropy.defined() ? tensors.entropy : torch::empty({0}, tensors.log_probs.options());
   out.loss =

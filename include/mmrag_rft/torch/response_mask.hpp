@@ -38,6 +38,7 @@ template <exec::ExecutionBackend E>
   constexpr const char* fn = "libtorch::build_response_mask";
   namespace d = detail;
   d::require(token_ids.defined(), fn, "token_ids", "is an undefined tensor");
+  (void)choose_backend(fn, {device_of("token_ids", token_ids), device_of("lengths", lengths)});
   d::require(token_ids.dim() == 2, fn, "token_ids", "must be 2-D [B, T], not " + d::describe(token_ids));
   const bool i32 = token_ids.scalar_type() == torch::kInt;
   d::require(i32 || token_ids.scalar_type() == torch::kLong, fn, "token_ids",

@@ -144,6 +144,7 @@ template <exec::ExecutionBackend E>
   if constexpr (std::is_same_v<E, exec::par_t>) threads = static_cast<std::int64_t>(exec.num_threads);
   detail::require(tokens.defined(), detail::adapter_logprobs_name, "tokens", "is an undefined tensor");
   (void)detail::logits_rows(logits); // checks it is defined (LibTorch 1.13's apply takes no undefined tensor)
+  (void)choose_backend(detail::adapter_logprobs_name, {device_of("logits", logits), device_of("tokens", tokens)});
   auto out = detail::token_logprobs_function::apply(logits, tokens, options.temperature, threads);
   return {out[0], out[1]};
 }

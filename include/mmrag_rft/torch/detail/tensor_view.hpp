@@ -5,6 +5,7 @@
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
 #include <mmrag_rft/logits/bfloat16.hpp>
+#include <mmrag_rft/torch/device.hpp>
 
 #include <torch/torch.h>
 
@@ -37,13 +38,12 @@ template <class T>
   return s + "] on " + t.device().str();
 }
 
-/// The CPU backends read host memory; a CUDA tensor goes to `mmrag_rft::gpu` (docs/gpu.md) from an nvcc-compiled
-/// translation unit, where its data pointer is passed as it is.
+/// The CPU backends read host memory. A CUDA tensor reaching a CPU path means no CUDA path ran it: the CUDA adapter
+/// is not built, or the call has none (the message says which build to use either way).
 inline void require_cpu(const torch::Tensor& t, const char* fn, const char* arg) {
+  if (t.device().is_cuda()) throw_cuda_not_built(fn, arg, t.device());
   require(t.device().is_cpu(), fn, arg,
-          "is on " + t.device().str() +
-              "; the LibTorch adapter runs the CPU backends (for CUDA tensors call mmrag_rft::gpu with their data "
-              "pointers, docs/gpu.md)");
+          "is on " + t.device().str() + "; the LibTorch adapter runs on CPU or CUDA tensors");
 }
 
 /// `t` as a `[rows, cols]` matrix_view of T: 2-D, dtype T, on the CPU. A tensor the view cannot describe (a last
