@@ -17,6 +17,8 @@ struct gpg_options {
   /// Multiply by alpha = B / max(1, number of non-zero rewards in the batch), GPG's correction for the completions
   /// that carry no signal. [verl: always on, its `alpha` argument is overwritten]
   bool scale_by_nonzero = true;
+  /// alpha in float as verl computes it, B * (1 / M) (an int divided by an integer tensor gives a float32 tensor).
+  bool float32_alpha = true;
 };
 
 /// Options of `grpo_passk_advantages`. Defaults are verl's.

@@ -38,7 +38,10 @@ struct gpg_advantages_fn {
     const double alpha =
         o.scale_by_nonzero ? static_cast<double>(rewards.size()) / static_cast<double>(std::max<std::size_t>(1, nonzero))
                            : 1.0;
-    const double scale = alpha / o.f_norm;
+    // torch's float32 division of a scalar by a tensor multiplies by the reciprocal: B * (1 / M), both in float.
+    const float alpha32 = static_cast<float>(rewards.size()) *
+                          (1.0f / static_cast<float>(std::max<std::size_t>(1, nonzero)));
+    const double scale = (o.float32_alpha && o.scale_by_nonzero ? static_cast<double>(alpha32) : alpha) / o.f_norm;
     return detail::for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
       const std::size_t b = groups.begin(g), e = groups.end(g);
       detail::gpg_group(rewards.data() + b, e - b, scale, advantages.data() + b);
