@@ -131,3 +131,25 @@ TEST_CASE("opo, gpg, grpo_passk, remax: par is bitwise seq; empty batch") {
 }
 
 } // TEST_SUITE
+
+TEST_CASE("reinforce_pp_baseline_advantages: keyed groups") {
+  // Keys p0 p1 p0 p1: the group form on the gathered batch, scattered back, and bitwise the layout form in place.
+  std::vector<double> r{1.0, 4.0, 3.0, 0.0}, a(4), b(4);
+  const std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 1, 1, 1};
+  const mask_view mask(m.data(), 4, 2);
+  const std::vector<std::int64_t> keys{7, 9, 7, 9};
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask, std::span<double>(a));
+  // Centred: -1, 2, 1, -2 with lengths 2, 1, 2, 2: token mean (−2 + 2 + 2 − 4)/7 = −2/7.
+  std::vector<double> centred{-1.0, 2.0, 1.0, -2.0}, len{2, 1, 2, 2};
+  double mean = 0, var = 0;
+  for (int i = 0; i < 4; ++i) mean += len[i] * centred[i] / 7.0;
+  for (int i = 0; i < 4; ++i) var += len[i] * (centred[i] - mean) * (centred[i] - mean) / 6.0; // unbiased
+  for (int i = 0; i < 4; ++i) CHECK(a[i] == doctest::Approx((centred[i] - mean) / std::sqrt(var + 1e-8)).epsilon(1e-12));
+  const std::vector<std::int64_t> adjacent{7, 7, 9, 9};
+  std::vector<double> r2{1.0, 3.0, 4.0, 0.0};
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2), keyed_groups::from_keys(std::span<const std::int64_t>(adjacent)), mask, std::span<double>(a));
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2), group_layout::uniform(2, 2), mask, std::span<double>(b));
+  CHECK(bitwise_equal(a, b));
+  r[0] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_AS(reinforce_pp_baseline_advantages(std::span<const double>(r), keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask, std::span<double>(a)), error);
+}
