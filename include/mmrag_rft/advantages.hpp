@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Advantage estimators: GRPO, Dr. GRPO, GRPO pass@k, GDPO, RLOO, OPO, GPG, ReMax, REINFORCE++ (and its baseline variant), GAE.
+// Advantage estimators: GRPO, Dr. GRPO, GRPO pass@k, GDPO, RLOO, OPO, GPG, ReMax, REINFORCE++ (and -baseline), GAE.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/broadcast.hpp>
