@@ -406,6 +406,46 @@ def verl_rollout_corr_cases(rc, commit, rng):
     return cases
 
 
+def verl_baseline_cases(core, commit, rng):
+    """OPO, GPG, GRPO pass@k and ReMax on ragged masks; the outcome reward sits at each row's last valid token."""
+    cases = []
+    layouts = [[2, 3, 1, 4], [4, 4], [8, 2, 2], [3, 3, 3], [1, 1, 5]]
+    for sizes in layouts:
+        for kind in ["random", "binary", "all_equal"]:
+            n, T = sum(sizes), 5
+            r = {"random": lambda: rng.normal(0.0, 2.0, n), "binary": lambda: rng.integers(0, 2, n).astype(float),
+                 "all_equal": lambda: np.full(n, 0.3)}[kind]()
+            lengths = rng.integers(1, T + 1, n)
+            mask = torch.zeros((n, T), dtype=F64)
+            tok = torch.zeros((n, T), dtype=F64)
+            for i in range(n):
+                mask[i, : lengths[i]] = 1
+                tok[i, lengths[i] - 1] = r[i]
+            index = np.concatenate([np.full(s, f"p{g}") for g, s in enumerate(sizes)])
+            base = dict(framework="verl", commit=commit, rewards=[float(x) for x in r], group_sizes=sizes,
+                        mask=[int(x) for x in flat(mask)], T=T)
+            adv, _ = core.compute_opo_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
+            cases.append(dict(base, name=f"opo {sizes} {kind}", function="compute_opo_outcome_advantage",
+                              expected=[num(x) for x in flat(adv)]))
+            adv, _ = core.compute_gpg_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
+            cases.append(dict(base, name=f"gpg {sizes} {kind}", function="compute_gpg_outcome_advantage",
+                              expected=[num(x) for x in flat(adv)]))
+            if min(sizes) >= 2:
+                for norm in [True, False]:
+                    adv, _ = core.compute_grpo_passk_outcome_advantage(
+                        token_level_rewards=tok, response_mask=mask, index=index,
+                        config=AlgoConfig(norm_adv_by_std_in_grpo=norm))
+                    cases.append(dict(base, name=f"grpo_passk {sizes} {kind} norm={norm}", norm_adv_by_std_in_grpo=norm,
+                                      function="compute_grpo_passk_outcome_advantage",
+                                      expected=[num(x) for x in flat(adv)]))
+            greedy = rng.normal(0.0, 1.0, n)
+            adv, _ = core.compute_remax_outcome_advantage(token_level_rewards=tok, reward_baselines=torch.tensor(greedy),
+                                                         response_mask=mask)
+            cases.append(dict(base, name=f"remax {sizes} {kind}", function="compute_remax_outcome_advantage",
+                              greedy_rewards=[float(x) for x in greedy], expected=[num(x) for x in flat(adv)]))
+    return cases
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # TRL
 
@@ -536,6 +576,8 @@ def main():
     write(os.path.join(a.out, "verl_rollout_correction.json"),
           {"framework": "verl", "commit": vc,
            "cases": verl_rollout_corr_cases(load_verl_rollout_corr(a.verl), vc, np.random.default_rng(a.seed + 2))})
+    write(os.path.join(a.out, "verl_baseline_advantages.json"),
+          {"framework": "verl", "commit": vc, "cases": verl_baseline_cases(core, vc, np.random.default_rng(a.seed + 1))})
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),

@@ -6,11 +6,13 @@
 #include <mmrag_rft/advantages/token_plans.hpp>
 #include <mmrag_rft/backends/cpu/token_estimators.hpp>
 #include <mmrag_rft/backends/dispatch.hpp>
+#include <mmrag_rft/core/group_layout.hpp>
 
 #include <concepts>
 #include <cstdint>
 #include <span>
 #include <type_traits>
+#include <vector>
 
 namespace mmrag_rft {
 
@@ -53,6 +55,28 @@ struct reinforce_pp_baseline_advantages_fn {
   template <std::floating_point T>
   whitening_stats operator()(std::span<const T> rewards, const group_layout& groups, mask_view mask, std::type_identity_t<std::span<T>> advantages, const whitening_options& whiten = {}) const {
     return exec::run(*this, exec::seq, rewards, groups, mask, advantages, whiten);
+  }
+  /// Groups given by keys (verl's `index`, one uid per completion, in any order): each completion's centred reward is
+  /// computed in its group, in the group's gathered order, then the batch is whitened in the caller's order, so the
+  /// result is bitwise the `group_layout` form's when the keys are already adjacent.
+  template <std::floating_point T>
+  whitening_stats operator()(std::span<const T> rewards, const keyed_groups& groups, mask_view mask, std::type_identity_t<std::span<T>> advantages, const whitening_options& whiten = {}) const {
+    constexpr const char* fn = "reinforce_pp_baseline_advantages";
+    detail::require(rewards.size() == groups.size(), fn, "rewards", "must have one element per key");
+    detail::require(advantages.size() == rewards.size(), fn, "advantages", "must have the size of rewards");
+    detail::require(mask.rows() == rewards.size(), fn, "mask", "must have one row per completion");
+    detail::check_rewards(rewards, nonfinite_rewards::error, fn);
+    const auto order = groups.order();
+    const group_layout layout = groups.layout();
+    std::vector<T> gathered(rewards.size()), centred(rewards.size());
+    for (std::size_t j = 0; j < order.size(); ++j) gathered[j] = rewards[order[j]];
+    for (std::size_t g = 0; g < layout.num_groups(); ++g) {
+      const std::size_t b = layout.begin(g), e = layout.end(g);
+      const detail::group_moments s = detail::moments(gathered.data() + b, e - b);
+      for (std::size_t j = b; j < e; ++j) centred[order[j]] = detail::baseline_centred(gathered[j], s.sum, s.n);
+    }
+    // Groups of one have mean 0, so the contiguous form leaves the centred values as they are and whitens them.
+    return (*this)(std::span<const T>(centred), group_layout::uniform(rewards.size(), 1), mask, advantages, whiten);
   }
   MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, reinforce_pp_baseline_advantages_fn, std::span<const float>, const group_layout&, mask_view, std::span<float>, const whitening_options&>));
 };
