@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -99,6 +101,32 @@ int main(int argc, char** argv) {
     metrics.add_lengths(m);
     const auto v = metrics.reduce(comm);
     expect(v[0].value == tokens / seqs && v[1].value == p + 1 && v[2].value == 2, "length metrics", r);
+    // Options that differ on the last rank (the batch std there: it would gather the whole batch while the others
+    // gather group tables) raise the same error on every rank instead of a hang; shards of r + 1 rewards, one NaN
+    // on the last rank with agreed options raises the same error everywhere too.
+    if (p > 1) {
+      grpo_options mine;
+      if (r == p - 1) mine.scale = reward_scale::batch;
+      std::vector<double> rw(static_cast<std::size_t>(r + 1), 0.25), adv(rw.size());
+      std::vector<std::uint64_t> keys(rw.size(), 5);
+      std::string text;
+      try {
+        (void)distributed_grpo_advantages(comm, std::span<const double>(rw), std::span<const std::uint64_t>(keys),
+                                          std::span<double>(adv), mine);
+      } catch (const error& e) {
+        text = e.what();
+      }
+      expect(text.find("rank " + std::to_string(p - 1)) != std::string::npos, "options disagreement error", r);
+      if (r == p - 1) rw.back() = std::numeric_limits<double>::quiet_NaN();
+      text.clear();
+      try {
+        (void)distributed_grpo_advantages(comm, std::span<const double>(rw), std::span<const std::uint64_t>(keys),
+                                          std::span<double>(adv), grpo_options{});
+      } catch (const error& e) {
+        text = e.what();
+      }
+      expect(text.find("not finite") != std::string::npos, "NaN on one rank: error on every rank", r);
+    }
     // The transport's own sum all-reduce, exact for small integers in double.
     double one[1] = {1.0};
     comm.all_reduce_sum(std::span<double>(one));

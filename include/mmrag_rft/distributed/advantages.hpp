@@ -11,6 +11,7 @@
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/distributed/communicator.hpp>
+#include <mmrag_rft/distributed/option_agreement.hpp>
 
 #include <bit>
 #include <cmath>
@@ -59,9 +60,9 @@ struct group_part {
 /// order, to the ranks that hold a member of it, and each of those runs the single-process plan on the whole group;
 /// a group held by one rank is computed there alone. Every rank decides the rule the single-process call would take
 /// (uniform groups of two or more and finite rewards: the uniform rule, else the general one) from the group table,
-/// and forces the same rule on its part of the batch. Collectives: three small all-gathers (argument checks and
-/// non-finite rewards, the (key, count) list of every rank's groups, the values of split groups) and one int64
-/// all-reduce of the summary; with `reward_scale::batch` the rewards and keys of the whole batch instead (its std is
+/// and forces the same rule on its part of the batch. Collectives: three small all-gathers (argument checks,
+/// non-finite rewards and the options' fingerprint; the (key, count) list of every rank's groups; the values of
+/// split groups) and one int64 all-reduce of the summary; with `reward_scale::batch` the rewards and keys of the whole batch instead (its std is
 /// one pass over all of them).
 template <class Fn, Communicator C, class E, class T, class Options>
 advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const E& exec, std::span<const T> rewards,
@@ -72,7 +73,7 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
   const int p = comm.size(), me = comm.rank();
   const std::size_t n = rewards.size();
 
-  // 1. Every rank's argument check, first non-finite reward and size, so that every rank throws the same error
+  // 1. Every rank's argument check, first non-finite reward, size and options, so that every rank throws the same error
   //    (a rank throwing alone would leave the others waiting in the next collective).
   const bool args_ok = keys.size() == n && out.size() == n && (keep.empty() || keep.size() == n);
   std::int64_t first_bad = -1;
@@ -82,13 +83,18 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
   std::int64_t nonfinite = 0;
   if (args_ok && o.nonfinite == nonfinite_rewards::mask_out && !all_finite(rewards))
     for (std::size_t i = 0; i < n; ++i) nonfinite += !std::isfinite(rewards[i]);
-  const std::int64_t head_mine[4] = {args_ok ? 1 : 0, first_bad, static_cast<std::int64_t>(n), nonfinite};
-  std::vector<std::int64_t> head(static_cast<std::size_t>(p) * 4);
+  //    The options' fingerprint comes first: the collectives below depend on the options (reward_scale::batch
+  //    gathers the whole batch), so ranks that disagree would otherwise take different paths and hang.
+  constexpr std::size_t stride = 5;
+  const std::int64_t head_mine[stride] = {args_ok ? 1 : 0, first_bad, static_cast<std::int64_t>(n), nonfinite,
+                                          options_fingerprint(o)};
+  std::vector<std::int64_t> head(static_cast<std::size_t>(p) * stride);
   comm.all_gather(std::span<const std::int64_t>(head_mine), std::span<std::int64_t>(head));
+  require_agreed_fingerprints(fn, "options", head, stride, 4);
   std::size_t offset = 0, global_n = 0;
   std::int64_t global_nonfinite = 0;
   for (int r = 0; r < p; ++r) {
-    const std::int64_t* h = head.data() + 4 * r;
+    const std::int64_t* h = head.data() + stride * static_cast<std::size_t>(r);
     if (h[0] == 0)
       throw error(fn, "arguments",
                   "keys, advantages and keep (when not empty) must have the size of rewards on every rank; rank " +
@@ -98,9 +104,9 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
     global_nonfinite += h[3];
   }
   for (int r = 0; r < p; ++r)
-    if (const std::int64_t b = head[4 * static_cast<std::size_t>(r) + 1]; b >= 0) {
+    if (const std::int64_t b = head[stride * static_cast<std::size_t>(r) + 1]; b >= 0) {
       std::size_t at = 0;
-      for (int q = 0; q < r; ++q) at += static_cast<std::size_t>(head[4 * static_cast<std::size_t>(q) + 2]);
+      for (int q = 0; q < r; ++q) at += static_cast<std::size_t>(head[stride * static_cast<std::size_t>(q) + 2]);
       throw error(fn, "rewards",
                   "is not finite (rank " + std::to_string(r) +
                       ", indexed in the global batch; set nonfinite = mask_out to give such completions advantage 0 "

@@ -6,6 +6,7 @@
 #include <mmrag_rft/core/error.hpp>
 #include <mmrag_rft/core/matrix_view.hpp>
 #include <mmrag_rft/distributed/communicator.hpp>
+#include <mmrag_rft/distributed/option_agreement.hpp>
 #include <mmrag_rft/losses/options.hpp>
 
 #include <algorithm>
@@ -31,11 +32,13 @@ struct global_loss_normalizers {
   int ranks = 1;         ///< the data-parallel size
 };
 
-/// Counts the valid tokens, the rows with a valid token and the padded length of this rank's micro-batches (their
-/// masks), and combines them over the ranks with one all-gather of three int64 per rank. Every rank must call it.
+namespace detail {
+/// The counts, gathered with the options' fingerprint when `fingerprint` is given.
 template <Communicator C>
-[[nodiscard]] global_loss_normalizers step_loss_normalizers(const C& comm, std::span<const mask_view> micro_batches) {
-  std::int64_t mine[3] = {0, 0, 0};
+[[nodiscard]] global_loss_normalizers step_loss_normalizers_checked(const C& comm,
+                                                                    std::span<const mask_view> micro_batches,
+                                                                    const std::int64_t* fingerprint) {
+  std::int64_t mine[4] = {0, 0, 0, fingerprint ? *fingerprint : 0};
   for (const mask_view& m : micro_batches) {
     for (std::size_t i = 0; i < m.rows(); ++i) {
       const std::span<const std::uint8_t> row = m.row(i);
@@ -46,16 +49,40 @@ template <Communicator C>
     mine[2] = std::max(mine[2], static_cast<std::int64_t>(m.cols()));
   }
   const auto p = static_cast<std::size_t>(comm.size());
-  std::vector<std::int64_t> all(3 * p);
-  comm.all_gather(std::span<const std::int64_t>(mine), std::span<std::int64_t>(all));
+  const std::size_t stride = fingerprint ? 4 : 3;
+  std::vector<std::int64_t> all(stride * p);
+  comm.all_gather(std::span<const std::int64_t>(mine, stride), std::span<std::int64_t>(all));
+  if (fingerprint) require_agreed_fingerprints("step_loss_normalizers", "options", all, stride, 3);
   global_loss_normalizers n;
   std::int64_t tokens = 0, sequences = 0, longest = 0;
   for (std::size_t r = 0; r < p; ++r)
-    tokens += all[3 * r], sequences += all[3 * r + 1], longest = std::max(longest, all[3 * r + 2]);
+    tokens += all[stride * r], sequences += all[stride * r + 1], longest = std::max(longest, all[stride * r + 2]);
   n.tokens = static_cast<double>(tokens), n.sequences = static_cast<double>(sequences);
   n.max_length = static_cast<double>(longest);
   n.ranks = comm.size();
   return n;
+}
+} // namespace detail
+
+/// Counts the valid tokens, the rows with a valid token and the padded length of this rank's micro-batches (their
+/// masks), and combines them over the ranks with one all-gather of three int64 per rank. Every rank must call it.
+template <Communicator C>
+[[nodiscard]] global_loss_normalizers step_loss_normalizers(const C& comm, std::span<const mask_view> micro_batches) {
+  return detail::step_loss_normalizers_checked(comm, micro_batches, nullptr);
+}
+
+/// `step_loss_normalizers(comm, micro_batches)` that also checks, in the same all-gather (one more int64 per rank),
+/// that every rank passes the same loss options and gradient reduction: when not, every rank throws the same
+/// `mmrag_rft::error` ("step_loss_normalizers", "options"). Then `micro_batch_loss_options(options, n, reduction)`.
+template <Communicator C>
+[[nodiscard]] global_loss_normalizers step_loss_normalizers(const C& comm, std::span<const mask_view> micro_batches,
+                                                            const policy_loss_options& options,
+                                                            gradient_reduction reduction = gradient_reduction::sum) {
+  const std::int64_t f = detail::option_fingerprint{}
+                             .add(static_cast<std::uint64_t>(options_fingerprint(options)))
+                             .add(reduction)
+                             .value();
+  return detail::step_loss_normalizers_checked(comm, micro_batches, &f);
 }
 
 /// The options of every micro-batch's `policy_loss` call in the step, so that the sum of their gradients over the

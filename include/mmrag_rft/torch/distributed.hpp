@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <span>
 #include <utility>
 #include <vector>
@@ -17,12 +18,18 @@
 namespace mmrag_rft::libtorch {
 
 /// Views a `c10d::ProcessGroup` (shared ownership). Each collective wraps the caller's memory in CPU tensors
-/// (no copy of the inputs beyond what the backend does) and waits for the work to finish. A process group whose
-/// backend has no CPU collectives (NCCL) needs a Gloo group for these small host-side reductions.
+/// (no copy of the inputs beyond what the backend does) and waits for the work to finish. Device (CUDA) tensors are
+/// not taken: the spans are host memory. An NCCL process group is refused at
+/// construction with a located error: these small host-side reductions need a Gloo group.
 class process_group_communicator {
 public:
   explicit process_group_communicator(c10::intrusive_ptr<c10d::ProcessGroup> group) : group_(std::move(group)) {
     detail::require(static_cast<bool>(group_), "process_group_communicator", "group", "is null");
+    // The collectives run on CPU tensors wrapping host memory; a group with device backends but none for the CPU
+    // (NCCL) would fail inside c10d at the first collective, so say here what it needs.
+    detail::require(!is_nccl(*group_), "process_group_communicator", "group",
+                    "is an NCCL group (device tensors only): these host-side reductions need a CPU (Gloo) group over "
+                    "the same ranks");
   }
   [[nodiscard]] int rank() const { return group_->getRank(); }
   [[nodiscard]] int size() const { return group_->getSize(); }
@@ -58,6 +65,13 @@ private:
     std::vector<std::vector<torch::Tensor>> output(1);
     for (std::size_t r = 0; r < p; ++r) output[0].push_back(wrap(out.data() + r * in.size(), in.size(), type));
     group_->allgather(output, input)->wait();
+  }
+  static bool is_nccl(const c10d::ProcessGroup& g) {
+    try {
+      return g.getBackendName() == "nccl";
+    } catch (const std::exception&) {
+      return false; // a process group that does not name its backend: its collectives decide
+    }
   }
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
 };
