@@ -393,4 +393,21 @@ TEST_CASE("broadcast_advantages: one value per row over its valid tokens") {
   CHECK(out == std::vector<float>{2, 2, 0, -1, 0, 0});
 }
 
+TEST_CASE("grpo_advantages: a Dr. GRPO advantage beyond the type's range is a located error, never inf") {
+  // mean = -1.7e308 / 3, so r_0 - mean = 2.27e308 > DBL_MAX; in float 2e38 + 1.5e38 > FLT_MAX.
+  const std::vector<double> r{1.7e308, -1.7e308, -1.7e308};
+  std::vector<double> a(3);
+  CHECK_THROWS_WITH_AS(grpo_advantages(std::span<const double>(r), group_layout::uniform(1, 3), std::span<double>(a),
+                                       grpo_options::dr_grpo()),
+                       doctest::Contains("beyond the range"), error);
+  const std::vector<float> rf{2e38f, -2e38f, -2e38f, -2e38f, -2e38f, -2e38f, -2e38f, -2e38f};
+  std::vector<float> af(8);
+  CHECK_THROWS_AS(grpo_advantages(std::span<const float>(rf), group_layout::uniform(1, 8), std::span<float>(af),
+                                  grpo_options::dr_grpo()),
+                  error);
+  // With the std division the same rewards are fine.
+  CHECK_NOTHROW(grpo_advantages(std::span<const double>(r), group_layout::uniform(1, 3), std::span<double>(a)));
+  for (const double x : a) CHECK(std::isfinite(x));
+}
+
 } // TEST_SUITE

@@ -128,4 +128,18 @@ TEST_CASE("load_mmqa: names the context file and line when a context record is m
   CHECK_THROWS_AS((void)load_mmqa(files + "/missing.jsonl"), file_error);
 }
 
+
+TEST_CASE("load_mmqa: a damaged gzip stream is an error at a line of the content") {
+  // The gzip magic and a header cut short: read as gzip (told from the content), then a read error.
+  const auto path = write_temp("mmrag_rft_mmqa_damaged_gzip.jsonl", std::string("\x1f\x8b" "xyz", 5));
+  try {
+    (void)load_mmqa(path);
+    FAIL("no error");
+  } catch (const file_error& e) {
+    CHECK(e.function() == "load_mmqa");
+    CHECK(e.file() == path.string());
+    CHECK(e.line() == 1);
+  }
+  std::filesystem::remove(path);
+}
 } // TEST_SUITE

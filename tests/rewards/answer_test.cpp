@@ -51,6 +51,17 @@ TEST_CASE("answer_rule: MultimodalQA list answers split at ';'") {
   CHECK(with(answer_metric::mmqa_em)(stage2("[1]", "rome;Paris;\nfive apples"), s) == 1.0);
 }
 
+TEST_CASE("answer_rule: a sample without gold answers scores 0 with every metric, an empty answer included") {
+  const sample s = make_sample(2, {0});
+  for (const answer_metric m : {answer_metric::exact_match, answer_metric::token_f1, answer_metric::webqa_accuracy,
+                                answer_metric::mmqa_em, answer_metric::mmqa_f1}) {
+    CAPTURE(static_cast<int>(m));
+    CHECK(with(m)(stage2("[1]", ""), s) == 0.0);    // MultimodalQA: both lists empty would be EM 1, F1 1
+    CHECK(with(m)(stage2("[1]", " ; "), s) == 0.0); // only separators: an empty list too
+    CHECK(with(m)(stage2("[1]", "Seine"), s) == 0.0);
+  }
+}
+
 TEST_CASE("answer_rule: missing value when there is no usable answer section") {
   answer_rule_options o;
   o.missing = -1.0;

@@ -24,7 +24,9 @@ namespace mmrag_rft {
 /// grouping). Statistics are computed in double, the std by a centred second pass, so an all-equal group gets exactly
 /// 0 (a "degenerate" group in the summary). A group of one follows `options.singleton`. NaN/inf rewards follow
 /// `options.nonfinite`; with `mask_out` they are left out of their group's statistics, get advantage 0 and `keep[j] =
-/// 0` (pass `keep` to learn which; it may be empty). An empty batch is valid and does nothing.
+/// 0` (pass `keep` to learn which; it may be empty). An empty batch is valid and does nothing. Without the std
+/// division (Dr. GRPO) r_j - mean_g is unbounded: an advantage beyond the range of T (rewards spread wider than it)
+/// throws `mmrag_rft::error` naming `rewards` and the index, on the CPU backends.
 /// Complexity: two reads of the rewards, one write; no allocation for a `group_layout`, O(n) for `keyed_groups`.
 struct grpo_advantages_fn : detail::outcome_estimator_fn<grpo_advantages_fn, grpo_options> {
   static constexpr const char* name = "grpo_advantages";

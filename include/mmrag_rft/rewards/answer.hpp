@@ -47,7 +47,8 @@ struct answer_rule_options {
 /// EM/F1]
 ///
 /// The answer is the whole section content; leading and trailing whitespace does not matter to any metric. A sample
-/// with no gold answers scores 0. No usable section scores `missing`: malformed output is never an exception.
+/// with no gold answers (no `answers`, and for `webqa_accuracy` no `keywords` either) scores 0, whatever the answer:
+/// the MultimodalQA metrics' value for two empty lists (EM 1, F1 1) is no reward. No usable section scores `missing`: malformed output is never an exception.
 /// For `webqa_accuracy`, `sample::category` is the WebQA `Qcate` (an unknown category is scored as "Others", as the
 /// official script's fallback does).
 /// Construction throws `mmrag_rft::error` when `section` is not a tag of `tags`, `missing` is not finite, or
@@ -92,6 +93,10 @@ public:
 
   /// The metric of `answer` (an answer text) for sample `s`; what `operator()` applies to the section content.
   [[nodiscard]] double score_answer(std::string_view answer, const sample& s) const {
+    // No gold answers: nothing to reward. The MultimodalQA metrics alone would give an empty answer 1 (both lists
+    // empty), which would pay a model for answering nothing.
+    const bool webqa = opt_.metric == answer_metric::webqa_accuracy;
+    if (s.answers.empty() && (!webqa || s.keywords.empty())) return 0.0;
     switch (opt_.metric) {
     case answer_metric::exact_match: return exact_match(answer, s.answers);
     case answer_metric::token_f1: return token_f1(answer, s.answers);

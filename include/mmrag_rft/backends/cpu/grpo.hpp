@@ -56,6 +56,10 @@ advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const 
 }
 
 template <class T, class E>
+advantage_summary grpo_groups(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
+                              const grpo_options& o, std::span<std::uint8_t> keep, double batch_std, bool checked);
+
+template <class T, class E>
 advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
                            const grpo_options& o, std::span<std::uint8_t> keep) {
   constexpr const char* fn = "grpo_advantages";
@@ -67,6 +71,19 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
     batch_std = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
   }
   const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
+  const advantage_summary s = grpo_groups(exec, rewards, groups, out, o, keep, batch_std, checked);
+  // Dr. GRPO's r - mean is unbounded: a spread beyond the range of T has no representable advantage.
+  if (!o.norm_adv_by_std_in_grpo)
+    for (std::size_t j = 0; j < out.size(); ++j)
+      if (!finite(out[j]))
+        throw error(fn, "rewards", "give an advantage r - mean beyond the range of the advantage type (Dr. GRPO)", j);
+  return s;
+}
+
+template <class T, class E>
+advantage_summary grpo_groups(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
+                              const grpo_options& o, std::span<std::uint8_t> keep, double batch_std, bool checked) {
+  constexpr const char* fn = "grpo_advantages";
   if (grpo_uniform_rule(checked, groups)) return grpo_uniform(exec, rewards, groups, out, o, keep, batch_std);
   return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
     const std::size_t b = groups.begin(g), e = groups.end(g);

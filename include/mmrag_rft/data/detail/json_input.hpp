@@ -207,7 +207,8 @@ struct json_site {
 /// Calls `f(line_text, line_number)` for each non-blank line of a JSONL file, plain or gzip (1-based numbers); a
 /// line is read into one reused buffer, so memory stays at the longest line, and a line longer than `limit` is a
 /// located error (an endless line, e.g. /dev/zero through a FIFO, stops there instead of growing until allocation
-/// fails).
+/// fails). A read error (a truncated or corrupt gzip stream) is located at the 1-based line of the decompressed
+/// content that the failed read would have continued, and at the offset in decompressed bytes.
 template <class F>
 void for_each_jsonl_line(const std::filesystem::path& path, std::string_view function, size_limit limit, F&& f) {
   const std::string name = path.string();
@@ -227,7 +228,14 @@ void for_each_jsonl_line(const std::filesystem::path& path, std::string_view fun
     line.clear();
   };
   for (;;) {
-    const std::size_t n = file.read(buf.data(), buf.size());
+    std::size_t n = 0;
+    try {
+      n = file.read(buf.data(), buf.size());
+    } catch (const file_error& e) {
+      // A damaged gzip stream: located at the first line the failed read would have completed, so that the error
+      // names a line of the file's content like every other error of a JSONL file.
+      throw file_error(e.function(), e.file(), number + 1, e.byte_offset(), e.record(), e.field(), e.message());
+    }
     if (n == 0) break;
     std::size_t start = 0;
     for (;;) {
