@@ -16,13 +16,14 @@ cd "$(dirname "$0")/.."
 build=${1:-build/torch-cuda}
 venv=${TORCH_VENV:-/tmp/torchcu130}
 cuda=${CUDA_HOME:-/usr/local/cuda}
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+# Found by path: without its Python dependencies (--no-deps) the wheel's torch does not import.
+torch_dir=$(ls -d "$venv"/lib/python3*/site-packages/torch/share/cmake/Torch 2>/dev/null | head -1 || true)
+if [[ -z "$torch_dir" ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --no-deps 'torch==2.11.0'
+  torch_dir=$(ls -d "$venv"/lib/python3*/site-packages/torch/share/cmake/Torch | head -1)
 fi
-torch_dir=$("$venv/bin/python" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "share/cmake/Torch"))')
-torch_cuda=$("$venv/bin/python" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
-echo "check-torch-cuda: torch at $torch_dir, built with CUDA ${torch_cuda:-?}; nvcc: $("$cuda/bin/nvcc" --version | tail -1)"
+echo "check-torch-cuda: torch at $torch_dir; nvcc: $("$cuda/bin/nvcc" --version | tail -1)"
 start=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_COMPILER="$cuda/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DCUDAToolkit_ROOT="$cuda" \

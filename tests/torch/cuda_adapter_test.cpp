@@ -21,8 +21,8 @@ TEST_CASE("libtorch::grpo_advantages on CUDA tensors: the CPU path's values, the
     r.narrow(0, 8, 4).fill_(0.5); // one degenerate group
     const auto cpu = lt::grpo_advantages(r, 4);
     const auto dev = lt::grpo_advantages(r.to(gpu), 4);
-    CHECK(dev.advantages.device() == gpu);
-    CHECK(dev.advantages.scalar_type() == dtype);
+    CHECK((dev.advantages.device() == gpu));
+    CHECK((dev.advantages.scalar_type() == dtype));
     const double tol = dtype == torch::kDouble ? 1e-12 : 1e-5;
     CHECK((dev.advantages.cpu() - cpu.advantages).abs().max().item<double>() <= tol);
     CHECK(torch::equal(dev.keep.cpu(), cpu.keep));
