@@ -234,7 +234,7 @@ def verl_loss_cases(core, commit, rng):
 
 
 def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, kl, clip=(0.2, 0.2), clip_c=3.0,
-                   fixed=None):
+                   fixed=None, weights=None):
     if fixed:
         lp0, old, adv = fixed
         ref = lp0.clone()
@@ -244,8 +244,9 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
     cfg = ActorConfig(clip_ratio=clip[0], clip_ratio_low=clip[0], clip_ratio_high=clip[1], clip_ratio_c=clip_c,
                       tau_pos=1.0, tau_neg=1.05, global_batch_info=dict(info))
     fn = core.get_policy_loss_fn(mode)
+    extra = {} if weights is None else {"rollout_is_weights": weights}
     pg_loss, metrics = fn(old_log_prob=old, log_prob=lp, advantages=adv, response_mask=mask, loss_agg_mode=agg,
-                          config=cfg)
+                          config=cfg, **extra)
     total = pg_loss
     kl_loss = torch.tensor(0.0, dtype=F64)
     kl_coef = 0.0
@@ -269,7 +270,33 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
     }
     if kl:
         case["ref_log_probs"] = flat(ref)
+    if weights is not None:
+        case["token_weights"] = flat(weights)
     return case
+
+
+def verl_token_weight_cases(core, commit, rng):
+    """Every loss mode with rollout_is_weights (verl multiplies each token's pg loss by its weight before agg_loss),
+    with and without the KL term and global batch information; weights in [0, 2), some exactly 0."""
+    cases = []
+    aggs = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+    for mode in ["vanilla", "gspo", "cispo", "sapo", "gpg"]:
+        for agg in aggs:
+            for kind in ["normal", "wide", "clamps"]:
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                w = rng.uniform(0.0, 2.0, (B, T))
+                w[rng.random((B, T)) < 0.15] = 0.0
+                info = {}
+                if kind == "wide":
+                    info = {"dp_size": 2, "batch_num_tokens": float(mask.sum() + 3), "global_batch_size": float(B + 1),
+                            "loss_scale_factor": float(2 * T)}
+                # The KL term only where the mode's pg loss follows loss_agg_mode: verl's GSPO and SAPO force
+                # seq-mean-token-mean on their pg loss alone, the library on the whole call (as the KL cases above).
+                kl = "low_var_kl" if kind == "normal" and mode not in ("gspo", "sapo") else None
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} {kind} weighted", mode, agg, kind, B, T,
+                                            mask, info, kl=kl, weights=torch.tensor(w)))
+    return cases
 
 
 def verl_advantage_cases(core, commit, rng):
@@ -578,6 +605,10 @@ def main():
            "cases": verl_rollout_corr_cases(load_verl_rollout_corr(a.verl), vc, np.random.default_rng(a.seed + 2))})
     write(os.path.join(a.out, "verl_baseline_advantages.json"),
           {"framework": "verl", "commit": vc, "cases": verl_baseline_cases(core, vc, np.random.default_rng(a.seed + 1))})
+    # A generator of its own, so that adding these cases leaves the other files as they were.
+    wrng = np.random.default_rng(a.seed + 1)
+    write(os.path.join(a.out, "verl_token_weights.json"),
+          {"framework": "verl", "commit": vc, "cases": verl_token_weight_cases(core, vc, wrng)})
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),

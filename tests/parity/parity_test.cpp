@@ -115,8 +115,9 @@ loss_run run_loss(const E& exec, const json& c, const policy_loss_options& opt) 
   const std::size_t B = c["rows"], T = c["cols"];
   const std::vector<double> lp = doubles(c["log_probs"]), old = doubles(c["old_log_probs"]);
   const std::vector<std::uint8_t> m = mask_of(c["mask"]);
-  std::vector<double> adv, seq_adv, ref;
+  std::vector<double> adv, seq_adv, ref, weights;
   if (c.contains("advantages")) adv = doubles(c["advantages"]);
+  if (c.contains("token_weights")) weights = doubles(c["token_weights"]);
   if (c.contains("sequence_advantages")) seq_adv = doubles(c["sequence_advantages"]);
   if (c.contains("ref_log_probs")) ref = doubles(c["ref_log_probs"]);
   policy_loss_inputs<double> in;
@@ -126,6 +127,7 @@ loss_run run_loss(const E& exec, const json& c, const policy_loss_options& opt) 
   else in.sequence_advantages = seq_adv;
   in.mask = {m.data(), B, T};
   if (!ref.empty()) in.ref_log_probs = {ref.data(), B, T};
+  if (!weights.empty()) in.token_weights = {weights.data(), B, T};
   loss_run r;
   r.grad.assign(B * T, -777.0);
   r.res = policy_loss(exec, in, policy_loss_grads<double>{{r.grad.data(), B, T}, {}}, opt);
@@ -184,6 +186,18 @@ TEST_CASE("parity: verl policy losses (PPO, GSPO, CISPO, SAPO, GPG; KL; global b
   for (const json& c : d["cases"]) check_loss_case(c, verl_options(c["options"]), w);
   MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
                   << " policy-loss cases, largest relative error " << w.rel);
+}
+
+TEST_CASE("parity: verl policy losses with rollout_is_weights (every mode; KL; global batch info) to 1e-12") {
+  const json d = load("verl_token_weights.json");
+  REQUIRE(d["cases"].size() >= 60);
+  worst w;
+  for (const json& c : d["cases"]) {
+    REQUIRE(c.contains("token_weights"));
+    check_loss_case(c, verl_options(c["options"]), w);
+  }
+  MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
+                  << " weighted policy-loss cases, largest relative error " << w.rel);
 }
 
 TEST_CASE("parity: the GSPO reproducer under the verl preset") {

@@ -98,12 +98,16 @@ policy_loss_result fused_policy_loss(const policy_loss_inputs<T>& in, const poli
 
 template <class T>
 void compare_fused(const loss_case<T>& c, const policy_loss_options& o, bool seq_adv, bool on_policy,
-                   std::size_t threads = tuning::loss_threads, std::size_t max_blocks = tuning::loss_max_blocks) {
+                   std::size_t threads = tuning::loss_threads, std::size_t max_blocks = tuning::loss_max_blocks,
+                   bool weighted = false) {
   CAPTURE(threads);
   CAPTURE(max_blocks);
-  compare_loss_to_seq(c, o, seq_adv, on_policy, [&](const auto& in, const auto& out, const policy_loss_options& opt) {
-    return fused_policy_loss(in, out, opt, threads, max_blocks);
-  });
+  compare_loss_to_seq(
+      c, o, seq_adv, on_policy,
+      [&](const auto& in, const auto& out, const policy_loss_options& opt) {
+        return fused_policy_loss(in, out, opt, threads, max_blocks);
+      },
+      weighted);
 }
 
 TEST_SUITE("cuda loss schedule") {
@@ -115,6 +119,17 @@ TEST_SUITE("cuda loss schedule") {
       unsigned long long want = 0;
       for (const auto x : v) want += x;
       CHECK(block_reduce(v, std::plus<>{}) == want);
+    }
+  }
+
+  TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq with token weights for every option set", T, float,
+                     double) {
+    const loss_case<T> c(19, 37, 24, 2);
+    for (const auto& [name, o] : loss_option_set()) {
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
+      compare_fused(c, o, false, false, tuning::loss_threads, tuning::loss_max_blocks, true);
+      compare_fused(c, o, true, false, 32, 3, true);
     }
   }
 

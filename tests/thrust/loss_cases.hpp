@@ -36,7 +36,7 @@ bool close(double a, double b, double floor = 1e-2) {
 template <class T>
 struct loss_case {
   std::size_t rows, cols, stride;
-  std::vector<T> lp, old, adv, seq_adv, ref, ent;
+  std::vector<T> lp, old, adv, seq_adv, ref, ent, weights;
   std::vector<std::uint8_t> mask;
 
   loss_case(std::size_t b, std::size_t t, std::uint32_t seed, std::size_t pad = 0) : rows(b), cols(t), stride(t + pad) {
@@ -59,9 +59,13 @@ struct loss_case {
     }
     seq_adv.resize(rows);
     for (auto& a : seq_adv) a = static_cast<T>(nrm(gen));
+    // Token weights from a generator of their own, so that the other inputs are those of the unweighted cases.
+    std::mt19937 wgen(seed ^ 0x5eedu);
+    weights.resize(n);
+    for (auto& x : weights) x = static_cast<T>(2.0 * u(wgen));
   }
   [[nodiscard]] matrix_view<const T> view(const std::vector<T>& v) const { return {v.data(), rows, cols, stride}; }
-  [[nodiscard]] policy_loss_inputs<T> inputs(bool sequence_advantages, bool on_policy) const {
+  [[nodiscard]] policy_loss_inputs<T> inputs(bool sequence_advantages, bool on_policy, bool weighted = false) const {
     policy_loss_inputs<T> in;
     in.log_probs = view(lp);
     if (!on_policy) in.old_log_probs = view(old);
@@ -70,6 +74,7 @@ struct loss_case {
     in.mask = mask_view(mask.data(), rows, cols, stride);
     in.ref_log_probs = view(ref);
     in.entropy = view(ent);
+    if (weighted) in.token_weights = view(weights);
     return in;
   }
 };
@@ -77,10 +82,11 @@ struct loss_case {
 // `run(inputs, grads, options)` against exec::seq on the case's inputs: loss, statistics, every gradient element,
 // and the padding of strided rows never written.
 template <class T, class Run>
-void compare_loss_to_seq(const loss_case<T>& c, const policy_loss_options& o, bool seq_adv, bool on_policy, Run run) {
+void compare_loss_to_seq(const loss_case<T>& c, const policy_loss_options& o, bool seq_adv, bool on_policy, Run run,
+                         bool weighted = false) {
   const std::size_t n = c.rows * c.stride;
   std::vector<T> g1(n, T(5)), g2(n, T(5)), e1(n, T(5)), e2(n, T(5));
-  const auto in = c.inputs(seq_adv, on_policy);
+  const auto in = c.inputs(seq_adv, on_policy, weighted);
   const policy_loss_grads<T> out1{{g1.data(), c.rows, c.cols, c.stride}, {e1.data(), c.rows, c.cols, c.stride}};
   const policy_loss_grads<T> out2{{g2.data(), c.rows, c.cols, c.stride}, {e2.data(), c.rows, c.cols, c.stride}};
   const policy_loss_result a = policy_loss(exec::seq, in, out1, o);

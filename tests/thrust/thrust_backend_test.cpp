@@ -305,6 +305,21 @@ TEST_SUITE("thrust") {
     }
   }
 
+  TEST_CASE_TEMPLATE("thrust policy_loss: matches seq with token weights for every option set", T, float, double) {
+    const loss_case<T> c(19, 37, 24, 2);
+    for (const auto& [name, o] : loss_option_set()) {
+      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+      CAPTURE(case_name);
+      for (const bool seq_adv : {false, true})
+        compare_loss_to_seq(
+            c, o, seq_adv, false,
+            [](const auto& in, const auto& out, const policy_loss_options& opt) {
+              return policy_loss(exec::thrust, in, out, opt);
+            },
+            true);
+    }
+  }
+
   TEST_CASE_TEMPLATE("thrust policy_loss: empty batches and batches without valid tokens give zeros", T, float, double) {
     loss_case<T> c(4, 6, 23);
     std::fill(c.mask.begin(), c.mask.end(), std::uint8_t{0});

@@ -182,7 +182,7 @@ struct policy_token_params {
 /// One valid token's contribution to the policy loss, already weighted by its aggregation weight w.
 template <class T>
 struct policy_token_term {
-  T pg;        ///< unweighted clipped-surrogate loss
+  T pg;        ///< clipped-surrogate loss times the token weight, without the aggregation weight
   T kl;        ///< unweighted KL value (times the ratio when importance corrected)
   T ratio;     ///< importance ratio used
   T log_ratio; ///< logp - old after the clamp (PPO) or raw (GSPO): ppo_kl accumulates -log_ratio
@@ -192,13 +192,14 @@ struct policy_token_term {
 };
 
 /// The per-token step of `policy_loss`: importance ratio (token or given sequence ratio), clipped surrogate, KL term
-/// and the gradient with respect to logp, with weights w (aggregation) and kl_w = kl_coef w. The CPU rows, the Thrust
+/// and the gradient with respect to logp, with weights w (aggregation), kl_w = kl_coef w and the token weight iw of
+/// the policy-gradient term (`policy_loss_inputs::token_weights`, 1 without). The CPU rows, the Thrust
 /// functors and the CUDA kernel all call this. [verl compute_policy_loss_vanilla / compute_policy_loss_gspo /
 /// kl_penalty; TRL GRPOTrainer._compute_loss]
 template <class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w,
                                                                T kl_w, bool gspo_sequence_grad,
-                                                               policy_token_params<T> p) noexcept {
+                                                               policy_token_params<T> p, T iw = T(1)) noexcept {
   // Every quantity is computed unconditionally and then selected: branch-free, so the CPU token loops vectorise
   // (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const T lr = lp - old;
@@ -214,17 +215,20 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
   const T kl = ic ? kl_times_ratio : k.value;
   const T direct = kl_w * k.grad * (ic ? ratio : T(1));
   const T kl_through_ratio = kl_w * kl_times_ratio;
-  const T d_logr = w * st.d_ratio * ratio + (ic ? kl_through_ratio : T(0));
+  // The token weight scales the policy-gradient term only (verl: pg_losses * rollout_is_weights), not the KL term.
+  // Without weights iw is the constant 1 and w * iw folds to w: the unweighted paths compile as before.
+  const T pw = w * iw;
+  const T d_logr = pw * st.d_ratio * ratio + (ic ? kl_through_ratio : T(0));
   const T grad = gspo_sequence_grad ? direct : direct + d_logr * gate;
   // CISPO, SAPO, GPG: a loop-invariant select that the CPU's PPO rows fold away (they fix `mode` to ppo_clip).
   const bool alt = (p.mode == policy_loss_mode::cispo) | (p.mode == policy_loss_mode::sapo) |
                    (p.mode == policy_loss_mode::gpg);
   if (alt) {
     const alt_surrogate_term<T> at = alt_surrogate(lp, token_ratio, a, p.mode, p.sp.lo, p.sp.hi, p.tau_pos, p.tau_neg);
-    const T alt_d_logr = w * at.d_logr + (ic ? kl_through_ratio : T(0));
-    return {at.loss, kl, token_ratio, lrc, alt_d_logr, direct + alt_d_logr * gate + w * at.d_logp, at.flags};
+    const T alt_d_logr = pw * at.d_logr + (ic ? kl_through_ratio : T(0));
+    return {at.loss * iw, kl, token_ratio, lrc, alt_d_logr, direct + alt_d_logr * gate + pw * at.d_logp, at.flags};
   }
-  return {st.loss, kl, ratio, p.gspo ? lr : lrc, d_logr, grad, st.flags};
+  return {st.loss * iw, kl, ratio, p.gspo ? lr : lrc, d_logr, grad, st.flags};
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -356,6 +360,7 @@ template <class T>
 struct loss_args {
   device_matrix<const T> lp, old, adv, ref, ent;
   const T* seq_adv;
+  device_matrix<const T> iw; ///< token weights of the policy-gradient term; null: 1
   device_matrix<const std::uint8_t> m;
   device_matrix<T> g, ge;
   const loss_row_coef<T>* coef; // per-row constants (Thrust path); the CUDA kernel passes its own
@@ -367,7 +372,7 @@ struct loss_args {
                                                   const loss_row_coef<T>& c) const noexcept {
     const T l = lp(i, t);
     return policy_token(l, old.p ? old(i, t) : l, a, ref.p ? ref(i, t) : T(0), c.seq_ratio, c.seq_gate, c.w, c.kl_w,
-                        gspo_sequence_grad, p);
+                        gspo_sequence_grad, p, iw.p ? iw(i, t) : T(1));
   }
   MMRAG_RFT_HOST_DEVICE T advantage(std::size_t i, std::size_t t) const noexcept {
     return adv.p ? adv(i, t) : seq_adv[i];
@@ -406,7 +411,8 @@ MMRAG_RFT_HOST_DEVICE inline loss_sums loss_token(const loss_args<T>& a, std::si
   s.ratio_sum = s.ratio_min = s.ratio_max = static_cast<double>(r.ratio);
   s.tokens = 1;
   const T l = a.lp(i, t);
-  if (!inputs_finite(l, a.old.p ? a.old(i, t) : l, adv, a.ref.p ? a.ref(i, t) : T(0), e))
+  if (!inputs_finite(l, a.old.p ? a.old(i, t) : l, adv, a.ref.p ? a.ref(i, t) : T(0), e) |
+      !finite(a.iw.p ? a.iw(i, t) : T(0)))
     s.nonfinite = 1, s.first_bad = static_cast<unsigned long long>(i * a.cols + t);
   return s;
 }
@@ -452,6 +458,7 @@ template <class T>
           opt.kl == kl_estimator::none ? device_matrix<const T>{} : to_device_matrix(in.ref_log_probs),
           to_device_matrix(in.entropy),
           in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
+          to_device_matrix(in.token_weights),
           to_device_matrix(in.mask),
           to_device_matrix(out.log_probs),
           to_device_matrix(out.entropy),
@@ -589,6 +596,8 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "is required when entropy_coeff != 0");
   require(in.entropy.empty() || detail::same_shape(in.entropy, lp), fn, "inputs.entropy",
           "must have the shape of log_probs");
+  require(in.token_weights.empty() || detail::same_shape(in.token_weights, lp), fn, "inputs.token_weights",
+          "must have the shape of log_probs");
   require(detail::same_shape(out.log_probs, lp) && (!out.log_probs.empty() || lp.size() == 0), fn, "grads.log_probs",
           "must be given with the shape of log_probs");
   require(out.entropy.empty() || detail::same_shape(out.entropy, lp), fn, "grads.entropy",
@@ -634,7 +643,8 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
             "the element type's largest value (1.8e19 for float): the token weights would overflow");
   }
   const bool disjoint = rows_disjoint(lp) && rows_disjoint(in.mask) && rows_disjoint(in.old_log_probs) &&
-                        rows_disjoint(in.advantages) && rows_disjoint(in.ref_log_probs) && rows_disjoint(in.entropy);
+                        rows_disjoint(in.advantages) && rows_disjoint(in.ref_log_probs) && rows_disjoint(in.entropy) &&
+                        rows_disjoint(in.token_weights);
   require(disjoint, fn, "inputs", "have a view with row_stride < cols (rows would overlap)");
   require(rows_disjoint(out.log_probs) && rows_disjoint(out.entropy), fn, "grads",
           "have a view with row_stride < cols (the rows written would overlap)");
@@ -653,7 +663,7 @@ template <class Sums>
     const auto bad = static_cast<std::size_t>(total.first_bad);
     throw error("policy_loss", "inputs", "hold a NaN or infinite value at valid token [" + std::to_string(bad / c) +
                                              ", " + std::to_string(bad % c) +
-                                             "] (log_probs, old_log_probs, advantages, ref_log_probs or entropy; set "
+                                             "] (log_probs, old_log_probs, advantages, ref_log_probs, entropy or token_weights; set "
                                              "nonfinite = propagate to let it through)");
   }
   policy_loss_result res;

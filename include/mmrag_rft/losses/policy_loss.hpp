@@ -18,6 +18,7 @@ namespace mmrag_rft {
 /// Per valid token (mask != 0), with ratio r = exp(clamp(logp - old, -c, c)) (PPO) or the sequence ratio
 /// r_i = exp(min(mean_t(logp - old), 10)) (GSPO):
 ///   l_pg = max(-A min(r, delta), -A clip(r, 1 - eps_low, 1 + eps_high)), and for A < 0 with dual clip min(l_pg, -A c);
+///   times the token weight rho_t when `inputs.token_weights` is given (verl's rollout_is_weights);
 ///   l_kl = KL estimator of (logp, ref) (times r when importance corrected);
 ///   loss = agg(l_pg) + kl_coef agg(l_kl) - entropy_coeff agg(H), agg as in `loss_aggregation`, times loss_scale.
 /// [verl compute_policy_loss_vanilla / compute_policy_loss_gspo / kl_penalty / agg_loss; TRL GRPOTrainer._compute_loss]

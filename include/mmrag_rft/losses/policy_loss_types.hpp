@@ -22,6 +22,10 @@ struct policy_loss_inputs {
   mask_view mask;                     ///< response mask; only tokens with mask != 0 count.
   matrix_view<const T> ref_log_probs; ///< log pi_ref; required when `options.kl != none`.
   matrix_view<const T> entropy;       ///< per-token entropy; required when `entropy_coeff != 0`, else only for stats.
+  /// Optional per-token weights of the policy-gradient term: each token's pg loss (and its gradient) is multiplied by
+  /// its weight before aggregation, e.g. rollout importance-sampling weights; the KL and entropy terms and the
+  /// statistics are not weighted. Empty: every weight is 1, on the unweighted code path. [verl rollout_is_weights]
+  matrix_view<const T> token_weights;
 };
 
 /// Where `policy_loss` writes its gradients. Every element of a given view is written (0 at masked tokens).

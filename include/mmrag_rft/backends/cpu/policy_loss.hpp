@@ -85,7 +85,16 @@ struct loss_kernel {
   template <kl_estimator E, kl_clamp C>
   void row_adv(std::size_t i, loss_sums& acc) const {
     const bool token_adv = !in.advantages.empty();
-    const bool fast = opt.mode == policy_loss_mode::ppo_clip && !tp.kl_importance_corrected && !tp.kl_straight_through;
+    const bool weighted = !in.token_weights.empty();
+    const bool fast = opt.mode == policy_loss_mode::ppo_clip && !tp.kl_importance_corrected &&
+                      !tp.kl_straight_through && !weighted;
+    // Token weights take the general rows with a weight read of their own; without them every row kernel is the
+    // one compiled before weights existed (the weight is the constant 1, folded away).
+    if (weighted) {
+      if (token_adv) row_body<E, C, true, false, true>(i, acc);
+      else row_body<E, C, false, false, true>(i, acc);
+      return;
+    }
     if (!fast) {
       if (token_adv) row_body<E, C, true, false>(i, acc);
       else row_body<E, C, false, false>(i, acc);
@@ -120,9 +129,10 @@ struct loss_kernel {
   // lanes. Branch-free; `Full` gives the vectoriser a constant trip count. With Fast, the switches of `params` are
   // replaced by constants with the same effect (a disabled clamp, delta or dual clip becomes an infinite bound): GCC
   // 12 does not vectorise a select on a loop-invariant bool (docs/design.md, "Vectorisation with GCC 12").
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Full>
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Weighted, bool Full>
   MMRAG_RFT_FORCEINLINE static void block(const T* __restrict lp, const T* __restrict old, const T* __restrict adv,
-                                          T seq_adv, const T* __restrict ref, const std::uint8_t* __restrict m,
+                                          T seq_adv, const T* __restrict ref, const T* __restrict iw,
+                                          const std::uint8_t* __restrict m,
                                           T* __restrict g, std::size_t n, T seq_ratio, T seq_gate, T w, T kl_w,
                                           bool seq_grad, const policy_token_params<T>& p,
                                           lane_sums& __restrict q) noexcept {
@@ -142,7 +152,10 @@ struct loss_kernel {
       T a = seq_adv, r_ref = T(0);
       if constexpr (TokenAdvantages) a = adv[j];
       if constexpr (E != kl_estimator::none) r_ref = ref[j];
-      const policy_token_term<T> tok = policy_token(lp[j], old[j], a, r_ref, seq_ratio, seq_gate, w, kl_w, seq_grad, p);
+      T weight = T(1);
+      if constexpr (Weighted) weight = iw[j];
+      const policy_token_term<T> tok =
+          policy_token(lp[j], old[j], a, r_ref, seq_ratio, seq_gate, w, kl_w, seq_grad, p, weight);
       g[j] = v ? tok.grad : T(0);
       q.pg[j] += v ? tok.pg : T(0);
       if constexpr (E != kl_estimator::none) q.kl[j] += v ? tok.kl : T(0);
@@ -160,13 +173,14 @@ struct loss_kernel {
       q.rmax[j] = rmax > q.rmax[j] ? rmax : q.rmax[j];
       // Any NaN/inf input makes the row's sum of inputs non-finite. So can an overflow of that sum: then the exact
       // rescan below finds nothing, which costs time, never a wrong count.
-      q.inputs[j] += v ? (lp[j] + old[j]) + (a + r_ref) : T(0);
+      if constexpr (Weighted) q.inputs[j] += v ? ((lp[j] + old[j]) + (a + r_ref)) + weight : T(0);
+      else q.inputs[j] += v ? (lp[j] + old[j]) + (a + r_ref) : T(0);
       // The flags are six bits apart (detail::clip_flag): one add counts all four.
       q.flags[j] += static_cast<std::int32_t>(v ? tok.flags : 0u);
     }
   }
 
-  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast>
+  template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Weighted = false>
   MMRAG_RFT_FORCEINLINE void row_body(std::size_t i, loss_sums& acc) const {
     const std::size_t cols = in.log_probs.cols();
     const T* lp = in.log_probs.row_data(i);
@@ -176,6 +190,7 @@ struct loss_kernel {
     const std::uint8_t* m = in.mask.row_data(i);
     const T* ref = in.ref_log_probs.empty() ? nullptr : in.ref_log_probs.row_data(i);
     const T* ent = in.entropy.empty() ? nullptr : in.entropy.row_data(i);
+    const T* iw = Weighted ? in.token_weights.row_data(i) : nullptr;
     T* g = out.log_probs.row_data(i);
     T* ge = out.entropy.empty() ? nullptr : out.entropy.row_data(i);
     const bool gspo = !Fast && opt.mode == policy_loss_mode::gspo;
@@ -248,15 +263,15 @@ struct loss_kernel {
           continue;
         }
         any = true;
-        block<E, C, TokenAdvantages, Fast, true>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
-                                                 ref ? ref + t : nullptr, m + t, g + t, lanes, seq_ratio, seq_gate, w,
+        block<E, C, TokenAdvantages, Fast, Weighted, true>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
+                                                 ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t, g + t, lanes, seq_ratio, seq_gate, w,
                                                  kl_w, seq_grad, p, q);
       }
       if (j < n) {
         const std::size_t t = t0 + j;
         any = true;
-        block<E, C, TokenAdvantages, Fast, false>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
-                                                  ref ? ref + t : nullptr, m + t, g + t, n - j, seq_ratio, seq_gate,
+        block<E, C, TokenAdvantages, Fast, Weighted, false>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
+                                                  ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t, g + t, n - j, seq_ratio, seq_gate,
                                                   w, kl_w, seq_grad, p, q);
       }
       if (!any) continue; // nothing to fold: the lanes hold zeros
@@ -297,8 +312,9 @@ struct loss_kernel {
     if (!std::isfinite(fold(d.inputs)) || !std::isfinite(ent_sum)) {
       // Rare: count the offending tokens of this row exactly and find the first, for the statistics and the error.
       for (std::size_t t = 0; t < cols; ++t) {
-        if (m[t] != 0 && !inputs_finite(lp[t], old[t], adv ? adv[t] : seq_adv,
-                                        ref && E != kl_estimator::none ? ref[t] : T(0), ent ? ent[t] : T(0))) {
+        if (m[t] != 0 && (!inputs_finite(lp[t], old[t], adv ? adv[t] : seq_adv,
+                                         ref && E != kl_estimator::none ? ref[t] : T(0), ent ? ent[t] : T(0)) ||
+                          !finite(iw ? iw[t] : T(0)))) {
           acc.first_bad = std::min<unsigned long long>(acc.first_bad, i * cols + t);
           ++acc.nonfinite;
         }
