@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Lists the C++ and CUDA files that differ from clang-format's output (.clang-format, clang-format 14) and fails if
+# Lists the C++ and CUDA files that differ from clang-format's output (.clang-format, clang-format 19) and fails if
 # there are any; it changes nothing. Usage: bash scripts/check-format.sh [files...] (default: every tracked file).
-# To reformat a file: clang-format-14 -i FILE.
+# To reformat a file: clang-format-19 -i FILE. Files listed in .clang-format-ignore are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-format=${CLANG_FORMAT:-$(command -v clang-format-14 || command -v clang-format || true)}
+format=${CLANG_FORMAT:-$(command -v clang-format-19 || true)}
 if [ -z "$format" ]; then
-  echo "check-format: clang-format not found (Debian: apt-get install clang-format-14)" >&2
+  echo "check-format: clang-format not found (Debian 12: apt-get install clang-format-19)" >&2
   exit 2
 fi
 if [ $# -gt 0 ]; then

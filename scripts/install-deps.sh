@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libeigen3-dev librange-v3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
       libcli11-dev libutf8proc-dev zlib1g-dev pkg-config libopenblas0-pthread libtorch-dev python3-torch clang libclang-rt-14-dev
-      libopenmpi-dev openmpi-bin libgloo-dev chromium)
+      libopenmpi-dev openmpi-bin libgloo-dev chromium clang-format-19)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

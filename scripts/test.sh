@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, then builds and runs the whole suite twice — optimised, and
+# The README's test command: installs what is missing, checks the formatting (scripts/check-format.sh), then builds and runs the whole suite twice — optimised, and
 # under ASan + UBSan — including the package-consumer tests and the fuzz-corpus replays; then, where nvcc is
 # installed, compiles the CUDA code for sm_80 and sm_90 (nothing CUDA runs without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 bash scripts/install-deps.sh
+bash scripts/check-format.sh
 cmake --workflow --preset ci
 cmake --workflow --preset sanitize
 if [ -x /usr/local/cuda/bin/nvcc ]; then

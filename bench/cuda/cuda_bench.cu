@@ -134,10 +134,13 @@ void grpo_1m(benchmark::State& s) {
   const std::size_t wsb = mc::grpo_workspace_bytes<float>(g, o);
   buffer ws(wsb);
   const mc::launch l{nullptr, ws.p, wsb, false};
-  timed(s, [&] {
-    (void)mc::grpo_advantages(l, std::span<const float>(as<float>(r), n), g, nullptr,
-                              std::span<float>(as<float>(a), n), o);
-  }, n * 8);
+  timed(
+      s,
+      [&] {
+        (void)mc::grpo_advantages(l, std::span<const float>(as<float>(r), n), g, nullptr,
+                                  std::span<float>(as<float>(a), n), o);
+      },
+      n * 8);
 }
 
 // The other estimators on the CUDA system through exec::thrust (one device thread per group or per row; Thrust
@@ -147,9 +150,13 @@ void thrust_rloo_1m(benchmark::State& s) {
   const auto gs = static_cast<std::size_t>(bench::outcome_group_size);
   buffer r(bench::group_rewards(n, gs)), a(n * 4);
   const group_layout g = group_layout::uniform(n / gs, gs);
-  timed(s, [&] {
-    (void)rloo_advantages(exec::thrust, std::span<const float>(as<float>(r), n), g, std::span<float>(as<float>(a), n));
-  }, n * 8);
+  timed(
+      s,
+      [&] {
+        (void)rloo_advantages(exec::thrust, std::span<const float>(as<float>(r), n), g,
+                              std::span<float>(as<float>(a), n));
+      },
+      n * 8);
 }
 
 // REINFORCE++ and GAE on the loss benchmark's 16.8M-token batch: token rewards = its per-token advantages, values =
@@ -164,10 +171,13 @@ void thrust_token_scans(benchmark::State& s) {
   const matrix_view<float> retv(as<float>(ret), b, t), advv(as<float>(adv), b, t);
   gae_options o;
   o.gamma = 0.99, o.lam = 0.95;
-  timed(s, [&] {
-    if (is_gae) (void)gae_advantages(exec::thrust, rv, vv, mv, advv, retv, o);
-    else (void)reinforce_pp_advantages(exec::thrust, rv, mv, 0.99, retv, advv);
-  }, n * (is_gae ? 17 : 13));
+  timed(
+      s,
+      [&] {
+        if (is_gae) (void)gae_advantages(exec::thrust, rv, vv, mv, advv, retv, o);
+        else (void)reinforce_pp_advantages(exec::thrust, rv, mv, 0.99, retv, advv);
+      },
+      n * (is_gae ? 17 : 13));
 }
 
 constexpr std::size_t logit_rows = 16384, vocab = 152064;
@@ -175,7 +185,8 @@ constexpr std::size_t logit_rows = 16384, vocab = 152064;
 // Normal logits of std 2 (a sum of four hashed uniforms: bounded, mean 0), a function of the index only.
 template <class L>
 __global__ void fill_logits(L* x, std::size_t n, std::uint64_t seed) {
-  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n; k += std::size_t{gridDim.x} * blockDim.x) {
+  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n;
+       k += std::size_t{gridDim.x} * blockDim.x) {
     float u = 0;
     for (std::uint64_t j = 0; j < 4; ++j) u += static_cast<float>(bench::mix(seed + 4 * k + j) >> 40) * 0x1p-24f;
     const float z = (u - 2.0f) * 3.4641016f; // std 1 for the sum of 4 uniforms: sqrt(12 / 4) = 1.732, times 2
@@ -185,7 +196,8 @@ __global__ void fill_logits(L* x, std::size_t n, std::uint64_t seed) {
 }
 
 __global__ void fill_tokens(std::int64_t* y, std::size_t n, std::size_t vocab_size) {
-  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n; k += std::size_t{gridDim.x} * blockDim.x)
+  for (std::size_t k = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; k < n;
+       k += std::size_t{gridDim.x} * blockDim.x)
     y[k] = static_cast<std::int64_t>(bench::mix(k) % vocab_size);
 }
 
@@ -207,10 +219,9 @@ struct logit_problem {
   [[nodiscard]] std::span<const std::int64_t> tokens() const { return {as<std::int64_t>(y), logit_rows}; }
   template <bool Vector = true>
   void forward() const {
-    mc::detail::launch_token_logprobs<Vector>(mc::launch{}, view(), tokens(),
-                                              {{as<float>(lp), logit_rows}, {as<float>(ent), logit_rows},
-                                               {as<float>(lse), logit_rows}},
-                                              {}, nullptr);
+    mc::detail::launch_token_logprobs<Vector>(
+        mc::launch{}, view(), tokens(),
+        {{as<float>(lp), logit_rows}, {as<float>(ent), logit_rows}, {as<float>(lse), logit_rows}}, {}, nullptr);
   }
 };
 
@@ -233,17 +244,22 @@ void logits_backward(benchmark::State& s) {
                                 {as<float>(p.ent), logit_rows},
                                 {as<float>(p.glp), logit_rows},
                                 {as<float>(p.gh), logit_rows}};
-  timed(s, [&] {
-    mc::detail::launch_token_logprobs_backward<Vector>(mc::launch{}, p.view(), p.tokens(), in,
-                                                       matrix_view<L>(as<L>(gx), logit_rows, vocab), {});
-  }, 2 * logit_rows * vocab * sizeof(L));
+  timed(
+      s,
+      [&] {
+        mc::detail::launch_token_logprobs_backward<Vector>(mc::launch{}, p.view(), p.tokens(), in,
+                                                           matrix_view<L>(as<L>(gx), logit_rows, vocab), {});
+      },
+      2 * logit_rows * vocab * sizeof(L));
 }
 
 void floors(benchmark::internal::Benchmark* b) {
   std::set<std::int64_t> moved;
-  for (const bool tok : {false, true}) moved.insert(static_cast<std::int64_t>(bench::loss_bytes(loss_rows, loss_cols, tok)));
+  for (const bool tok : {false, true})
+    moved.insert(static_cast<std::int64_t>(bench::loss_bytes(loss_rows, loss_cols, tok)));
   moved.insert(bench::outcome_completions * 8);
-  for (const std::int64_t per_token : {13, 17}) moved.insert(static_cast<std::int64_t>(loss_rows * loss_cols) * per_token);
+  for (const std::int64_t per_token : {13, 17})
+    moved.insert(static_cast<std::int64_t>(loss_rows * loss_cols) * per_token);
   for (const std::size_t e : {std::size_t{2}, std::size_t{4}}) {
     moved.insert(static_cast<std::int64_t>(logit_rows * vocab * e));     // a forward reads the logits
     moved.insert(static_cast<std::int64_t>(2 * logit_rows * vocab * e)); // a backward reads them, writes the gradient

@@ -24,13 +24,15 @@ std::string synthetic_webqa(int records) {
     s += (r ? ", \"" : "\"") + guid + "\": {\"Q\": \"\\\"" + words + "?\\\"\", \"A\": [\"\\\"" + words +
          ".\\\"\"], \"topic\": \"town\", \"split\": \"val\", \"Qcate\": \"Others\", \"Guid\": \"" + guid + "\", ";
     const auto img_fact = [&] {
-      return "{\"image_id\": " + std::to_string(++img) + ", \"title\": \"" + words.substr(0, 30) + "\", \"caption\": \"" +
-             words + "\", \"url\": \"https://commons.wikimedia.org/wiki/File:x.jpg\", \"imgUrl\": " +
+      return "{\"image_id\": " + std::to_string(++img) + ", \"title\": \"" + words.substr(0, 30) +
+             "\", \"caption\": \"" + words +
+             "\", \"url\": \"https://commons.wikimedia.org/wiki/File:x.jpg\", \"imgUrl\": " +
              "\"https://upload.wikimedia.org/wikipedia/commons/a/ab/x.jpg\"}";
     };
     const auto txt_fact = [&](int i) {
       return "{\"title\": \"" + words.substr(0, 20) + "\", \"fact\": \"" + words + " " + words + " " + words +
-             "\", \"url\": \"https://en.wikipedia.org/wiki/X\", \"snippet_id\": \"" + guid + "_" + std::to_string(i) + "\"}";
+             "\", \"url\": \"https://en.wikipedia.org/wiki/X\", \"snippet_id\": \"" + guid + "_" + std::to_string(i) +
+             "\"}";
     };
     s += "\"img_posFacts\": [" + img_fact() + "], \"img_negFacts\": [";
     for (int i = 0; i < 16; ++i) s += (i ? ", " : "") + img_fact();

@@ -136,8 +136,16 @@ BENCHMARK_CAPTURE(floor_read, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMilli
 BENCHMARK_CAPTURE(floor_read, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(floor_copy, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(floor_copy, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(forward_seq_baseline)->Name("forward/seq_baseline_isa")->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(backward_seq_baseline)->Name("backward/seq_baseline_isa")->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(forward_seq_baseline)
+    ->Name("forward/seq_baseline_isa")
+    ->Arg(rows)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(backward_seq_baseline)
+    ->Name("backward/seq_baseline_isa")
+    ->Arg(rows)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(forward, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward, par, exec::par)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(forward_bf16, seq, exec::seq)->Arg(rows)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -190,8 +190,10 @@ int main(int argc, char** argv) {
     else rest.push_back(argv[i]);
   }
   if (input.empty()) {
-    std::fprintf(stderr, "usage: %s --input=FILE [--totals=FILE] [benchmark options]\n"
-                         "  FILE from: python3 bench/reference/rewards_reference.py generate FILE\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s --input=FILE [--totals=FILE] [benchmark options]\n"
+                 "  FILE from: python3 bench/reference/rewards_reference.py generate FILE\n",
+                 argv[0]);
     return 2;
   }
   const inputs in = load(input);

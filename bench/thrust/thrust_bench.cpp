@@ -95,12 +95,32 @@ void gae(benchmark::State& state) {
 constexpr std::int64_t completions = bench::outcome_completions, group_size = bench::outcome_group_size;
 } // namespace
 
-BENCHMARK_TEMPLATE(outcome, exec::par_t, grpo_advantages)->Name("grpo/par")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(outcome, exec::thrust_t, grpo_advantages)->Name("grpo/thrust_omp")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(outcome, exec::par_t, rloo_advantages)->Name("rloo/par")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(outcome, exec::thrust_t, rloo_advantages)->Name("rloo/thrust_omp")->Args({completions, group_size})->UseRealTime();
-BENCHMARK_TEMPLATE(loss, exec::par_t)->Name("policy_loss/par")->Args({1024, 1024, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(loss, exec::thrust_t)->Name("policy_loss/thrust_omp")->Args({1024, 1024, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(outcome, exec::par_t, grpo_advantages)
+    ->Name("grpo/par")
+    ->Args({completions, group_size})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::thrust_t, grpo_advantages)
+    ->Name("grpo/thrust_omp")
+    ->Args({completions, group_size})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::par_t, rloo_advantages)
+    ->Name("rloo/par")
+    ->Args({completions, group_size})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(outcome, exec::thrust_t, rloo_advantages)
+    ->Name("rloo/thrust_omp")
+    ->Args({completions, group_size})
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(loss, exec::par_t)
+    ->Name("policy_loss/par")
+    ->Args({1024, 1024, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(loss, exec::thrust_t)
+    ->Name("policy_loss/thrust_omp")
+    ->Args({1024, 1024, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(reinforce_pp, false)->Name("reinforce_pp/seq")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(reinforce_pp, true)->Name("reinforce_pp/thrust_omp")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(gae, false)->Name("gae/seq")->UseRealTime()->Unit(benchmark::kMillisecond);

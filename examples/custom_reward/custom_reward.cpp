@@ -15,10 +15,10 @@ int main() {
   // A stage-2 prompt: the documents stage 1 kept, in prompt order; documents 0 and 2 are the gold positives.
   sample s;
   s.question = "What colour is the roof of the Sydney Opera House?";
-  s.documents = {{"img-1", modality::image, "Sydney Opera House", "white sail-shaped roof at dusk", "", nullptr},
-                 {"txt-7", modality::text, "Harbour Bridge", "a steel arch bridge opened in 1932", "", nullptr},
-                 {"txt-3", modality::text, "Opera House roof", "the roof is covered in white and cream tiles", "",
-                  nullptr}};
+  s.documents = {
+      {"img-1", modality::image, "Sydney Opera House", "white sail-shaped roof at dusk", "", nullptr},
+      {"txt-7", modality::text, "Harbour Bridge", "a steel arch bridge opened in 1932", "", nullptr},
+      {"txt-3", modality::text, "Opera House roof", "the roof is covered in white and cream tiles", "", nullptr}};
   s.gold = {0, 2};
   s.answers = {"white"};
 
@@ -35,15 +35,14 @@ int main() {
     return {0.0, "cites no gold evidence"};
   };
 
-  const composite reward{weighted(stage2_format(), 0.5),
-                         weighted(ranking_rule(), 1.0),
-                         weighted(answer_rule(), 1.0),
+  const composite reward{weighted(stage2_format(), 0.5), weighted(ranking_rule(), 1.0), weighted(answer_rule(), 1.0),
                          weighted(cites_gold, 0.2, "evidence"),
                          weighted(overlong_penalty({.max_length = 512, .buffer = 128}), 1.0)};
 
   const std::vector<completion> completions = {
       {"<think>Image 1 shows white sails; Text 3 says the tiles are white and cream.</think>\n"
-       "<rank>[1, 3, 2]</rank>\n<answer>white</answer>", 40, false},
+       "<rank>[1, 3, 2]</rank>\n<answer>white</answer>",
+       40, false},
       {"<think>The bridge is grey, Text 2.</think><rank>[2, 1]</rank><answer>grey</answer>", 20, false},
       {"<think>Image 1 looks white.</think><rank>[1, 1, 3]</rank><answer>white and cream</answer>", 30, false},
       {"<think>Let me look at every document in turn, starting with", 512, true},

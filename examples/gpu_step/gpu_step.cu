@@ -57,7 +57,8 @@ struct device_array {
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b, double floor) {
   double worst = 0;
   for (std::size_t j = 0; j < a.size(); ++j)
-    worst = std::max(worst, std::abs(double(a[j]) - b[j]) / std::max({std::abs(double(a[j])), std::abs(double(b[j])), floor}));
+    worst = std::max(worst,
+                     std::abs(double(a[j]) - b[j]) / std::max({std::abs(double(a[j])), std::abs(double(b[j])), floor}));
   return worst;
 }
 
@@ -80,7 +81,8 @@ static int run(int argc, char** argv) {
   std::vector<std::int64_t> ids(N);
   for (std::size_t i = 0; i < B; ++i) {
     const std::size_t end = gen() % 5 == 0 ? T : 1 + gen() % T; // a fifth never stop
-    for (std::size_t t = 0; t < T; ++t) ids[i * T + t] = t + 1 == end ? eos : static_cast<std::int64_t>(3 + gen() % (V - 3));
+    for (std::size_t t = 0; t < T; ++t)
+      ids[i * T + t] = t + 1 == end ? eos : static_cast<std::int64_t>(3 + gen() % (V - 3));
   }
   std::vector<float> rewards(B);
   for (auto& r : rewards) r = static_cast<float>(gen() % 2) + 0.1f * static_cast<float>(gen() % 2);
@@ -144,8 +146,8 @@ static int run(int argc, char** argv) {
   hin.mask = mask_view(mask.data(), B, T);
   hin.entropy = {ent.data(), B, T};
   const policy_loss_result hr = policy_loss(exec::seq, hin, {{glp.data(), B, T}, {gent.data(), B, T}}, loss_opts);
-  token_logprobs_and_entropy_backward(exec::seq, hx, ids, {lse, ent, glp, gent}, matrix_view<float>(glogits.data(), N, V),
-                                      lp_opts);
+  token_logprobs_and_entropy_backward(exec::seq, hx, ids, {lse, ent, glp, gent},
+                                      matrix_view<float>(glogits.data(), N, V), lp_opts);
   const double diff_loss = std::abs(r.loss - hr.loss) / std::max(std::abs(hr.loss), 1e-6);
   const double diff_logp = max_rel_diff(logp, d_logp.host(), 1e-3);
   double grad_scale = 0; // the gradient's elements are O(1 / tokens): compare them to its largest one

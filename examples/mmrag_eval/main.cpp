@@ -42,11 +42,14 @@ int main(int argc, char** argv) {
   std::size_t k = 10;
   bool per_question = false, strict = false, quiet = false;
   app.add_option("-p,--predictions", predictions, "Predictions: JSONL, or an official id-keyed JSON object")
-      ->required()->check(CLI::ExistingFile);
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("-g,--gold", gold, "Gold: WebQA JSON (WebQA_train_val.json) or MultimodalQA JSONL (MMQA_dev.jsonl)")
-      ->required()->check(CLI::ExistingFile);
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("-f,--format", format, "Gold format: auto (from the content, gzip included), webqa or mmqa")
-      ->check(CLI::IsMember({"auto", "webqa", "mmqa"}))->capture_default_str();
+      ->check(CLI::IsMember({"auto", "webqa", "mmqa"}))
+      ->capture_default_str();
   app.add_option("-s,--split", split, "WebQA: score only gold records of this split (train, val, test)");
   app.add_option("-k", k, "Cut-off of NDCG@k and recall@k")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("-j,--json", json_out, "Write the report as JSON to this file ('-' for standard output)");
@@ -97,8 +100,8 @@ int main(int argc, char** argv) {
     const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
     if (!quiet) {
       mmrag_rft::print_report(std::cout, report);
-      std::cout << "\n(load predictions " << ms(t0, t1) << " ms, load gold " << ms(t1, t2) << " ms, score " << ms(t2, t3)
-                << " ms)\n";
+      std::cout << "\n(load predictions " << ms(t0, t1) << " ms, load gold " << ms(t1, t2) << " ms, score "
+                << ms(t2, t3) << " ms)\n";
     }
     if (!json_out.empty()) {
       const std::string text = mmrag_rft::to_json(report, per_question).dump(2) + "\n";

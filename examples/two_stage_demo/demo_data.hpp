@@ -46,12 +46,15 @@ inline std::shared_ptr<mmrag_rft::image_data> parse_ppm(const std::vector<std::u
   std::string magic;
   std::size_t w = 0, h = 0, maxval = 0;
   is >> magic >> w >> h >> maxval;
-  if (magic != "P6" || maxval != 255 || !is) throw mmrag_rft::error("load_images", "imgs.tsv", "image " + id + " is not a P6 PPM");
+  if (magic != "P6" || maxval != 255 || !is)
+    throw mmrag_rft::error("load_images", "imgs.tsv", "image " + id + " is not a P6 PPM");
   const std::size_t off = static_cast<std::size_t>(is.tellg()) + 1;
-  if (bytes.size() < off + w * h * 3) throw mmrag_rft::error("load_images", "imgs.tsv", "image " + id + " is truncated");
+  if (bytes.size() < off + w * h * 3)
+    throw mmrag_rft::error("load_images", "imgs.tsv", "image " + id + " is truncated");
   auto img = std::make_shared<mmrag_rft::image_data>();
   img->width = w, img->height = h, img->channels = 3;
-  img->pixels.assign(bytes.begin() + static_cast<std::ptrdiff_t>(off), bytes.begin() + static_cast<std::ptrdiff_t>(off + w * h * 3));
+  img->pixels.assign(bytes.begin() + static_cast<std::ptrdiff_t>(off),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(off + w * h * 3));
   return img;
 }
 
@@ -97,7 +100,8 @@ inline data_set load_webqa(const std::string& json_path, const std::string& tsv_
         d.text = x.at("caption").get<std::string>();
         d.url = x.value("url", "");
         const auto it = images.find(d.id);
-        if (it == images.end()) throw mmrag_rft::error("load_webqa", "image_id", d.id + " of " + guid + " is not in imgs.tsv");
+        if (it == images.end())
+          throw mmrag_rft::error("load_webqa", "image_id", d.id + " of " + guid + " is not in imgs.tsv");
         d.image = it->second;
         docs.emplace_back(std::move(d), pos);
       }

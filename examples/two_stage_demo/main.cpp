@@ -111,9 +111,11 @@ void write_heldout(const std::string& path, const eval_result& e, const std::vec
     const completion& c = e.stage2.completions[i];
     std::vector<std::string> kinds;
     for (const auto& d : val[i].documents) kinds.emplace_back(to_string(d.kind));
-    f << nlohmann::json{{"id", val[i].id}, {"category", val[i].category}, {"gold", val[i].gold}, {"kinds", kinds},
-                        {"kept", e.filters[i].kept}, {"scores", e.filters[i].scores}, {"stage2", c.text},
-                        {"answer_em", demo::answer_reward(c, val[i])}}.dump()
+    f << nlohmann::json{{"id", val[i].id},           {"category", val[i].category},
+                        {"gold", val[i].gold},       {"kinds", kinds},
+                        {"kept", e.filters[i].kept}, {"scores", e.filters[i].scores},
+                        {"stage2", c.text},          {"answer_em", demo::answer_reward(c, val[i])}}
+             .dump()
       << "\n";
   }
 }
@@ -121,7 +123,8 @@ void write_heldout(const std::string& path, const eval_result& e, const std::vec
 void print_eval(const char* when, const eval_result& e) {
   std::printf("  %-14s filter P %.3f R %.3f | verdict acc %.3f | NDCG@3 %.3f | recall@3 %.3f | answer EM %.3f | "
               "stage-2 format %.3f\n",
-              when, e.filter_precision, e.filter_recall, e.verdict_accuracy, e.ndcg3, e.recall3, e.answer_em, e.format2);
+              when, e.filter_precision, e.filter_recall, e.verdict_accuracy, e.ndcg3, e.recall3, e.answer_em,
+              e.format2);
 }
 
 metrics_record eval_record(const char* stage, std::size_t step, const eval_result& e) {
@@ -158,7 +161,8 @@ void print_examples(const eval_result& e, const std::vector<sample>& val, std::s
 
 // The explanation records of the held-out questions (explanations.jsonl) and the page rendered from them with the
 // summary and the training reward curves (report.html). Written after training, from the three evaluations.
-void write_report(const run_config& c, const std::vector<sample>& val, std::span<const std::pair<const char*, const eval_result*>> all) {
+void write_report(const run_config& c, const std::vector<sample>& val,
+                  std::span<const std::pair<const char*, const eval_result*>> all) {
   const auto r2 = demo::stage2_reward(c.answer_weight);
   std::vector<explanation_record> records;
   explanation_writer w(c.out + "/explanations.jsonl");
@@ -329,7 +333,8 @@ int main(int argc, char** argv) {
   bool ok = true;
 
   // 1. Supervised warm start on a small subset, so that the policy knows both output formats.
-  std::vector<sample> subset(data.train.begin(), data.train.begin() + static_cast<std::ptrdiff_t>(std::min(c.sft_questions, data.train.size())));
+  std::vector<sample> subset(data.train.begin(), data.train.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                          c.sft_questions, data.train.size())));
   if (have_warm) {
     pol.load(ck_warm);
     std::printf("resumed the warm start from %s\n", ck_warm.c_str());
@@ -372,15 +377,16 @@ int main(int argc, char** argv) {
   std::vector<sample> s1;
   for (const sample& q : data.train)
     for (sample& one : make_stage1_samples(q))
-      if (!one.gold.empty() || demo::shares_a_word(demo::item_of_question(q.question),
-                                                   demo::item_of_title(one.documents[0].title)))
+      if (!one.gold.empty() ||
+          demo::shares_a_word(demo::item_of_question(q.question), demo::item_of_title(one.documents[0].title)))
         s1.push_back(std::move(one));
   auto reward1 = demo::stage1_reward();
   // Stage-1 steps [first, last) under the name `stage`.
   auto run1 = [&](const char* stage, std::size_t first, std::size_t last) {
     lo.stage = stage, lo.first_step = first, lo.steps = last, lo.prompts_per_step = c.s1_prompts;
     lo.step.rollout.max_new_tokens = run_config::stage1_tokens;
-    ok = ok && losses_finite(train(std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1));
+    ok = ok && losses_finite(train(
+                   std::span<const sample>(s1), [&](const sample& s) { return render_stage1(t, s, 0); }, reward1));
   };
   if (have1) {
     pol.load(ck1);
@@ -412,7 +418,8 @@ int main(int argc, char** argv) {
       lo.stage = "stage2", lo.first_step = first, lo.steps = std::min(first + chunk, c.s2_steps);
       lo.prompts_per_step = c.s2_prompts;
       lo.step.rollout.max_new_tokens = run_config::stage2_tokens;
-      ok = ok && losses_finite(train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2));
+      ok = ok && losses_finite(
+                     train(std::span<const sample>(s2), [&](const sample& s) { return render_stage2(t, s); }, reward2));
       if (c.replay_every && c.replay_steps && first + chunk < c.s2_steps) {
         run1("stage1_replay", c.s1_steps + replayed, c.s1_steps + replayed + c.replay_steps);
         replayed += c.replay_steps;
@@ -426,7 +433,8 @@ int main(int argc, char** argv) {
   write_heldout(c.out + "/heldout_stage2.jsonl", e2, data.val);
 
   std::printf("\nsummary (held-out):    before RL -> after stage 1 -> after stage 2\n");
-  std::printf("  filter precision     %.3f -> %.3f -> %.3f\n", e0.filter_precision, e1.filter_precision, e2.filter_precision);
+  std::printf("  filter precision     %.3f -> %.3f -> %.3f\n", e0.filter_precision, e1.filter_precision,
+              e2.filter_precision);
   std::printf("  filter recall        %.3f -> %.3f -> %.3f\n", e0.filter_recall, e1.filter_recall, e2.filter_recall);
   std::printf("  NDCG@3               %.3f -> %.3f -> %.3f\n", e0.ndcg3, e1.ndcg3, e2.ndcg3);
   std::printf("  answer EM            %.3f -> %.3f -> %.3f\n", e0.answer_em, e1.answer_em, e2.answer_em);
@@ -439,8 +447,9 @@ int main(int argc, char** argv) {
     f << "{\"seed\":" << c.seed;
     const std::pair<const char*, const eval_result*> all[] = {{"warm_start", &e0}, {"stage1", &e1}, {"stage2", &e2}};
     for (const auto& [name, e] : all)
-      f << ",\"" << name << "\":{\"filter_precision\":" << e->filter_precision << ",\"filter_recall\":"
-        << e->filter_recall << ",\"ndcg@3\":" << e->ndcg3 << ",\"answer_em\":" << e->answer_em << "}";
+      f << ",\"" << name << "\":{\"filter_precision\":" << e->filter_precision
+        << ",\"filter_recall\":" << e->filter_recall << ",\"ndcg@3\":" << e->ndcg3 << ",\"answer_em\":" << e->answer_em
+        << "}";
     f << "}\n";
   }
   {

@@ -86,7 +86,8 @@ struct policy_net_impl : torch::nn::Module {
     if (c.vision_norm) vision->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
     // Segment 0 (no document) is a zero vector, so text outside the documents embeds as without segments.
     if (c.segments > 0)
-      seg = register_module("seg", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.segments + 1, c.dim).padding_idx(0)));
+      seg = register_module("seg",
+                            torch::nn::Embedding(torch::nn::EmbeddingOptions(c.segments + 1, c.dim).padding_idx(0)));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (std::int64_t i = 0; i < c.layers; ++i) blocks->push_back(block(c.dim, c.heads));
     lnf = register_module("lnf", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
@@ -121,7 +122,8 @@ struct policy_net_impl : torch::nn::Module {
   torch::Tensor run(torch::Tensor x, const torch::Tensor& positions, const torch::Tensor& bias, kv_cache* cache) {
     if (cache && cache->k.empty()) cache->k.resize(blocks->size()), cache->v.resize(blocks->size());
     for (std::size_t i = 0; i < blocks->size(); ++i)
-      x = blocks[i]->as<block_impl>()->forward(x, positions, bias, cache ? &cache->k[i] : nullptr, cache ? &cache->v[i] : nullptr);
+      x = blocks[i]->as<block_impl>()->forward(x, positions, bias, cache ? &cache->k[i] : nullptr,
+                                               cache ? &cache->v[i] : nullptr);
     return head(lnf(x)) + never;
   }
 };

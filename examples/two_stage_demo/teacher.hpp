@@ -78,7 +78,8 @@ inline bool shares_a_word(const std::string& a, const std::string& b) {
 // judging straight from the restatement was never learned by the warm start (always "no").
 inline std::string stage1_target(const mmrag_rft::sample& one_doc) {
   const bool relevant = !one_doc.gold.empty();
-  const std::string asked_item = item_of_question(one_doc.question), doc_item = item_of_title(one_doc.documents[0].title);
+  const std::string asked_item = item_of_question(one_doc.question),
+                    doc_item = item_of_title(one_doc.documents[0].title);
   const auto asked = tokenizer::split(asked_item), about = tokenizer::split(doc_item);
   std::string think = "<think> asks " + asked_item + " ; doc " + doc_item;
   for (std::size_t i = 0; i < 2 && i < asked.size() && i < about.size(); ++i)

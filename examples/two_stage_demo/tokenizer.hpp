@@ -30,7 +30,8 @@ public:
     for (std::size_t i = 0; i < words_.size(); ++i) ids_[words_[i]] = static_cast<std::int64_t>(i);
     open_ = id_of("["), close_ = id_of("]");
     for (std::int64_t k = 1; k <= max_docs; ++k) digit_[k - 1] = id_of(std::to_string(k));
-    for (std::size_t i = 0; i < resets_.size(); ++i) resets_[i] = id_of(std::array{"<think>", "</think>", "<rank>", "<answer>"}[i]);
+    for (std::size_t i = 0; i < resets_.size(); ++i)
+      resets_[i] = id_of(std::array{"<think>", "</think>", "<rank>", "<answer>"}[i]);
   }
 
   // Document segments. A token belongs to document k (1..max_docs) when the last "[k]" before it, in the same text,
@@ -73,7 +74,8 @@ public:
         std::size_t j = i;
         while (j < s.size() && std::isalnum(static_cast<unsigned char>(s[j]))) ++j;
         std::string w(s.substr(i, j - i));
-        std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        std::transform(w.begin(), w.end(), w.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
         out.push_back(std::move(w));
         i = j;
       } else {
@@ -102,7 +104,9 @@ public:
     bool glue = true;
     for (std::int64_t id : ids) {
       if (id == eos || id == pad) break;
-      const std::string& w = (id >= 0 && static_cast<std::size_t>(id) < words_.size()) ? words_[static_cast<std::size_t>(id)] : words_[unk];
+      const std::string& w = (id >= 0 && static_cast<std::size_t>(id) < words_.size())
+                                 ? words_[static_cast<std::size_t>(id)]
+                                 : words_[unk];
       const bool tight = w == "," || w == "]" || w == "." || w == ";" || w == ":" || w == "?";
       if (!glue && !tight) out += ' ';
       out += w;

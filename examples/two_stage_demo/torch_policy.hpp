@@ -34,7 +34,8 @@ public:
     const encoded e = encode(prompts, 1);
     kv_cache cache;
     const auto vis = see(e);
-    auto logits = net_->run(net_->embed(e.tokens, vis, e.slots, e.segments), e.positions, causal_bias(e.valid, 0), &cache);
+    auto logits =
+        net_->run(net_->embed(e.tokens, vis, e.slots, e.segments), e.positions, causal_bias(e.valid, 0), &cache);
     logits = logits.select(1, e.tokens.size(1) - 1).repeat_interleave(static_cast<std::int64_t>(G), 0); // [R, V]
     for (auto& k : cache.k) k = k.repeat_interleave(static_cast<std::int64_t>(G), 0);
     for (auto& v : cache.v) v = v.repeat_interleave(static_cast<std::int64_t>(G), 0);
@@ -159,8 +160,10 @@ public:
       for (std::size_t t = 0; t < ids[r].size(); ++t)
         b.tokens[r * cols + t] = static_cast<std::int32_t>(ids[r][t]), b.mask[r * cols + t] = 1;
     const auto lp = forward_logp(prompts, b).log_probs;
-    const auto m = torch::from_blob(b.mask.data(), {static_cast<std::int64_t>(b.rows()), static_cast<std::int64_t>(cols)},
-                                    torch::kUInt8).to(torch::kFloat);
+    const auto m =
+        torch::from_blob(b.mask.data(), {static_cast<std::int64_t>(b.rows()), static_cast<std::int64_t>(cols)},
+                         torch::kUInt8)
+            .to(torch::kFloat);
     const auto loss = -(lp * m).sum() / m.sum();
     loss.backward();
     step();
@@ -193,7 +196,8 @@ public:
 
 private:
   struct encoded {
-    torch::Tensor tokens, positions, valid, lengths, patches, slots, segments; // [R, Pmax] x3, [R], [N, 192], [N], [R, Pmax]
+    torch::Tensor tokens, positions, valid, lengths, patches, slots,
+        segments; // [R, Pmax] x3, [R], [N, 192], [N], [R, Pmax]
   };
 
   // Left-pads each prompt ([bos] + tokens) to a common length, `rep` copies per prompt, and cuts each image into
@@ -234,7 +238,8 @@ private:
                 for (std::size_t c = 0; c < 3; ++c) {
                   const std::size_t px = static_cast<std::size_t>(s) * 8 + x;
                   const bool in = img && img->channels == 3 && y < img->height && px < img->width;
-                  patches.push_back(in ? static_cast<float>(img->pixels[(y * img->width + px) * 3 + c]) / 255.0f : 0.0f);
+                  patches.push_back(in ? static_cast<float>(img->pixels[(y * img->width + px) * 3 + c]) / 255.0f
+                                       : 0.0f);
                 }
           }
       }
@@ -243,7 +248,9 @@ private:
     e.tokens = torch::tensor(tok, torch::kLong).view({Ri, Pi});
     e.positions = torch::tensor(pos, torch::kLong).view({Ri, Pi});
     e.segments = torch::tensor(seg, torch::kLong).view({Ri, Pi});
-    e.valid = torch::tensor(std::vector<std::int64_t>(valid.begin(), valid.end()), torch::kLong).view({Ri, Pi}).to(torch::kBool);
+    e.valid = torch::tensor(std::vector<std::int64_t>(valid.begin(), valid.end()), torch::kLong)
+                  .view({Ri, Pi})
+                  .to(torch::kBool);
     e.lengths = torch::tensor(len, torch::kLong);
     e.slots = torch::tensor(slots, torch::kLong);
     e.patches = torch::tensor(patches, torch::kFloat).view({static_cast<std::int64_t>(slots.size()), 8 * 8 * 3});
@@ -251,7 +258,9 @@ private:
   }
 
   // The vision encoder's outputs for the slot patches of `e` (undefined when it has no image).
-  [[nodiscard]] torch::Tensor see(const encoded& e) { return e.patches.size(0) > 0 ? net_->see(e.patches) : torch::Tensor(); }
+  [[nodiscard]] torch::Tensor see(const encoded& e) {
+    return e.patches.size(0) > 0 ? net_->see(e.patches) : torch::Tensor();
+  }
 
   // Additive attention bias [B, 1, L, L]: causal, and never attending to left padding.
   [[nodiscard]] static torch::Tensor causal_bias(const torch::Tensor& key_valid, std::int64_t) {
@@ -285,7 +294,8 @@ private:
 
   // log pi(completion token t | prompt, tokens < t) and the entropy of pi( . | prompt, tokens < t) for every row,
   // [R, cols] each, with the autograd graph.
-  [[nodiscard]] mmrag_rft::libtorch::token_logprobs_result forward_logp(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r) {
+  [[nodiscard]] mmrag_rft::libtorch::token_logprobs_result forward_logp(const mmrag_rft::prompt_batch& prompts,
+                                                                        const mmrag_rft::rollout_batch& r) {
     mmrag_rft::detail::require(prompts.size() == r.num_prompts, "torch_policy::log_probs", "prompts",
                                "must hold one prompt per group of the rollout");
     const encoded e = encode(prompts, r.group_size);
@@ -304,7 +314,8 @@ private:
     const auto positions = torch::cat({e.positions, cpos}, 1);
     const auto valid = torch::cat({e.valid, torch::ones({R, C}, torch::kBool)}, 1);
     const auto vis = see(e);
-    const auto logits = net_->run(net_->embed(tokens, vis, e.slots, segments), positions, causal_bias(valid, 0), nullptr);
+    const auto logits =
+        net_->run(net_->embed(tokens, vis, e.slots, segments), positions, causal_bias(valid, 0), nullptr);
     // The library's fused kernel (mmrag_rft/torch.hpp) at the rollout's temperature: one pass per row forward and
     // one backward, the [R, C, V] softmax never materialised.
     const auto threads = mmrag_rft::exec::par.with_threads(static_cast<std::size_t>(torch::get_num_threads()));

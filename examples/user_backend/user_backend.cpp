@@ -52,7 +52,8 @@ advantage_summary implement(const grpo_advantages_fn&, const pool& p, std::span<
   });
   advantage_summary s;
   s.groups = groups.num_groups();
-  for (const auto& c : part) s.degenerate_groups += c.degenerate, s.singleton_groups += c.singleton, s.masked_out += c.masked;
+  for (const auto& c : part)
+    s.degenerate_groups += c.degenerate, s.singleton_groups += c.singleton, s.masked_out += c.masked;
   return s;
 }
 
@@ -80,7 +81,8 @@ policy_loss_result implement(const policy_loss_fn&, const pool& p, const policy_
       for (std::size_t k = 0; k < cols; ++k) {
         const plan::loss_sums s = plan::loss_token(a, i, k, c, T(0));
         part[t].merge(s);
-        if (a.gspo_sequence_grad && a.m(i, k) != 0) dlogr += static_cast<double>(a.term(i, k, a.advantage(i, k), c).d_logr);
+        if (a.gspo_sequence_grad && a.m(i, k) != 0)
+          dlogr += static_cast<double>(a.term(i, k, a.advantage(i, k), c).d_logr);
       }
       part[t].seqs += c.len > 0;
       if (a.gspo_sequence_grad && c.len > 0) {
@@ -116,8 +118,10 @@ int main() {
     lp[k] = -1.0f + 0.5f * u(rng), old[k] = lp[k] + 0.1f * u(rng);
     mask[k] = (k % cols) < cols / 2 + (k / cols) % (cols / 2);
   }
-  const policy_loss_inputs<float> in{.log_probs = {lp.data(), rows, cols}, .old_log_probs = {old.data(), rows, cols},
-                                     .sequence_advantages = adv_seq, .mask = {mask.data(), rows, cols}};
+  const policy_loss_inputs<float> in{.log_probs = {lp.data(), rows, cols},
+                                     .old_log_probs = {old.data(), rows, cols},
+                                     .sequence_advantages = adv_seq,
+                                     .mask = {mask.data(), rows, cols}};
   double worst_loss = 0;
   for (const auto& o : {policy_loss_options::verl(), policy_loss_options::trl()}) {
     policy_loss_options opt = o;
@@ -127,7 +131,8 @@ int main() {
       const auto b = policy_loss(user::pool{}, in, {.log_probs = {g_pool.data(), rows, cols}}, opt);
       worst_loss = std::max(worst_loss, std::fabs(a.loss - b.loss) / std::max(1e-3, std::fabs(a.loss)));
       for (std::size_t k = 0; k < lp.size(); ++k)
-        worst_loss = std::max(worst_loss, std::fabs(double(g_seq[k]) - g_pool[k]) / (1e-6 + std::fabs(double(g_seq[k]))));
+        worst_loss =
+            std::max(worst_loss, std::fabs(double(g_seq[k]) - g_pool[k]) / (1e-6 + std::fabs(double(g_seq[k]))));
     }
   }
   std::printf("user backend: GRPO max |diff| %.3g, loss and gradient max relative diff %.3g\n", worst, worst_loss);

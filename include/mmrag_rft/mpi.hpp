@@ -32,17 +32,14 @@ public:
     check(MPI_Allreduce(MPI_IN_PLACE, v.data(), count(v.size()), MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
   }
   void all_gather(std::span<const double> in, std::span<double> out) const { gather(in, out, MPI_DOUBLE); }
-  void all_gather(std::span<const std::int64_t> in, std::span<std::int64_t> out) const {
-    gather(in, out, MPI_INT64_T);
-  }
+  void all_gather(std::span<const std::int64_t> in, std::span<std::int64_t> out) const { gather(in, out, MPI_INT64_T); }
 
 private:
   template <class T>
   void gather(std::span<const T> in, std::span<T> out, MPI_Datatype type) const {
     detail::require(out.size() == in.size() * static_cast<std::size_t>(size_), "mpi_communicator::all_gather", "out",
                     "must have size() * in.size() elements");
-    check(MPI_Allgather(in.data(), count(in.size()), type, out.data(), count(in.size()), type, comm_),
-          "MPI_Allgather");
+    check(MPI_Allgather(in.data(), count(in.size()), type, out.data(), count(in.size()), type, comm_), "MPI_Allgather");
   }
   static int count(std::size_t n) {
     detail::require(n <= 0x7fffffff, "mpi_communicator", "span", "has more elements than an MPI count holds");

@@ -31,8 +31,8 @@ advantages_output cuda_grpo_advantages(const torch::Tensor& rewards, const group
     torch::Tensor workspace = torch::empty({static_cast<std::int64_t>(bytes)}, r.options().dtype(torch::kUInt8));
     out.summary = cuda_kernels::grpo_advantages<T>(
         stream, workspace.data_ptr(), bytes, static_cast<const T*>(r.data_ptr()), static_cast<std::size_t>(r.numel()),
-        groups, offsets.defined() ? offsets.data_ptr<std::int64_t>() : nullptr, static_cast<T*>(out.advantages.data_ptr()),
-        out.keep.data_ptr<std::uint8_t>(), options);
+        groups, offsets.defined() ? offsets.data_ptr<std::int64_t>() : nullptr,
+        static_cast<T*>(out.advantages.data_ptr()), out.keep.data_ptr<std::uint8_t>(), options);
   };
   if (r.scalar_type() == torch::kDouble) run(double{});
   else run(float{});

@@ -16,8 +16,8 @@ advantage_summary grpo_advantages(void* stream, void* workspace, std::size_t wor
                                   std::size_t n, const group_layout& groups, const std::int64_t* device_offsets,
                                   T* advantages, std::uint8_t* keep, const grpo_options& options) {
   const gpu::launch l{static_cast<cudaStream_t>(stream), workspace, workspace_bytes, true};
-  return gpu::grpo_advantages<T>(l, std::span<const T>(rewards, n), groups, device_offsets,
-                                 std::span<T>(advantages, n), options, std::span<std::uint8_t>(keep, n));
+  return gpu::grpo_advantages<T>(l, std::span<const T>(rewards, n), groups, device_offsets, std::span<T>(advantages, n),
+                                 options, std::span<std::uint8_t>(keep, n));
 }
 
 template std::size_t grpo_workspace_bytes<float>(const group_layout&, const grpo_options&);

@@ -27,7 +27,8 @@ TEST_CASE("opo_advantages: hand-worked length-weighted baseline") {
   const std::vector<std::uint8_t> m{1, 1, 1, 1, 0, 0, 1, 1, 0};
   const mask_view mask(m.data(), 3, 3);
   const std::vector<std::int64_t> off{0, 2, 3};
-  const auto s = opo_advantages(std::span<const double>(r), group_layout::from_offsets(off), mask, std::span<double>(a));
+  const auto s =
+      opo_advantages(std::span<const double>(r), group_layout::from_offsets(off), mask, std::span<double>(a));
   CHECK(a[0] == 0.25);
   CHECK(a[1] == -0.75);
   CHECK(a[2] == 2.0);
@@ -39,8 +40,8 @@ TEST_CASE("opo_advantages: hand-worked length-weighted baseline") {
   CHECK(a[0] == 0.5);
   CHECK(a[1] == -0.5);
   r[1] = std::numeric_limits<double>::quiet_NaN();
-  CHECK_THROWS_AS(opo_advantages(std::span<const double>(r), group_layout::from_offsets(off), mask, std::span<double>(a)),
-                  error);
+  CHECK_THROWS_AS(
+      opo_advantages(std::span<const double>(r), group_layout::from_offsets(off), mask, std::span<double>(a)), error);
 }
 
 TEST_CASE("gpg_advantages: hand-worked alpha and group mean") {
@@ -60,15 +61,18 @@ TEST_CASE("gpg_advantages: hand-worked alpha and group mean") {
   (void)gpg_advantages(std::span<const double>(zeros), group_layout::uniform(2, 2), std::span<double>(a));
   for (double x : a) CHECK(x == 0.0);
   o.f_norm = 0.0;
-  CHECK_THROWS_AS(gpg_advantages(std::span<const double>(r), group_layout::uniform(2, 2), std::span<double>(a), o), error);
+  CHECK_THROWS_AS(gpg_advantages(std::span<const double>(r), group_layout::uniform(2, 2), std::span<double>(a), o),
+                  error);
 }
 
 TEST_CASE("grpo_passk_advantages: only the best completion is credited") {
   std::vector<double> r{0.2, 0.9, 0.5, 0.5, 0.5}, a(5);
   const std::vector<std::int64_t> off{0, 3, 5};
-  const auto s = grpo_passk_advantages(std::span<const double>(r), group_layout::from_offsets(off), std::span<double>(a));
-  const double mean = 1.6 / 3, sd = std::sqrt(((0.2 - mean) * (0.2 - mean) + (0.9 - mean) * (0.9 - mean) +
-                                               (0.5 - mean) * (0.5 - mean)) / 2.0);
+  const auto s =
+      grpo_passk_advantages(std::span<const double>(r), group_layout::from_offsets(off), std::span<double>(a));
+  const double mean = 1.6 / 3,
+               sd = std::sqrt(
+                   ((0.2 - mean) * (0.2 - mean) + (0.9 - mean) * (0.9 - mean) + (0.5 - mean) * (0.5 - mean)) / 2.0);
   CHECK(a[0] == 0.0);
   CHECK(a[1] == doctest::Approx(0.4 / (sd + 1e-6)).epsilon(1e-14));
   CHECK(a[2] == 0.0);
@@ -93,7 +97,8 @@ TEST_CASE("remax_advantages: reward minus the greedy reward, broadcast over the 
   CHECK(a[0] == 0.5);
   CHECK(a[1] == -0.5);
   b[1] = std::numeric_limits<double>::infinity();
-  CHECK_THROWS_AS(remax_advantages(std::span<const double>(r), std::span<const double>(b), std::span<double>(a)), error);
+  CHECK_THROWS_AS(remax_advantages(std::span<const double>(r), std::span<const double>(b), std::span<double>(a)),
+                  error);
   std::vector<double> empty, e;
   remax_advantages(std::span<const double>(empty), std::span<const double>(empty), std::span<double>(e));
 }
@@ -130,7 +135,7 @@ TEST_CASE("opo, gpg, grpo_passk, remax: par is bitwise seq; empty batch") {
                        std::span<double>(out));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("advantages")
 
 TEST_CASE("reinforce_pp_baseline_advantages: keyed groups") {
   // Keys p0 p1 p0 p1: the group form on the gathered batch, scattered back, and bitwise the layout form in place.
@@ -138,18 +143,27 @@ TEST_CASE("reinforce_pp_baseline_advantages: keyed groups") {
   const std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 1, 1, 1};
   const mask_view mask(m.data(), 4, 2);
   const std::vector<std::int64_t> keys{7, 9, 7, 9};
-  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask, std::span<double>(a));
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r),
+                                         keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask,
+                                         std::span<double>(a));
   // Centred: -1, 2, 1, -2 with lengths 2, 1, 2, 2: token mean (−2 + 2 + 2 − 4)/7 = −2/7.
   std::vector<double> centred{-1.0, 2.0, 1.0, -2.0}, len{2, 1, 2, 2};
   double mean = 0, var = 0;
   for (int i = 0; i < 4; ++i) mean += len[i] * centred[i] / 7.0;
   for (int i = 0; i < 4; ++i) var += len[i] * (centred[i] - mean) * (centred[i] - mean) / 6.0; // unbiased
-  for (int i = 0; i < 4; ++i) CHECK(a[i] == doctest::Approx((centred[i] - mean) / std::sqrt(var + 1e-8)).epsilon(1e-12));
+  for (int i = 0; i < 4; ++i)
+    CHECK(a[i] == doctest::Approx((centred[i] - mean) / std::sqrt(var + 1e-8)).epsilon(1e-12));
   const std::vector<std::int64_t> adjacent{7, 7, 9, 9};
   std::vector<double> r2{1.0, 3.0, 4.0, 0.0};
-  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2), keyed_groups::from_keys(std::span<const std::int64_t>(adjacent)), mask, std::span<double>(a));
-  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2), group_layout::uniform(2, 2), mask, std::span<double>(b));
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2),
+                                         keyed_groups::from_keys(std::span<const std::int64_t>(adjacent)), mask,
+                                         std::span<double>(a));
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r2), group_layout::uniform(2, 2), mask,
+                                         std::span<double>(b));
   CHECK(bitwise_equal(a, b));
   r[0] = std::numeric_limits<double>::quiet_NaN();
-  CHECK_THROWS_AS(reinforce_pp_baseline_advantages(std::span<const double>(r), keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask, std::span<double>(a)), error);
+  CHECK_THROWS_AS(reinforce_pp_baseline_advantages(std::span<const double>(r),
+                                                   keyed_groups::from_keys(std::span<const std::int64_t>(keys)), mask,
+                                                   std::span<double>(a)),
+                  error);
 }

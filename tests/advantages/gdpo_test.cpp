@@ -162,7 +162,7 @@ TEST_CASE("gdpo_advantages: all-equal components add exactly 0; an all-degenerat
   const std::vector<float> flat(12, 0.3f);
   (void)gdpo_advantages(matrix_view<const float>(flat.data(), 6, 2), {}, group_layout::uniform(2, 3), a);
   for (float x : a) CHECK(x == 0.0f); // ... but with no spread at all every advantage is 0, never NaN
-  gdpo_options o = exact_gdpo(); // both epsilons 0: all-equal components are skipped, never 0 / 0
+  gdpo_options o = exact_gdpo();      // both epsilons 0: all-equal components are skipped, never 0 / 0
   (void)gdpo_advantages(matrix_view<const float>(flat.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o);
   for (float x : a) CHECK(x == 0.0f);
   (void)gdpo_advantages(matrix_view<const float>(r.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o);
@@ -183,9 +183,9 @@ TEST_CASE("gdpo_advantages: a group of one follows the component singleton polic
   (void)gdpo_advantages(matrix_view<const double>(r.data(), 3, 2), {}, group_layout::from_offsets(off), a, o);
   CHECK(a[0] == 0.0);
   o.component.singleton = singleton_group::error;
-  CHECK_THROWS_AS((void)gdpo_advantages(matrix_view<const double>(r.data(), 3, 2), {},
-                                        group_layout::from_offsets(off), a, o),
-                  mmrag_rft::error);
+  CHECK_THROWS_AS(
+      (void)gdpo_advantages(matrix_view<const double>(r.data(), 3, 2), {}, group_layout::from_offsets(off), a, o),
+      mmrag_rft::error);
 }
 
 TEST_CASE("gdpo_advantages: a NaN component is an error naming the completion, or masks the whole completion") {
@@ -201,7 +201,8 @@ TEST_CASE("gdpo_advantages: a NaN component is an error naming the completion, o
   }
   gdpo_options o;
   o.component.nonfinite = nonfinite_rewards::mask_out;
-  const auto s = gdpo_advantages(matrix_view<const double>(r.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o, keep);
+  const auto s =
+      gdpo_advantages(matrix_view<const double>(r.data(), 6, 2), {}, group_layout::uniform(2, 3), a, o, keep);
   CHECK(s.masked_out == 1);
   CHECK(keep == std::vector<std::uint8_t>{1, 1, 0, 1, 1, 1});
   CHECK(a[2] == 0.0);
@@ -249,4 +250,4 @@ TEST_CASE("gdpo_advantages: seq and par agree bitwise") {
   CHECK(a == b);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("advantages")

@@ -54,7 +54,8 @@ TEST_CASE("grpo_advantages: biased std option and batch scale") {
   (void)grpo_advantages(r, group_layout::uniform(2, 2), a, o);
   CHECK(a[0] == doctest::Approx(0.5 / (0.5 + 1e-6)));
   o = grpo_options::trl();
-  o.scale = reward_scale::batch; // group mean, batch std (unbiased over all 4): mean 1.25, var (0.0625+1.5625+3.0625+0.0625)/3
+  o.scale = reward_scale::
+      batch; // group mean, batch std (unbiased over all 4): mean 1.25, var (0.0625+1.5625+3.0625+0.0625)/3
   (void)grpo_advantages(r, group_layout::uniform(2, 2), a, o);
   const double sd = std::sqrt((0.0625 + 1.5625 + 3.0625 + 0.0625) / 3.0);
   CHECK(a[0] == doctest::Approx(0.5 / (sd + 1e-4)));
@@ -101,7 +102,7 @@ TEST_CASE("grpo_advantages: an all-equal group of non-dyadic float rewards gets 
 
 TEST_CASE("grpo_advantages: all-equal groups are exactly 0 and degenerate, for epsilon 0 and inexact means") {
   grpo_options o;
-  o.epsilon = 0; // validates (>= 0): an all-equal group must not become 0 / 0
+  o.epsilon = 0;                             // validates (>= 0): an all-equal group must not become 0 / 0
   for (const std::size_t g : {2u, 3u, 8u}) { // the fixed-size tree (2, 8) and the runtime-size loop (3)
     std::vector<double> r(2 * g, 0.25), a(2 * g, 9.0);
     for (std::size_t j = g; j < 2 * g; ++j) r[j] = j % 2 ? 1.0 : 0.0;
@@ -147,8 +148,8 @@ TEST_CASE("grpo_advantages: rewards near DBL_MAX overflow no sum: finite advanta
   }
   // {1.7e308, 1.6e308} overflows the sum, {1.7e308, -1.7e308} the deviation: the advantages are those of the
   // rewards divided by 1e300 (the same up to rounding: the scaled epsilon is negligible here, as in the reference).
-  for (const auto& pair : {std::vector<double>{big, 1.6e308}, std::vector<double>{big, -big},
-                           std::vector<double>{big, -big, 0.0, 1.0}}) {
+  for (const auto& pair :
+       {std::vector<double>{big, 1.6e308}, std::vector<double>{big, -big}, std::vector<double>{big, -big, 0.0, 1.0}}) {
     std::vector<double> small(pair.size()), want(pair.size()), a(pair.size()), a2(pair.size());
     for (std::size_t j = 0; j < pair.size(); ++j) small[j] = pair[j] / 1e300;
     grpo_options o;
@@ -184,8 +185,8 @@ TEST_CASE("grpo_advantages: a group of one follows the singleton policy of each 
 
 TEST_CASE("grpo_advantages: NaN or Inf rewards are an error naming the index, or masked out on request") {
   std::vector<float> r{1.0f, 0.0f, std::numeric_limits<float>::quiet_NaN(), 1.0f, 0.0f, 0.5f}, a(6);
-  CHECK_THROWS_WITH_AS((void)grpo_advantages(r, group_layout::uniform(2, 3), a),
-                       doctest::Contains("rewards[2] is NaN"), mmrag_rft::error);
+  CHECK_THROWS_WITH_AS((void)grpo_advantages(r, group_layout::uniform(2, 3), a), doctest::Contains("rewards[2] is NaN"),
+                       mmrag_rft::error);
   r[2] = std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH_AS((void)grpo_advantages(r, group_layout::uniform(2, 3), a),
                        doctest::Contains("rewards[2] is infinite"), mmrag_rft::error);
@@ -316,8 +317,8 @@ TEST_CASE("reinforce_pp_advantages: discounted returns reset at masked positions
   // Row 0: rewards only at its last valid token (t = 2), gamma 0.5; row 1 has one valid token.
   std::vector<double> tr{0, 0, 1, 0, 2, 0, 0, 0}, ret(8), adv(8);
   std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 0, 0, 0};
-  const auto s = reinforce_pp_advantages(matrix_view<const double>(tr.data(), 2, 4), {m.data(), 2, 4}, 0.5, {ret.data(), 2, 4},
-                                                 {adv.data(), 2, 4});
+  const auto s = reinforce_pp_advantages(matrix_view<const double>(tr.data(), 2, 4), {m.data(), 2, 4}, 0.5,
+                                         {ret.data(), 2, 4}, {adv.data(), 2, 4});
   CHECK(ret[2] == 1.0);
   CHECK(ret[1] == 0.5);
   CHECK(ret[0] == 0.25);
@@ -337,7 +338,8 @@ TEST_CASE("reinforce_pp_baseline_advantages: group mean subtracted then token-we
   std::vector<std::int64_t> off{0, 2, 3};
   // lengths 2, 1, 1 -> token values {0.5, 0.5, -0.5, 0 (singleton: mean 0 -> 2)}
   std::vector<std::uint8_t> m{1, 1, 1, 0, 1, 0};
-  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2}, a);
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2},
+                                         a);
   const std::vector<double> tokens{0.5, 0.5, -0.5, 2.0};
   const double mean = 2.5 / 4;
   double m2 = 0;
@@ -347,8 +349,8 @@ TEST_CASE("reinforce_pp_baseline_advantages: group mean subtracted then token-we
   CHECK(a[1] == doctest::Approx((-0.5 - mean) * scale));
   CHECK(a[2] == doctest::Approx((2.0 - mean) * scale));
   // OpenRLHF whitening: biased variance, clamp instead of add.
-  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2}, a,
-                                                 whitening_options::openrlhf());
+  (void)reinforce_pp_baseline_advantages(std::span<const double>(r), group_layout::from_offsets(off), {m.data(), 3, 2},
+                                         a, whitening_options::openrlhf());
   CHECK(a[0] == doctest::Approx((0.5 - mean) / std::sqrt(m2 / 4)));
 }
 
@@ -358,21 +360,21 @@ TEST_CASE("gae_advantages: hand-worked two-step return with a skipped masked tok
   std::vector<std::uint8_t> m{1, 0, 1};
   gae_options o;
   o.gamma = 0.9, o.lam = 0.8, o.whiten = false;
-  (void)gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
-                               {ret.data(), 1, 3}, o);
-  const double d2 = 1.0 - 0.25;            // next value 0 after the last token
+  (void)gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3},
+                       {adv.data(), 1, 3}, {ret.data(), 1, 3}, o);
+  const double d2 = 1.0 - 0.25;             // next value 0 after the last token
   const double d0 = 0.0 + 0.9 * 0.25 - 0.5; // next *valid* value is token 2's
   CHECK(adv[2] == doctest::Approx(d2));
   CHECK(adv[0] == doctest::Approx(d0 + 0.9 * 0.8 * d2));
   CHECK(ret[0] == doctest::Approx(adv[0] + 0.5));
   CHECK(adv[1] == 0.0);
   o.whiten = true;
-  const auto s = gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3}, {adv.data(), 1, 3},
-                                        {ret.data(), 1, 3}, o);
+  const auto s = gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3},
+                                {adv.data(), 1, 3}, {ret.data(), 1, 3}, o);
   CHECK(s.count == 2);
   CHECK(adv[0] + adv[2] == doctest::Approx(0.0).scale(1));
   CHECK_THROWS_AS((void)gae_advantages(matrix_view<const double>(r.data(), 1, 3), {v.data(), 1, 3}, {m.data(), 1, 3},
-                                               {adv.data(), 1, 3}, {ret.data(), 1, 3}, gae_options{.gamma = 2.0}),
+                                       {adv.data(), 1, 3}, {ret.data(), 1, 3}, gae_options{.gamma = 2.0}),
                   mmrag_rft::error);
 }
 
@@ -410,4 +412,4 @@ TEST_CASE("grpo_advantages: a Dr. GRPO advantage beyond the type's range is a lo
   for (const double x : a) CHECK(std::isfinite(x));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("advantages")

@@ -207,7 +207,8 @@ TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, tr
   std::vector<std::uint8_t> mask(15, 9);
   std::vector<std::int64_t> lengths{3, 3, 1};
   std::vector<std::uint8_t> truncated(3);
-  auto s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, lengths, truncated);
+  auto s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, lengths,
+                               truncated);
   CHECK(std::vector<std::uint8_t>(mask.begin(), mask.begin() + 5) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
   CHECK(std::vector<std::uint8_t>(mask.begin() + 5, mask.begin() + 10) == std::vector<std::uint8_t>{1, 1, 1, 0, 0});
   CHECK(mask[10] == 1);
@@ -215,7 +216,7 @@ TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, tr
   CHECK(truncated == std::vector<std::uint8_t>{0, 1, 0});
   CHECK(s.valid_tokens == 7);
   s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5},
-                                        {.include_eos = false, .mask_truncated = true}, lengths);
+                          {.include_eos = false, .mask_truncated = true}, lengths);
   CHECK(s.valid_tokens == 2);
   CHECK(mask[5] == 0);
   CHECK(mask[10] == 0);
@@ -223,16 +224,17 @@ TEST_CASE("build_response_mask: EOS included, padding after EOS never counts, tr
   s = build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5});
   CHECK(s.valid_tokens == 3 + 5 + 1);
   std::vector<std::int64_t> bad_len{3, 9, 1};
-  CHECK_THROWS_WITH_AS((void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, bad_len),
-                       doctest::Contains("lengths[1]"), mmrag_rft::error);
+  CHECK_THROWS_WITH_AS(
+      (void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 3, 5), 2, {mask.data(), 3, 5}, {}, bad_len),
+      doctest::Contains("lengths[1]"), mmrag_rft::error);
 }
 
 TEST_CASE("build_response_mask: a bad length leaves the mask and the truncation flags untouched") {
   std::vector<std::int64_t> ids{5, 2, 0, 5, 6, 7};
   std::vector<std::uint8_t> mask(6, 9), truncated(2, 9);
   const std::vector<std::int64_t> lengths{2, 4}; // row 1 is bad, row 0 would be written first
-  CHECK_THROWS_WITH_AS((void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 2, 3), 2, {mask.data(), 2, 3}, {}, lengths,
-                                                               truncated),
+  CHECK_THROWS_WITH_AS((void)build_response_mask(matrix_view<const std::int64_t>(ids.data(), 2, 3), 2,
+                                                 {mask.data(), 2, 3}, {}, lengths, truncated),
                        doctest::Contains("lengths[1]"), mmrag_rft::error);
   CHECK(mask == std::vector<std::uint8_t>(6, 9));
   CHECK(truncated == std::vector<std::uint8_t>(2, 9));
@@ -245,4 +247,4 @@ TEST_CASE("error: names the function, the argument and the index") {
   CHECK(e.argument() == "rewards");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("core")

@@ -68,15 +68,16 @@ test::random_batch<T> loss_batch(std::uint64_t seed, std::size_t rows, std::size
 template <class T>
 struct device_loss_batch {
   const test::random_batch<T>& h;
-  device_buffer<T> lp{h.log_probs}, old{h.old_log_probs}, adv{h.token_advantages}, ref{h.ref_log_probs},
-      ent{h.entropy}, seq_adv{h.seq_advantages}, g{h.log_probs.size()}, ge{h.log_probs.size()};
+  device_buffer<T> lp{h.log_probs}, old{h.old_log_probs}, adv{h.token_advantages}, ref{h.ref_log_probs}, ent{h.entropy},
+      seq_adv{h.seq_advantages}, g{h.log_probs.size()}, ge{h.log_probs.size()};
   device_buffer<std::uint8_t> m{h.mask};
   explicit device_loss_batch(const test::random_batch<T>& host) : h(host) {}
 
   [[nodiscard]] policy_loss_inputs<T> host_inputs(bool token_adv) const {
     const std::size_t b = h.rows, t = h.cols;
-    policy_loss_inputs<T> in{{h.log_probs.data(), b, t},     {h.old_log_probs.data(), b, t}, {}, {},
-                             mask_view(h.mask.data(), b, t), {h.ref_log_probs.data(), b, t}, {h.entropy.data(), b, t}};
+    policy_loss_inputs<T> in{
+        {h.log_probs.data(), b, t},     {h.old_log_probs.data(), b, t}, {}, {}, mask_view(h.mask.data(), b, t),
+        {h.ref_log_probs.data(), b, t}, {h.entropy.data(), b, t}};
     if (token_adv) in.advantages = {h.token_advantages.data(), b, t};
     else in.sequence_advantages = h.seq_advantages;
     return in;
@@ -92,8 +93,9 @@ struct device_loss_batch {
   void compare(const policy_loss_options& o, bool token_adv, double rel,
                std::size_t max_blocks = mc::tuning::loss_max_blocks) const {
     std::vector<T> want_g(h.log_probs.size()), want_ge(h.log_probs.size());
-    const auto want = policy_loss(exec::seq, host_inputs(token_adv),
-                                  policy_loss_grads<T>{{want_g.data(), h.rows, h.cols}, {want_ge.data(), h.rows, h.cols}}, o);
+    const auto want =
+        policy_loss(exec::seq, host_inputs(token_adv),
+                    policy_loss_grads<T>{{want_g.data(), h.rows, h.cols}, {want_ge.data(), h.rows, h.cols}}, o);
     g.poison();
     ge.poison();
     device_buffer<unsigned char> ws(mc::policy_loss_workspace_bytes(h.rows));
@@ -122,6 +124,4 @@ struct device_loss_batch {
   }
 };
 
-
 } // namespace
-

@@ -31,7 +31,8 @@ TEST_CASE("load_mmqa: reads a gzip file as its content, whatever its name") {
   }
   // Two members, split inside a line (as `cat a.gz b.gz` makes): one stream, the same questions and line numbers.
   const std::size_t cut = text.size() / 2;
-  const mmqa_dataset two = load_mmqa(test::write_gzip("mmrag_rft_gz_two.jsonl.gz", {text.substr(0, cut), text.substr(cut)}));
+  const mmqa_dataset two =
+      load_mmqa(test::write_gzip("mmrag_rft_gz_two.jsonl.gz", {text.substr(0, cut), text.substr(cut)}));
   CHECK(two.samples.size() == want.samples.size());
 }
 
@@ -47,13 +48,15 @@ TEST_CASE("load_webqa: reads a gzip file as its content, and a plain one named .
 }
 
 TEST_CASE("load_mmqa: a truncated gzip file is a located read error, and errors keep their line numbers") {
-  const auto whole = test::read_bytes(test::write_gzip("mmrag_rft_gz_full.jsonl.gz", {test::read_bytes(test::files + "/mmqa_small.jsonl")}));
+  const auto whole = test::read_bytes(
+      test::write_gzip("mmrag_rft_gz_full.jsonl.gz", {test::read_bytes(test::files + "/mmqa_small.jsonl")}));
   const auto cut = test::write_plain("mmrag_rft_gz_cut.jsonl.gz", whole.substr(0, whole.size() - 12));
   auto e = error_of([&] { (void)load_mmqa(cut); });
   CHECK(e.file() == cut.string());
   CHECK(e.message().rfind("read error", 0) == 0);
   // A malformed second line inside a gzip file: the same located error as in the plain file.
-  const auto bad = test::write_gzip("mmrag_rft_gz_bad.jsonl.gz", {"{\"qid\": \"q1\", \"question\": \"q\"}\n{\"qid\": 5}\n"});
+  const auto bad =
+      test::write_gzip("mmrag_rft_gz_bad.jsonl.gz", {"{\"qid\": \"q1\", \"question\": \"q\"}\n{\"qid\": 5}\n"});
   e = error_of([&] { (void)load_mmqa(bad); });
   CHECK(e.line() == 2);
   CHECK(e.field() == "qid");
@@ -69,7 +72,8 @@ TEST_CASE("detect_gold_format: from the first member of the content, compressed 
   CHECK(detect_gold_format(test::write_gzip("mmrag_rft_fmt_b.jsonl.gz", {webqa_text})) == gold_format::webqa);
   CHECK(detect_gold_format(test::write_plain("mmrag_rft_fmt_c", webqa_text)) == gold_format::webqa);
   // The first member decides: any MultimodalQA question field, or a key mapping to an object.
-  CHECK(detail::gold_format_of("\xEF\xBB\xBF {\"metadata\": {\"type\": \"TextQ\"}, \"qid\": \"q\"}") == gold_format::mmqa);
+  CHECK(detail::gold_format_of("\xEF\xBB\xBF {\"metadata\": {\"type\": \"TextQ\"}, \"qid\": \"q\"}") ==
+        gold_format::mmqa);
   CHECK(detail::gold_format_of("{\n  \"d5bbc1\": {\"Q\": \"x\"}}") == gold_format::webqa);
   CHECK_FALSE(detail::gold_format_of("{\"d5bbc1\": 3}"));
   CHECK_FALSE(detail::gold_format_of("[{\"qid\": \"q\"}]"));
@@ -82,4 +86,4 @@ TEST_CASE("detect_gold_format: from the first member of the content, compressed 
   CHECK_THROWS_AS((void)detect_gold_format("/nonexistent/gold.json"), file_error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("data")

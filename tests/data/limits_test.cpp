@@ -69,8 +69,8 @@ TEST_CASE("parse_webqa: nesting deeper than max_depth is a located error, also i
 }
 
 TEST_CASE("parse_webqa: an image_id above INT64_MAX is read as its decimal text") {
-  const auto s = parse_webqa(
-      R"({"g1": {"Q": "q", "img_posFacts": [{"image_id": 18446744073709551615, "title": "t"}]}})");
+  const auto s =
+      parse_webqa(R"({"g1": {"Q": "q", "img_posFacts": [{"image_id": 18446744073709551615, "title": "t"}]}})");
   REQUIRE(s.size() == 1);
   REQUIRE(s[0].documents.size() == 1);
   CHECK(s[0].documents[0].id == "18446744073709551615");
@@ -93,9 +93,10 @@ TEST_CASE("load_mmqa: a number out of range names the file and line") {
 }
 
 TEST_CASE("load_mmqa: an integer answer is written as Python writes an int, a float as Python writes a float") {
-  const auto path = limits_temp("mmrag_rft_limits_int.jsonl",
-                                "{\"qid\": \"a\", \"question\": \"q\", \"answers\": [{\"answer\": 3}, {\"answer\": 3.0}, "
-                                "{\"answer\": 18446744073709551615}]}\n");
+  const auto path =
+      limits_temp("mmrag_rft_limits_int.jsonl",
+                  "{\"qid\": \"a\", \"question\": \"q\", \"answers\": [{\"answer\": 3}, {\"answer\": 3.0}, "
+                  "{\"answer\": 18446744073709551615}]}\n");
   const auto d = load_mmqa(path);
   REQUIRE(d.samples.size() == 1);
   CHECK(d.samples[0].answers == std::vector<std::string>{"3", "3.0", "18446744073709551615"});
@@ -103,7 +104,8 @@ TEST_CASE("load_mmqa: an integer answer is written as Python writes an int, a fl
 
 TEST_CASE("load_mmqa: a line longer than max_line_bytes is a located error, not an allocation of the whole") {
   const std::string good = "{\"qid\": \"a\", \"question\": \"q\"}\n";
-  const auto path = limits_temp("mmrag_rft_limits_long.jsonl", good + "{\"qid\": \"" + std::string(500, 'x') + "\", \"question\": \"q\"}\n");
+  const auto path = limits_temp("mmrag_rft_limits_long.jsonl",
+                                good + "{\"qid\": \"" + std::string(500, 'x') + "\", \"question\": \"q\"}\n");
   mmqa_load_options o;
   o.max_line_bytes = 100;
   const auto e = error_of([&] { (void)load_mmqa(path, o); });
@@ -115,4 +117,4 @@ TEST_CASE("load_mmqa: a line longer than max_line_bytes is a located error, not 
   CHECK(mmqa_load_options{}.max_line_bytes == std::size_t{64} << 20);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("data")

@@ -83,9 +83,10 @@ TEST_CASE("load_mmqa: accepts a test file without answers or supporting context"
 }
 
 TEST_CASE("load_mmqa: names file, line, qid and field when a question is malformed") {
-  const auto p = write_temp("mmrag_rft_mmqa_bad.jsonl",
-                            "{\"qid\": \"ok\", \"question\": \"q\"}\n"
-                            "{\"qid\": \"a33985\", \"question\": \"q\", \"answers\": [{\"answer\": \"x\"}, {\"answer\": [1]}]}\n");
+  const auto p =
+      write_temp("mmrag_rft_mmqa_bad.jsonl",
+                 "{\"qid\": \"ok\", \"question\": \"q\"}\n"
+                 "{\"qid\": \"a33985\", \"question\": \"q\", \"answers\": [{\"answer\": \"x\"}, {\"answer\": [1]}]}\n");
   auto e = error_of([&] { (void)load_mmqa(p); });
   CHECK(e.file() == p.string());
   CHECK(e.line() == 2);
@@ -128,10 +129,11 @@ TEST_CASE("load_mmqa: names the context file and line when a context record is m
   CHECK_THROWS_AS((void)load_mmqa(files + "/missing.jsonl"), file_error);
 }
 
-
 TEST_CASE("load_mmqa: a damaged gzip stream is an error at a line of the content") {
   // The gzip magic and a header cut short: read as gzip (told from the content), then a read error.
-  const auto path = write_temp("mmrag_rft_mmqa_damaged_gzip.jsonl", std::string("\x1f\x8b" "xyz", 5));
+  const auto path = write_temp("mmrag_rft_mmqa_damaged_gzip.jsonl", std::string("\x1f\x8b"
+                                                                                "xyz",
+                                                                                5));
   try {
     (void)load_mmqa(path);
     FAIL("no error");
@@ -142,4 +144,4 @@ TEST_CASE("load_mmqa: a damaged gzip stream is an error at a line of the content
   }
   std::filesystem::remove(path);
 }
-} // TEST_SUITE
+} // TEST_SUITE("data")

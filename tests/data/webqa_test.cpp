@@ -113,8 +113,9 @@ TEST_CASE("load_webqa: attach_image hook fills image documents only") {
 }
 
 TEST_CASE("parse_webqa: names record, field path, line and byte when a field has the wrong type") {
-  const std::string text = "{\n \"d5bbc0\": {\"Q\": \"q\",\n  \"img_posFacts\": [{\"image_id\": 1}, {\"image_id\": 2},\n"
-                           "   {\"image_id\": \"3\"}]}}";
+  const std::string text =
+      "{\n \"d5bbc0\": {\"Q\": \"q\",\n  \"img_posFacts\": [{\"image_id\": 1}, {\"image_id\": 2},\n"
+      "   {\"image_id\": \"3\"}]}}";
   const auto e = error_of([&] { (void)parse_webqa(text, "val.json"); });
   CHECK(e.file() == "val.json");
   CHECK(e.record() == "d5bbc0");
@@ -122,9 +123,8 @@ TEST_CASE("parse_webqa: names record, field path, line and byte when a field has
   CHECK(e.message() == "expected integer, got string");
   CHECK(e.line() == 4);
   CHECK(text.substr(e.byte_offset(), 1) == "\""); // the closing quote of "3"
-  CHECK(std::string(e.what()) ==
-        "parse_webqa: val.json:4 (byte " + std::to_string(e.byte_offset()) +
-            "): \"d5bbc0\": img_posFacts[2].image_id: expected integer, got string");
+  CHECK(std::string(e.what()) == "parse_webqa: val.json:4 (byte " + std::to_string(e.byte_offset()) +
+                                     "): \"d5bbc0\": img_posFacts[2].image_id: expected integer, got string");
 }
 
 TEST_CASE("parse_webqa: reports missing required fields and accepts missing optional ones") {
@@ -195,8 +195,8 @@ TEST_CASE("load_webqa: reads a file larger than one chunk with correct lines") {
     std::ofstream f(path);
     f << "{\n";
     for (int i = 0; i < n; ++i) {
-      f << "\"g" << i << "\": {\"Q\": \"question " << i << " " << std::string(400, 'x') << "\", \"img_posFacts\": [{\"image_id\": "
-        << i << "}]},\n";
+      f << "\"g" << i << "\": {\"Q\": \"question " << i << " " << std::string(400, 'x')
+        << "\", \"img_posFacts\": [{\"image_id\": " << i << "}]},\n";
     }
     f << "\"last\": {\"Q\": \"q\", \"img_posFacts\": [{\"image_id\": \"oops\"}]}\n}\n";
   }
@@ -215,4 +215,4 @@ TEST_CASE("load_webqa: reads a file larger than one chunk with correct lines") {
   std::filesystem::remove(path);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("data")

@@ -75,8 +75,8 @@ void check_split(const batch<T>& b, const std::vector<std::size_t>& c, const Opt
   std::vector<T> ref(n), got(n, T(-7));
   std::vector<std::uint8_t> ref_keep(n), got_keep(n, 9);
   const auto groups = keyed_groups::from_keys(std::span<const std::uint64_t>(b.keys));
-  const advantage_summary want = single(std::span<const T>(b.rewards), groups, std::span<T>(ref), o,
-                                        std::span<std::uint8_t>(ref_keep));
+  const advantage_summary want =
+      single(std::span<const T>(b.rewards), groups, std::span<T>(ref), o, std::span<std::uint8_t>(ref_keep));
   const int ranks = static_cast<int>(c.size()) - 1;
   std::vector<advantage_summary> sums(static_cast<std::size_t>(ranks));
   const auto errors = run_ranks(ranks, [&](const thread_communicator& comm) {
@@ -128,8 +128,8 @@ TEST_CASE_TEMPLATE("distributed GRPO and RLOO are bitwise the single-process res
   const auto uniform8 = [](std::mt19937_64&) { return std::size_t{8}; };
   const auto uniform5 = [](std::mt19937_64&) { return std::size_t{5}; };
   const auto ragged = [](std::mt19937_64& g) { return std::size_t{1} + g() % 9; };
-  const grpo_options grpo_opts[] = {grpo_options::verl(), grpo_options::trl(), grpo_options::dr_grpo(),
-                                    batch_scaled(), masking()};
+  const grpo_options grpo_opts[] = {grpo_options::verl(), grpo_options::trl(), grpo_options::dr_grpo(), batch_scaled(),
+                                    masking()};
   rloo_options rloo_masking;
   rloo_masking.nonfinite = nonfinite_rewards::mask_out;
   const rloo_options rloo_opts[] = {rloo_options{}, rloo_masking};
@@ -184,7 +184,8 @@ TEST_CASE("distributed GRPO: errors are raised on every rank") {
   };
   for (const auto& e : run(grpo_options{}, k)) {
     REQUIRE(e);
-    CHECK_THROWS_WITH_AS(std::rethrow_exception(e), doctest::Contains("rewards[2] is not finite (rank 1"), mmrag_rft::error);
+    CHECK_THROWS_WITH_AS(std::rethrow_exception(e), doctest::Contains("rewards[2] is not finite (rank 1"),
+                         mmrag_rft::error);
   }
   grpo_options refuse = masking();
   refuse.singleton = singleton_group::error;

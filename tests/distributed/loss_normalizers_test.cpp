@@ -99,18 +99,21 @@ TEST_CASE("global normalisers: the ranks' gradients sum to the single-process gr
             std::vector<std::vector<std::size_t>> micro(static_cast<std::size_t>(ranks));
             std::size_t widest = 1;
             for (int r = 0; r < ranks; ++r) {
-              micro[static_cast<std::size_t>(r)] = cuts(rng, rank_cut[static_cast<std::size_t>(r)],
-                                                        rank_cut[static_cast<std::size_t>(r) + 1], 1 + static_cast<int>(rng() % 3));
+              micro[static_cast<std::size_t>(r)] =
+                  cuts(rng, rank_cut[static_cast<std::size_t>(r)], rank_cut[static_cast<std::size_t>(r) + 1],
+                       1 + static_cast<int>(rng() % 3));
               const auto& m = micro[static_cast<std::size_t>(r)];
               for (std::size_t k = 0; k + 1 < m.size(); ++k) widest = std::max(widest, longest(b, m[k], m[k + 1]));
             }
             const run_out want = loss_of(slice(b, 0, rows, widest), o);
-            std::vector<double> grad(rows * widest, 0.0), grad_ent(rows * widest, 0.0), losses(static_cast<std::size_t>(ranks));
+            std::vector<double> grad(rows * widest, 0.0), grad_ent(rows * widest, 0.0),
+                losses(static_cast<std::size_t>(ranks));
             const auto errors = run_ranks(ranks, [&](const thread_communicator& comm) {
               const auto& m = micro[static_cast<std::size_t>(comm.rank())];
               std::vector<random_batch<double>> parts;
               std::vector<mask_view> masks;
-              for (std::size_t k = 0; k + 1 < m.size(); ++k) parts.push_back(slice(b, m[k], m[k + 1], longest(b, m[k], m[k + 1])));
+              for (std::size_t k = 0; k + 1 < m.size(); ++k)
+                parts.push_back(slice(b, m[k], m[k + 1], longest(b, m[k], m[k + 1])));
               for (const auto& s : parts) masks.emplace_back(s.mask.data(), s.rows, s.cols);
               const global_loss_normalizers n = step_loss_normalizers(comm, std::span<const mask_view>(masks));
               const policy_loss_options mo = micro_batch_loss_options(o, n, red);

@@ -127,7 +127,8 @@ TEST_CASE("distributed GRPO: agreed options with NaN on one rank only, uneven, e
                                       std::span<double>(got).subspan(lo, n), grpo_options{});
   });
   for (const auto& e : ok) CHECK_FALSE(e);
-  for (std::size_t i = 0; i < all.size(); ++i) CHECK(std::bit_cast<std::uint64_t>(got[i]) == std::bit_cast<std::uint64_t>(want[i]));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    CHECK(std::bit_cast<std::uint64_t>(got[i]) == std::bit_cast<std::uint64_t>(want[i]));
 
   std::vector<double> with_nan = all;
   with_nan[5] = nan; // on rank 1 only

@@ -19,7 +19,8 @@ namespace mmrag_rft::test {
 
 /// What the threads of one run share: a slot per rank and the barrier they meet at.
 struct thread_world {
-  explicit thread_world(int n) : size(n), sync(n), doubles(static_cast<std::size_t>(n)), ints(static_cast<std::size_t>(n)) {}
+  explicit thread_world(int n)
+      : size(n), sync(n), doubles(static_cast<std::size_t>(n)), ints(static_cast<std::size_t>(n)) {}
   int size;
   std::barrier<> sync;
   std::vector<std::vector<double>> doubles;

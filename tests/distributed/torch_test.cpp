@@ -51,7 +51,8 @@ TEST_CASE("distributed GRPO and RLOO over c10d Gloo are bitwise the single-proce
     std::vector<double> r;
     std::vector<std::uint64_t> k;
     for (std::uint64_t g = 0; g < 12; ++g)
-      for (std::size_t j = 0, s = 1 + rng() % 8; j < s; ++j) r.push_back(static_cast<double>(rng() % 7) / 3), k.push_back(g * 77);
+      for (std::size_t j = 0, s = 1 + rng() % 8; j < s; ++j)
+        r.push_back(static_cast<double>(rng() % 7) / 3), k.push_back(g * 77);
     std::vector<std::size_t> perm(r.size());
     for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = i;
     std::shuffle(perm.begin(), perm.end(), rng);

@@ -211,11 +211,10 @@ TEST_CASE("evaluate_webqa: reads the WebQA baselines' \"predicted answers\" and 
   CHECK(r.retrieval->micro_precision == 1.0);
   // The JSONL test predictions, gzip-compressed under a misleading name, score as the plain file.
   const auto plain = evaluate_webqa(gold, load_predictions(eval_files + "/webqa_pred.jsonl"));
-  const auto gz = test::write_gzip("mmrag_rft_eval_pred.json",
-                                   {test::read_bytes(eval_files + "/webqa_pred.jsonl")});
+  const auto gz = test::write_gzip("mmrag_rft_eval_pred.json", {test::read_bytes(eval_files + "/webqa_pred.jsonl")});
   const auto packed = evaluate_webqa(gold, load_predictions(gz));
   CHECK(packed.overall.accuracy == plain.overall.accuracy);
   CHECK(packed.retrieval->f1 == plain.retrieval->f1);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("eval")

@@ -27,7 +27,8 @@ TEST_CASE("parse_predictions: reads JSONL with ids, answers, sources and ranking
 }
 
 TEST_CASE("parse_predictions: reads the official WebQA submission object") {
-  const auto p = parse_predictions(R"({"g1": {"sources": [30001, 30002], "answer": "red"}, "g2": {"answer": ["blue"]}})");
+  const auto p =
+      parse_predictions(R"({"g1": {"sources": [30001, 30002], "answer": "red"}, "g2": {"answer": ["blue"]}})");
   REQUIRE(p.size() == 2);
   CHECK(p[0].id == "g1");
   CHECK(p[0].sources == std::vector<std::string>{"30001", "30002"});
@@ -37,7 +38,8 @@ TEST_CASE("parse_predictions: reads the official WebQA submission object") {
 }
 
 TEST_CASE("parse_predictions: names line, id and field when a prediction is malformed") {
-  auto e = error_of([] { (void)parse_predictions("{\"id\": \"a\"}\n{\"id\": \"g7\", \"sources\": [1, [2]]}\n", "p.jsonl"); });
+  auto e = error_of(
+      [] { (void)parse_predictions("{\"id\": \"a\"}\n{\"id\": \"g7\", \"sources\": [1, [2]]}\n", "p.jsonl"); });
   CHECK(e.file() == "p.jsonl");
   CHECK(e.line() == 2);
   CHECK(e.record() == "g7");
@@ -62,7 +64,8 @@ TEST_CASE("parse_predictions: reads the WebQA baselines' \"predicted answers\" a
   CHECK(p[0].answers == std::vector<std::string>{"red"});
   CHECK(p[0].sources == std::vector<std::string>{"30001"});
   CHECK(p[0].has_sources);
-  p = parse_predictions(R"({"g1": {"predicted answers": ["blue"], "predicted sources": ["s1", 2]}, "g2": {"answer": "x"}})");
+  p = parse_predictions(
+      R"({"g1": {"predicted answers": ["blue"], "predicted sources": ["s1", 2]}, "g2": {"answer": "x"}})");
   REQUIRE(p.size() == 2);
   CHECK(p[0].answers == std::vector<std::string>{"blue"});
   CHECK(p[0].sources == std::vector<std::string>{"s1", "2"});
@@ -103,4 +106,4 @@ TEST_CASE("parse_predictions: no recognised answer field is a located error") {
   }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("eval")

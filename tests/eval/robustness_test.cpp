@@ -41,7 +41,8 @@ TEST_CASE("evaluate: a gold index outside the documents is an error naming the s
   p.has_ranking = true;
   p.ranking = {"7"};
   const std::vector<prediction> preds{p};
-  CHECK_THROWS_WITH_AS((void)evaluate_webqa(gold, preds), "evaluate_webqa: gold[0] \"g1\": gold index 3 is not below its 1 documents", error);
+  CHECK_THROWS_WITH_AS((void)evaluate_webqa(gold, preds),
+                       "evaluate_webqa: gold[0] \"g1\": gold index 3 is not below its 1 documents", error);
   mmqa_dataset d;
   d.samples = gold;
   d.info.resize(1);
@@ -71,7 +72,8 @@ TEST_CASE("evaluate: a document id listed twice (negative and positive) still ra
 TEST_CASE("evaluate: a gold id repeated in the gold data is an error") {
   const std::vector<sample> gold{gold_sample("g1", {doc("7")}, {0}), gold_sample("g2", {doc("7")}, {0}),
                                  gold_sample("g1", {doc("7")}, {0})};
-  CHECK_THROWS_WITH_AS((void)evaluate_webqa(gold, {}), "evaluate_webqa: gold[2] repeats the id \"g1\" of gold[0]", error);
+  CHECK_THROWS_WITH_AS((void)evaluate_webqa(gold, {}), "evaluate_webqa: gold[2] repeats the id \"g1\" of gold[0]",
+                       error);
   mmqa_dataset d;
   d.samples = gold;
   d.info.resize(3);
@@ -123,7 +125,8 @@ TEST_CASE("parse_predictions: a syntax error in a pretty-printed submission obje
 }
 
 TEST_CASE("parse_predictions: a number out of range names the line") {
-  auto e = error_of([] { (void)parse_predictions("{\"id\": \"a\"}\n{\"id\": \"b\", \"answer\": 1e999}\n", "p.jsonl"); });
+  auto e =
+      error_of([] { (void)parse_predictions("{\"id\": \"a\"}\n{\"id\": \"b\", \"answer\": 1e999}\n", "p.jsonl"); });
   CHECK(e.line() == 2);
   CHECK(e.message().rfind("invalid JSON: number overflow", 0) == 0);
   e = error_of([] { (void)parse_predictions("{\n \"g1\": {\"answer\": 1e999}\n}\n", "p.json"); });
@@ -131,7 +134,8 @@ TEST_CASE("parse_predictions: a number out of range names the line") {
 }
 
 TEST_CASE("parse_predictions: answer and answers together are an error") {
-  const auto e = error_of([] { (void)parse_predictions("{\"id\": \"a\", \"answer\": \"x\", \"answers\": [\"y\"]}\n"); });
+  const auto e =
+      error_of([] { (void)parse_predictions("{\"id\": \"a\", \"answer\": \"x\", \"answers\": [\"y\"]}\n"); });
   CHECK(e.record() == "a");
   CHECK(e.field() == "answers");
   CHECK(e.message() == "given together with answer (give one of them)");
@@ -158,4 +162,4 @@ TEST_CASE("load_predictions: a file larger than max_bytes is a located error") {
   CHECK(prediction_load_options{}.max_bytes == std::size_t{1} << 30);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("eval")

@@ -29,8 +29,9 @@ std::filesystem::path fuzz_file(const char* role) {
 #endif
   // Memory-backed where there is one: the files are rewritten for every input.
   std::error_code ec;
-  const std::filesystem::path dir =
-      std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+  const std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
+                                        ? std::filesystem::path("/dev/shm")
+                                        : std::filesystem::temp_directory_path();
   return dir / ("mmrag_rft_fuzz_mmqa_" + std::to_string(id) + "_" + role + ".jsonl");
 }
 
@@ -41,7 +42,8 @@ void write_file(const std::filesystem::path& path, std::string_view text) {
 
 std::size_t nonblank_lines(std::string_view text) {
   std::size_t n = 0;
-  for (const auto line : mmrag_rft::fuzz::split(text, '\n')) n += line.find_first_not_of(" \t\r\n") != std::string_view::npos;
+  for (const auto line : mmrag_rft::fuzz::split(text, '\n'))
+    n += line.find_first_not_of(" \t\r\n") != std::string_view::npos;
   return n;
 }
 
@@ -84,15 +86,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const mmrag_rft::file_error& e) {
     check(e.function() == "load_mmqa", "an error names the loader");
     const std::string_view file = e.file();
-    const std::string_view text = file == qpath.string() ? questions
+    const std::string_view text = file == qpath.string()   ? questions
                                   : file == tpath.string() ? texts
                                   : file == bpath.string() ? tables
                                                            : std::string_view{};
-    check(file == qpath.string() || file == tpath.string() || file == bpath.string(), "an error names one of the files");
+    check(file == qpath.string() || file == tpath.string() || file == bpath.string(),
+          "an error names one of the files");
     // A file that starts with the gzip magic is read as gzip: its lines are those of the decompressed content.
     const bool gzip = text.size() >= 2 && text[0] == '\x1f' && text[1] == '\x8b';
-    check(e.line() >= 1 && (gzip ? e.line() != mmrag_rft::file_error::unknown
-                                 : e.line() <= mmrag_rft::fuzz::line_count(text)),
+    check(e.line() >= 1 &&
+              (gzip ? e.line() != mmrag_rft::file_error::unknown : e.line() <= mmrag_rft::fuzz::line_count(text)),
           "an error's line lies in its file");
   }
   return 0;

@@ -47,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     next = at + t.size();
   });
   check(next == o.size(), "tokens rebuild the text (no leading, trailing or double space)");
-  check(mmrag_rft::answer_tokens(o).size() == static_cast<std::size_t>(std::count(o.begin(), o.end(), ' ')) +
-                                                   (o.empty() ? 0 : 1),
+  check(mmrag_rft::answer_tokens(o).size() ==
+            static_cast<std::size_t>(std::count(o.begin(), o.end(), ' ')) + (o.empty() ? 0 : 1),
         "answer_tokens splits on the spaces");
 
   std::size_t n = 0;

@@ -73,9 +73,9 @@ void fuzz_policy_loss(choices& c) {
                                                    mr::policy_loss_mode::cispo,    mr::policy_loss_mode::sapo,
                                                    mr::policy_loss_mode::gpg,      mr::policy_loss_mode(9)};
   static constexpr mr::loss_aggregation aggs[] = {
-      mr::loss_aggregation::token_mean, mr::loss_aggregation::seq_mean_token_sum,
+      mr::loss_aggregation::token_mean,          mr::loss_aggregation::seq_mean_token_sum,
       mr::loss_aggregation::seq_mean_token_mean, mr::loss_aggregation::seq_mean_token_sum_norm,
-      mr::loss_aggregation::token_sum, mr::loss_aggregation(9)};
+      mr::loss_aggregation::token_sum,           mr::loss_aggregation(9)};
   static constexpr mr::kl_estimator kls[] = {mr::kl_estimator::none, mr::kl_estimator::k1, mr::kl_estimator::abs,
                                              mr::kl_estimator::k2, mr::kl_estimator::k3};
   static constexpr mr::kl_clamp clamps[] = {mr::kl_clamp::none, mr::kl_clamp::verl, mr::kl_clamp::openrlhf};
@@ -225,8 +225,9 @@ void fuzz_grpo(choices& c) {
   } catch (const mr::error& e) {
     const bool value_error =
         std::strstr(e.what(), "is NaN") != nullptr || std::strstr(e.what(), "is infinite") != nullptr;
-    if (value_error) check(!finite_all && o.nonfinite == mr::nonfinite_rewards::error,
-                           "a non-finite reward error only for a non-finite reward");
+    if (value_error)
+      check(!finite_all && o.nonfinite == mr::nonfinite_rewards::error,
+            "a non-finite reward error only for a non-finite reward");
     return;
   }
   check(finite_all || o.nonfinite == mr::nonfinite_rewards::mask_out, "a non-finite reward is reported");

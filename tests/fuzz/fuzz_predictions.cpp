@@ -91,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ps = mmrag_rft::parse_predictions(text, "fuzz.jsonl");
   } catch (const mmrag_rft::file_error& e) {
     check(e.function() == "parse_predictions" && e.file() == "fuzz.jsonl", "an error names the reader and the source");
-    check(e.line() == mmrag_rft::file_error::unknown || (e.line() >= 1 && e.line() <= mmrag_rft::fuzz::line_count(text)),
+    check(e.line() == mmrag_rft::file_error::unknown ||
+              (e.line() >= 1 && e.line() <= mmrag_rft::fuzz::line_count(text)),
           "an error's line lies in the text");
     return 0;
   }

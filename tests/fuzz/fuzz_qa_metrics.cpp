@@ -28,8 +28,8 @@ bool unit(double x) { return std::isfinite(x) && x >= 0 && x <= 1; }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::array<mmrag_rft::webqa_category, 7> categories{
-      mmrag_rft::webqa_category::color,  mmrag_rft::webqa_category::shape,  mmrag_rft::webqa_category::number,
-      mmrag_rft::webqa_category::yesno,  mmrag_rft::webqa_category::choose, mmrag_rft::webqa_category::others,
+      mmrag_rft::webqa_category::color, mmrag_rft::webqa_category::shape,  mmrag_rft::webqa_category::number,
+      mmrag_rft::webqa_category::yesno, mmrag_rft::webqa_category::choose, mmrag_rft::webqa_category::others,
       mmrag_rft::webqa_category::text};
   const auto category = categories[size > 0 ? data[0] % categories.size() : 0];
   const auto parts = mmrag_rft::fuzz::split(mmrag_rft::fuzz::after_first(data, size), '\0');

@@ -24,8 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t pick = size > 0 ? data[0] % schemes.size() : 0;
   mmrag_rft::ranking_options o;
   if (size > 0) o.max_items = 1 + (data[0] >> 3); // 1..32
-  const std::string_view in = size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1)
-                                       : std::string_view{};
+  const std::string_view in =
+      size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1) : std::string_view{};
   const mmrag_rft::label_scheme& s = schemes[pick];
   const mmrag_rft::ranking_parse p = mmrag_rft::parse_ranking(in, s, o);
 

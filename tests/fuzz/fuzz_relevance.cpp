@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.scale = static_cast<mmrag_rft::score_scale>(data[0] % 4);
     o.threshold = (data[0] >> 2) / 63.0;
   }
-  const std::string_view in = size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1)
-                                       : std::string_view{};
+  const std::string_view in =
+      size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1) : std::string_view{};
   const mmrag_rft::relevance_parse r = mmrag_rft::parse_relevance(in, o);
 
   check(r.ok() == (r.failure == rf::none), "a verdict exactly when there is no failure");

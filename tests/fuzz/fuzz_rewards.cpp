@@ -103,13 +103,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(in(checked_value(overlong, c, s), -0.5, 0.0), "the overlong penalty lies in [-factor, 0]");
 
   if (!stage2) {
-    const mr::relevance_rule relevance(mr::tag_format{"think", "answer"}, {.correct = 1.0, .wrong = -0.5,
-                                                                           .unknown = 0.25});
+    const mr::relevance_rule relevance(mr::tag_format{"think", "answer"},
+                                       {.correct = 1.0, .wrong = -0.5, .unknown = 0.25});
     const double v = checked_value(relevance, c, s);
     check(v == 1.0 || v == -0.5 || v == 0.25, "the relevance score is correct, wrong or unknown");
-    check_composite(mr::make_composite(mr::weighted(format, 0.5), mr::weighted(relevance, 1.0),
-                                       mr::weighted(overlong, 1.0)),
-                    c, s);
+    check_composite(
+        mr::make_composite(mr::weighted(format, 0.5), mr::weighted(relevance, 1.0), mr::weighted(overlong, 1.0)), c, s);
     return 0;
   }
 
@@ -127,8 +126,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const mr::ranking_rule ranking(ro);
   const double r = checked_value(ranking, c, s);
   if (relative) check(std::isfinite(r) && r <= 1.0, "a relative ranking gain is finite and at most 1");
-  else check(r == -0.25 || in(r, 0.0, metric == mr::ranking_metric::reasonrank ? 1.3 : 1.0),
-             "the ranking score is invalid or within the metric's range");
+  else
+    check(r == -0.25 || in(r, 0.0, metric == mr::ranking_metric::reasonrank ? 1.3 : 1.0),
+          "the ranking score is invalid or within the metric's range");
   if (s.gold.empty() && !relative) check(r == -0.25 || r == 0.0, "no gold documents score 0 (or invalid)");
 
   static constexpr mr::answer_metric answers[] = {mr::answer_metric::exact_match, mr::answer_metric::token_f1,
@@ -139,8 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(a == -0.5 || in(a, 0.0, 1.0), "the answer score is missing or in [0, 1]");
   if (s.answers.empty() && s.keywords.empty()) check(a == -0.5 || a == 0.0, "no gold answers score 0");
 
-  check_composite(mr::make_composite(mr::weighted(format, 0.5), mr::weighted(ranking, 1.0),
-                                     mr::weighted(answer, 1.0), mr::weighted(overlong, 1.0)),
+  check_composite(mr::make_composite(mr::weighted(format, 0.5), mr::weighted(ranking, 1.0), mr::weighted(answer, 1.0),
+                                     mr::weighted(overlong, 1.0)),
                   c, s);
   return 0;
 }

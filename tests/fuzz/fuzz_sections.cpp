@@ -15,15 +15,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using mmrag_rft::fuzz::inside;
   using si = mmrag_rft::section_issue;
   static const std::array<mmrag_rft::tag_format, 4> formats{
-      mmrag_rft::tag_format{},
-      mmrag_rft::tag_format{"think", "relevance", "answer"},
-      mmrag_rft::tag_format(std::vector<mmrag_rft::tag_spec>{{"think", true}, {"rank", true}, {"answer", true},
-                                                              {"note", false}}),
+      mmrag_rft::tag_format{}, mmrag_rft::tag_format{"think", "relevance", "answer"},
+      mmrag_rft::tag_format(
+          std::vector<mmrag_rft::tag_spec>{{"think", true}, {"rank", true}, {"answer", true}, {"note", false}}),
       mmrag_rft::tag_format{"a", "ab", "b"}, // names that are prefixes of each other
   };
   const std::size_t pick = size > 0 ? data[0] % formats.size() : 0;
-  const std::string_view in = size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1)
-                                       : std::string_view{};
+  const std::string_view in =
+      size > 0 ? std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1) : std::string_view{};
   const mmrag_rft::tag_format& f = formats[pick];
   const mmrag_rft::tag_parse p = f.parse(in);
 

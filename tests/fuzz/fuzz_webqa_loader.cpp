@@ -41,8 +41,7 @@ outcome parse(std::string_view text, const mmrag_rft::webqa_load_options& o) {
   } catch (const mmrag_rft::file_error& e) {
     r.failed = true;
     check(e.function() == "parse_webqa" && e.file() == "fuzz.json", "an error names the loader and the source");
-    check(e.line() != mmrag_rft::file_error::unknown && e.line() >= 1 &&
-              e.line() <= mmrag_rft::fuzz::line_count(text),
+    check(e.line() != mmrag_rft::file_error::unknown && e.line() >= 1 && e.line() <= mmrag_rft::fuzz::line_count(text),
           "an error's line lies in the text");
     check(e.byte_offset() == mmrag_rft::file_error::unknown || e.byte_offset() <= text.size(),
           "an error's byte offset lies in the text");
@@ -89,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& a = shuffled.samples[i];
     const auto& b = again.samples[i];
     check(a.gold == b.gold && a.documents.size() == b.documents.size(), "a seed gives one order");
-    for (std::size_t d = 0; d < a.documents.size(); ++d) check(a.documents[d].id == b.documents[d].id, "a seed gives one order");
+    for (std::size_t d = 0; d < a.documents.size(); ++d)
+      check(a.documents[d].id == b.documents[d].id, "a seed gives one order");
   }
   return 0;
 }

@@ -81,7 +81,8 @@ TEST_CASE("kl_controller: fixed keeps its value, adaptive follows verl's rule") 
 TEST_CASE("kl_controller: bad options and updates are located errors, never NaN") {
   CHECK_THROWS_WITH_AS((void)kl_controller::adaptive(0.1, 0.0, 100), "kl_controller: target_kl must be finite and > 0",
                        error);
-  CHECK_THROWS_WITH_AS((void)kl_controller::adaptive(0.1, 0.1, 0.0), "kl_controller: horizon must be finite and > 0", error);
+  CHECK_THROWS_WITH_AS((void)kl_controller::adaptive(0.1, 0.1, 0.0), "kl_controller: horizon must be finite and > 0",
+                       error);
   CHECK_THROWS_AS((void)kl_controller::fixed(std::nan("")), error);
   CHECK_THROWS_AS((void)kl_controller::fixed(-1.0), error);
   auto a = kl_controller::adaptive(0.1, 0.1, 100);
@@ -107,12 +108,12 @@ TEST_CASE("rollout_correction: float agrees with double") {
   std::vector<std::uint8_t> m1(od.size()), m2(od.size());
   rollout_correction_options o;
   o.is_level = rollout_is_level::token;
-  const auto sd = rollout_correction(cview(od, x.B, x.T), cview(rd, x.B, x.T), mview(x.m, x.B, x.T),
-                                     matrix_view<double>(wd.data(), x.B, x.T),
-                                     matrix_view<std::uint8_t>(m1.data(), x.B, x.T), o);
-  const auto sf = rollout_correction(cview(of, x.B, x.T), cview(rf, x.B, x.T), mview(x.m, x.B, x.T),
-                                     matrix_view<float>(wf.data(), x.B, x.T),
-                                     matrix_view<std::uint8_t>(m2.data(), x.B, x.T), o);
+  const auto sd =
+      rollout_correction(cview(od, x.B, x.T), cview(rd, x.B, x.T), mview(x.m, x.B, x.T),
+                         matrix_view<double>(wd.data(), x.B, x.T), matrix_view<std::uint8_t>(m1.data(), x.B, x.T), o);
+  const auto sf =
+      rollout_correction(cview(of, x.B, x.T), cview(rf, x.B, x.T), mview(x.m, x.B, x.T),
+                         matrix_view<float>(wf.data(), x.B, x.T), matrix_view<std::uint8_t>(m2.data(), x.B, x.T), o);
   for (std::size_t k = 0; k < wd.size(); ++k) CHECK(double(wf[k]) == doctest::Approx(wd[k]).epsilon(1e-5));
   CHECK(sf.is_mean == doctest::Approx(sd.is_mean).epsilon(1e-5));
   CHECK(sf.is_eff_sample_size == doctest::Approx(sd.is_eff_sample_size).epsilon(1e-5));
@@ -239,8 +240,8 @@ TEST_CASE("value_loss: hand-worked tokens") {
   const std::vector<double> v{1, 0, 3}, R{0, 2, 3}, old{0, 1, 0};
   const std::vector<std::uint8_t> m{1, 1, 1};
   std::vector<double> g(3);
-  const auto r = value_loss(cview(v, 1, 3), cview(R, 1, 3), cview(old, 1, 3), mview(m, 1, 3),
-                            matrix_view<double>(g.data(), 1, 3));
+  const auto r =
+      value_loss(cview(v, 1, 3), cview(R, 1, 3), cview(old, 1, 3), mview(m, 1, 3), matrix_view<double>(g.data(), 1, 3));
   CHECK(r.loss == doctest::Approx(0.5 * (1 + 4 + 6.25) / 3).epsilon(1e-15));
   CHECK(r.clipfrac == doctest::Approx(1.0 / 3).epsilon(1e-7));
   CHECK(g[0] == doctest::Approx(0.5 * 2 / 3).epsilon(1e-15));
@@ -254,9 +255,9 @@ TEST_CASE_TEMPLATE("value_loss: recomputation, finite differences, par == seq", 
   const std::vector<T> v(x.a.begin(), x.a.end()), R(x.b.begin(), x.b.end()), old(x.c.begin(), x.c.end());
   batch xd = x; // the reference reads the inputs at T's precision
   for (std::size_t k = 0; k < v.size(); ++k) xd.a[k] = v[k], xd.b[k] = R[k], xd.c[k] = old[k];
-  for (auto agg : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum,
-                   loss_aggregation::seq_mean_token_mean, loss_aggregation::seq_mean_token_sum_norm,
-                   loss_aggregation::token_sum}) {
+  for (auto agg :
+       {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum, loss_aggregation::seq_mean_token_mean,
+        loss_aggregation::seq_mean_token_sum_norm, loss_aggregation::token_sum}) {
     CAPTURE(to_string(agg));
     value_loss_options o;
     o.cliprange_value = 0.3;
@@ -297,9 +298,8 @@ TEST_CASE("value_loss: degenerate inputs and errors") {
   CHECK(g == std::vector<double>{0, 0, 0, 0});
   r = value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G); // NaN masked: unread
   CHECK(std::isfinite(r.loss));
-  CHECK_THROWS_WITH_AS(
-      value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(nan_valid, 2, 2), G),
-      "value_loss: vpreds, returns or old_values[0] is NaN or infinite at a valid token", error);
+  CHECK_THROWS_WITH_AS(value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(nan_valid, 2, 2), G),
+                       "value_loss: vpreds, returns or old_values[0] is NaN or infinite at a valid token", error);
   value_loss_options bad;
   bad.cliprange_value = 0;
   CHECK_THROWS_WITH_AS(value_loss(cview(v, 2, 2), cview(R, 2, 2), cview(old, 2, 2), mview(ok, 2, 2), G, bad),
@@ -410,15 +410,16 @@ TEST_CASE_TEMPLATE("rollout_correction: par == seq bitwise, degenerate inputs, e
   rollout_correction_options o;
   o.is_threshold = 0;
   CHECK_THROWS_WITH_AS(rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(all, 2, 2),
-                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2), o),
+                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2),
+                                          o),
                        "rollout_correction: options.is_threshold must be finite and > 0", error);
   const rollout_rs_criterion seq_max_k1{rollout_rs_level::seq_max, rollout_rs_estimator::k1, 2.0, 0};
   o = {};
   o.rejection = std::span<const rollout_rs_criterion>(&seq_max_k1, 1);
-  CHECK_THROWS_WITH_AS(rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(all, 2, 2),
-                                          matrix_view<T>(w.data(), 2, 2), matrix_view<std::uint8_t>(mo.data(), 2, 2), o),
-                       "rollout_correction: options.rejection[0] seq_max has no k1 (verl offers seq_max_k2 and seq_max_k3)",
-                       error);
+  CHECK_THROWS_WITH_AS(
+      rollout_correction(cview(z, 2, 2), cview(z, 2, 2), mview(all, 2, 2), matrix_view<T>(w.data(), 2, 2),
+                         matrix_view<std::uint8_t>(mo.data(), 2, 2), o),
+      "rollout_correction: options.rejection[0] seq_max has no k1 (verl offers seq_max_k2 and seq_max_k3)", error);
   CHECK_THROWS_AS(rollout_correction(cview(z, 2, 2), cview(z, 1, 4), mview(all, 2, 2), matrix_view<T>(w.data(), 2, 2),
                                      matrix_view<std::uint8_t>(mo.data(), 2, 2)),
                   error);

@@ -37,8 +37,8 @@ struct call {
   policy_loss_result run(const policy_loss_options& o, E e = {}) {
     grad.assign(b.rows * b.cols, T(-777));
     grad_ent.assign(b.rows * b.cols, T(-777));
-    return policy_loss(e, inputs(), policy_loss_grads<T>{{grad.data(), b.rows, b.cols}, {grad_ent.data(), b.rows, b.cols}},
-                       o);
+    return policy_loss(e, inputs(),
+                       policy_loss_grads<T>{{grad.data(), b.rows, b.cols}, {grad_ent.data(), b.rows, b.cols}}, o);
   }
 };
 
@@ -99,8 +99,10 @@ TEST_CASE("policy_loss: hand-worked PPO clip with positive and negative advantag
   std::vector<double> lp{-1.0, -2.0}, old{-1.5, -1.9}, g(2);
   std::vector<std::uint8_t> m{1, 1};
   std::vector<double> adv{1.0};
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2}, .old_log_probs = {old.data(), 1, 2},
-                                .sequence_advantages = adv, .mask = {m.data(), 1, 2}};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2},
+                                .old_log_probs = {old.data(), 1, 2},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 2}};
   auto r = policy_loss(in, {.log_probs = {g.data(), 1, 2}});
   CHECK(r.loss == doctest::Approx((-1.2 - std::exp(-0.1)) / 2).epsilon(1e-14));
   CHECK(g[0] == 0.0);
@@ -120,8 +122,10 @@ TEST_CASE("policy_loss: hand-worked PPO clip with positive and negative advantag
 TEST_CASE("policy_loss: dual clip caps the loss of a negative advantage at -A c with zero gradient") {
   std::vector<double> lp{-0.5}, old{-2.0}, g(1), adv{-2.0};
   std::vector<std::uint8_t> m{1};
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
-                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1},
+                                .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 1}};
   auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}); // r = e^1.5 = 4.48 > 3
   CHECK(r.loss == doctest::Approx(6.0));
   CHECK(g[0] == 0.0);
@@ -138,8 +142,10 @@ TEST_CASE("policy_loss: clip-higher bounds differ below and above") {
   std::vector<std::uint8_t> m{1, 1};
   policy_loss_options o;
   o.clip_ratio_low = 0.2, o.clip_ratio_high = 0.28;
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2}, .old_log_probs = {old.data(), 1, 2},
-                                .sequence_advantages = adv, .mask = {m.data(), 1, 2}};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 2},
+                                .old_log_probs = {old.data(), 1, 2},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 2}};
   auto r = policy_loss(in, {.log_probs = {g.data(), 1, 2}}, o);
   // e^0.25 = 1.284 > 1.28 -> clipped at 1.28; e^-0.25 = 0.7788 < 0.8 but A > 0 -> max picks -A r (unclipped).
   CHECK(r.loss == doctest::Approx((-1.28 - std::exp(-0.25)) / 2));
@@ -152,8 +158,10 @@ TEST_CASE("policy_loss: TRL delta caps the unclipped ratio for negative advantag
   std::vector<std::uint8_t> m{1};
   policy_loss_options o = policy_loss_options::trl();
   o.delta = 2.0;
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
-                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1},
+                                .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 1}};
   auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
   CHECK(r.loss == doctest::Approx(2.0));
   CHECK(g[0] == 0.0);
@@ -197,7 +205,8 @@ TEST_CASE("policy_loss: analytic gradients match finite differences for every ag
         }
 }
 
-TEST_CASE("policy_loss: finite differences for presets, delta, global normaliser, loss scale, importance-corrected KL") {
+TEST_CASE(
+    "policy_loss: finite differences for presets, delta, global normaliser, loss scale, importance-corrected KL") {
   std::uint64_t seed = 900;
   for (auto preset : {policy_loss_options::verl(), policy_loss_options::trl(), policy_loss_options::openrlhf()}) {
     for (bool ic : {false, true}) {
@@ -239,7 +248,8 @@ TEST_CASE("policy_loss: GSPO sequence gradient matches finite differences; stop-
     const auto sequence_grad = c.grad;
     o.gspo_grad = gspo_gradient::stop_gradient;
     c.run(o);
-    for (std::size_t k = 0; k < c.grad.size(); ++k) CHECK(c.grad[k] == doctest::Approx(sequence_grad[k]).epsilon(1e-12));
+    for (std::size_t k = 0; k < c.grad.size(); ++k)
+      CHECK(c.grad[k] == doctest::Approx(sequence_grad[k]).epsilon(1e-12));
   }
 }
 
@@ -311,7 +321,7 @@ TEST_CASE("policy_loss: wide rows (vector blocks, tile edges, holes, padded tail
           d.b.entropy.assign(c.b.entropy.begin(), c.b.entropy.end());
           d.b.token_advantages.assign(c.b.token_advantages.begin(), c.b.token_advantages.end());
           d.b.seq_advantages.assign(c.b.seq_advantages.begin(), c.b.seq_advantages.end());
-            policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
+          policy_loss_options o = base_options(loss_aggregation::token_mean, kl);
           o.kl_clamps = clamps;
           detail::max_cpu_isa = detail::cpu_isa::baseline;
           const auto rb = c.run(o);
@@ -425,8 +435,8 @@ TEST_CASE("policy_loss: an infinity or NaN in any input is found at every ISA, a
           const std::size_t want = f == ref && kl == kl_estimator::none ? 0 : f == seq_adv ? 40 : 1;
           CHECK(r.stats.nonfinite_tokens == want);
           o.nonfinite = nonfinite_policy::error;
-          if (want > 0) CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains(f == seq_adv ? "[1, 0]" : "[1, 37]"),
-                                             mmrag_rft::error);
+          if (want > 0)
+            CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains(f == seq_adv ? "[1, 0]" : "[1, 37]"), mmrag_rft::error);
           else CHECK_NOTHROW(c.run(o));
         }
   }
@@ -642,13 +652,14 @@ TEST_CASE("policy_loss: straight-through KL has k3's value and k2's gradient") {
   o.kl = kl_estimator::k3;
   o.kl_coef = 1.0;
   o.kl_straight_through = true;
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .sequence_advantages = adv, .mask = {m.data(), 1, 1},
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 1},
                                 .ref_log_probs = {ref.data(), 1, 1}};
   const auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
   CHECK(r.kl_loss == doctest::Approx(std::exp(-0.5) + 0.5 - 1.0));
   CHECK(g[0] == doctest::Approx(0.5));
 }
-
 
 // CISPO, SAPO and GPG against verl's own functions (verl/trainer/ppo/core_algos.py at commit
 // b178a3cd56f58b2d502255daba591e92833930a7, compute_policy_loss_cispo / _sapo / _gpg with agg_loss, run in float64 on
@@ -663,8 +674,10 @@ struct verl_batch {
   policy_loss_result run(policy_loss_mode mode, loss_aggregation agg) {
     policy_loss_options o;
     o.mode = mode, o.aggregation = agg, o.clip_ratio_high = 0.28;
-    policy_loss_inputs<double> in{.log_probs = {lp.data(), 2, 4}, .old_log_probs = {old.data(), 2, 4},
-                                  .sequence_advantages = adv, .mask = {m.data(), 2, 4}};
+    policy_loss_inputs<double> in{.log_probs = {lp.data(), 2, 4},
+                                  .old_log_probs = {old.data(), 2, 4},
+                                  .sequence_advantages = adv,
+                                  .mask = {m.data(), 2, 4}};
     return policy_loss(in, {.log_probs = {g.data(), 2, 4}}, o);
   }
   void check_grad(const std::vector<double>& want, double eps) const {
@@ -703,8 +716,10 @@ TEST_CASE("policy_loss: hand-worked CISPO, SAPO and GPG on one token") {
   // lp = -1, old = -1.5: r = e^0.5 = 1.6487 > 1.2, A = 2.
   std::vector<double> lp{-1.0}, old{-1.5}, g(1), adv{2.0};
   std::vector<std::uint8_t> m{1};
-  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1}, .old_log_probs = {old.data(), 1, 1},
-                                .sequence_advantages = adv, .mask = {m.data(), 1, 1}};
+  policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 1},
+                                .old_log_probs = {old.data(), 1, 1},
+                                .sequence_advantages = adv,
+                                .mask = {m.data(), 1, 1}};
   policy_loss_options o;
   o.mode = policy_loss_mode::cispo; // -sg(1.2) * 2 * (-1) = 2.4; the clipped token keeps gradient -1.2 * 2
   auto r = policy_loss(in, {.log_probs = {g.data(), 1, 1}}, o);
@@ -743,8 +758,8 @@ TEST_CASE("policy_loss: CISPO, SAPO and GPG at ratio 1") {
     CAPTURE(static_cast<int>(mode));
     o.mode = mode;
     const auto r = c.run(o);
-    CHECK(r.loss == doctest::Approx(mode == policy_loss_mode::sapo ? -2.0 * sum_a_over_tau / n : -sum_alp / n)
-                        .epsilon(1e-12));
+    CHECK(r.loss ==
+          doctest::Approx(mode == policy_loss_mode::sapo ? -2.0 * sum_a_over_tau / n : -sum_alp / n).epsilon(1e-12));
     CHECK(r.stats.pg_clipfrac == 0.0);
     for (std::size_t k = 0; k < b.mask.size(); ++k)
       CHECK(c.grad[k] == doctest::Approx(b.mask[k] ? -b.token_advantages[k] / n : 0.0).epsilon(1e-12));
@@ -798,8 +813,8 @@ TEST_CASE("policy_loss: SAPO temperatures are validated, and extreme valid ones 
   c.b = test::make_batch<float>(seed_t{9}, 3, 5, 30.0); // log-ratios far beyond the clamp
   policy_loss_options o;
   o.mode = policy_loss_mode::sapo;
-  for (double bad : {0.0, -1.0, 1e-4, 2e3, std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity()}) {
+  for (double bad :
+       {0.0, -1.0, 1e-4, 2e3, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     o.sapo_tau_pos = bad;
     CHECK_THROWS_WITH_AS(c.run(o), doctest::Contains("sapo_tau_pos"), mmrag_rft::error);
     o.sapo_tau_pos = 1.0, o.sapo_tau_neg = bad;
@@ -820,7 +835,7 @@ TEST_CASE("policy_loss: SAPO temperatures are validated, and extreme valid ones 
     }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("losses")
 
 TEST_CASE("vexp: within 2 ulp of exp over the float range, exact at 0, saturating and NaN-preserving at the ends") {
   // The exponential every backend's ratio and k3 term use (detail/math.hpp), checked against double exp on a sweep
@@ -828,8 +843,8 @@ TEST_CASE("vexp: within 2 ulp of exp over the float range, exact at 0, saturatin
   double worst = 0;
   auto check = [&](float x) {
     const double want = std::exp(static_cast<double>(x));
-    const float ulp = std::nextafter(static_cast<float>(want), std::numeric_limits<float>::infinity()) -
-                      static_cast<float>(want);
+    const float ulp =
+        std::nextafter(static_cast<float>(want), std::numeric_limits<float>::infinity()) - static_cast<float>(want);
     worst = std::max(worst, std::abs(static_cast<double>(detail::vexp(x)) - want) / static_cast<double>(ulp));
   };
   for (int k = 0; k <= 100000; ++k) check(-86.9f + 175.62f * static_cast<float>(k) / 100000.0f);

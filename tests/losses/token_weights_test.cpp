@@ -189,7 +189,8 @@ TEST_CASE("token weights: float, seq and par agree with double") {
   std::vector<float> gs(lp.size()), gp(lp.size());
   std::vector<double> gd;
   const auto rs = policy_loss(exec::seq, in, policy_loss_grads<float>{{gs.data(), b.rows, b.cols}, {}}, o);
-  const auto rp = policy_loss(exec::par.with_threads(3), in, policy_loss_grads<float>{{gp.data(), b.rows, b.cols}, {}}, o);
+  const auto rp =
+      policy_loss(exec::par.with_threads(3), in, policy_loss_grads<float>{{gp.data(), b.rows, b.cols}, {}}, o);
   const auto rd = b.run(b.lp, gd, o);
   CHECK(rs.loss == rp.loss);
   CHECK(gs == gp);

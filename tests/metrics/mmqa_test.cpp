@@ -21,7 +21,7 @@ TEST_CASE("mmqa_normalize: split on spaces and hyphens, numbers in Python float 
   CHECK(mmqa_normalize("-5") == "5.0");
   CHECK(mmqa_normalize("1e16") == "1e+16");
   CHECK(mmqa_normalize("0.00001") == "1e-05");
-  CHECK(mmqa_normalize("point") == "0.0");  // word2number's quirk, kept
+  CHECK(mmqa_normalize("point") == "0.0"); // word2number's quirk, kept
   CHECK(mmqa_normalize("an apple a day") == "apple day");
   CHECK(mmqa_normalize("  ") == "");
   CHECK(mmqa_normalize("") == "");
@@ -39,7 +39,7 @@ TEST_CASE("mmqa_em_f1: exact match compares sets of spans and their number") {
 TEST_CASE("mmqa_em_f1: list F1 aligns spans one to one and averages over the longer list") {
   const auto s = mmqa_em_f1({"Paris", "5 apples"}, {"five apples", "paris", "Rome"});
   CHECK(s.em == 0.0);
-  CHECK(s.f1 == 0.67);  // (1 + 1 + 0) / 3, rounded to 2 decimals
+  CHECK(s.f1 == 0.67); // (1 + 1 + 0) / 3, rounded to 2 decimals
   // pred {new, york, city}, gold {new, york}: P = 2/3, R = 1, F1 = 0.8.
   CHECK(mmqa_em_f1({"New York City"}, {"new york"}).f1 == 0.8);
   // Two predictions of the same gold: only one can be aligned.
@@ -107,7 +107,7 @@ TEST_CASE("mmqa detail: word2number 1.1 word_to_num") {
   CHECK(word_to_num("point five") == 0.5);
   CHECK(word_to_num("point") == 0.0);
   CHECK(word_to_num("042") == 42.0);
-  CHECK(!word_to_num("thousand five"));  // IndexError in word2number
+  CHECK(!word_to_num("thousand five")); // IndexError in word2number
   CHECK(!word_to_num("one thousand thousand"));
   CHECK(!word_to_num("hello"));
   CHECK(!word_to_num(""));
@@ -173,4 +173,4 @@ TEST_CASE("mmqa detail: max_assignment finds the optimum where greedy fails") {
   CHECK(detail::max_assignment(0, 3, [&](std::size_t, std::size_t) { return 1.0; }) == 0.0);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

@@ -86,4 +86,4 @@ TEST_CASE("token_f1: UTF-8 words are compared whole") {
   CHECK(exact_match("\xC3\xA9t\xC3\xA9", "\xC3\xA9t\xC3\xA9.") == 1.0);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

@@ -99,8 +99,7 @@ TEST_CASE("ndcg_at_k: negative grades have gain 0 as in trec_eval unless rejecte
   const ids ranking{2, 1, 3};
   CHECK(dcg_at_k(ranking, rel, 3) == doctest::Approx(2.0 / std::log2(3.0)));
   CHECK(ndcg_at_k(ranking, rel, 3) == doctest::Approx(0.6309297535714575));
-  CHECK(ndcg_at_k(ranking, rel, 3, ndcg_gain::linear, negative_grades::as_zero) ==
-        doctest::Approx(0.6309297535714575));
+  CHECK(ndcg_at_k(ranking, rel, 3, ndcg_gain::linear, negative_grades::as_zero) == doctest::Approx(0.6309297535714575));
   // Exponential gain: 2^2 - 1 = 3 over ideal 3, same ratio; a negative grade does not give 2^-1 - 1 < 0.
   CHECK(ndcg_at_k(ranking, rel, 3, ndcg_gain::exponential) == doctest::Approx(0.6309297535714575));
   // Only negative grades: no relevant document, NDCG 0 (trec_eval: IDCG 0).
@@ -215,4 +214,4 @@ TEST_CASE("rank_by_scores: decreasing score, ties by decreasing id, NaN last") {
   CHECK(rank_by_scores(std::vector<double>{}).empty());
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

@@ -32,4 +32,4 @@ TEST_CASE("ndcg_at_k: grades whose gain overflows a double still give a value in
   CHECK(ndcg_at_k(one, huge, 2) == doctest::Approx((1 / l3) / (1 + 1 / l3)));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

@@ -48,4 +48,4 @@ TEST_CASE("answer metrics: total and in [0, 1] on random bytes") {
   }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

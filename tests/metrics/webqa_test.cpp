@@ -11,7 +11,7 @@ using namespace mmrag_rft;
 using words = std::vector<std::string>;
 
 namespace {
-constexpr double f1_one = 2.0 / (2.0 + 1e-5);  // F1 of a perfect match with the official 1e-5 smoothing
+constexpr double f1_one = 2.0 / (2.0 + 1e-5); // F1 of a perfect match with the official 1e-5 smoothing
 }
 
 TEST_SUITE("metrics") {
@@ -164,4 +164,4 @@ TEST_CASE("webqa_qa_scores: fluency is optional and clipped to 1") {
   static_assert(!FluencyScorer<no_fluency>);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("metrics")

@@ -38,4 +38,4 @@ TEST_CASE("Policy: archetypes satisfy the ladder when every member is present") 
   CHECK_FALSE(Policy<wrong_generate>);
   CHECK(ReferenceModel<scorer_only>);
 }
-}
+} // TEST_SUITE("model")

@@ -36,4 +36,4 @@ TEST_CASE("rollout_batch: validate names the array when sizes disagree") {
   CHECK(rollout_options{.temperature = 0}.log_prob_temperature() == 1.0);
   CHECK(rollout_options{.temperature = 0.7}.log_prob_temperature() == 0.7);
 }
-}
+} // TEST_SUITE("model")

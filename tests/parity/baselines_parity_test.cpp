@@ -40,8 +40,10 @@ TEST_CASE("parity: verl OPO, GPG, GRPO pass@k and ReMax advantages to 1e-12") {
     const auto layout = group_layout::from_offsets(off);
     const std::string f = c["function"].get<std::string>();
     std::vector<double> a(r.size()), tokens(r.size() * T);
-    if (f == "compute_opo_outcome_advantage") (void)opo_advantages(std::span<const double>(r), layout, mask, std::span<double>(a));
-    else if (f == "compute_gpg_outcome_advantage") (void)gpg_advantages(std::span<const double>(r), layout, std::span<double>(a));
+    if (f == "compute_opo_outcome_advantage")
+      (void)opo_advantages(std::span<const double>(r), layout, mask, std::span<double>(a));
+    else if (f == "compute_gpg_outcome_advantage")
+      (void)gpg_advantages(std::span<const double>(r), layout, std::span<double>(a));
     else if (f == "compute_grpo_passk_outcome_advantage") {
       grpo_passk_options o;
       o.norm_adv_by_std_in_grpo = c["norm_adv_by_std_in_grpo"].get<bool>();
@@ -59,7 +61,8 @@ TEST_CASE("parity: verl OPO, GPG, GRPO pass@k and ReMax advantages to 1e-12") {
     for (std::size_t i = 0; i < want.size(); ++i) {
       const double err = std::fabs(tokens[i] - want[i]) / std::max({std::fabs(want[i]), scale, 1e-300});
       worst = std::max(worst, err);
-      CHECK_MESSAGE(err <= 1e-12, c["name"].get<std::string>() << " at " << i << ": got " << tokens[i] << ", want " << want[i]);
+      CHECK_MESSAGE(err <= 1e-12, c["name"].get<std::string>()
+                                      << " at " << i << ": got " << tokens[i] << ", want " << want[i]);
     }
     ++n_cases;
   }

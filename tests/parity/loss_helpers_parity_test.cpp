@@ -164,7 +164,8 @@ TEST_CASE("parity: verl compute_rollout_correction_and_rejection_mask") {
     const std::string name = c["name"];
     CAPTURE(name);
     const std::size_t B = c["B"], T = c["T"];
-    const auto old = c["old_log_prob"].get<std::vector<double>>(), roll = c["rollout_log_prob"].get<std::vector<double>>();
+    const auto old = c["old_log_prob"].get<std::vector<double>>(),
+               roll = c["rollout_log_prob"].get<std::vector<double>>();
     const auto m = helper_mask(c["mask"]);
     rollout_correction_options o;
     o.is_level = c["rollout_is"] == "token" ? rollout_is_level::token : rollout_is_level::sequence;
@@ -175,9 +176,9 @@ TEST_CASE("parity: verl compute_rollout_correction_and_rejection_mask") {
     o.rejection = crit;
     std::vector<double> w(B * T);
     std::vector<std::uint8_t> mo(B * T);
-    const auto s = rollout_correction(exec::par, matrix_view<const double>(old.data(), B, T),
-                                      matrix_view<const double>(roll.data(), B, T), mask_view(m.data(), B, T),
-                                      matrix_view<double>(w.data(), B, T), matrix_view<std::uint8_t>(mo.data(), B, T), o);
+    const auto s = rollout_correction(
+        exec::par, matrix_view<const double>(old.data(), B, T), matrix_view<const double>(roll.data(), B, T),
+        mask_view(m.data(), B, T), matrix_view<double>(w.data(), B, T), matrix_view<std::uint8_t>(mo.data(), B, T), o);
     const auto want_w = c["weights"].get<std::vector<double>>(), want_m = c["mask_out"].get<std::vector<double>>();
     double scale = 0;
     for (double x : want_w) scale = std::max(scale, std::fabs(x));

@@ -8,9 +8,9 @@
 using namespace mmrag_rft;
 
 TEST_CASE("names: loss aggregations round-trip and bad names are located") {
-  for (auto a : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum,
-                 loss_aggregation::seq_mean_token_mean, loss_aggregation::seq_mean_token_sum_norm,
-                 loss_aggregation::token_sum})
+  for (auto a :
+       {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum, loss_aggregation::seq_mean_token_mean,
+        loss_aggregation::seq_mean_token_sum_norm, loss_aggregation::token_sum})
     CHECK(parse_loss_aggregation(to_string(a)) == a);
   CHECK(parse_loss_aggregation("seq-mean-token-sum-norm") == loss_aggregation::seq_mean_token_sum_norm);
   CHECK(parse_loss_aggregation("token-sum") == loss_aggregation::token_sum);
@@ -38,8 +38,8 @@ TEST_CASE("names: KL estimators with verl's aliases and the straight-through suf
     CHECK(to_string(parse_kl_estimator(n)) == n);
   CHECK(to_string(parse_kl_estimator("low_var_kl+")) == "k3+");
   CHECK_THROWS_WITH_AS((void)parse_kl_estimator("full"), doctest::Contains("vocabulary"), error);
-  CHECK_THROWS_WITH_AS((void)parse_kl_estimator("k4"), doctest::Contains("\"k4\" is not one of \"none\", \"k1\", \"kl\""),
-                       error);
+  CHECK_THROWS_WITH_AS((void)parse_kl_estimator("k4"),
+                       doctest::Contains("\"k4\" is not one of \"none\", \"k1\", \"kl\""), error);
   CHECK_THROWS_AS((void)parse_kl_estimator("none+"), error);
   CHECK_THROWS_AS((void)parse_kl_estimator("+"), error);
   CHECK_THROWS_AS((void)parse_kl_estimator("k3++"), error);
@@ -50,11 +50,12 @@ TEST_CASE("names: policy-loss modes, KL clamps, GRPO std, singletons and TRL's s
                  policy_loss_mode::gpg})
     CHECK(parse_policy_loss_mode(to_string(m)) == m);
   CHECK(parse_policy_loss_mode("vanilla") == policy_loss_mode::ppo_clip);
-  CHECK_THROWS_WITH_AS((void)parse_policy_loss_mode("ppo"), doctest::Contains("\"ppo\" is not one of \"vanilla\""), error);
+  CHECK_THROWS_WITH_AS((void)parse_policy_loss_mode("ppo"), doctest::Contains("\"ppo\" is not one of \"vanilla\""),
+                       error);
   for (auto c : {kl_clamp::none, kl_clamp::verl, kl_clamp::openrlhf}) CHECK(parse_kl_clamp(to_string(c)) == c);
   for (auto s : {std_estimator::unbiased, std_estimator::biased}) CHECK(parse_std_estimator(to_string(s)) == s);
-  for (auto s : {singleton_group::unit_std, singleton_group::unit_std_float32, singleton_group::zero,
-                 singleton_group::error})
+  for (auto s :
+       {singleton_group::unit_std, singleton_group::unit_std_float32, singleton_group::zero, singleton_group::error})
     CHECK(parse_singleton_group(to_string(s)) == s);
   CHECK_THROWS_AS((void)parse_std_estimator("population"), error);
 
@@ -65,6 +66,6 @@ TEST_CASE("names: policy-loss modes, KL clamps, GRPO std, singletons and TRL's s
   CHECK(parse_scale_rewards("group").scale == reward_scale::group);
   CHECK_FALSE(parse_scale_rewards("none").norm_adv_by_std_in_grpo);
   CHECK_FALSE(parse_scale_rewards("false").norm_adv_by_std_in_grpo);
-  CHECK_THROWS_WITH_AS((void)parse_scale_rewards("sequence"), doctest::Contains("parse_scale_rewards: name \"sequence\""),
-                       error);
+  CHECK_THROWS_WITH_AS((void)parse_scale_rewards("sequence"),
+                       doctest::Contains("parse_scale_rewards: name \"sequence\""), error);
 }

@@ -323,9 +323,9 @@ TEST_CASE("parity: new options validate, and every option that validates gives a
   CHECK_THROWS_AS((void)b.run(o), error);
   o.sum_norm_sequences.reset();
   // Every aggregation x convention, also on an all-masked batch: finite, and 0 without valid tokens.
-  for (auto a : {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum,
-                 loss_aggregation::seq_mean_token_mean, loss_aggregation::seq_mean_token_sum_norm,
-                 loss_aggregation::token_sum})
+  for (auto a :
+       {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum, loss_aggregation::seq_mean_token_mean,
+        loss_aggregation::seq_mean_token_sum_norm, loss_aggregation::token_sum})
     for (bool seq_mean : {false, true})
       for (auto mode : {policy_loss_mode::ppo_clip, policy_loss_mode::gspo, policy_loss_mode::sapo}) {
         o.aggregation = a, o.sum_norm_seq_mean = seq_mean, o.mode = mode;

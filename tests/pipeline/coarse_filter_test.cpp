@@ -16,7 +16,8 @@ sample three_docs() {
   sample s;
   s.id = "q";
   s.question = "which?";
-  for (int i = 0; i < 3; ++i) s.documents.push_back({std::to_string(i), modality::text, "t" + std::to_string(i), "", "", nullptr});
+  for (int i = 0; i < 3; ++i)
+    s.documents.push_back({std::to_string(i), modality::text, "t" + std::to_string(i), "", "", nullptr});
   s.gold = {0, 2};
   s.answers = {"a"};
   return s;
@@ -74,4 +75,4 @@ TEST_CASE("coarse_filter: scores every document with the policy's verdicts when 
   CHECK(d[0].kept == std::vector<std::size_t>{0, 1, 2});
   CHECK(d[0].texts.front() == "yes");
 }
-}
+} // TEST_SUITE("pipeline")

@@ -40,4 +40,4 @@ TEST_CASE("progress_bar: a count past the total draws a full bar instead of thro
   CHECK_NOTHROW(none.update(2, "x"));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("pipeline")

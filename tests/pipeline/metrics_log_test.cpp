@@ -33,4 +33,4 @@ TEST_CASE("metrics_log: non-finite values become null in JSONL and empty in CSV"
   std::filesystem::remove_all(dir);
   CHECK_THROWS_AS(metrics_log("/nonexistent-dir/x/y"), error);
 }
-}
+} // TEST_SUITE("pipeline")

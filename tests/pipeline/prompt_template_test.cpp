@@ -57,7 +57,7 @@ TEST_CASE("prompt_templates: defaults render both stages when used unchanged") {
   CHECK(render_stage1(t, two_docs(), 0).text.find("Question: What color is the zorb?") == 0);
   CHECK(render_stage2(t, two_docs()).text.find("[2] (text) zorb facts.") != std::string::npos);
 }
-}
+} // TEST_SUITE("pipeline")
 
 TEST_CASE("prompt_templates: the default stage-2 prompt asks for the sections stage2_format checks") {
   const prompt_templates t;

@@ -18,8 +18,8 @@ using namespace mmrag_rft;
 namespace {
 // A table policy that keeps every d loss / d log-prob it is given, so two runs can be compared gradient by gradient.
 struct grad_recording_policy : test_support::table_policy {
-  using table_policy::table_policy;
   using table_policy::backward;
+  using table_policy::table_policy;
   std::vector<float> grads;
   void backward(matrix_view<const float> g) {
     for (std::size_t i = 0; i < g.rows(); ++i)
@@ -151,8 +151,8 @@ TEST_CASE("rft_step: rloo_estimator and dr_grpo_estimator give the advantages of
   o.rollout.seed = 5;
   SUBCASE("RLOO") {
     test_support::table_policy pol({"yes", "no", "maybe"});
-    const auto r = rft_step(exec::par, pol, std::span<const sample>(b.samples), b.prompts, graded_reward,
-                            rloo_estimator{}, o);
+    const auto r =
+        rft_step(exec::par, pol, std::span<const sample>(b.samples), b.prompts, graded_reward, rloo_estimator{}, o);
     const std::vector<float> rewards = float_totals(r.rewards);
     std::vector<float> want(rewards.size()), grpo(rewards.size());
     (void)rloo_advantages(std::span<const float>(rewards), r.rollout.layout(), std::span<float>(want));
@@ -243,9 +243,9 @@ TEST_CASE("rft_loop: passes the estimator and the backend to every step and defa
   grad_recording_policy implicit({"yes", "no", "maybe"}), explicit_seq({"yes", "no", "maybe"});
   const auto a = rft_loop(implicit, std::span<const sample>(b.samples), prompt_of, graded_reward, lo, none, nullptr,
                           [](std::size_t, const rft_step_result&) {});
-  const auto e = rft_loop(exec::seq, explicit_seq, std::span<const sample>(b.samples), prompt_of, graded_reward,
-                          grpo_estimator{lo.step.advantages}, lo, none, nullptr,
-                          [](std::size_t, const rft_step_result&) {});
+  const auto e =
+      rft_loop(exec::seq, explicit_seq, std::span<const sample>(b.samples), prompt_of, graded_reward,
+               grpo_estimator{lo.step.advantages}, lo, none, nullptr, [](std::size_t, const rft_step_result&) {});
   REQUIRE(a.size() == 3);
   REQUIRE(e.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) check_same_metrics(a[i], e[i]);
@@ -255,8 +255,8 @@ TEST_CASE("rft_loop: passes the estimator and the backend to every step and defa
   std::size_t rloo_steps = 0;
   std::vector<float> par_adv, seq_adv;
   test_support::table_policy par_pol({"yes", "no", "maybe"}), seq_pol({"yes", "no", "maybe"});
-  (void)rft_loop(exec::par, par_pol, std::span<const sample>(b.samples), prompt_of, graded_reward, rloo_estimator{},
-                 lo, none, nullptr, [&](std::size_t, const rft_step_result& r) {
+  (void)rft_loop(exec::par, par_pol, std::span<const sample>(b.samples), prompt_of, graded_reward, rloo_estimator{}, lo,
+                 none, nullptr, [&](std::size_t, const rft_step_result& r) {
                    const std::vector<float> rewards = float_totals(r.rewards);
                    std::vector<float> want(rewards.size());
                    (void)rloo_advantages(std::span<const float>(rewards), r.rollout.layout(), std::span<float>(want));
@@ -271,4 +271,4 @@ TEST_CASE("rft_loop: passes the estimator and the backend to every step and defa
   CHECK(rloo_steps == 3);
   CHECK(same_bits(par_adv, seq_adv));
 }
-}
+} // TEST_SUITE("pipeline")

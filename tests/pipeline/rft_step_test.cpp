@@ -108,8 +108,9 @@ TEST_CASE("rft_step: numbers are accepted as rewards when the callable returns d
   const auto s1 = make_stage1_samples(questions()[1]);
   prompt_batch prompts;
   for (const sample& s : s1) prompts.push_back(render_stage1(tiny_templates(), s, 0));
-  const auto r = rft_step(pol, std::span<const sample>(s1), prompts,
-                          [](const completion& c, const sample&) { return c.text == "yes" ? 1.0 : 0.0; }, rft_options{});
+  const auto r = rft_step(
+      pol, std::span<const sample>(s1), prompts,
+      [](const completion& c, const sample&) { return c.text == "yes" ? 1.0 : 0.0; }, rft_options{});
   REQUIRE(r.metrics.rule_means.size() == 1);
   CHECK(r.metrics.rule_means[0].name == "reward");
   CHECK(r.rewards.size() == s1.size() * 8);
@@ -167,8 +168,8 @@ TEST_CASE("rft_step: the entropy bonus trains an EntropyPolicy's entropy; other 
 
   // d loss / d entropy reaches the policy: -coeff / N for each of the N valid tokens (token-mean).
   struct recording : test_support::table_policy {
-    using table_policy::table_policy;
     using table_policy::backward;
+    using table_policy::table_policy;
     std::vector<float> seen;
     void backward(matrix_view<const float> g, matrix_view<const float> ge) {
       for (std::size_t i = 0; i < ge.rows(); ++i) seen.push_back(ge(i, 0));
@@ -198,7 +199,8 @@ TEST_CASE("rft_step: the entropy bonus trains an EntropyPolicy's entropy; other 
   double before = sharp;
   for (std::uint64_t step = 0; step < 10; ++step) {
     o.rollout.seed = 100 + step;
-    const auto r = rft_step(pol, std::span<const sample>(s1), prompts, [](const completion&, const sample&) { return 0.0; }, o);
+    const auto r =
+        rft_step(pol, std::span<const sample>(s1), prompts, [](const completion&, const sample&) { return 0.0; }, o);
     CHECK(r.metrics.entropy == doctest::Approx(before).epsilon(1e-5)); // the current policy's entropy, before the step
     const double after = entropy();
     CHECK(after > before);
@@ -251,4 +253,4 @@ TEST_CASE("batch_indices: every sample appears once per epoch when batches tile 
     for (std::size_t i : detail::batch_indices(10, 2, step, 3)) ++seen[i];
   for (int c : seen) CHECK(c == 1);
 }
-}
+} // TEST_SUITE("pipeline")

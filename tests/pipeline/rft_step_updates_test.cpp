@@ -18,8 +18,8 @@ using namespace mmrag_rft;
 namespace updates_test {
 // A table policy that records every d loss / d log-prob, row by row, and can give its rows spread entropies.
 struct recording_policy : test_support::table_policy {
-  using table_policy::table_policy;
   using table_policy::backward;
+  using table_policy::table_policy;
   std::vector<float> grads;
   std::size_t steps = 0;
   bool spread_entropy = false, no_entropy = false;
@@ -245,4 +245,4 @@ TEST_CASE("top_entropy_threshold: TRL's worked example and torch.quantile's inte
   CHECK(!detail::top_entropy_threshold({h.data(), 3, 4}, {none.data(), 3, 4}, 0.5, t));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("pipeline")

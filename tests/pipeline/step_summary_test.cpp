@@ -100,4 +100,4 @@ TEST_CASE("summarise_step: refuses rewards that do not match the rollout and giv
   CHECK(none.reward_mean == 0.0);
   CHECK(none.rule_means.empty());
 }
-}
+} // TEST_SUITE("pipeline")

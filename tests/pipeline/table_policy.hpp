@@ -69,7 +69,8 @@ public:
   void log_probs_and_entropy(const mmrag_rft::prompt_batch& prompts, const mmrag_rft::rollout_batch& r,
                              mmrag_rft::matrix_view<float> out, mmrag_rft::matrix_view<float> entropy) {
     log_probs(prompts, r, out);
-    for (std::size_t row = 0; row < r.rows(); ++row) entropy(row, 0) = static_cast<float>(entropy_of(probs(last_[row].first, temperature_)));
+    for (std::size_t row = 0; row < r.rows(); ++row)
+      entropy(row, 0) = static_cast<float>(entropy_of(probs(last_[row].first, temperature_)));
   }
 
   void backward(mmrag_rft::matrix_view<const float> grad, mmrag_rft::matrix_view<const float> grad_entropy) {

@@ -15,13 +15,32 @@ using namespace mmrag_rft;
 namespace {
 
 explanation_record two_stage_record() {
-  explanation_record r{"q1", "what color is the tusk ?", "color",
-                       {{"d1", "image", "tusk", "", 2, 1, 3, {255, 0, 0, 0, 255, 0}}, {"d2", "text", "tusk", "old", 0, 0, 0, {}}},
-                       {0}, {"red"}, {}};
-  r.stages.push_back({"warm", {{"<think> a </think>", 1.0, true}, {"no", 0.0, false}}, "<answer> blue </answer>", {0}, "blue",
-                      {{"answer", 0.0, 2.0}}, 0.5, "format ok; answer 0.00", 0.0});
-  r.stages.push_back({"rl", {{"yes", 1.0, true}, {"yes", 1.0, true}}, "<answer> red </answer>", {1, 0}, "red",
-                      {{"answer", 1.0, 2.0}}, 2.5, "format ok; answer 1.00", 1.0});
+  explanation_record r{
+      "q1",
+      "what color is the tusk ?",
+      "color",
+      {{"d1", "image", "tusk", "", 2, 1, 3, {255, 0, 0, 0, 255, 0}}, {"d2", "text", "tusk", "old", 0, 0, 0, {}}},
+      {0},
+      {"red"},
+      {}};
+  r.stages.push_back({"warm",
+                      {{"<think> a </think>", 1.0, true}, {"no", 0.0, false}},
+                      "<answer> blue </answer>",
+                      {0},
+                      "blue",
+                      {{"answer", 0.0, 2.0}},
+                      0.5,
+                      "format ok; answer 0.00",
+                      0.0});
+  r.stages.push_back({"rl",
+                      {{"yes", 1.0, true}, {"yes", 1.0, true}},
+                      "<answer> red </answer>",
+                      {1, 0},
+                      "red",
+                      {{"answer", 1.0, 2.0}},
+                      2.5,
+                      "format ok; answer 1.00",
+                      1.0});
   return r;
 }
 
@@ -169,4 +188,4 @@ TEST_CASE("the browser test's fixture reads") {
   CHECK(rs.size() == 8);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("report")

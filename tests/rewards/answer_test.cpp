@@ -88,4 +88,4 @@ TEST_CASE("answer_rule: error at construction for an unknown section or bad opti
   CHECK_THROWS_AS(answer_rule(tag_format{"think", "answer"}, p), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

@@ -41,8 +41,8 @@ TEST_SUITE("rewards") {
 TEST_CASE("score_batch: seq and par give bitwise identical results for any thread count") {
   const std::size_t groups = 37, g = 5;
   std::vector<sample> samples;
-  for (std::size_t i = 0; i < groups; ++i) samples.push_back(make_sample(1, i % 3 == 0 ? std::vector<std::size_t>{} :
-                                                                                          std::vector<std::size_t>{0}));
+  for (std::size_t i = 0; i < groups; ++i)
+    samples.push_back(make_sample(1, i % 3 == 0 ? std::vector<std::size_t>{} : std::vector<std::size_t>{0}));
   const auto completions = mixed_completions(groups * g);
   const auto third = [](const completion& c, const sample&) { return static_cast<double>(c.text.size()) / 3.0; };
   const composite reward{weighted(stage1_format(), 0.3), weighted(relevance_rule(), 1.0),
@@ -154,4 +154,4 @@ TEST_CASE("score_batch: any single rule, scored as a one-rule composite of weigh
   CHECK_THROWS_WITH_AS((void)score_batch(length, completions, samples), doctest::Contains("samples"), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

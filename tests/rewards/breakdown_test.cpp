@@ -92,7 +92,7 @@ TEST_CASE("ranking_rule relative_to_initial: REARANK's relative NDCG improvement
   const ranking_rule r = relative_ndcg(3);
   const double initial = ndcg_of({2, 3}, 2, 3), got = ndcg_of({1, 3}, 2, 3);
   CHECK(r(stage2("[2, 4, 3]", "x"), s) == doctest::Approx((got - initial) / (1.0 - initial)).epsilon(1e-14));
-  CHECK(r(stage2("[2, 3]", "x"), s) == doctest::Approx(1.0)); // the ideal order: gain 1
+  CHECK(r(stage2("[2, 3]", "x"), s) == doctest::Approx(1.0));                   // the ideal order: gain 1
   CHECK(r(stage2("[1, 2, 3]", "x"), s) == doctest::Approx(0.0).epsilon(1e-14)); // the given order: gain 0
   // Worse than the given order is negative: gold {1}, given rank 2; [3, 4] drops it out of the top 3.
   const sample one = make_sample(4, {1});
@@ -127,4 +127,4 @@ TEST_CASE("ranking_rule relative_to_initial: an already ideal given order scores
   } while (std::next_permutation(p.begin(), p.end()));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

@@ -45,8 +45,8 @@ TEST_CASE("composite: explanation is empty unless asked for") {
 TEST_CASE("composite: malformed completion gets the format failure value, never an exception") {
   const composite reward{weighted(stage1_format({.failure = -1.0}), 1.0), weighted(relevance_rule(), 1.0)};
   const sample s = make_sample(1, {0});
-  for (const char* text : {"", "<think>", "\xff\xfe<think></answer>",
-                           "<think>a</think><answer>yes</answer><answer>no</answer>"}) {
+  for (const char* text :
+       {"", "<think>", "\xff\xfe<think></answer>", "<think>a</think><answer>yes</answer><answer>no</answer>"}) {
     CAPTURE(text);
     const auto b = reward.score(make_completion(text), s, explain_mode::on);
     CHECK(b.scores[0] == -1.0);
@@ -114,4 +114,4 @@ TEST_CASE("composite: NaN from a rule makes the total NaN") {
   CHECK(std::isnan(reward(make_completion("x"), make_sample(1, {}))));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

@@ -48,8 +48,8 @@ static_assert(RewardRule<overlong_penalty>);
 static_assert(RewardRule<composite<format_rule, named_rule>>); // composites nest
 
 static_assert(!RewardRule<int>);
-static_assert(!RewardRule<non_const_rule>);   // must be callable from several threads at once
-static_assert(!RewardRule<move_only_rule>);   // composites hold rules by value
+static_assert(!RewardRule<non_const_rule>); // must be callable from several threads at once
+static_assert(!RewardRule<move_only_rule>); // composites hold rules by value
 static_assert(!RewardRule<wrong_arguments>);
 static_assert(!RewardRule<decltype([](const completion&, const sample&) { return std::string("1"); })>);
 static_assert(!RewardRule<decltype([](const completion&, const sample&) {})>);
@@ -91,7 +91,7 @@ TEST_CASE("rule_explain: member, then rule_score text, then \"name value\"") {
   CHECK(out == "nonempty 1.00");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")
 
 namespace {
 // A rule that uses the composite's shared parse when it gets one, and says which path it took.
@@ -118,8 +118,7 @@ TEST_CASE("rule_value: passes the reward_context to rules that accept one") {
 TEST_CASE("reward_context: one parse per tag configuration, equal configurations share it") {
   const std::string text = "<think>a</think><rank>1</rank><answer>b</answer>";
   reward_context ctx(text);
-  const tag_format a{"think", "rank", "answer"}, b{"think", "rank", "answer"}, c{"think", "answer"},
-      d{"rank"};
+  const tag_format a{"think", "rank", "answer"}, b{"think", "rank", "answer"}, c{"think", "answer"}, d{"rank"};
   const tag_parse& pa = ctx.sections(a);
   CHECK(&ctx.sections(b) == &pa); // equal names and flags: the cached parse
   CHECK(pa.well_formed());
@@ -145,4 +144,4 @@ TEST_CASE("reward_context: built-in rules give the same scores with and without 
   }
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

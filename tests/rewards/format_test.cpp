@@ -27,10 +27,10 @@ TEST_CASE("format_rule: stage 1 scores 1 for exactly <think> then <answer>, 0 ot
   const sample s = make_sample(1, {0});
   CHECK(f(make_completion("<think>The caption names it.</think><answer>Yes</answer>"), s) == 1.0);
   CHECK(f(make_completion("  \n<think>a</think>\n\n<answer>No</answer>\n"), s) == 1.0); // whitespace around is fine
-  CHECK(f(make_completion("<answer>No</answer>"), s) == 0.0);                          // missing think
-  CHECK(f(make_completion("<answer>No</answer><think>a</think>"), s) == 0.0);          // out of order
-  CHECK(f(make_completion("<think>a</think><answer>No"), s) == 0.0);                   // truncated
-  CHECK(f(make_completion("Sure! <think>a</think><answer>No</answer>"), s) == 0.0);    // text before
+  CHECK(f(make_completion("<answer>No</answer>"), s) == 0.0);                           // missing think
+  CHECK(f(make_completion("<answer>No</answer><think>a</think>"), s) == 0.0);           // out of order
+  CHECK(f(make_completion("<think>a</think><answer>No"), s) == 0.0);                    // truncated
+  CHECK(f(make_completion("Sure! <think>a</think><answer>No</answer>"), s) == 0.0);     // text before
   CHECK(f(make_completion("<think>a</think><answer>No</answer> Hope this helps"), s) == 0.0);
   CHECK(f(make_completion("<think>a</think><answer>No</answer><answer>Yes</answer>"), s) == 0.0);
   CHECK(f(make_completion(""), s) == 0.0);
@@ -49,8 +49,7 @@ TEST_CASE("format_rule: stage 2 needs <think>, <rank> and <answer> in that order
 
 TEST_CASE("format_rule: failure value and allowed issues are options") {
   const format_rule reason_rank = stage1_format({.failure = -1.0});
-  const format_rule lenient =
-      stage1_format({.allowed = section_issue::leading_text | section_issue::trailing_text});
+  const format_rule lenient = stage1_format({.allowed = section_issue::leading_text | section_issue::trailing_text});
   const sample s = make_sample(1, {});
   CHECK(reason_rank(make_completion("nothing"), s) == -1.0);
   CHECK(lenient(make_completion("Sure! <think>a</think><answer>No</answer> Bye"), s) == 1.0);
@@ -99,8 +98,8 @@ TEST_CASE("format_rule, ranking_rule, answer_rule: options alone keep the stage'
   CHECK(r.options().k == 3);
   const sample s = make_sample(4, {0, 1});
   CHECK(r(make_completion("<think>a</think><rank>[1, 2]</rank><answer>x</answer>"), s) ==
-        ranking_rule(tag_format{"think", "rank", "answer"}, {.k = 3})(
-            make_completion("<think>a</think><rank>[1, 2]</rank><answer>x</answer>"), s));
+        ranking_rule(tag_format{"think", "rank", "answer"},
+                     {.k = 3})(make_completion("<think>a</think><rank>[1, 2]</rank><answer>x</answer>"), s));
   const answer_rule a({.metric = answer_metric::exact_match});
   CHECK(a.options().metric == answer_metric::exact_match);
   CHECK_THROWS_WITH_AS(ranking_rule({.section = "ranking"}),
@@ -108,4 +107,4 @@ TEST_CASE("format_rule, ranking_rule, answer_rule: options alone keep the stage'
   CHECK_THROWS_WITH_AS(answer_rule({.section = "final"}), doctest::Contains("options.section"), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

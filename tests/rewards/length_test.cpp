@@ -57,4 +57,4 @@ TEST_CASE("overlong_penalty: error at construction for max_length 0, buffer > ma
   CHECK_THROWS_AS(overlong_penalty({.penalty_factor = -1.0}), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

@@ -43,8 +43,8 @@ TEST_CASE("ranking_rule: NDCG@k worked example") {
 TEST_CASE("ranking_rule: the forms models write map to the same documents") {
   const sample s = make_sample(4, {1, 3});
   const ranking_rule r = with(ranking_metric::ndcg, 2);
-  for (const char* form : {"[2, 4]", "2 > 4", "Image 2 > Text 4", "[Doc 2], [Doc 4]", "2, 4", "2\n4",
-                           "Ranking: [2, 4]", "1. [2]\n2. [4]"}) {
+  for (const char* form : {"[2, 4]", "2 > 4", "Image 2 > Text 4", "[Doc 2], [Doc 4]", "2, 4", "2\n4", "Ranking: [2, 4]",
+                           "1. [2]\n2. [4]"}) {
     CAPTURE(form);
     CHECK(r(stage2(form, "x"), s) == doctest::Approx(1.0));
   }
@@ -116,4 +116,4 @@ TEST_CASE("ranking_rule: error at construction for k = 0, unknown section and ba
   CHECK_THROWS_AS(ranking_rule(tag_format{"think", "rank", "answer"}, per), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

@@ -38,10 +38,10 @@ TEST_CASE("relevance_rule: 1 for the gold verdict, 0 for the other") {
 TEST_CASE("relevance_rule: unknown value when the verdict cannot be read") {
   const relevance_rule r({"think", "answer"}, {.unknown = -0.5});
   const sample s = make_sample(1, {0});
-  CHECK(r(answer("yes and no"), s) == -0.5);                      // ambiguous, not guessed
-  CHECK(r(answer("maybe"), s) == -0.5);                           // no verdict
-  CHECK(r(make_completion("<think>x</think>"), s) == -0.5);       // no <answer>
-  CHECK(r(make_completion("<think>x</think><answer>Yes"), s) == -0.5); // truncated
+  CHECK(r(answer("yes and no"), s) == -0.5);                                       // ambiguous, not guessed
+  CHECK(r(answer("maybe"), s) == -0.5);                                            // no verdict
+  CHECK(r(make_completion("<think>x</think>"), s) == -0.5);                        // no <answer>
+  CHECK(r(make_completion("<think>x</think><answer>Yes"), s) == -0.5);             // truncated
   CHECK(r(make_completion("<answer>Yes</answer><answer>No</answer>"), s) == -0.5); // duplicated
   CHECK(r(make_completion(""), s) == -0.5);
 }
@@ -69,4 +69,4 @@ TEST_CASE("relevance_rule: error at construction for an unknown section or bad o
   CHECK_THROWS_AS(relevance_rule({"think", "answer", "answer"}), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("rewards")

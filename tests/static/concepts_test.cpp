@@ -18,7 +18,8 @@ static_assert(exec::ExecutionBackend<my_backend>, "deriving from backend_base is
 static_assert(!exec::ExecutionBackend<looks_like_a_backend>, "same members without the opt-in are not a backend");
 static_assert(!exec::ExecutionBackend<int>);
 static_assert(std::is_convertible_v<matrix_view<float>, matrix_view<const float>>);
-static_assert(!std::is_convertible_v<matrix_view<const float>, matrix_view<float>>, "a const view never becomes mutable");
+static_assert(!std::is_convertible_v<matrix_view<const float>, matrix_view<float>>,
+              "a const view never becomes mutable");
 static_assert(!std::is_convertible_v<matrix_view<double>, matrix_view<const float>>);
 static_assert(detail::clamp(5.0, 0.0, 1.0) == 1.0 && detail::clamp(-5.0, 0.0, 1.0) == 0.0);
 static_assert(detail::grpo_advantage(1.0, 0.5, 0.5, 0.0, true) == 1.0);

@@ -19,12 +19,14 @@ TEST_CASE("normalize_answer: SQuAD v1.1 worked examples") {
   CHECK(normalize_answer("Denver Broncos!") == "denver broncos");
   CHECK(normalize_answer("the the THE") == "");
   CHECK(normalize_answer("an apple, a day") == "apple day");
-  CHECK(normalize_answer("Eiffel-Tower") == "eiffeltower");  // punctuation is deleted, not replaced by a space
-  CHECK(normalize_answer("t.h.e end") == "end");             // articles are found after punctuation is gone
+  CHECK(normalize_answer("Eiffel-Tower") == "eiffeltower");      // punctuation is deleted, not replaced by a space
+  CHECK(normalize_answer("t.h.e end") == "end");                 // articles are found after punctuation is gone
   CHECK(normalize_answer("theater anthem") == "theater anthem"); // articles only as whole words
   CHECK(normalize_answer("1,000 km/h") == "1000 kmh");
   CHECK(normalize_answer("tab\tand\nnewline") == "tab and newline");
-  CHECK(normalize_answer("\x1f" "a\x1c" "b") == "b"); // Python's str.split() separators 0x1c..0x1f
+  CHECK(normalize_answer("\x1f"
+                         "a\x1c"
+                         "b") == "b"); // Python's str.split() separators 0x1c..0x1f
 }
 
 TEST_CASE("normalize_answer: empty result when input is empty, punctuation or articles only") {
@@ -39,8 +41,8 @@ TEST_CASE("normalize_answer: Python's str.lower() on non-ASCII letters") {
   CHECK(normalize_answer("Café  Müller") == "café müller");
   CHECK(normalize_answer("ÉCOLE") == "école");
   CHECK(normalize_answer("FILIPÓW") == normalize_answer("Filipów")); // both "filipów"
-  CHECK(normalize_answer("\u023A") == "\u2C65");                    // lower case is one byte longer in UTF-8
-  CHECK(normalize_answer("\u0130stanbul") == "i\u0307stanbul");     // SpecialCasing: dotted capital I
+  CHECK(normalize_answer("\u023A") == "\u2C65");                     // lower case is one byte longer in UTF-8
+  CHECK(normalize_answer("\u0130stanbul") == "i\u0307stanbul");      // SpecialCasing: dotted capital I
   CHECK(normalize_answer("ΟΔΟΣ") == "οδος");                         // final sigma
   CHECK(normalize_answer("ΣΑΣ. Σ") == "σας σ"); // final after a case-ignorable '.', not after a space
 }
@@ -116,4 +118,4 @@ TEST_CASE("for_each_token: usable in constant expressions") {
   static_assert(count("") == 0);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("text")

@@ -54,7 +54,7 @@ TEST_CASE("parse_ranking: per-prefix numbering maps each prefix to its own docum
   const ranking_parse p = parse_ranking("Image 3 > 2 > Doc 1", s);
   CHECK(p.order.empty());
   REQUIRE(p.diagnostics.size() == 3);
-  CHECK(p.diagnostics[0].kind == ri::out_of_range); // only two images
+  CHECK(p.diagnostics[0].kind == ri::out_of_range);  // only two images
   CHECK(p.diagnostics[1].kind == ri::unknown_label); // a bare number is not placeable with two prefixes
   CHECK(p.diagnostics[2].kind == ri::unknown_label); // "doc" is not a prefix of this scheme
   const label_scheme one = label_scheme::per_prefix({{"passage", 4}});
@@ -136,4 +136,4 @@ TEST_CASE("label_scheme: throws error when prefixes are invalid") {
   CHECK(s.lookup("text", 1).status == label_status::unknown);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("text")

@@ -42,7 +42,7 @@ TEST_CASE("parse_relevance: ambiguous when both polarities appear") {
   CHECK(failure("yes and no") == rf::ambiguous);
   CHECK(verdict("yes and no") == rv::unknown);
   CHECK(failure("Relevant? No.") == rf::ambiguous);
-  CHECK(failure("Yes. Score: 0.2") == rf::ambiguous);         // the word and the score disagree
+  CHECK(failure("Yes. Score: 0.2") == rf::ambiguous);             // the word and the score disagree
   CHECK(failure("score: 0.9, confidence: 0.3") == rf::ambiguous); // two different scores
   CHECK(verdict("Yes, score 0.9 (score: 0.9)") == rv::relevant);  // the same score twice is fine
 }
@@ -56,8 +56,8 @@ TEST_CASE("parse_relevance: scores in [0,1], 0-10 and percent") {
   CHECK(score("Confidence: 85%") == doctest::Approx(0.85));
   CHECK(score("0.35") == doctest::Approx(0.35));
   CHECK(score(" **.9** ") == doctest::Approx(0.9));
-  CHECK(score("8") == doctest::Approx(0.8));   // automatic: (1, 10] read as 0-10
-  CHECK(score("1") == doctest::Approx(1.0));   // automatic: [0, 1] read as is
+  CHECK(score("8") == doctest::Approx(0.8)); // automatic: (1, 10] read as 0-10
+  CHECK(score("1") == doctest::Approx(1.0)); // automatic: [0, 1] read as is
   CHECK(score("1", {score_scale::ten, 0.5}) == doctest::Approx(0.1));
   CHECK(score("85", {score_scale::percent, 0.5}) == doctest::Approx(0.85));
   CHECK(verdict("score is 0.5") == rv::relevant); // threshold is inclusive
@@ -95,4 +95,4 @@ TEST_CASE("parse_relevance: throws error when the threshold is outside [0, 1]") 
   CHECK_THROWS_AS((void)parse_relevance("yes", {score_scale::automatic, -0.1}), error);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("text")

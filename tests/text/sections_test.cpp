@@ -129,14 +129,15 @@ TEST_CASE("tag_format: throws error when the configuration is invalid") {
 TEST_CASE("tag_parse::format_credit: one step per sound section and one for no outside text") {
   const tag_format f{"think", "rank", "answer"}; // K = 3: steps of 1/4
   CHECK(f.parse("<think>a</think><rank>[1]</rank><answer>x</answer>").format_credit() == 1.0);
-  CHECK(f.parse("").format_credit() == 0.25);                                   // nothing outside, no section
-  CHECK(f.parse("Paris").format_credit() == 0.0);                               // all of it is outside text
-  CHECK(f.parse("<think>a</think>").format_credit() == 0.5);                    // think sound, nothing outside
-  CHECK(f.parse("<think>a</think><answer>x</answer>").format_credit() == 0.75); // rank missing
+  CHECK(f.parse("").format_credit() == 0.25);                                          // nothing outside, no section
+  CHECK(f.parse("Paris").format_credit() == 0.0);                                      // all of it is outside text
+  CHECK(f.parse("<think>a</think>").format_credit() == 0.5);                           // think sound, nothing outside
+  CHECK(f.parse("<think>a</think><answer>x</answer>").format_credit() == 0.75);        // rank missing
   CHECK(f.parse("<think>a</think><rank>[1]</rank><answer>x").format_credit() == 0.75); // answer unclosed
   CHECK(f.parse("Sure. <think>a</think><rank>[1]</rank><answer>x</answer>").format_credit() == 0.75);
-  CHECK(f.parse("Sure. <think>a</think><rank>[1]</rank><answer>x</answer>").format_credit(section_issue::leading_text) ==
-        1.0);
+  CHECK(
+      f.parse("Sure. <think>a</think><rank>[1]</rank><answer>x</answer>").format_credit(section_issue::leading_text) ==
+      1.0);
   // Out of order: <rank> opens after <answer>, so <answer> is the section out of order.
   CHECK(f.parse("<think>a</think><answer>x</answer><rank>[1]</rank>").format_credit() == 0.75);
   CHECK(f.parse("<think>a</think><think>b</think><rank>[1]</rank><answer>x</answer>").format_credit() == 0.75);
@@ -170,4 +171,4 @@ TEST_CASE("tag_parse::format_credit: 1 exactly when well formed, and always in [
   CHECK(checked == 1 + 8 + 64 + 512 + 4096);
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("text")

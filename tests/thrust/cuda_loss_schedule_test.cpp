@@ -111,96 +111,96 @@ void compare_fused(const loss_case<T>& c, const policy_loss_options& o, bool seq
 }
 
 TEST_SUITE("cuda loss schedule") {
-  TEST_CASE("block_reduce adds every thread's value once, for any block size") {
-    for (const std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{31}, std::size_t{32}, std::size_t{33},
-                                std::size_t{100}, std::size_t{256}}) {
-      std::vector<unsigned long long> v(n);
-      for (std::size_t t = 0; t < n; ++t) v[t] = 1ull << (t % 60);
-      unsigned long long want = 0;
-      for (const auto x : v) want += x;
-      CHECK(block_reduce(v, std::plus<>{}) == want);
-    }
-  }
-
-  TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq with token weights for every option set", T, float,
-                     double) {
-    const loss_case<T> c(19, 37, 24, 2);
-    for (const auto& [name, o] : loss_option_set()) {
-      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
-      CAPTURE(case_name);
-      compare_fused(c, o, false, false, tuning::loss_threads, tuning::loss_max_blocks, true);
-      compare_fused(c, o, true, false, 32, 3, true);
-    }
-  }
-
-  TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq for every option set, with the launch shapes of tuning",
-                     T, float, double) {
-    const loss_case<T> c(23, 41, 21);
-    for (const auto& [name, o] : loss_option_set()) {
-      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
-      CAPTURE(case_name);
-      compare_fused(c, o, false, false);
-      compare_fused(c, o, true, false);
-      compare_fused(c, o, false, true);
-    }
-  }
-
-  TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq with more rows than blocks, odd block sizes and "
-                     "strided rows",
-                     T, float, double) {
-    const loss_case<T> c(37, 300, 22, 5); // 300 tokens: more than one token per thread and a partial last step
-    for (const auto& [name, o] : loss_option_set()) {
-      const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
-      CAPTURE(case_name);
-      for (const std::size_t blocks : {std::size_t{1}, std::size_t{7}, std::size_t{36}})
-        compare_fused(c, o, false, false, tuning::loss_threads, blocks);
-      compare_fused(c, o, true, false, 33, 5);
-      compare_fused(c, o, false, true, 1, 3);
-    }
-  }
-
-  TEST_CASE("float running sums per thread hold float precision over long rows and a small grid") {
-    // 8 blocks of 256 threads over 64 rows of 4,096 tokens: each thread adds 8 x 16 tokens in float before the
-    // double reductions, more than the default grid gives any thread (16 tokens a row, 1 to 16 rows).
-    const loss_case<float> c(64, 4096, 23);
-    policy_loss_options o = policy_loss_options::verl();
-    o.kl = kl_estimator::k3, o.kl_coef = 0.01, o.entropy_coeff = 0.01;
-    compare_fused(c, o, false, false, tuning::loss_threads, 8);
-  }
-
-  TEST_CASE("rows without valid tokens and empty batches give seq's zeros; NaN counts and errors as on seq") {
-    loss_case<double> c(9, 17, 24);
-    std::fill(c.mask.begin(), c.mask.end(), std::uint8_t{0});
-    compare_fused(c, policy_loss_options{}, false, false, 32, 4);
-    const auto r = fused_policy_loss(policy_loss_inputs<double>{}, policy_loss_grads<double>{}, policy_loss_options{},
-                                     tuning::loss_threads, tuning::loss_max_blocks);
-    CHECK(r.loss == 0.0);
-    CHECK(r.stats.valid_tokens == 0);
-
-    loss_case<float> n(6, 9, 25);
-    std::fill(n.mask.begin(), n.mask.end(), std::uint8_t{1});
-    n.lp[2 * 9 + 4] = std::numeric_limits<float>::quiet_NaN();
-    n.ref[4 * 9 + 1] = std::numeric_limits<float>::infinity();
-    policy_loss_options o;
-    o.nonfinite = nonfinite_policy::propagate;
-    o.kl = kl_estimator::k2;
-    compare_fused(n, o, false, false, 4, 2);
-    o.nonfinite = nonfinite_policy::error;
-    std::vector<float> g1(n.lp.size()), g2(n.lp.size());
-    std::string seq_msg, fused_msg;
-    try {
-      (void)policy_loss(exec::seq, n.inputs(false, false), policy_loss_grads<float>{{g1.data(), n.rows, n.cols}, {}}, o);
-    } catch (const mmrag_rft::error& e) {
-      seq_msg = e.what();
-    }
-    try {
-      (void)fused_policy_loss(n.inputs(false, false), policy_loss_grads<float>{{g2.data(), n.rows, n.cols}, {}}, o, 4, 2);
-    } catch (const mmrag_rft::error& e) {
-      fused_msg = e.what();
-    }
-    CHECK(!seq_msg.empty());
-    CHECK(seq_msg == fused_msg); // the first bad token: the smallest flat index, whatever the schedule
+TEST_CASE("block_reduce adds every thread's value once, for any block size") {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{31}, std::size_t{32}, std::size_t{33},
+                              std::size_t{100}, std::size_t{256}}) {
+    std::vector<unsigned long long> v(n);
+    for (std::size_t t = 0; t < n; ++t) v[t] = 1ull << (t % 60);
+    unsigned long long want = 0;
+    for (const auto x : v) want += x;
+    CHECK(block_reduce(v, std::plus<>{}) == want);
   }
 }
+
+TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq with token weights for every option set", T, float,
+                   double) {
+  const loss_case<T> c(19, 37, 24, 2);
+  for (const auto& [name, o] : loss_option_set()) {
+    const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+    CAPTURE(case_name);
+    compare_fused(c, o, false, false, tuning::loss_threads, tuning::loss_max_blocks, true);
+    compare_fused(c, o, true, false, 32, 3, true);
+  }
+}
+
+TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq for every option set, with the launch shapes of tuning", T,
+                   float, double) {
+  const loss_case<T> c(23, 41, 21);
+  for (const auto& [name, o] : loss_option_set()) {
+    const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+    CAPTURE(case_name);
+    compare_fused(c, o, false, false);
+    compare_fused(c, o, true, false);
+    compare_fused(c, o, false, true);
+  }
+}
+
+TEST_CASE_TEMPLATE("the fused kernel's schedule matches seq with more rows than blocks, odd block sizes and "
+                   "strided rows",
+                   T, float, double) {
+  const loss_case<T> c(37, 300, 22, 5); // 300 tokens: more than one token per thread and a partial last step
+  for (const auto& [name, o] : loss_option_set()) {
+    const std::string_view case_name = name; // clang before 16 cannot capture a structured binding
+    CAPTURE(case_name);
+    for (const std::size_t blocks : {std::size_t{1}, std::size_t{7}, std::size_t{36}})
+      compare_fused(c, o, false, false, tuning::loss_threads, blocks);
+    compare_fused(c, o, true, false, 33, 5);
+    compare_fused(c, o, false, true, 1, 3);
+  }
+}
+
+TEST_CASE("float running sums per thread hold float precision over long rows and a small grid") {
+  // 8 blocks of 256 threads over 64 rows of 4,096 tokens: each thread adds 8 x 16 tokens in float before the
+  // double reductions, more than the default grid gives any thread (16 tokens a row, 1 to 16 rows).
+  const loss_case<float> c(64, 4096, 23);
+  policy_loss_options o = policy_loss_options::verl();
+  o.kl = kl_estimator::k3, o.kl_coef = 0.01, o.entropy_coeff = 0.01;
+  compare_fused(c, o, false, false, tuning::loss_threads, 8);
+}
+
+TEST_CASE("rows without valid tokens and empty batches give seq's zeros; NaN counts and errors as on seq") {
+  loss_case<double> c(9, 17, 24);
+  std::fill(c.mask.begin(), c.mask.end(), std::uint8_t{0});
+  compare_fused(c, policy_loss_options{}, false, false, 32, 4);
+  const auto r = fused_policy_loss(policy_loss_inputs<double>{}, policy_loss_grads<double>{}, policy_loss_options{},
+                                   tuning::loss_threads, tuning::loss_max_blocks);
+  CHECK(r.loss == 0.0);
+  CHECK(r.stats.valid_tokens == 0);
+
+  loss_case<float> n(6, 9, 25);
+  std::fill(n.mask.begin(), n.mask.end(), std::uint8_t{1});
+  n.lp[2 * 9 + 4] = std::numeric_limits<float>::quiet_NaN();
+  n.ref[4 * 9 + 1] = std::numeric_limits<float>::infinity();
+  policy_loss_options o;
+  o.nonfinite = nonfinite_policy::propagate;
+  o.kl = kl_estimator::k2;
+  compare_fused(n, o, false, false, 4, 2);
+  o.nonfinite = nonfinite_policy::error;
+  std::vector<float> g1(n.lp.size()), g2(n.lp.size());
+  std::string seq_msg, fused_msg;
+  try {
+    (void)policy_loss(exec::seq, n.inputs(false, false), policy_loss_grads<float>{{g1.data(), n.rows, n.cols}, {}}, o);
+  } catch (const mmrag_rft::error& e) {
+    seq_msg = e.what();
+  }
+  try {
+    (void)fused_policy_loss(n.inputs(false, false), policy_loss_grads<float>{{g2.data(), n.rows, n.cols}, {}}, o, 4, 2);
+  } catch (const mmrag_rft::error& e) {
+    fused_msg = e.what();
+  }
+  CHECK(!seq_msg.empty());
+  CHECK(seq_msg == fused_msg); // the first bad token: the smallest flat index, whatever the schedule
+}
+} // TEST_SUITE("cuda loss schedule")
 
 } // namespace cuda_loss_schedule_test

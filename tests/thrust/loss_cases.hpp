@@ -137,7 +137,8 @@ std::vector<std::pair<std::string, policy_loss_options>> loss_option_set() {
     v.emplace_back(std::move(name), o);
   };
   add("clip-higher + delta", [](auto& o) { o.clip_ratio_high = 0.28, o.delta = 1.5, o.clip_ratio_c.reset(); });
-  add("gspo stop-gradient", [](auto& o) { o.mode = policy_loss_mode::gspo, o.clip_ratio_low = 3e-4, o.clip_ratio_high = 4e-4; });
+  add("gspo stop-gradient",
+      [](auto& o) { o.mode = policy_loss_mode::gspo, o.clip_ratio_low = 3e-4, o.clip_ratio_high = 4e-4; });
   add("gspo sequence", [](auto& o) {
     o.mode = policy_loss_mode::gspo, o.gspo_grad = gspo_gradient::sequence, o.gspo_log_ratio_max.reset();
   });
@@ -147,23 +148,25 @@ std::vector<std::pair<std::string, policy_loss_options>> loss_option_set() {
   add("k2 openrlhf clamps", [](auto& o) { o.kl = kl_estimator::k2, o.kl_clamps = kl_clamp::openrlhf; });
   add("k3 verl", [](auto& o) { o.kl = kl_estimator::k3, o.kl_coef = 0.05; });
   add("k3+ importance corrected", [](auto& o) {
-    o.kl = kl_estimator::k3, o.kl_straight_through = true, o.kl_importance_corrected = true, o.kl_clamps = kl_clamp::none;
+    o.kl = kl_estimator::k3, o.kl_straight_through = true, o.kl_importance_corrected = true,
+    o.kl_clamps = kl_clamp::none;
   });
   add("entropy bonus", [](auto& o) { o.entropy_coeff = 0.01; });
   add("seq-mean-token-sum", [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_sum; });
-  add("seq-mean-token-mean", [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_mean, o.entropy_coeff = 0.1; });
+  add("seq-mean-token-mean",
+      [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_mean, o.entropy_coeff = 0.1; });
   add("seq-mean-token-sum-norm", [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_sum_norm; });
-  add("global normaliser and scale", [](auto& o) { o.normalizer = 1234.0, o.loss_scale = 0.25, o.kl = kl_estimator::k2; });
-  add("sum-norm with constant", [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.normalizer = 77.0; });
+  add("global normaliser and scale",
+      [](auto& o) { o.normalizer = 1234.0, o.loss_scale = 0.25, o.kl = kl_estimator::k2; });
+  add("sum-norm with constant",
+      [](auto& o) { o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.normalizer = 77.0; });
   add("tight log-ratio clamp", [](auto& o) { o.log_ratio_clamp = 0.3; });
   add("cispo", [](auto& o) { o.mode = policy_loss_mode::cispo, o.clip_ratio_high = 0.28; });
   add("sapo", [](auto& o) { o.mode = policy_loss_mode::sapo, o.sapo_tau_pos = 1.5, o.sapo_tau_neg = 3.0; });
-  add("sapo k3+ importance corrected", [](auto& o) {
-    o.mode = policy_loss_mode::sapo, o.kl = kl_estimator::k3, o.kl_importance_corrected = true;
-  });
-  add("gpg seq-mean-token-mean", [](auto& o) {
-    o.mode = policy_loss_mode::gpg, o.aggregation = loss_aggregation::seq_mean_token_mean;
-  });
+  add("sapo k3+ importance corrected",
+      [](auto& o) { o.mode = policy_loss_mode::sapo, o.kl = kl_estimator::k3, o.kl_importance_corrected = true; });
+  add("gpg seq-mean-token-mean",
+      [](auto& o) { o.mode = policy_loss_mode::gpg, o.aggregation = loss_aggregation::seq_mean_token_mean; });
   // The framework conventions: verl's GSPO and SAPO (forced seq-mean-token-mean, N + 1e-8), token-sum, and the
   // sum-norm sequence mean counted locally and given.
   v.emplace_back("verl gspo", [] {

@@ -145,8 +145,8 @@ TEST_CASE("libtorch::token_logprobs_and_entropy: bad tensors throw mmrag_rft::er
   const auto tokens = random_tokens(13, {4}, 10);
   CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits.to(torch::kDouble), tokens),
                        doctest::Contains("must be float32, bfloat16 or float16, not Double [4, 10]"), error);
-  CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits, tokens.to(torch::kFloat)),
-                       doctest::Contains("tokens"), error);
+  CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits, tokens.to(torch::kFloat)), doctest::Contains("tokens"),
+                       error);
   CHECK_THROWS_WITH_AS(lt::token_logprobs_and_entropy(logits, random_tokens(13, {5}, 10)),
                        doctest::Contains("leading shape"), error);
   auto bad = tokens.clone();
@@ -175,9 +175,8 @@ struct tensor_batch {
   torch::Tensor lp = t(h.log_probs).requires_grad_(true), ent = t(h.entropy).requires_grad_(true);
   torch::Tensor old = t(h.old_log_probs), ref = t(h.ref_log_probs), adv = t(h.token_advantages);
   torch::Tensor seq_adv = torch::from_blob(h.seq_advantages.data(), {static_cast<long>(h.rows)}, o).clone();
-  torch::Tensor mask = torch::from_blob(h.mask.data(), {static_cast<long>(h.rows), static_cast<long>(h.cols)},
-                                        torch::kUInt8)
-                           .clone();
+  torch::Tensor mask =
+      torch::from_blob(h.mask.data(), {static_cast<long>(h.rows), static_cast<long>(h.cols)}, torch::kUInt8).clone();
 };
 
 policy_loss_options verl_k3() {
@@ -193,14 +192,21 @@ policy_loss_options verl_k3() {
 TEST_CASE("libtorch::policy_loss: the library's result, and backward() passes its gradient times the upstream one") {
   tensor_batch<double> b;
   const policy_loss_options o = verl_k3();
-  const auto out = lt::policy_loss({.log_probs = b.lp, .old_log_probs = b.old, .advantages = b.adv, .mask = b.mask,
-                                    .ref_log_probs = b.ref, .entropy = b.ent},
+  const auto out = lt::policy_loss({.log_probs = b.lp,
+                                    .old_log_probs = b.old,
+                                    .advantages = b.adv,
+                                    .mask = b.mask,
+                                    .ref_log_probs = b.ref,
+                                    .entropy = b.ent},
                                    o);
   std::vector<double> g(b.h.log_probs.size()), ge(g.size());
   const std::size_t R = b.h.rows, C = b.h.cols;
-  const auto lib = policy_loss(policy_loss_inputs<double>{{b.h.log_probs.data(), R, C}, {b.h.old_log_probs.data(), R, C},
-                                                          {b.h.token_advantages.data(), R, C}, {},
-                                                          {b.h.mask.data(), R, C}, {b.h.ref_log_probs.data(), R, C},
+  const auto lib = policy_loss(policy_loss_inputs<double>{{b.h.log_probs.data(), R, C},
+                                                          {b.h.old_log_probs.data(), R, C},
+                                                          {b.h.token_advantages.data(), R, C},
+                                                          {},
+                                                          {b.h.mask.data(), R, C},
+                                                          {b.h.ref_log_probs.data(), R, C},
                                                           {b.h.entropy.data(), R, C}},
                                {{g.data(), R, C}, {ge.data(), R, C}}, o);
   CHECK(out.loss.item<double>() == lib.loss);
@@ -222,8 +228,8 @@ TEST_CASE("libtorch::policy_loss: the library's result, and backward() passes it
 TEST_CASE("libtorch::policy_loss: float32, bool mask, sequence advantages, seq = par; bad tensors throw") {
   tensor_batch<float> b;
   policy_loss_options o = policy_loss_options::verl();
-  const lt::policy_loss_tensors in{.log_probs = b.lp, .old_log_probs = b.old, .sequence_advantages = b.seq_adv,
-                                   .mask = b.mask.to(torch::kBool)};
+  const lt::policy_loss_tensors in{
+      .log_probs = b.lp, .old_log_probs = b.old, .sequence_advantages = b.seq_adv, .mask = b.mask.to(torch::kBool)};
   const auto a = lt::policy_loss(exec::seq, in, o);
   const auto p = lt::policy_loss(exec::par.with_threads(2), in, o);
   CHECK((a.loss.scalar_type() == torch::kFloat));
@@ -235,10 +241,11 @@ TEST_CASE("libtorch::policy_loss: float32, bool mask, sequence advantages, seq =
   CHECK((b.lp.grad() * (b.mask == 0)).abs().sum().item<double>() == 0.0);
 
   // Broadcast and transposed tensors (rows overlapping, or a strided last dimension) are copied, not misread.
-  const auto expanded = lt::policy_loss(
-      {.log_probs = b.lp, .old_log_probs = b.old.t().contiguous().t(), .advantages = b.seq_adv.unsqueeze(1).expand({-1, b.lp.size(1)}),
-       .mask = b.mask.to(torch::kBool)},
-      o);
+  const auto expanded = lt::policy_loss({.log_probs = b.lp,
+                                         .old_log_probs = b.old.t().contiguous().t(),
+                                         .advantages = b.seq_adv.unsqueeze(1).expand({-1, b.lp.size(1)}),
+                                         .mask = b.mask.to(torch::kBool)},
+                                        o);
   CHECK(expanded.loss.item<float>() == a.loss.item<float>());
 
   lt::policy_loss_tensors wrong = in;
@@ -270,10 +277,13 @@ TEST_CASE("libtorch: logits -> log-probs and entropy -> policy loss -> backward 
 
   auto x = logits.clone().requires_grad_(true);
   const auto r = lt::token_logprobs_and_entropy(x, tokens, {0.8});
-  const auto out = lt::policy_loss(
-      {.log_probs = r.log_probs, .old_log_probs = old, .advantages = adv, .mask = mask, .ref_log_probs = ref,
-       .entropy = r.entropy},
-      o);
+  const auto out = lt::policy_loss({.log_probs = r.log_probs,
+                                    .old_log_probs = old,
+                                    .advantages = adv,
+                                    .mask = mask,
+                                    .ref_log_probs = ref,
+                                    .entropy = r.entropy},
+                                   o);
   out.loss.backward();
 
   auto xd = logits.to(torch::kDouble).requires_grad_(true);
@@ -289,7 +299,7 @@ TEST_CASE("libtorch: logits -> log-probs and entropy -> policy loss -> backward 
 TEST_CASE("libtorch::grpo_advantages: the span version's results, verl's torch formula, groups by offsets, errors") {
   torch::manual_seed(41);
   const auto rewards = torch::randint(0, 3, {64, 8}, torch::kDouble) / 2.0; // many ties
-  rewards[5].fill_(1.0); // two all-equal groups: advantage exactly 0
+  rewards[5].fill_(1.0);                                                    // two all-equal groups: advantage exactly 0
   rewards[9].fill_(0.0);
   const auto out = lt::grpo_advantages(rewards, 8);
   CHECK((out.advantages.sizes() == rewards.sizes()));
@@ -298,8 +308,8 @@ TEST_CASE("libtorch::grpo_advantages: the span version's results, verl's torch f
   const auto ref = (rewards - rewards.mean(1, true)) / (rewards.std(1, true, true) + 1e-6);
   CHECK(max_abs_diff(out.advantages, ref) < 1e-9);
   std::vector<double> flat(rewards.data_ptr<double>(), rewards.data_ptr<double>() + rewards.numel()), adv(flat.size());
-  const auto summary = grpo_advantages(std::span<const double>(flat), group_layout::uniform(64, 8),
-                                       std::span<double>(adv));
+  const auto summary =
+      grpo_advantages(std::span<const double>(flat), group_layout::uniform(64, 8), std::span<double>(adv));
   CHECK(summary.degenerate_groups == out.summary.degenerate_groups);
   CHECK(out.summary.degenerate_groups >= 2);
   CHECK(out.advantages[5].abs().sum().item<double>() == 0.0);

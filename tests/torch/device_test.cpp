@@ -52,8 +52,10 @@ TEST_CASE("libtorch::choose_backend: a device that is neither CPU nor CUDA is na
   const torch::Tensor meta = torch::empty({4}, torch::TensorOptions().device(c10::kMeta));
   CHECK_THROWS_WITH_AS((void)lt::grpo_advantages(meta, 2), doctest::Contains("rewards is on meta"), error);
   const torch::Tensor ids = torch::zeros({2, 3}, torch::kLong);
-  CHECK_THROWS_WITH_AS((void)lt::build_response_mask(ids, 0, {}, torch::zeros({2}, torch::TensorOptions().dtype(torch::kLong).device(c10::kMeta))),
-                       doctest::Contains("lengths is on meta"), error);
+  CHECK_THROWS_WITH_AS(
+      (void)lt::build_response_mask(ids, 0, {},
+                                    torch::zeros({2}, torch::TensorOptions().dtype(torch::kLong).device(c10::kMeta))),
+      doctest::Contains("lengths is on meta"), error);
 }
 
 TEST_CASE("libtorch adapter: the CUDA path's absence is a located error") {

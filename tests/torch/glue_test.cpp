@@ -51,8 +51,8 @@ TEST_CASE("libtorch::rewards_tensor: score_batch totals and per-rule scores as f
   const auto adv = lt::grpo_advantages(r, 3);
   CHECK((adv.advantages.sizes() == r.sizes()));
   CHECK(lt::to_tensor({}).numel() == 0);
-  CHECK_THROWS_WITH_AS((void)lt::rewards_tensor(scores, torch::kHalf), doctest::Contains("dtype must be float32 or float64"),
-                       error);
+  CHECK_THROWS_WITH_AS((void)lt::rewards_tensor(scores, torch::kHalf),
+                       doctest::Contains("dtype must be float32 or float64"), error);
 }
 
 TEST_CASE("libtorch::build_response_mask: worked example, int64 and int32 ids, lengths, equal to the span version") {
@@ -89,8 +89,8 @@ TEST_CASE("libtorch::build_response_mask: worked example, int64 and int32 ids, l
   CHECK(ours.summary.truncated == s.truncated);
   // The mask goes to the loss as it is.
   const torch::Tensor lp = torch::zeros({4, 4}, torch::kFloat);
-  const auto out = lt::policy_loss({.log_probs = lp, .old_log_probs = lp, .sequence_advantages = torch::ones({4}),
-                                    .mask = r.mask});
+  const auto out =
+      lt::policy_loss({.log_probs = lp, .old_log_probs = lp, .sequence_advantages = torch::ones({4}), .mask = r.mask});
   CHECK(out.result.stats.valid_tokens == 12);
 }
 
@@ -127,7 +127,11 @@ struct loss_batch {
     adv = torch::randn({B});
   }
   [[nodiscard]] lt::policy_loss_tensors tensors() const {
-    return {.log_probs = lp, .old_log_probs = old, .sequence_advantages = adv, .mask = mask, .ref_log_probs = ref,
+    return {.log_probs = lp,
+            .old_log_probs = old,
+            .sequence_advantages = adv,
+            .mask = mask,
+            .ref_log_probs = ref,
             .entropy = ent};
   }
 };
@@ -159,8 +163,9 @@ TEST_CASE("libtorch adapter errors: shapes shown in full, the non-finite tensor 
   // A NaN or infinity at a valid token: the tensor, the value and the token; one at a masked token is no error.
   const auto poisoned = [&](const char* which, std::int64_t i, std::int64_t k, float v) {
     lt::policy_loss_tensors p = b.tensors();
-    torch::Tensor x = (std::string(which) == "old_log_probs" ? b.old : std::string(which) == "ref_log_probs" ? b.ref
-                                                                                                           : b.ent.detach())
+    torch::Tensor x = (std::string(which) == "old_log_probs"   ? b.old
+                       : std::string(which) == "ref_log_probs" ? b.ref
+                                                               : b.ent.detach())
                           .clone();
     x[i][k] = v;
     if (std::string(which) == "old_log_probs") p.old_log_probs = x;
@@ -180,17 +185,18 @@ TEST_CASE("libtorch adapter errors: shapes shown in full, the non-finite tensor 
   t.sequence_advantages = b.adv.clone();
   t.sequence_advantages[2] = nan;
   CHECK_THROWS_WITH_AS((void)lt::policy_loss(t, with_kl()),
-                       doctest::Contains("sequence_advantages holds NaN at valid token [2, 0] (its element [2])"), error);
+                       doctest::Contains("sequence_advantages holds NaN at valid token [2, 0] (its element [2])"),
+                       error);
   // The first bad token in row-major order wins; the reference is read only with a KL term.
   lt::policy_loss_tensors two = poisoned("ref_log_probs", 1, 0, nan);
   two.old_log_probs = b.old.clone();
   two.old_log_probs[2][1] = nan;
-  CHECK_THROWS_WITH_AS((void)lt::policy_loss(two, with_kl()), doctest::Contains("ref_log_probs holds NaN at valid token [1, 0]"),
-                       error);
+  CHECK_THROWS_WITH_AS((void)lt::policy_loss(two, with_kl()),
+                       doctest::Contains("ref_log_probs holds NaN at valid token [1, 0]"), error);
   policy_loss_options no_kl = with_kl();
   no_kl.kl = kl_estimator::none;
-  CHECK_THROWS_WITH_AS((void)lt::policy_loss(two, no_kl), doctest::Contains("old_log_probs holds NaN at valid token [2, 1]"),
-                       error);
+  CHECK_THROWS_WITH_AS((void)lt::policy_loss(two, no_kl),
+                       doctest::Contains("old_log_probs holds NaN at valid token [2, 1]"), error);
   // propagate lets it through, as before.
   policy_loss_options prop = with_kl();
   prop.nonfinite = nonfinite_policy::propagate;

@@ -30,8 +30,8 @@ inline torch::Tensor agg(const torch::Tensor& l, const torch::Tensor& m, loss_ag
 
 // verl vanilla policy loss + dual clip, low_var_kl loss, entropy bonus.
 inline torch::Tensor verl_loss(const torch::Tensor& lp, const torch::Tensor& old, const torch::Tensor& adv,
-                        const torch::Tensor& ref, const torch::Tensor& ent, const torch::Tensor& m,
-                        const policy_loss_options& o) {
+                               const torch::Tensor& ref, const torch::Tensor& ent, const torch::Tensor& m,
+                               const policy_loss_options& o) {
   auto nkl = torch::clamp(lp - old, -20.0, 20.0);
   auto ratio = torch::exp(nkl);
   auto l1 = -adv * ratio;
@@ -42,7 +42,8 @@ inline torch::Tensor verl_loss(const torch::Tensor& lp, const torch::Tensor& old
   auto pg = torch::where(adv < 0, c2, c1);
   auto kl = torch::clamp(ref - lp, -20.0, 20.0);
   auto k3 = torch::clamp(torch::exp(kl) - kl - 1, -10.0, 10.0);
-  return agg(pg, m, o.aggregation) + o.kl_coef * agg(k3, m, o.aggregation) - o.entropy_coeff * agg(ent, m, o.aggregation);
+  return agg(pg, m, o.aggregation) + o.kl_coef * agg(k3, m, o.aggregation) -
+         o.entropy_coeff * agg(ent, m, o.aggregation);
 }
 
 } // namespace verl_reference

@@ -80,7 +80,8 @@ MMRAG_RFT_HOST_DEVICE bool grpo_passk_group(const T* r, std::size_t size, bool n
   if (norm) {
     const double mean = sum / static_cast<double>(size);
     double m2 = 0;
-    for (std::size_t j = 0; j < size; ++j) m2 += (static_cast<double>(r[j]) - mean) * (static_cast<double>(r[j]) - mean);
+    for (std::size_t j = 0; j < size; ++j)
+      m2 += (static_cast<double>(r[j]) - mean) * (static_cast<double>(r[j]) - mean);
     a /= std::sqrt(m2 / (static_cast<double>(size) - 1.0)) + eps;
   }
   for (std::size_t j = 0; j < size; ++j) out[j] = j == top ? static_cast<T>(a) : T(0);

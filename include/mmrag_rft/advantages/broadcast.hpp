@@ -19,15 +19,17 @@ namespace mmrag_rft {
 /// Call: `broadcast_advantages([backend,] advantages, mask, out)`.
 struct broadcast_advantages_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-    requires exec::implements<E, broadcast_advantages_fn, std::span<const T>, mask_view, matrix_view<T>>
-  void operator()(const E& exec, std::span<const T> advantages, mask_view mask, std::type_identity_t<matrix_view<T>> out) const {
+  requires exec::implements<E, broadcast_advantages_fn, std::span<const T>, mask_view, matrix_view<T>>
+  void operator()(const E& exec, std::span<const T> advantages, mask_view mask,
+                  std::type_identity_t<matrix_view<T>> out) const {
     return exec::run(*this, exec.derived(), advantages, mask, out);
   }
   template <std::floating_point T>
   void operator()(std::span<const T> advantages, mask_view mask, std::type_identity_t<matrix_view<T>> out) const {
     return exec::run(*this, exec::seq, advantages, mask, out);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, broadcast_advantages_fn, std::span<const float>, mask_view, matrix_view<float>>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, broadcast_advantages_fn, std::span<const float>, mask_view, matrix_view<float>>));
 };
 inline constexpr broadcast_advantages_fn broadcast_advantages{};
 

@@ -95,8 +95,9 @@ void check_rewards(std::span<const T> rewards, nonfinite_rewards policy, const c
   if (policy != nonfinite_rewards::error || all_finite(rewards)) return;
   for (std::size_t i = 0; i < rewards.size(); ++i)
     if (!std::isfinite(rewards[i]))
-      throw error(fn, "rewards", std::string(std::isnan(rewards[i]) ? "is NaN" : "is infinite") +
-                                     " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
+      throw error(fn, "rewards",
+                  std::string(std::isnan(rewards[i]) ? "is NaN" : "is infinite") +
+                      " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
                   order.empty() ? i : order[i]);
 }
 
@@ -129,8 +130,8 @@ advantage_summary through_keys(std::span<const T> rewards, const keyed_groups& k
   for (std::size_t j = 0; j < order.size(); ++j) gathered[j] = rewards[order[j]];
   check_rewards<T>(gathered, nf, fn, order.stored());
   std::vector<std::uint8_t> kept(keep.empty() ? 0 : keep.size());
-  const advantage_summary s = compute(std::span<const T>(gathered), keys.layout(), std::span<T>(result),
-                                      std::span<std::uint8_t>(kept));
+  const advantage_summary s =
+      compute(std::span<const T>(gathered), keys.layout(), std::span<T>(result), std::span<std::uint8_t>(kept));
   for (std::size_t j = 0; j < order.size(); ++j) out[order[j]] = result[j];
   if (!keep.empty())
     for (std::size_t j = 0; j < order.size(); ++j) keep[order[j]] = kept[j];

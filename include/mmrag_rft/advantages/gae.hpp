@@ -23,15 +23,23 @@ namespace mmrag_rft {
 /// Call: `gae_advantages([backend,] token_rewards, values, mask, advantages, returns, options = {})`.
 struct gae_advantages_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-    requires exec::implements<E, gae_advantages_fn, matrix_view<const T>, matrix_view<const T>, mask_view, matrix_view<T>, matrix_view<T>, const gae_options&>
-  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards, std::type_identity_t<matrix_view<const T>> values, mask_view mask, std::type_identity_t<matrix_view<T>> advantages, std::type_identity_t<matrix_view<T>> returns, const gae_options& o = {}) const {
+  requires exec::implements<E, gae_advantages_fn, matrix_view<const T>, matrix_view<const T>, mask_view, matrix_view<T>,
+                            matrix_view<T>, const gae_options&>
+  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards,
+                             std::type_identity_t<matrix_view<const T>> values, mask_view mask,
+                             std::type_identity_t<matrix_view<T>> advantages,
+                             std::type_identity_t<matrix_view<T>> returns, const gae_options& o = {}) const {
     return exec::run(*this, exec.derived(), token_rewards, values, mask, advantages, returns, o);
   }
   template <std::floating_point T>
-  whitening_stats operator()(matrix_view<const T> token_rewards, std::type_identity_t<matrix_view<const T>> values, mask_view mask, std::type_identity_t<matrix_view<T>> advantages, std::type_identity_t<matrix_view<T>> returns, const gae_options& o = {}) const {
+  whitening_stats operator()(matrix_view<const T> token_rewards, std::type_identity_t<matrix_view<const T>> values,
+                             mask_view mask, std::type_identity_t<matrix_view<T>> advantages,
+                             std::type_identity_t<matrix_view<T>> returns, const gae_options& o = {}) const {
     return exec::run(*this, exec::seq, token_rewards, values, mask, advantages, returns, o);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, gae_advantages_fn, matrix_view<const float>, matrix_view<const float>, mask_view, matrix_view<float>, matrix_view<float>, const gae_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, gae_advantages_fn, matrix_view<const float>, matrix_view<const float>, mask_view,
+                        matrix_view<float>, matrix_view<float>, const gae_options&>));
 };
 inline constexpr gae_advantages_fn gae_advantages{};
 

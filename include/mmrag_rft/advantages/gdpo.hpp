@@ -40,14 +40,14 @@ struct gdpo_advantages_fn {
                        std::span<T>, const gdpo_options&, std::span<std::uint8_t>>;
 
   template <exec::ExecutionBackend E>
-    requires supports<E, float>
+  requires supports<E, float>
   advantage_summary operator()(const E& exec, matrix_view<const float> rewards, std::span<const double> weights,
                                const group_layout& groups, std::span<float> advantages, const gdpo_options& o = {},
                                std::span<std::uint8_t> keep = {}) const {
     return exec::run(*this, exec.derived(), rewards, weights, groups, advantages, o, keep);
   }
   template <exec::ExecutionBackend E>
-    requires supports<E, double>
+  requires supports<E, double>
   advantage_summary operator()(const E& exec, matrix_view<const double> rewards, std::span<const double> weights,
                                const group_layout& groups, std::span<double> advantages, const gdpo_options& o = {},
                                std::span<std::uint8_t> keep = {}) const {

@@ -41,7 +41,8 @@ void validate_gdpo(matrix_view<const T> rewards, std::span<const double> weights
   require(keep == 0 || keep == rewards.rows(), fn, "keep", "must be empty or have one element per row of rewards");
   require(weights.empty() || weights.size() == rewards.cols(), fn, "weights",
           "must be empty (all 1) or have one weight per component (" + std::to_string(rewards.cols()) + ")");
-  for (std::size_t k = 0; k < weights.size(); ++k) require(std::isfinite(weights[k]), fn, "weights", "must be finite", k);
+  for (std::size_t k = 0; k < weights.size(); ++k)
+    require(std::isfinite(weights[k]), fn, "weights", "must be finite", k);
   const grpo_options& c = o.component;
   require(std::isfinite(c.epsilon) && c.epsilon >= 0, fn, "options.component.epsilon", "must be finite and >= 0");
   require(c.scale == reward_scale::group, fn, "options.component.scale",

@@ -34,13 +34,14 @@ struct gpg_advantages_fn {
     detail::require_group_sizes(rewards.size(), advantages.size(), groups, name);
     detail::require(std::isfinite(o.f_norm) && o.f_norm > 0, name, "options.f_norm", "must be finite and > 0");
     detail::check_rewards(rewards, nonfinite_rewards::error, name);
-    const auto nonzero = static_cast<std::size_t>(std::count_if(rewards.begin(), rewards.end(), [](T x) { return x != T(0); }));
-    const double alpha =
-        o.scale_by_nonzero ? static_cast<double>(rewards.size()) / static_cast<double>(std::max<std::size_t>(1, nonzero))
-                           : 1.0;
+    const auto nonzero =
+        static_cast<std::size_t>(std::count_if(rewards.begin(), rewards.end(), [](T x) { return x != T(0); }));
+    const double alpha = o.scale_by_nonzero ? static_cast<double>(rewards.size()) /
+                                                  static_cast<double>(std::max<std::size_t>(1, nonzero))
+                                            : 1.0;
     // torch's float32 division of a scalar by a tensor multiplies by the reciprocal: B * (1 / M), both in float.
-    const float alpha32 = static_cast<float>(rewards.size()) *
-                          (1.0f / static_cast<float>(std::max<std::size_t>(1, nonzero)));
+    const float alpha32 =
+        static_cast<float>(rewards.size()) * (1.0f / static_cast<float>(std::max<std::size_t>(1, nonzero)));
     const double scale = (o.float32_alpha && o.scale_by_nonzero ? static_cast<double>(alpha32) : alpha) / o.f_norm;
     return detail::for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
       const std::size_t b = groups.begin(g), e = groups.end(g);

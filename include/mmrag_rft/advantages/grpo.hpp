@@ -39,7 +39,7 @@ inline constexpr grpo_advantages_fn grpo_advantages{};
 /// other options (singletons, non-finite rewards) call `grpo_advantages` with `grpo_options::dr_grpo()`.
 struct dr_grpo_advantages_fn {
   template <class... Args>
-    requires std::invocable<const grpo_advantages_fn&, Args..., const grpo_options&>
+  requires std::invocable<const grpo_advantages_fn&, Args..., const grpo_options&>
   advantage_summary operator()(Args&&... args) const {
     return grpo_advantages(std::forward<Args>(args)..., grpo_options::dr_grpo());
   }

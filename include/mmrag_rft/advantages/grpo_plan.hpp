@@ -26,7 +26,9 @@ namespace detail {
 /// Whether `v` is one of the enumerators (a switch with no default: one added later and not listed draws -Wswitch).
 [[nodiscard]] constexpr bool known(singleton_group v) noexcept {
   switch (v) {
-  case singleton_group::unit_std: case singleton_group::unit_std_float32: case singleton_group::zero:
+  case singleton_group::unit_std:
+  case singleton_group::unit_std_float32:
+  case singleton_group::zero:
   case singleton_group::error: return true;
   }
   return false;
@@ -102,9 +104,10 @@ struct grpo_group_decision {
 
 /// The per-group rules of `grpo_advantages` (singletons, degenerate groups, batch std) from the group's finite count
 /// n, mean and centred sum of squares m2, shared by the Thrust functor and the CUDA kernels.
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline grpo_group_decision grpo_decide(std::size_t n, double mean, double m2, double batch_std,
-                                                             bool batch_scale, bool unbiased,
-                                                             singleton_group singleton, double epsilon) noexcept {
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline grpo_group_decision grpo_decide(std::size_t n, double mean, double m2,
+                                                                           double batch_std, bool batch_scale,
+                                                                           bool unbiased, singleton_group singleton,
+                                                                           double epsilon) noexcept {
   const double denom = unbiased ? static_cast<double>(n) - 1.0 : static_cast<double>(n);
   grpo_group_decision d{mean, batch_scale ? batch_std : (denom > 0 ? std::sqrt(m2 / denom) : 0.0), epsilon, n == 0, 0};
   if (n == 1) {
@@ -137,8 +140,7 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* 
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
     masked += !ok;
-    out[j] = (d.zero || !ok) ? T(0)
-                             : grpo_advantage(r[j], d.mean, d.sd, d.epsilon, o.norm_adv_by_std_in_grpo, scale);
+    out[j] = (d.zero || !ok) ? T(0) : grpo_advantage(r[j], d.mean, d.sd, d.epsilon, o.norm_adv_by_std_in_grpo, scale);
     if (keep) keep[j] = ok ? 1 : 0;
   }
   return d.flags | (masked << grpo_masked_shift);
@@ -150,9 +152,9 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* 
 /// gets exactly 0, whatever epsilon; a group whose moments overflow takes `grpo_group`'s scaled rule. The advantage
 /// multiplies by 1 / (std + epsilon), within an ulp of dividing.
 template <std::size_t FixedG, class T>
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0,
-                                               std::size_t g1, std::size_t runtime_g, const grpo_options& o,
-                                               double batch_std, advantage_summary& part) {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void
+grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0, std::size_t g1, std::size_t runtime_g,
+                    const grpo_options& o, double batch_std, advantage_summary& part) {
   const std::size_t gs = FixedG ? FixedG : runtime_g;
   const double n = static_cast<double>(gs);
   const double denom = o.std == std_estimator::unbiased ? n - 1.0 : n;
@@ -196,9 +198,8 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void grpo_uniform_groups(const T* __
 /// compile-time constant where it is a common one: what every backend runs per group when the whole batch takes the
 /// uniform rule (`grpo_uniform_rule`), so that each group's bits are the same on every backend.
 template <class T>
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t grpo_uniform_group(const T* r, T* out, std::size_t gs,
-                                                                             const grpo_options& o,
-                                                                             double batch_std) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t
+grpo_uniform_group(const T* r, T* out, std::size_t gs, const grpo_options& o, double batch_std) noexcept {
   advantage_summary p;
   switch (gs) {
   case 2: grpo_uniform_groups<2>(r, out, 0, 1, gs, o, batch_std, p); break;

@@ -20,8 +20,8 @@ enum class singleton_group : std::uint8_t {
   /// As `unit_std`, but 1 + eps rounded to float, as verl computes it (torch.tensor(1.0) + epsilon is a float32
   /// scalar): a = r / 1.00000095367431640625 for eps = 1e-6. [verl compute_grpo_outcome_advantage]
   unit_std_float32,
-  zero,     ///< a = 0. [TRL: (r - r) / (0 + eps)]
-  error,    ///< throw `mmrag_rft::error`. [OpenRLHF yields NaN from torch.std of one element; we refuse instead]
+  zero,  ///< a = 0. [TRL: (r - r) / (0 + eps)]
+  error, ///< throw `mmrag_rft::error`. [OpenRLHF yields NaN from torch.std of one element; we refuse instead]
 };
 
 /// Over what the GRPO std is taken.

@@ -22,18 +22,18 @@ struct outcome_estimator_fn {
   using options_type = Options;
 
   template <exec::ExecutionBackend E, class T>
-  static constexpr bool supports = exec::implements<E, Derived, std::span<const T>, const group_layout&,
-                                                    std::span<T>, const Options&, std::span<std::uint8_t>>;
+  static constexpr bool supports = exec::implements<E, Derived, std::span<const T>, const group_layout&, std::span<T>,
+                                                    const Options&, std::span<std::uint8_t>>;
 
   template <exec::ExecutionBackend E, GroupLayoutLike G>
-    requires supports<E, float>
+  requires supports<E, float>
   advantage_summary operator()(const E& exec, std::span<const float> rewards, const G& groups,
                                std::span<float> advantages, const Options& opt = {},
                                std::span<std::uint8_t> keep = {}) const {
     return impl(exec.derived(), rewards, groups, advantages, opt, keep);
   }
   template <exec::ExecutionBackend E, GroupLayoutLike G>
-    requires supports<E, double>
+  requires supports<E, double>
   advantage_summary operator()(const E& exec, std::span<const double> rewards, const G& groups,
                                std::span<double> advantages, const Options& opt = {},
                                std::span<std::uint8_t> keep = {}) const {
@@ -53,17 +53,17 @@ struct outcome_estimator_fn {
 
 private:
   template <class E, class T>
-  advantage_summary impl(const E& exec, std::span<const T> r, const group_layout& g, std::span<T> a,
-                         const Options& opt, std::span<std::uint8_t> keep) const {
+  advantage_summary impl(const E& exec, std::span<const T> r, const group_layout& g, std::span<T> a, const Options& opt,
+                         std::span<std::uint8_t> keep) const {
     return exec::run(static_cast<const Derived&>(*this), exec, r, g, a, opt, keep);
   }
   template <class E, class T>
-  advantage_summary impl(const E& exec, std::span<const T> r, const keyed_groups& g, std::span<T> a,
-                         const Options& opt, std::span<std::uint8_t> keep) const {
+  advantage_summary impl(const E& exec, std::span<const T> r, const keyed_groups& g, std::span<T> a, const Options& opt,
+                         std::span<std::uint8_t> keep) const {
     return through_keys<T>(r, g, a, keep, Derived::name, opt.nonfinite,
-                                   [&](auto rr, const group_layout& l, auto aa, auto kk) {
-                                     return exec::run(static_cast<const Derived&>(*this), exec, rr, l, aa, opt, kk);
-                                   });
+                           [&](auto rr, const group_layout& l, auto aa, auto kk) {
+                             return exec::run(static_cast<const Derived&>(*this), exec, rr, l, aa, opt, kk);
+                           });
   }
 };
 

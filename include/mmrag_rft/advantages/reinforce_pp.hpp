@@ -26,15 +26,24 @@ namespace mmrag_rft {
 /// Call: `reinforce_pp_advantages([backend,] token_rewards, mask, gamma, returns, advantages, whiten = {})`.
 struct reinforce_pp_advantages_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-    requires exec::implements<E, reinforce_pp_advantages_fn, matrix_view<const T>, mask_view, double, matrix_view<T>, matrix_view<T>, const whitening_options&>
-  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards, mask_view mask, double gamma, std::type_identity_t<matrix_view<T>> returns, std::type_identity_t<matrix_view<T>> advantages, const whitening_options& whiten = {}) const {
+  requires exec::implements<E, reinforce_pp_advantages_fn, matrix_view<const T>, mask_view, double, matrix_view<T>,
+                            matrix_view<T>, const whitening_options&>
+  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards, mask_view mask, double gamma,
+                             std::type_identity_t<matrix_view<T>> returns,
+                             std::type_identity_t<matrix_view<T>> advantages,
+                             const whitening_options& whiten = {}) const {
     return exec::run(*this, exec.derived(), token_rewards, mask, gamma, returns, advantages, whiten);
   }
   template <std::floating_point T>
-  whitening_stats operator()(matrix_view<const T> token_rewards, mask_view mask, double gamma, std::type_identity_t<matrix_view<T>> returns, std::type_identity_t<matrix_view<T>> advantages, const whitening_options& whiten = {}) const {
+  whitening_stats operator()(matrix_view<const T> token_rewards, mask_view mask, double gamma,
+                             std::type_identity_t<matrix_view<T>> returns,
+                             std::type_identity_t<matrix_view<T>> advantages,
+                             const whitening_options& whiten = {}) const {
     return exec::run(*this, exec::seq, token_rewards, mask, gamma, returns, advantages, whiten);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, reinforce_pp_advantages_fn, matrix_view<const float>, mask_view, double, matrix_view<float>, matrix_view<float>, const whitening_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, reinforce_pp_advantages_fn, matrix_view<const float>, mask_view, double,
+                        matrix_view<float>, matrix_view<float>, const whitening_options&>));
 };
 inline constexpr reinforce_pp_advantages_fn reinforce_pp_advantages{};
 
@@ -48,19 +57,26 @@ inline constexpr reinforce_pp_advantages_fn reinforce_pp_advantages{};
 /// Call: `reinforce_pp_baseline_advantages([backend,] rewards, groups, mask, advantages, whiten = {})`.
 struct reinforce_pp_baseline_advantages_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-    requires exec::implements<E, reinforce_pp_baseline_advantages_fn, std::span<const T>, const group_layout&, mask_view, std::span<T>, const whitening_options&>
-  whitening_stats operator()(const E& exec, std::span<const T> rewards, const group_layout& groups, mask_view mask, std::type_identity_t<std::span<T>> advantages, const whitening_options& whiten = {}) const {
+  requires exec::implements<E, reinforce_pp_baseline_advantages_fn, std::span<const T>, const group_layout&, mask_view,
+                            std::span<T>, const whitening_options&>
+  whitening_stats operator()(const E& exec, std::span<const T> rewards, const group_layout& groups, mask_view mask,
+                             std::type_identity_t<std::span<T>> advantages,
+                             const whitening_options& whiten = {}) const {
     return exec::run(*this, exec.derived(), rewards, groups, mask, advantages, whiten);
   }
   template <std::floating_point T>
-  whitening_stats operator()(std::span<const T> rewards, const group_layout& groups, mask_view mask, std::type_identity_t<std::span<T>> advantages, const whitening_options& whiten = {}) const {
+  whitening_stats operator()(std::span<const T> rewards, const group_layout& groups, mask_view mask,
+                             std::type_identity_t<std::span<T>> advantages,
+                             const whitening_options& whiten = {}) const {
     return exec::run(*this, exec::seq, rewards, groups, mask, advantages, whiten);
   }
   /// Groups given by keys (verl's `index`, one uid per completion, in any order): each completion's centred reward is
   /// computed in its group, in the group's gathered order, then the batch is whitened in the caller's order, so the
   /// result is bitwise the `group_layout` form's when the keys are already adjacent.
   template <std::floating_point T>
-  whitening_stats operator()(std::span<const T> rewards, const keyed_groups& groups, mask_view mask, std::type_identity_t<std::span<T>> advantages, const whitening_options& whiten = {}) const {
+  whitening_stats operator()(std::span<const T> rewards, const keyed_groups& groups, mask_view mask,
+                             std::type_identity_t<std::span<T>> advantages,
+                             const whitening_options& whiten = {}) const {
     constexpr const char* fn = "reinforce_pp_baseline_advantages";
     detail::require(rewards.size() == groups.size(), fn, "rewards", "must have one element per key");
     detail::require(advantages.size() == rewards.size(), fn, "advantages", "must have the size of rewards");
@@ -78,7 +94,9 @@ struct reinforce_pp_baseline_advantages_fn {
     // Groups of one have mean 0, so the contiguous form leaves the centred values as they are and whitens them.
     return (*this)(std::span<const T>(centred), group_layout::uniform(rewards.size(), 1), mask, advantages, whiten);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, reinforce_pp_baseline_advantages_fn, std::span<const float>, const group_layout&, mask_view, std::span<float>, const whitening_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, reinforce_pp_baseline_advantages_fn, std::span<const float>, const group_layout&,
+                        mask_view, std::span<float>, const whitening_options&>));
 };
 inline constexpr reinforce_pp_baseline_advantages_fn reinforce_pp_baseline_advantages{};
 

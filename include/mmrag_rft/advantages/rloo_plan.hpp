@@ -35,7 +35,6 @@ MMRAG_RFT_HOST_DEVICE constexpr T rloo_advantage(T reward, double sum, double n)
   return static_cast<T>(r - (sum - r) / (n - 1.0));
 }
 
-
 /// What one group's RLOO pass found.
 struct rloo_group_outcome {
   bool singleton = false;  ///< one finite reward

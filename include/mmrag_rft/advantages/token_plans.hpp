@@ -49,7 +49,8 @@ inline void validate_whitening(const whitening_options& o, const char* fn) {
 }
 
 /// The scale of a whitening of `count` values whose squared deviations from their mean sum to `m2`.
-[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline double whitening_scale(double m2, std::size_t count, const whitening_options& o) noexcept {
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline double whitening_scale(double m2, std::size_t count,
+                                                                  const whitening_options& o) noexcept {
   const double n = static_cast<double>(count);
   const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
   const double var = denom > 0 ? m2 / denom : 0.0;
@@ -58,15 +59,15 @@ inline void validate_whitening(const whitening_options& o, const char* fn) {
 }
 
 template <class T>
-void validate_whitening_stats(matrix_view<const T> values, mask_view mask, const whitening_options& o,
-                              const char* fn) {
+void validate_whitening_stats(matrix_view<const T> values, mask_view mask, const whitening_options& o, const char* fn) {
   require(same_shape(values, mask), fn, "mask", "must have the shape of values");
   validate_whitening(o, fn);
 }
 
 template <class T>
 void validate_broadcast(std::span<const T> advantages, mask_view mask, matrix_view<T> out) {
-  require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages", "must have one element per row of mask");
+  require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages",
+          "must have one element per row of mask");
   require(same_shape(out, mask), "broadcast_advantages", "out", "must have the shape of mask");
 }
 

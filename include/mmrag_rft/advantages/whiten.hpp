@@ -20,16 +20,19 @@ namespace mmrag_rft {
 /// Call: `masked_whitening_stats([backend,] values, mask, options = {})`.
 struct masked_whitening_stats_fn {
   template <exec::ExecutionBackend E, class T>
-    requires exec::implements<E, masked_whitening_stats_fn, matrix_view<const T>, mask_view, const whitening_options&>
-  whitening_stats operator()(const E& exec, matrix_view<const T> values, mask_view mask, const whitening_options& o = {}) const {
+  requires exec::implements<E, masked_whitening_stats_fn, matrix_view<const T>, mask_view, const whitening_options&>
+  whitening_stats operator()(const E& exec, matrix_view<const T> values, mask_view mask,
+                             const whitening_options& o = {}) const {
     return exec::run(*this, exec.derived(), values, mask, o);
   }
   template <class T>
   whitening_stats operator()(matrix_view<const T> values, mask_view mask, const whitening_options& o = {}) const {
     return exec::run(*this, exec::seq, values, mask, o);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, masked_whitening_stats_fn, matrix_view<const float>, mask_view, const whitening_options&> ||
-       exec::implements<Backend, masked_whitening_stats_fn, matrix_view<const double>, mask_view, const whitening_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, masked_whitening_stats_fn, matrix_view<const float>,
+                                                        mask_view, const whitening_options&> ||
+                                       exec::implements<Backend, masked_whitening_stats_fn, matrix_view<const double>,
+                                                        mask_view, const whitening_options&>));
 };
 inline constexpr masked_whitening_stats_fn masked_whitening_stats{};
 
@@ -37,15 +40,17 @@ inline constexpr masked_whitening_stats_fn masked_whitening_stats{};
 /// Call: `masked_whiten([backend,] values, mask, options = {})`.
 struct masked_whiten_fn {
   template <exec::ExecutionBackend E, class T>
-    requires exec::implements<E, masked_whiten_fn, matrix_view<T>, mask_view, const whitening_options&>
-  whitening_stats operator()(const E& exec, matrix_view<T> values, mask_view mask, const whitening_options& o = {}) const {
+  requires exec::implements<E, masked_whiten_fn, matrix_view<T>, mask_view, const whitening_options&>
+  whitening_stats operator()(const E& exec, matrix_view<T> values, mask_view mask,
+                             const whitening_options& o = {}) const {
     return exec::run(*this, exec.derived(), values, mask, o);
   }
   template <class T>
   whitening_stats operator()(matrix_view<T> values, mask_view mask, const whitening_options& o = {}) const {
     return exec::run(*this, exec::seq, values, mask, o);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, masked_whiten_fn, matrix_view<float>, mask_view, const whitening_options&> ||
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, masked_whiten_fn, matrix_view<float>, mask_view, const whitening_options&> ||
        exec::implements<Backend, masked_whiten_fn, matrix_view<double>, mask_view, const whitening_options&>));
 };
 inline constexpr masked_whiten_fn masked_whiten{};

@@ -15,13 +15,12 @@ namespace detail {
 void implement() = delete;
 
 template <class Algorithm, class Backend, class... Args>
-concept has_implementation = requires(const Algorithm& a, const Backend& b, Args&&... args) {
-  implement(a, b, static_cast<Args&&>(args)...);
-};
+concept has_implementation =
+    requires(const Algorithm& a, const Backend& b, Args&&... args) { implement(a, b, static_cast<Args&&>(args)...); };
 
 struct implement_fn {
   template <class Algorithm, class Backend, class... Args>
-    requires has_implementation<Algorithm, Backend, Args...>
+  requires has_implementation<Algorithm, Backend, Args...>
   constexpr decltype(auto) operator()(const Algorithm& a, const Backend& b, Args&&... args) const {
     return implement(a, b, static_cast<Args&&>(args)...);
   }
@@ -40,12 +39,11 @@ inline constexpr detail::implement_fn run{};
 
 } // namespace mmrag_rft::exec
 
-
 /// Declares, in an algorithm object, the deleted call taken when `Backend` implements the algorithm for none of its
 /// canonical argument lists (`Supported`, an expression of `Backend`). An unsupported pair then fails at the call with
 /// one line naming both, `use of deleted function '... grpo_advantages_fn::operator()(const Backend&, Args&& ...)
 /// const [with Backend = my::backend; ...]'`, and `std::invocable` is false for it.
 #define MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(Supported)                                                                 \
   template <exec::ExecutionBackend Backend, class... Args>                                                             \
-    requires(!(Supported))                                                                                             \
+  requires(!(Supported))                                                                                               \
   void operator()(const Backend&, Args&&...) const = delete

@@ -145,7 +145,9 @@ inline constexpr std::array<std::pair<std::string_view, singleton_group>, 4> sin
 }
 
 /// The canonical names back (`parse_*(to_string(x)) == x`; `to_string(loss_aggregation)` is in losses/options.hpp).
-[[nodiscard]] constexpr std::string_view to_string(policy_loss_mode m) { return detail::name_of(m, detail::mode_names); }
+[[nodiscard]] constexpr std::string_view to_string(policy_loss_mode m) {
+  return detail::name_of(m, detail::mode_names);
+}
 [[nodiscard]] constexpr std::string_view to_string(kl_clamp c) { return detail::name_of(c, detail::kl_clamp_names); }
 [[nodiscard]] constexpr std::string_view to_string(std_estimator s) { return detail::name_of(s, detail::std_names); }
 [[nodiscard]] constexpr std::string_view to_string(singleton_group s) {

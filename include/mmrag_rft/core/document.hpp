@@ -36,7 +36,7 @@ struct image_data {
 
 /// One candidate document. `text` holds a snippet's fact, an image's caption, or a linearised table.
 struct document {
-  std::string id;     ///< Dataset id: WebQA `image_id` (as text) or `snippet_id`, MultimodalQA doc id.
+  std::string id; ///< Dataset id: WebQA `image_id` (as text) or `snippet_id`, MultimodalQA doc id.
   modality kind = modality::text;
   std::string title;
   std::string text;

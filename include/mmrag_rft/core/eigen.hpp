@@ -25,14 +25,14 @@ template <class T>
 
 /// A view of a row-major Eigen matrix, map or block (anything with `data()`, `rows()`, `cols()`, `outerStride()`).
 template <class Derived>
-  requires(static_cast<bool>(Derived::IsRowMajor) || Derived::ColsAtCompileTime == 1)
+requires(static_cast<bool>(Derived::IsRowMajor) || Derived::ColsAtCompileTime == 1)
 [[nodiscard]] auto as_view(Eigen::PlainObjectBase<Derived>& m) {
   using T = typename Derived::Scalar;
   return matrix_view<T>(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()),
                         static_cast<std::size_t>(m.outerStride()));
 }
 template <class Derived>
-  requires(static_cast<bool>(Derived::IsRowMajor) || Derived::ColsAtCompileTime == 1)
+requires(static_cast<bool>(Derived::IsRowMajor) || Derived::ColsAtCompileTime == 1)
 [[nodiscard]] auto as_view(const Eigen::PlainObjectBase<Derived>& m) {
   using T = const typename Derived::Scalar;
   return matrix_view<T>(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()),

@@ -19,8 +19,7 @@ class error : public std::invalid_argument {
 public:
   static constexpr std::size_t no_index = static_cast<std::size_t>(-1);
 
-  error(std::string_view function, std::string_view argument, std::string_view message,
-        std::size_t index = no_index)
+  error(std::string_view function, std::string_view argument, std::string_view message, std::size_t index = no_index)
       : std::invalid_argument(format(function, argument, message, index)), function_(function), argument_(argument),
         index_(index) {}
 
@@ -50,7 +49,7 @@ private:
 namespace detail {
 /// Throws `error` unless `ok`; the boundary checks of every public function go through here.
 constexpr void require(bool ok, std::string_view function, std::string_view argument, std::string_view message,
-                    std::size_t index = error::no_index) {
+                       std::size_t index = error::no_index) {
   if (!ok) throw error(function, argument, message, index);
 }
 } // namespace detail

@@ -39,7 +39,8 @@ template <class T>
 }
 
 template <class T>
-[[nodiscard]] double masked_row_centred_squares(matrix_view<const T> v, mask_view m, std::size_t i, double mean) noexcept {
+[[nodiscard]] double masked_row_centred_squares(matrix_view<const T> v, mask_view m, std::size_t i,
+                                                double mean) noexcept {
   double s = 0;
   for (std::size_t t = 0; t < v.cols(); ++t)
     if (m(i, t)) {
@@ -113,7 +114,8 @@ template <exec::CpuBackend E, std::floating_point T>
   detail::check_masked_reduce(fn, values, mask, o);
   const auto rows = detail::masked_row_sums(exec, values, mask);
   const detail::masked_moments s = detail::total(rows);
-  if (o.unbiased) detail::require(s.count >= 2, fn, "mask", "must have at least 2 valid tokens for the unbiased variance");
+  if (o.unbiased)
+    detail::require(s.count >= 2, fn, "mask", "must have at least 2 valid tokens for the unbiased variance");
   if (s.count == 0) return 0.0;
   const double mean = s.sum / (static_cast<double>(s.count) + o.count_epsilon);
   std::vector<double> squares(values.rows());

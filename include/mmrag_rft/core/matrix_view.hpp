@@ -34,7 +34,7 @@ public:
       : matrix_view(data.data(), rows, cols) {}
 
   template <class U>
-    requires(std::is_const_v<T> && std::is_same_v<std::remove_const_t<T>, U>)
+  requires(std::is_const_v<T> && std::is_same_v<std::remove_const_t<T>, U>)
   constexpr matrix_view(matrix_view<U> other) noexcept // NOLINT: implicit mutable -> const, as std::span does
       : data_(other.data()), rows_(other.rows()), cols_(other.cols()), row_stride_(other.row_stride()) {}
 

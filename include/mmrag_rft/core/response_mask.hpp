@@ -22,16 +22,28 @@ namespace mmrag_rft {
 /// Call: `build_response_mask([backend,] token_ids, eos_id, mask, options = {}, lengths = {}, truncated_rows = {})`.
 struct build_response_mask_fn {
   template <exec::ExecutionBackend E, std::integral Id>
-    requires exec::implements<E, build_response_mask_fn, matrix_view<const Id>, Id, matrix_view<std::uint8_t>, const response_mask_options&, std::span<const std::int64_t>, std::span<std::uint8_t>>
-  response_mask_summary operator()(const E& exec, matrix_view<const Id> token_ids, std::type_identity_t<Id> eos_id, matrix_view<std::uint8_t> mask, const response_mask_options& opt = {}, std::span<const std::int64_t> lengths = {}, std::span<std::uint8_t> truncated_rows = {}) const {
+  requires exec::implements<E, build_response_mask_fn, matrix_view<const Id>, Id, matrix_view<std::uint8_t>,
+                            const response_mask_options&, std::span<const std::int64_t>, std::span<std::uint8_t>>
+  response_mask_summary operator()(const E& exec, matrix_view<const Id> token_ids, std::type_identity_t<Id> eos_id,
+                                   matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
+                                   std::span<const std::int64_t> lengths = {},
+                                   std::span<std::uint8_t> truncated_rows = {}) const {
     return exec::run(*this, exec.derived(), token_ids, eos_id, mask, opt, lengths, truncated_rows);
   }
   template <std::integral Id>
-  response_mask_summary operator()(matrix_view<const Id> token_ids, std::type_identity_t<Id> eos_id, matrix_view<std::uint8_t> mask, const response_mask_options& opt = {}, std::span<const std::int64_t> lengths = {}, std::span<std::uint8_t> truncated_rows = {}) const {
+  response_mask_summary operator()(matrix_view<const Id> token_ids, std::type_identity_t<Id> eos_id,
+                                   matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
+                                   std::span<const std::int64_t> lengths = {},
+                                   std::span<std::uint8_t> truncated_rows = {}) const {
     return exec::run(*this, exec::seq, token_ids, eos_id, mask, opt, lengths, truncated_rows);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, build_response_mask_fn, matrix_view<const std::int64_t>, std::int64_t, matrix_view<std::uint8_t>, const response_mask_options&, std::span<const std::int64_t>, std::span<std::uint8_t>> ||
-       exec::implements<Backend, build_response_mask_fn, matrix_view<const std::int32_t>, std::int32_t, matrix_view<std::uint8_t>, const response_mask_options&, std::span<const std::int64_t>, std::span<std::uint8_t>>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, build_response_mask_fn, matrix_view<const std::int64_t>, std::int64_t,
+                        matrix_view<std::uint8_t>, const response_mask_options&, std::span<const std::int64_t>,
+                        std::span<std::uint8_t>> ||
+       exec::implements<Backend, build_response_mask_fn, matrix_view<const std::int32_t>, std::int32_t,
+                        matrix_view<std::uint8_t>, const response_mask_options&, std::span<const std::int64_t>,
+                        std::span<std::uint8_t>>));
 };
 inline constexpr build_response_mask_fn build_response_mask{};
 

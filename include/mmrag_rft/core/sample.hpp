@@ -17,7 +17,7 @@ namespace mmrag_rft {
 /// with a single document; stage-2 prompts are samples holding only the documents stage 1 kept, in prompt order, so a
 /// ranking's 1-based labels always refer to `documents`.
 struct sample {
-  std::string id;       ///< WebQA Guid or MultimodalQA qid.
+  std::string id; ///< WebQA Guid or MultimodalQA qid.
   std::string question;
   std::string category; ///< WebQA `Qcate` (color, shape, number, YesNo, choose, Others, text) or MMQA question type.
   std::vector<document> documents;

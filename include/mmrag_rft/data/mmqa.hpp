@@ -47,7 +47,8 @@ struct mmqa_load_options {
 
 namespace detail {
 
-inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const mmqa_load_options& o, mmqa_dataset& out) {
+inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const mmqa_load_options& o,
+                               mmqa_dataset& out) {
   if (!q.is_object()) site.wrong_type("", "object", q);
   sample s;
   mmqa_question_info info;
@@ -173,7 +174,8 @@ inline void read_mmqa_question(const nlohmann::json& q, json_site& site, const m
 /// Each file is read once, line by line (one line in memory at a time), plain or gzip-compressed as distributed
 /// (`MMQA_dev.jsonl.gz`; told from the content, not the name); the context files keep only documents some question
 /// references. O(total bytes); documents per id are found through a hash map.
-[[nodiscard]] inline mmqa_dataset load_mmqa(const std::filesystem::path& questions, const mmqa_load_options& options = {}) {
+[[nodiscard]] inline mmqa_dataset load_mmqa(const std::filesystem::path& questions,
+                                            const mmqa_load_options& options = {}) {
   constexpr std::string_view fn = "load_mmqa";
   mmqa_dataset out;
   const std::string qname = questions.string();

@@ -11,7 +11,7 @@ namespace mmrag_rft {
 
 /// What a MultimodalQA question has beyond `sample`, needed for the official score breakdowns.
 struct mmqa_question_info {
-  std::string answer_modality;           ///< Modality of the gold answers (`text`, `table`, `image`); "" without answers.
+  std::string answer_modality; ///< Modality of the gold answers (`text`, `table`, `image`); "" without answers.
   std::vector<std::string> answer_types; ///< `type` of each answer (`string`, `yesno`, `number`).
   std::vector<std::string> modalities;   ///< `metadata.modalities`: what the question needs.
 };

@@ -145,8 +145,12 @@ public:
       switch (field_) {
       case rfield::answers: list_ = lkind::answers; break;
       case rfield::keywords: list_ = lkind::keywords; break;
-      case rfield::img_pos: case rfield::img_neg: case rfield::img_all:
-      case rfield::txt_pos: case rfield::txt_neg: case rfield::txt_all: list_ = lkind::facts; break;
+      case rfield::img_pos:
+      case rfield::img_neg:
+      case rfield::img_all:
+      case rfield::txt_pos:
+      case rfield::txt_neg:
+      case rfield::txt_all: list_ = lkind::facts; break;
       case rfield::other: return ++skip_, true;
       default: return fail("expected string, got array");
       }
@@ -154,7 +158,8 @@ public:
       at_ = level::list;
       return true;
     }
-    if (at_ == level::list) return fail(list_ == lkind::facts ? "expected object, got array" : "expected string, got array");
+    if (at_ == level::list)
+      return fail(list_ == lkind::facts ? "expected object, got array" : "expected string, got array");
     if (ffield_ == ffield::other) return ++skip_, true;
     return fail(std::string("expected ") + (ffield_ == ffield::image_id ? "integer" : "string") + ", got array");
   }
@@ -177,8 +182,21 @@ public:
 private:
   enum class kind { null, boolean, integer, number, string, binary };
   enum class level { top, root, record, list, fact, done };
-  enum class rfield { question, answers, keywords, category, split, guid, img_pos, img_neg, img_all, txt_pos,
-                      txt_neg, txt_all, other };
+  enum class rfield {
+    question,
+    answers,
+    keywords,
+    category,
+    split,
+    guid,
+    img_pos,
+    img_neg,
+    img_all,
+    txt_pos,
+    txt_neg,
+    txt_all,
+    other
+  };
   enum class lkind { answers, keywords, facts };
   enum class ffield { image_id, snippet_id, title, caption, fact, url, img_url, other };
 
@@ -214,8 +232,12 @@ private:
     switch (f) {
     case rfield::answers:
     case rfield::keywords: return "string or array of strings";
-    case rfield::img_pos: case rfield::img_neg: case rfield::img_all:
-    case rfield::txt_pos: case rfield::txt_neg: case rfield::txt_all: return "array";
+    case rfield::img_pos:
+    case rfield::img_neg:
+    case rfield::img_all:
+    case rfield::txt_pos:
+    case rfield::txt_neg:
+    case rfield::txt_all: return "array";
     default: return "string";
     }
   }
@@ -261,7 +283,10 @@ private:
       if (k == kind::null) return true; // an optional field written as null is absent
       if (k != kind::string) return fail("expected " + std::string(expected(field_)) + ", got " + std::string(name(k)));
       switch (field_) {
-      case rfield::question: take(cur_.question, s, true); has_q_ = true; break;
+      case rfield::question:
+        take(cur_.question, s, true);
+        has_q_ = true;
+        break;
       case rfield::answers: take(cur_.answers.emplace_back(), s, true); break;
       case rfield::keywords: take(cur_.keywords.emplace_back(), s, true); break;
       case rfield::category: take(cur_.category, s, false); break;
@@ -287,7 +312,10 @@ private:
       if (k == kind::null && ffield_ != ffield::snippet_id) return true;
       if (k != kind::string) return fail("expected string, got " + std::string(name(k)));
       switch (ffield_) {
-      case ffield::snippet_id: take(doc_.id, s, false); has_id_ = true; break;
+      case ffield::snippet_id:
+        take(doc_.id, s, false);
+        has_id_ = true;
+        break;
       case ffield::title: take(doc_.title, s, false); break;
       case ffield::caption:
       case ffield::fact: take(doc_.text, s, false); break;
@@ -387,14 +415,16 @@ inline std::vector<sample> run_webqa(byte_source& src, const webqa_load_options&
 /// One pass over the file in 1 MiB chunks through nlohmann-json's SAX parser: no DOM and no whole-file buffer, so
 /// peak memory is the samples plus 1 MiB. A gzip-compressed file is read as its content (told from the first bytes,
 /// whatever the name), with line and byte offsets counted in the decompressed text. O(file size) time; see docs/performance.md for throughput.
-[[nodiscard]] inline std::vector<sample> load_webqa(const std::filesystem::path& file, const webqa_load_options& options = {}) {
+[[nodiscard]] inline std::vector<sample> load_webqa(const std::filesystem::path& file,
+                                                    const webqa_load_options& options = {}) {
   detail::byte_source src(file, "load_webqa");
   const std::string name = file.string();
   return detail::run_webqa(src, options, "load_webqa", name);
 }
 
 /// As `load_webqa`, from JSON text in memory; `source_name` stands for the file name in error messages.
-[[nodiscard]] inline std::vector<sample> parse_webqa(std::string_view json_text, std::string_view source_name = "<memory>",
+[[nodiscard]] inline std::vector<sample> parse_webqa(std::string_view json_text,
+                                                     std::string_view source_name = "<memory>",
                                                      const webqa_load_options& options = {}) {
   detail::byte_source src(json_text);
   return detail::run_webqa(src, options, "parse_webqa", source_name);

@@ -22,7 +22,7 @@ namespace mmrag_rft::detail {
 // build's on any CPU (tests/losses_bitwise and tests/logits_bitwise check it), as MKL's conditional numerical reproducibility does; the
 // GRPO versions (memory-bound, nothing to gain) always are (MMRAG_RFT_DETAIL_NO_CONTRACT). Every translation
 // unit of a program must see the same setting. Define MMRAG_RFT_NO_ISA_DISPATCH to compile only the baseline.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) &&                   \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__CUDACC__) &&                         \
     !defined(__NVCOMPILER) && !defined(MMRAG_RFT_NO_ISA_DISPATCH)
 #define MMRAG_RFT_DETAIL_ISA_DISPATCH() 1
 #define MMRAG_RFT_DETAIL_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
@@ -62,8 +62,8 @@ inline cpu_isa max_cpu_isa = cpu_isa::avx512;
 #if !(defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__))
   static const cpu_isa isa = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
       return cpu_isa::avx512;
 #if !(defined(__AVX2__) && defined(__FMA__))
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return cpu_isa::avx2;
@@ -92,7 +92,7 @@ enum class isa_contraction : std::uint8_t { exact, fast };
 
 #if MMRAG_RFT_DETAIL_ISA_DISPATCH()
 // The versions: one function each, a template over the body, with the target (and contraction) attributes.
-#define MMRAG_RFT_DETAIL_ISA_VERSION(name, target, contraction)                                                       \
+#define MMRAG_RFT_DETAIL_ISA_VERSION(name, target, contraction)                                                        \
   template <class F>                                                                                                   \
   target contraction __attribute__((noinline)) decltype(auto) name(F& body) {                                          \
     return body();                                                                                                     \

@@ -123,8 +123,8 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
     std::vector<T> r_all(all_r.values.begin(), all_r.values.end()), a_all(global_n);
     std::vector<std::uint8_t> keep_all(keep.empty() ? 0 : global_n);
     const auto groups = keyed_groups::from_keys(std::span<const std::int64_t>(all_k.values));
-    const advantage_summary s = estimator(exec, std::span<const T>(r_all), groups, std::span<T>(a_all), o,
-                                          std::span<std::uint8_t>(keep_all));
+    const advantage_summary s =
+        estimator(exec, std::span<const T>(r_all), groups, std::span<T>(a_all), o, std::span<std::uint8_t>(keep_all));
     std::copy_n(a_all.begin() + static_cast<std::ptrdiff_t>(offset), n, out.begin());
     if (!keep.empty()) std::copy_n(keep_all.begin() + static_cast<std::ptrdiff_t>(offset), n, keep.begin());
     return s;
@@ -167,7 +167,8 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
   const auto& my_global = global_of[static_cast<std::size_t>(me)];
   for (std::size_t g = 0; g < local.num_groups(); ++g)
     if (parts[my_global[g]].size() > 1)
-      for (std::size_t j = ll.begin(g); j < ll.end(g); ++j) mine_split.push_back(static_cast<double>(rewards[order[j]]));
+      for (std::size_t j = ll.begin(g); j < ll.end(g); ++j)
+        mine_split.push_back(static_cast<double>(rewards[order[j]]));
   const auto split = all_gather_v(comm, std::span<const double>(mine_split));
   // Where rank r's values of its local group lg start in `split`.
   std::vector<std::vector<std::size_t>> split_at(static_cast<std::size_t>(p));
@@ -210,7 +211,8 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
       a_seg.resize(r_seg.size());
       k_seg.resize(keep.empty() ? 0 : r_seg.size());
       const std::size_t k = offsets.size() - 1;
-      const group_layout layout = uniform && k ? group_layout::uniform(k, total.front()) : group_layout::from_offsets(offsets);
+      const group_layout layout =
+          uniform && k ? group_layout::uniform(k, total.front()) : group_layout::from_offsets(offsets);
       const advantage_summary s =
           estimator(exec, std::span<const T>(r_seg), layout, std::span<T>(a_seg), o, std::span<std::uint8_t>(k_seg));
       if (own) owned = s;
@@ -226,9 +228,9 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
   }
 
   // 5. The summary over the owned groups, summed; a rank that failed makes every rank throw.
-  std::int64_t sum[5] = {failed ? 1 : 0, static_cast<std::int64_t>(owned.groups),
-                         static_cast<std::int64_t>(owned.degenerate_groups),
-                         static_cast<std::int64_t>(owned.singleton_groups), static_cast<std::int64_t>(owned.masked_out)};
+  std::int64_t sum[5] = {
+      failed ? 1 : 0, static_cast<std::int64_t>(owned.groups), static_cast<std::int64_t>(owned.degenerate_groups),
+      static_cast<std::int64_t>(owned.singleton_groups), static_cast<std::int64_t>(owned.masked_out)};
   comm.all_reduce_sum(std::span<std::int64_t>(sum));
   if (failure) std::rethrow_exception(failure);
   if (sum[0]) throw error(fn, "groups", "were refused on another rank (see the error raised there)");
@@ -241,14 +243,14 @@ advantage_summary distributed_outcome(const Fn& estimator, const C& comm, const 
 template <class Estimator, class Options>
 struct distributed_estimator_fn {
   template <Communicator C, exec::ExecutionBackend E, class T>
-    requires std::floating_point<T>
+  requires std::floating_point<T>
   advantage_summary operator()(const C& comm, const E& exec, std::span<const T> rewards,
                                std::span<const std::uint64_t> keys, std::span<T> advantages, const Options& o = {},
                                std::span<std::uint8_t> keep = {}) const {
     return distributed_outcome(Estimator{}, comm, exec.derived(), rewards, keys, advantages, o, keep);
   }
   template <Communicator C, class T>
-    requires std::floating_point<T>
+  requires std::floating_point<T>
   advantage_summary operator()(const C& comm, std::span<const T> rewards, std::span<const std::uint64_t> keys,
                                std::span<T> advantages, const Options& o = {},
                                std::span<std::uint8_t> keep = {}) const {

@@ -23,8 +23,8 @@ namespace mmrag_rft {
 /// Adapters: `single_process_communicator` (here), `mpi_communicator` (<mmrag_rft/mpi.hpp>),
 /// `torch_communicator` (<mmrag_rft/torch/distributed.hpp>).
 template <class C>
-concept Communicator = requires(const C& c, std::span<double> d, std::span<std::int64_t> i,
-                                std::span<const double> cd, std::span<const std::int64_t> ci) {
+concept Communicator = requires(const C& c, std::span<double> d, std::span<std::int64_t> i, std::span<const double> cd,
+                                std::span<const std::int64_t> ci) {
   { c.rank() } -> std::convertible_to<int>;
   { c.size() } -> std::convertible_to<int>;
   c.all_reduce_sum(d);

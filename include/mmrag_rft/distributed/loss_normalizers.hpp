@@ -42,7 +42,8 @@ template <Communicator C>
   for (const mask_view& m : micro_batches) {
     for (std::size_t i = 0; i < m.rows(); ++i) {
       const std::span<const std::uint8_t> row = m.row(i);
-      const auto valid = static_cast<std::int64_t>(std::count_if(row.begin(), row.end(), [](std::uint8_t v) { return v != 0; }));
+      const auto valid =
+          static_cast<std::int64_t>(std::count_if(row.begin(), row.end(), [](std::uint8_t v) { return v != 0; }));
       mine[0] += valid;
       mine[1] += valid > 0;
     }
@@ -78,10 +79,8 @@ template <Communicator C>
 [[nodiscard]] global_loss_normalizers step_loss_normalizers(const C& comm, std::span<const mask_view> micro_batches,
                                                             const policy_loss_options& options,
                                                             gradient_reduction reduction = gradient_reduction::sum) {
-  const std::int64_t f = detail::option_fingerprint{}
-                             .add(static_cast<std::uint64_t>(options_fingerprint(options)))
-                             .add(reduction)
-                             .value();
+  const std::int64_t f =
+      detail::option_fingerprint{}.add(static_cast<std::uint64_t>(options_fingerprint(options))).add(reduction).value();
   return detail::step_loss_normalizers_checked(comm, micro_batches, &f);
 }
 
@@ -90,9 +89,9 @@ template <Communicator C>
 /// batch: `normalizer` is the global N_tokens (token_mean), N_seqs (seq_mean_*) or, for seq_mean_token_sum_norm, the
 /// constant `base.normalizer` when given, else the whole batch's padded length; with `gradient_reduction::mean` the
 /// loss scale is multiplied by the number of ranks. A step without valid tokens keeps the local rule (loss 0).
-[[nodiscard]] inline policy_loss_options micro_batch_loss_options(policy_loss_options base,
-                                                                  const global_loss_normalizers& n,
-                                                                  gradient_reduction reduction = gradient_reduction::sum) {
+[[nodiscard]] inline policy_loss_options
+micro_batch_loss_options(policy_loss_options base, const global_loss_normalizers& n,
+                         gradient_reduction reduction = gradient_reduction::sum) {
   detail::require(n.ranks >= 1, "micro_batch_loss_options", "normalizers.ranks", "must be >= 1");
   switch (base.effective_aggregation()) {
   case loss_aggregation::token_mean:

@@ -84,7 +84,8 @@ public:
     double total = 0, longest = -std::numeric_limits<double>::infinity(), shortest = -longest;
     for (std::size_t i = 0; i < mask.rows(); ++i) {
       const auto row = mask.row(i);
-      const auto len = static_cast<double>(std::count_if(row.begin(), row.end(), [](std::uint8_t v) { return v != 0; }));
+      const auto len =
+          static_cast<double>(std::count_if(row.begin(), row.end(), [](std::uint8_t v) { return v != 0; }));
       total += len, longest = std::max(longest, len), shortest = std::min(shortest, len);
     }
     add_sum("response_length/mean", metric_reduction::sequence_mean, total, static_cast<double>(mask.rows()));

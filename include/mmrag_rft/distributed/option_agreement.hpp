@@ -32,7 +32,7 @@ public:
   option_fingerprint& add(double v) noexcept { return add(std::bit_cast<std::uint64_t>(v)); }
   option_fingerprint& add(bool v) noexcept { return add(std::uint64_t{v ? 1u : 0u}); }
   template <class E>
-    requires std::is_enum_v<E>
+  requires std::is_enum_v<E>
   option_fingerprint& add(E v) noexcept {
     return add(static_cast<std::uint64_t>(static_cast<std::underlying_type_t<E>>(v)));
   }
@@ -54,9 +54,10 @@ inline void require_agreed_fingerprints(const char* fn, const char* argument, st
   const std::size_t ranks = stride ? gathered.size() / stride : 0;
   for (std::size_t r = 1; r < ranks; ++r)
     if (gathered[r * stride + at] != gathered[at])
-      throw error(fn, argument,
-                  "differ between the ranks: rank " + std::to_string(r) +
-                      " passed other options than rank 0 (every rank must pass the same options to a distributed call)");
+      throw error(
+          fn, argument,
+          "differ between the ranks: rank " + std::to_string(r) +
+              " passed other options than rank 0 (every rank must pass the same options to a distributed call)");
 }
 
 } // namespace detail

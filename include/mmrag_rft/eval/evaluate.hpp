@@ -98,8 +98,7 @@ inline const prediction* start_question(const sample& s,
 /// Retrieval and ranking scores shared by both benchmarks, accumulated over questions with gold positives.
 class document_scorer {
 public:
-  document_scorer(std::span<const prediction> predictions, std::size_t k, bool webqa_f1)
-      : k_(k), webqa_f1_(webqa_f1) {
+  document_scorer(std::span<const prediction> predictions, std::size_t k, bool webqa_f1) : k_(k), webqa_f1_(webqa_f1) {
     for (const auto& p : predictions) {
       any_sources_ = any_sources_ || p.has_sources;
       any_ranking_ = any_ranking_ || p.has_ranking;

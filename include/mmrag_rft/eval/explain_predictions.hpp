@@ -20,9 +20,8 @@ namespace mmrag_rft {
 /// One record per question of `report.questions` (run the evaluation with `eval_options::keep_questions`), in that
 /// order. Prediction ids that name no candidate document are left out of the ranking; a question without a
 /// prediction gets an empty stage scored 0.
-[[nodiscard]] inline std::vector<explanation_record> explain_predictions(std::span<const sample> gold,
-                                                                         std::span<const prediction> predictions,
-                                                                         const eval_report& report) {
+[[nodiscard]] inline std::vector<explanation_record>
+explain_predictions(std::span<const sample> gold, std::span<const prediction> predictions, const eval_report& report) {
   std::map<std::string, const sample*> by_id;
   for (const auto& s : gold) by_id.emplace(s.id, &s);
   std::map<std::string, const prediction*> pred;
@@ -50,7 +49,8 @@ namespace mmrag_rft {
       if (pr.has_sources) {
         st.judgements.resize(r.documents.size());
         for (const auto& id : pr.sources)
-          if (const std::size_t k = index_of(id); k < r.documents.size()) st.judgements[k] = {"predicted source", 1.0, true};
+          if (const std::size_t k = index_of(id); k < r.documents.size())
+            st.judgements[k] = {"predicted source", 1.0, true};
       }
     }
     const auto add = [&](const char* name, double v) { st.rules.push_back({name, v, 1.0}); };
@@ -79,7 +79,8 @@ namespace mmrag_rft {
   if (report.kind == benchmark::webqa) col["qa_accuracy"] = report.overall.accuracy;
   else col["em"] = report.overall.em, col["f1"] = report.overall.f1;
   if (report.retrieval) col["retrieval_f1"] = report.retrieval->f1;
-  if (report.ranking) col["ndcg@" + std::to_string(report.ranking->k)] = report.ranking->ndcg, col["mrr"] = report.ranking->mrr;
+  if (report.ranking)
+    col["ndcg@" + std::to_string(report.ranking->k)] = report.ranking->ndcg, col["mrr"] = report.ranking->mrr;
   return {{"questions", report.num_gold}, {"prediction", col}};
 }
 

@@ -91,14 +91,21 @@ struct explanation_record {
   }
   for (const auto& s : r.stages) {
     nlohmann::json judg = nlohmann::json::array(), rules = nlohmann::json::array();
-    for (const auto& j : s.judgements) judg.push_back({{"reasoning", j.reasoning}, {"score", j.score}, {"kept", j.kept}});
+    for (const auto& j : s.judgements)
+      judg.push_back({{"reasoning", j.reasoning}, {"score", j.score}, {"kept", j.kept}});
     for (const auto& u : s.rules) rules.push_back({{"name", u.name}, {"score", u.score}, {"weight", u.weight}});
-    stages.push_back({{"name", s.name}, {"judgements", judg}, {"completion", s.completion}, {"ranking", s.ranking},
-                      {"answer", s.answer}, {"rules", rules}, {"reward", s.reward}, {"explanation", s.explanation},
+    stages.push_back({{"name", s.name},
+                      {"judgements", judg},
+                      {"completion", s.completion},
+                      {"ranking", s.ranking},
+                      {"answer", s.answer},
+                      {"rules", rules},
+                      {"reward", s.reward},
+                      {"explanation", s.explanation},
                       {"answer_correct", s.answer_correct}});
   }
-  return {{"id", r.id},           {"question", r.question}, {"category", r.category}, {"documents", docs},
-          {"gold", r.gold},       {"answers", r.answers},   {"stages", stages}};
+  return {{"id", r.id},     {"question", r.question}, {"category", r.category}, {"documents", docs},
+          {"gold", r.gold}, {"answers", r.answers},   {"stages", stages}};
 }
 
 namespace detail {
@@ -139,18 +146,24 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
   r.answers = record_field<std::vector<std::string>>(j, "answers", line, true);
   for (const auto& d : record_field<nlohmann::json>(j, "documents", line, true, nlohmann::json::array())) {
     detail::require(d.is_object(), "read_explanation_records", "documents", "not a JSON object", line);
-    explained_document e{record_field<std::string>(d, "id", line, true), record_field<std::string>(d, "kind", line, true, "text"),
-                         record_field<std::string>(d, "title", line, true), record_field<std::string>(d, "text", line, true),
-                         0, 0, 0, {}};
+    explained_document e{record_field<std::string>(d, "id", line, true),
+                         record_field<std::string>(d, "kind", line, true, "text"),
+                         record_field<std::string>(d, "title", line, true),
+                         record_field<std::string>(d, "text", line, true),
+                         0,
+                         0,
+                         0,
+                         {}};
     if (const auto im = d.find("image"); im != d.end() && !im->is_null()) {
-      e.width = record_field<std::size_t>(*im, "width", line), e.height = record_field<std::size_t>(*im, "height", line);
+      e.width = record_field<std::size_t>(*im, "width", line),
+      e.height = record_field<std::size_t>(*im, "height", line);
       e.channels = record_field<std::size_t>(*im, "channels", line);
       e.pixels = record_field<std::vector<std::uint8_t>>(*im, "pixels", line);
-      detail::require(e.channels == 1 || e.channels == 3 || e.channels == 4, "read_explanation_records", "image.channels",
-              "must be 1, 3 or 4", line);
+      detail::require(e.channels == 1 || e.channels == 3 || e.channels == 4, "read_explanation_records",
+                      "image.channels", "must be 1, 3 or 4", line);
       detail::require(e.width <= 4096 && e.height <= 4096 && e.pixels.size() == e.width * e.height * e.channels,
-              "read_explanation_records", "image.pixels", "size is not width x height x channels (at most 4096 a side)",
-              line);
+                      "read_explanation_records", "image.pixels",
+                      "size is not width x height x channels (at most 4096 a side)", line);
     }
     r.documents.push_back(std::move(e));
   }
@@ -166,11 +179,11 @@ T record_field(const nlohmann::json& j, const char* key, std::size_t line, bool 
     e.name = record_field<std::string>(s, "name", line);
     for (const auto& g : record_field<nlohmann::json>(s, "judgements", line, true, nlohmann::json::array())) {
       detail::require(g.is_object(), "read_explanation_records", "judgements", "not a JSON object", line);
-      e.judgements.push_back({record_field<std::string>(g, "reasoning", line, true), detail::finite_field(g, "score", line),
-                              record_field<bool>(g, "kept", line, true)});
+      e.judgements.push_back({record_field<std::string>(g, "reasoning", line, true),
+                              detail::finite_field(g, "score", line), record_field<bool>(g, "kept", line, true)});
     }
     detail::require(e.judgements.empty() || e.judgements.size() == n, "read_explanation_records", "judgements",
-            "must be empty or one per document", line);
+                    "must be empty or one per document", line);
     e.completion = record_field<std::string>(s, "completion", line, true);
     e.ranking = record_field<std::vector<std::size_t>>(s, "ranking", line, true);
     check_indices(e.ranking, "ranking");

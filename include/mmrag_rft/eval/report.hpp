@@ -67,14 +67,14 @@ struct question_scores {
 /// Everything `evaluate_webqa` / `evaluate_mmqa` compute.
 struct eval_report {
   benchmark kind = benchmark::webqa;
-  std::size_t num_gold = 0;        ///< Gold questions scored (those with answers or keywords).
-  std::size_t num_predicted = 0;   ///< Of those, how many have a prediction.
-  std::size_t num_unannotated = 0; ///< Gold questions skipped for lack of answers (e.g. a test file).
+  std::size_t num_gold = 0;             ///< Gold questions scored (those with answers or keywords).
+  std::size_t num_predicted = 0;        ///< Of those, how many have a prediction.
+  std::size_t num_unannotated = 0;      ///< Gold questions skipped for lack of answers (e.g. a test file).
   std::vector<std::string> unknown_ids; ///< Prediction ids that match no gold question (ignored).
   answer_scores overall;
-  std::vector<answer_scores> by_category; ///< WebQA Qcate, or MultimodalQA question type; sorted by name.
-  std::vector<answer_scores> by_modality; ///< MultimodalQA answer modality; sorted by name.
-  std::vector<answer_scores> by_hop;      ///< MultimodalQA "Multi-modal" / "Single-modal".
+  std::vector<answer_scores> by_category;    ///< WebQA Qcate, or MultimodalQA question type; sorted by name.
+  std::vector<answer_scores> by_modality;    ///< MultimodalQA answer modality; sorted by name.
+  std::vector<answer_scores> by_hop;         ///< MultimodalQA "Multi-modal" / "Single-modal".
   std::optional<retrieval_scores> retrieval; ///< Present when some prediction has sources.
   std::optional<ranking_scores> ranking;     ///< Present when some prediction has a ranking.
   std::vector<question_scores> questions;    ///< In gold order.

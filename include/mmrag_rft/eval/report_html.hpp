@@ -61,7 +61,9 @@ inline std::string base64(const std::string& bytes) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    const auto b = [&](std::size_t k) { return k < bytes.size() ? static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])) : 0u; };
+    const auto b = [&](std::size_t k) {
+      return k < bytes.size() ? static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])) : 0u;
+    };
     const std::uint32_t v = (b(i) << 16) | (b(i + 1) << 8) | b(i + 2);
     out += abc[(v >> 18) & 63];
     out += abc[(v >> 12) & 63];
@@ -86,7 +88,8 @@ inline void png_chunk(std::string& png, const char* type, const std::string& dat
 /// A PNG file of 8-bit pixels (grey, RGB or RGBA by `channels`), filter type 0 on every row.
 inline std::string encode_png(std::size_t w, std::size_t h, std::size_t channels, const std::vector<std::uint8_t>& px) {
   detail::require(channels == 1 || channels == 3 || channels == 4, "encode_png", "channels", "must be 1, 3 or 4");
-  detail::require(w > 0 && h > 0 && px.size() == w * h * channels, "encode_png", "pixels", "size is not width x height x channels");
+  detail::require(w > 0 && h > 0 && px.size() == w * h * channels, "encode_png", "pixels",
+                  "size is not width x height x channels");
   std::string raw;
   raw.reserve(h * (w * channels + 1));
   for (std::size_t y = 0; y < h; ++y) {
@@ -128,10 +131,11 @@ inline std::string curves_svg(const std::vector<report_curve>& curves) {
   if (!(x0 <= x1)) return "<p>No curve points.</p>";
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
-  static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+  static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                  "#9467bd", "#8c564b", "#e377c2", "#17becf"};
   const double W = 640, H = 220, L = 44, B = 20;
-  std::string s = "<svg class=\"curves\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + std::to_string(int(W + 10)) +
-                  " " + std::to_string(int(H + B + 8)) + "\" width=\"650\">";
+  std::string s = "<svg class=\"curves\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " +
+                  std::to_string(int(W + 10)) + " " + std::to_string(int(H + B + 8)) + "\" width=\"650\">";
   const auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L); };
   const auto py = [&](double y) { return 4 + (y1 - y) / (y1 - y0) * (H - 4); };
   s += "<rect x=\"" + std::to_string(L) + "\" y=\"4\" width=\"" + std::to_string(W - L) + "\" height=\"" +
@@ -149,8 +153,8 @@ inline std::string curves_svg(const std::vector<report_curve>& curves) {
     for (std::size_t i = 0; i < std::min(c.x.size(), c.y.size()); ++i)
       if (std::isfinite(c.x[i]) && std::isfinite(c.y[i])) pts += fmt3(px(c.x[i])) + "," + fmt3(py(c.y[i])) + " ";
     s += "<polyline fill=\"none\" stroke-width=\"1.2\" stroke=\"" + std::string(col) + "\" points=\"" + pts + "\"/>";
-    legend += "<span class=\"legend\"><span style=\"background:" + std::string(col) + "\"></span>" + html_escape(c.name) +
-              "</span> ";
+    legend += "<span class=\"legend\"><span style=\"background:" + std::string(col) + "\"></span>" +
+              html_escape(c.name) + "</span> ";
   }
   return s + "</svg><div>" + legend + "</div>";
 }
@@ -320,8 +324,10 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
   if (!records.empty())
     for (const auto& s : records.front().stages) stages.push_back(s.name);
   std::string h = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + html_escape(opt.title) +
-                  "</title><style>" + std::string(detail::report_style) + "</style></head><body data-status=\"loading\" "
-                  "data-page-size=\"" + std::to_string(opt.page_size) + "\"><h1>" + html_escape(opt.title) + "</h1>";
+                  "</title><style>" + std::string(detail::report_style) +
+                  "</style></head><body data-status=\"loading\" "
+                  "data-page-size=\"" +
+                  std::to_string(opt.page_size) + "\"><h1>" + html_escape(opt.title) + "</h1>";
 
   // Summary: metrics table, curves, categories, fixed/broke.
   h += "<div class=\"summary\"><div>";
@@ -338,9 +344,13 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
       }
     }
     // JSON objects come back sorted by key; columns that name a stage follow the records' stage order instead.
-    const auto stage_rank = [&](const std::string& c) { return std::find(stages.begin(), stages.end(), c) - stages.begin(); };
-    std::stable_sort(cols.begin(), cols.end(), [&](const auto& a, const auto& b) { return stage_rank(a) < stage_rank(b); });
-    h += "<h2>Held-out metrics</h2>" + (extra.empty() ? "" : "<p>" + extra + "</p>") + "<table id=\"metrics\"><tr><th>metric</th>";
+    const auto stage_rank = [&](const std::string& c) {
+      return std::find(stages.begin(), stages.end(), c) - stages.begin();
+    };
+    std::stable_sort(cols.begin(), cols.end(),
+                     [&](const auto& a, const auto& b) { return stage_rank(a) < stage_rank(b); });
+    h += "<h2>Held-out metrics</h2>" + (extra.empty() ? "" : "<p>" + extra + "</p>") +
+         "<table id=\"metrics\"><tr><th>metric</th>";
     for (const auto& c : cols) h += "<th>" + html_escape(c) + "</th>";
     h += "</tr>";
     for (const auto& m : metrics) {
@@ -362,8 +372,8 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
   h += "</tr>";
   for (const auto& c : cats) {
     h += "<tr data-category=\"" + html_escape(c.name) + "\"><th>" + html_escape(c.name) + "</th><td class=\"num\">" +
-         std::to_string(c.count) + "</td><td class=\"num\" data-fixed>" + fmt3(c.fixed) + " (" + html_escape(c.fixed_answer) +
-         ")</td>";
+         std::to_string(c.count) + "</td><td class=\"num\" data-fixed>" + fmt3(c.fixed) + " (" +
+         html_escape(c.fixed_answer) + ")</td>";
     for (std::size_t s = 0; s < stages.size(); ++s)
       h += "<td class=\"num" + std::string(c.stage_acc[s] > c.fixed ? " ok" : "") + "\" data-stage=\"" +
            html_escape(stages[s]) + "\">" + fmt3(c.stage_acc[s]) + "</td>";
@@ -382,16 +392,20 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
       to += "<li><b>" + html_escape(r.id) + "</b> " + html_escape(r.question) + ": " + html_escape(a->answer) + " → " +
             html_escape(b->answer) + " (gold " + html_escape(r.answers.empty() ? "" : r.answers[0]) + ")</li>";
     }
-    h += "<div><h2>" + html_escape(stages.front()) + " → " + html_escape(stages.back()) + "</h2><details><summary id=\"fixed\" "
-         "data-count=\"" + std::to_string(nf) + "\">fixed: " + std::to_string(nf) + " questions</summary><ul>" + fixed +
-         "</ul></details><details><summary id=\"broke\" data-count=\"" + std::to_string(nb) + "\">broke: " +
-         std::to_string(nb) + " questions</summary><ul>" + broke + "</ul></details></div>";
+    h += "<div><h2>" + html_escape(stages.front()) + " → " + html_escape(stages.back()) +
+         "</h2><details><summary id=\"fixed\" "
+         "data-count=\"" +
+         std::to_string(nf) + "\">fixed: " + std::to_string(nf) + " questions</summary><ul>" + fixed +
+         "</ul></details><details><summary id=\"broke\" data-count=\"" + std::to_string(nb) +
+         "\">broke: " + std::to_string(nb) + " questions</summary><ul>" + broke + "</ul></details></div>";
   }
-  h += "</div><h2>Questions</h2><p><input id=\"filter\" type=\"search\" size=\"40\" placeholder=\"filter: id, question, "
-       "category, answer\"> <select id=\"which\"><option value=\"all\">all</option><option value=\"fixed\">fixed</option>"
-       "<option value=\"broke\">broke</option><option value=\"wrong\">wrong at the end</option></select> "
-       "<button id=\"prev\">◀</button> <button id=\"next\">▶</button> <button id=\"expand\">open/close all</button> "
-       "<span id=\"count\"></span></p><div id=\"questions\"></div>";
+  h +=
+      "</div><h2>Questions</h2><p><input id=\"filter\" type=\"search\" size=\"40\" placeholder=\"filter: id, question, "
+      "category, answer\"> <select id=\"which\"><option value=\"all\">all</option><option "
+      "value=\"fixed\">fixed</option>"
+      "<option value=\"broke\">broke</option><option value=\"wrong\">wrong at the end</option></select> "
+      "<button id=\"prev\">◀</button> <button id=\"next\">▶</button> <button id=\"expand\">open/close all</button> "
+      "<span id=\"count\"></span></p><div id=\"questions\"></div>";
 
   // The records as the script reads them: pixels replaced by PNG data URIs.
   nlohmann::json data = nlohmann::json::array();
@@ -402,15 +416,16 @@ details.q{border:1px solid #bbb;margin:6px 0;padding:4px}details.q>summary{curso
       jd.erase("image");
       const auto& e = r.documents[d];
       if (!e.pixels.empty())
-        jd["png"] = "data:image/png;base64," + detail::base64(detail::encode_png(e.width, e.height, e.channels, e.pixels));
+        jd["png"] =
+            "data:image/png;base64," + detail::base64(detail::encode_png(e.width, e.height, e.channels, e.pixels));
     }
     data.push_back(std::move(j));
   }
   std::string json = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // "</" inside a string would end the script element; "<\/" is the same JSON string.
   for (std::size_t p = 0; (p = json.find("</", p)) != std::string::npos; p += 3) json.replace(p, 2, "<\\/");
-  h += "<script type=\"application/json\" id=\"records\">" + json + "</script><script>" + std::string(detail::report_script) +
-       "</script></body></html>\n";
+  h += "<script type=\"application/json\" id=\"records\">" + json + "</script><script>" +
+       std::string(detail::report_script) + "</script></body></html>\n";
   return h;
 }
 
@@ -425,18 +440,20 @@ inline void write_report_html(const std::string& path, const std::vector<explana
 /// Reward curves from a metrics JSONL file (metrics_log): for every stage in `stages`, the mean total reward per
 /// step ("reward/mean") and each rule's ("reward/<rule>/mean"), named "<stage> <key>". Unreadable lines are skipped.
 [[nodiscard]] inline std::vector<report_curve> curves_from_metrics(const std::string& path,
-                                                                  const std::vector<std::string>& stages) {
+                                                                   const std::vector<std::string>& stages) {
   std::vector<report_curve> out;
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("stage") || !j["stage"].is_string() || !j.contains("step") || !j["step"].is_number())
+    if (!j.is_object() || !j.contains("stage") || !j["stage"].is_string() || !j.contains("step") ||
+        !j["step"].is_number())
       continue;
     const auto stage = j["stage"].get<std::string>();
     if (std::find(stages.begin(), stages.end(), stage) == stages.end()) continue;
     for (const auto& [k, v] : j.items()) {
-      if (!v.is_number() || k.rfind("reward/", 0) != 0 || k.size() < 5 || k.compare(k.size() - 5, 5, "/mean") != 0) continue;
+      if (!v.is_number() || k.rfind("reward/", 0) != 0 || k.size() < 5 || k.compare(k.size() - 5, 5, "/mean") != 0)
+        continue;
       const std::string name = stage + " " + k;
       auto it = std::find_if(out.begin(), out.end(), [&](const report_curve& c) { return c.name == name; });
       if (it == out.end()) out.push_back({name, {}, {}}), it = out.end() - 1;

@@ -53,8 +53,11 @@ namespace detail {
                       {"micro_recall", r.retrieval->micro_recall},
                       {"micro_f1", r.retrieval->micro_f1}};
   if (r.ranking)
-    j["ranking"] = {{"count", r.ranking->count}, {"k", r.ranking->k}, {"ndcg", r.ranking->ndcg},
-                    {"mrr", r.ranking->mrr}, {"recall", r.ranking->recall}};
+    j["ranking"] = {{"count", r.ranking->count},
+                    {"k", r.ranking->k},
+                    {"ndcg", r.ranking->ndcg},
+                    {"mrr", r.ranking->mrr},
+                    {"recall", r.ranking->recall}};
   if (with_questions) {
     nlohmann::json qs = nlohmann::json::array();
     for (const auto& q : r.questions) {

@@ -55,10 +55,13 @@ inline void print_report(std::ostream& os, const eval_report& r) {
   if (!r.unknown_ids.empty()) os << ", " << r.unknown_ids.size() << " predictions with unknown ids ignored";
   os << "\n\n";
   if (webqa) os << "QA-Acc            " << detail::fixed(r.overall.accuracy, 4) << '\n';
-  else os << "EM                " << detail::fixed(r.overall.em, 2) << "\nF1                " << detail::fixed(r.overall.f1, 2) << '\n';
+  else
+    os << "EM                " << detail::fixed(r.overall.em, 2) << "\nF1                "
+       << detail::fixed(r.overall.f1, 2) << '\n';
   if (r.retrieval)
-    os << "Retrieval         P " << detail::fixed(r.retrieval->precision, 4) << "  R " << detail::fixed(r.retrieval->recall, 4)
-       << "  F1 " << detail::fixed(r.retrieval->f1, 4) << "  (" << r.retrieval->count << " questions, macro)\n"
+    os << "Retrieval         P " << detail::fixed(r.retrieval->precision, 4) << "  R "
+       << detail::fixed(r.retrieval->recall, 4) << "  F1 " << detail::fixed(r.retrieval->f1, 4) << "  ("
+       << r.retrieval->count << " questions, macro)\n"
        << "Retrieval micro   P " << detail::fixed(r.retrieval->micro_precision, 4) << "  R "
        << detail::fixed(r.retrieval->micro_recall, 4) << "  F1 " << detail::fixed(r.retrieval->micro_f1, 4)
        << "  (pooled counts)\n";

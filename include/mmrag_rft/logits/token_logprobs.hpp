@@ -33,13 +33,13 @@ struct token_logprobs_and_entropy_fn {
                        const token_logprobs_outputs&, const token_logprobs_options&>;
 
   template <exec::ExecutionBackend E>
-    requires supports<E, float>
+  requires supports<E, float>
   void operator()(const E& exec, matrix_view<const float> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
     exec::run(*this, exec.derived(), logits, tokens, out, opt);
   }
   template <exec::ExecutionBackend E>
-    requires supports<E, bfloat16>
+  requires supports<E, bfloat16>
   void operator()(const E& exec, matrix_view<const bfloat16> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_outputs& out, const token_logprobs_options& opt = {}) const {
     exec::run(*this, exec.derived(), logits, tokens, out, opt);
@@ -68,25 +68,25 @@ inline constexpr token_logprobs_and_entropy_fn token_logprobs_and_entropy{};
 /// each logit once and writes each gradient once, O(1) extra memory per thread.
 struct token_logprobs_and_entropy_backward_fn {
   template <exec::ExecutionBackend E, class L, class G>
-    requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G> &&
-             exec::implements<E, token_logprobs_and_entropy_backward_fn, matrix_view<const L>,
-                              std::span<const std::int64_t>, const token_logprobs_grads&, matrix_view<G>,
-                              const token_logprobs_options&>)
+  requires(
+      detail::is_logit_element_v<L> && detail::is_logit_element_v<G> &&
+      exec::implements<E, token_logprobs_and_entropy_backward_fn, matrix_view<const L>, std::span<const std::int64_t>,
+                       const token_logprobs_grads&, matrix_view<G>, const token_logprobs_options&>)
   void operator()(const E& exec, matrix_view<const L> logits, std::span<const std::int64_t> tokens,
                   const token_logprobs_grads& in, matrix_view<G> grad_logits,
                   const token_logprobs_options& opt = {}) const {
     exec::run(*this, exec.derived(), logits, tokens, in, grad_logits, opt);
   }
   template <class L, class G>
-    requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G>)
+  requires(detail::is_logit_element_v<L> && detail::is_logit_element_v<G>)
   void operator()(matrix_view<const L> logits, std::span<const std::int64_t> tokens, const token_logprobs_grads& in,
                   matrix_view<G> grad_logits, const token_logprobs_options& opt = {}) const {
     exec::run(*this, exec::seq, logits, tokens, in, grad_logits, opt);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, token_logprobs_and_entropy_backward_fn,
-                                                        matrix_view<const float>, std::span<const std::int64_t>,
-                                                        const token_logprobs_grads&, matrix_view<float>,
-                                                        const token_logprobs_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
+      (exec::implements<Backend, token_logprobs_and_entropy_backward_fn, matrix_view<const float>,
+                        std::span<const std::int64_t>, const token_logprobs_grads&, matrix_view<float>,
+                        const token_logprobs_options&>));
 };
 inline constexpr token_logprobs_and_entropy_backward_fn token_logprobs_and_entropy_backward{};
 

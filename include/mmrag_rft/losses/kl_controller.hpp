@@ -19,9 +19,9 @@ enum class kl_controller_kind : std::uint8_t {
 /// Options of `kl_controller`. Defaults are verl's algorithm.kl_ctrl defaults at b178a3cd.
 struct kl_controller_options {
   kl_controller_kind kind = kl_controller_kind::fixed;
-  double kl_coef = 0.001;    ///< initial (fixed: constant) coefficient; finite, >= 0. [verl kl_ctrl.kl_coef]
-  double target_kl = 0.1;    ///< adaptive: the KL the coefficient steers to; finite, > 0. [verl kl_ctrl.target_kl]
-  double horizon = 10000;    ///< adaptive: steps over which an error acts fully; finite, > 0. [verl kl_ctrl.horizon]
+  double kl_coef = 0.001; ///< initial (fixed: constant) coefficient; finite, >= 0. [verl kl_ctrl.kl_coef]
+  double target_kl = 0.1; ///< adaptive: the KL the coefficient steers to; finite, > 0. [verl kl_ctrl.target_kl]
+  double horizon = 10000; ///< adaptive: steps over which an error acts fully; finite, > 0. [verl kl_ctrl.horizon]
 };
 
 /// The KL coefficient beta of reward shaping (token_reward -= beta * kl_penalty), updated once per training step

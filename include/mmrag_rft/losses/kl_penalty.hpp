@@ -19,7 +19,8 @@ template <std::floating_point T>
 double kl_penalty(matrix_view<const T> log_probs, matrix_view<const T> ref_log_probs, mask_view mask,
                   kl_estimator estimator, kl_clamp clamps, matrix_view<T> out) {
   constexpr const char* fn = "kl_penalty";
-  detail::require(detail::same_shape(ref_log_probs, log_probs), fn, "ref_log_probs", "must have the shape of log_probs");
+  detail::require(detail::same_shape(ref_log_probs, log_probs), fn, "ref_log_probs",
+                  "must have the shape of log_probs");
   detail::require(detail::same_shape(mask, log_probs), fn, "mask", "must have the shape of log_probs");
   detail::require(detail::same_shape(out, log_probs), fn, "out", "must have the shape of log_probs");
   double mean_of_means = 0;

@@ -103,8 +103,9 @@ struct policy_loss_options {
   double sapo_tau_pos = 1.0;
   double sapo_tau_neg = 1.05;
 
-  kl_estimator kl = kl_estimator::none; ///< KL-to-reference loss term. [verl use_kl_loss/kl_loss_type; TRL beta>0 uses k3]
-  double kl_coef = 0.001;               ///< [verl kl_loss_coef; TRL beta]
+  kl_estimator kl =
+      kl_estimator::none; ///< KL-to-reference loss term. [verl use_kl_loss/kl_loss_type; TRL beta>0 uses k3]
+  double kl_coef = 0.001; ///< [verl kl_loss_coef; TRL beta]
   kl_clamp kl_clamps = kl_clamp::verl;
   /// Value of the chosen estimator, gradient of k2 (unbiased for the reverse KL). [verl "k1+", "k3+" ...]
   bool kl_straight_through = false;

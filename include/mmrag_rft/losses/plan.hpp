@@ -36,7 +36,7 @@ struct value_grad {
 /// OpenRLHF compute_approx_kl, TRL per_token_kl]
 template <class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE value_grad<T> kl_term(T logp, T ref, kl_estimator est, kl_clamp clamps,
-                                                    bool straight_through) noexcept {
+                                                                  bool straight_through) noexcept {
   const T x = logp - ref;
   value_grad<T> k{T(0), T(0)};
   switch (est) {
@@ -89,18 +89,18 @@ enum clip_flag : std::uint32_t {
 
 template <class T>
 struct surrogate_params {
-  T lo;          ///< 1 - clip_ratio_low
-  T hi;          ///< 1 + clip_ratio_high
-  T clip_c;      ///< dual-clip constant (used when dual_clip)
-  T delta;       ///< TRL two-sided cap (used when has_delta)
+  T lo;     ///< 1 - clip_ratio_low
+  T hi;     ///< 1 + clip_ratio_high
+  T clip_c; ///< dual-clip constant (used when dual_clip)
+  T delta;  ///< TRL two-sided cap (used when has_delta)
   bool dual_clip;
   bool has_delta;
 };
 
 template <class T>
 struct surrogate_term {
-  T loss;        ///< per-token policy-gradient loss
-  T d_ratio;     ///< d loss / d ratio
+  T loss;              ///< per-token policy-gradient loss
+  T d_ratio;           ///< d loss / d ratio
   std::uint32_t flags; ///< 32 bits, not 8: GCC 12 sizes a loop's vectors by its narrowest type (docs/performance.md)
 };
 
@@ -109,7 +109,8 @@ struct surrogate_term {
 /// [verl compute_policy_loss_vanilla; TRL _compute_loss; Ye et al. dual clip]. Ties follow torch: where both terms
 /// are equal (r inside the clip range) the gradient is -A, the same through either branch.
 template <class T>
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(T r, T a, surrogate_params<T> p) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(T r, T a,
+                                                                                surrogate_params<T> p) noexcept {
   // Selects only, no branches, every product computed unconditionally and bools combined with & (not &&), so that
   // the CPU token loops vectorise this (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const bool capped = p.has_delta & (r > p.delta);
@@ -124,9 +125,10 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE surrogate_term<T> clipped_surrogate(
   const T d2 = -a * kept_gate(r, rc);
   const T d1 = capped ? T(0) : -a;
   const T d = lower ? T(0) : (take2 ? d2 : d1);
-  const bool below = r < p.lo, above = r > p.hi, positive = a > T(0);
+  const bool below = r<p.lo, above = r> p.hi, positive = a > T(0);
   const std::uint32_t flags = (take2 ? clipped_flag : 0u) | (lower ? clipped_lower_flag : 0u) |
-                              ((below & negative) ? region_low_flag : 0u) | ((above & positive) ? region_high_flag : 0u);
+                              ((below & negative) ? region_low_flag : 0u) |
+                              ((above & positive) ? region_high_flag : 0u);
   return {lower ? l3 : c1, d, flags};
 }
 
@@ -144,12 +146,12 @@ struct alt_surrogate_term {
 /// describe r and A as for PPO; CISPO also reports verl's pg_clipfrac (r outside the clip range). Branch-free.
 /// [verl compute_policy_loss_cispo / _sapo / _gpg]
 template <class T>
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE alt_surrogate_term<T> alt_surrogate(T lp, T r, T a, policy_loss_mode mode,
-                                                                              T lo, T hi, T tau_pos,
-                                                                              T tau_neg) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE alt_surrogate_term<T>
+alt_surrogate(T lp, T r, T a, policy_loss_mode mode, T lo, T hi, T tau_pos, T tau_neg) noexcept {
   const bool positive = a > T(0), negative = a < T(0);
-  const bool below = r < lo, above = r > hi;
-  const std::uint32_t region = ((below & negative) ? region_low_flag : 0u) | ((above & positive) ? region_high_flag : 0u);
+  const bool below = r<lo, above = r> hi;
+  const std::uint32_t region =
+      ((below & negative) ? region_low_flag : 0u) | ((above & positive) ? region_high_flag : 0u);
   // CISPO: the clipped ratio is a constant weight (stop-gradient), the gradient flows through logp alone.
   const T rc = clamp(r, lo, hi);
   const alt_surrogate_term<T> cispo{-rc * a * lp, T(0), -rc * a, region | ((below | above) ? clipped_flag : 0u)};
@@ -168,9 +170,9 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE alt_surrogate_term<T> alt_surrogate(
 template <class T>
 struct policy_token_params {
   surrogate_params<T> sp;
-  T log_ratio_clamp;  ///< c of clamp(logp - old, -c, c) (used when clamp_log_ratio)
+  T log_ratio_clamp; ///< c of clamp(logp - old, -c, c) (used when clamp_log_ratio)
   bool clamp_log_ratio;
-  bool gspo;          ///< sequence ratio given by the caller
+  bool gspo; ///< sequence ratio given by the caller
   kl_estimator kl;
   kl_clamp kl_clamps;
   bool kl_straight_through;
@@ -197,9 +199,9 @@ struct policy_token_term {
 /// functors and the CUDA kernel all call this. [verl compute_policy_loss_vanilla / compute_policy_loss_gspo /
 /// kl_penalty; TRL GRPOTrainer._compute_loss]
 template <class T>
-MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w,
-                                                               T kl_w, bool gspo_sequence_grad,
-                                                               policy_token_params<T> p, T iw = T(1)) noexcept {
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T>
+policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w, T kl_w, bool gspo_sequence_grad,
+             policy_token_params<T> p, T iw = T(1)) noexcept {
   // Every quantity is computed unconditionally and then selected: branch-free, so the CPU token loops vectorise
   // (docs/design.md, "Vectorisation with GCC 12") and GPU warps do not diverge.
   const T lr = lp - old;
@@ -221,8 +223,8 @@ MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE policy_token_term<T> policy_token(T 
   const T d_logr = pw * st.d_ratio * ratio + (ic ? kl_through_ratio : T(0));
   const T grad = gspo_sequence_grad ? direct : direct + d_logr * gate;
   // CISPO, SAPO, GPG: a loop-invariant select that the CPU's PPO rows fold away (they fix `mode` to ppo_clip).
-  const bool alt = (p.mode == policy_loss_mode::cispo) | (p.mode == policy_loss_mode::sapo) |
-                   (p.mode == policy_loss_mode::gpg);
+  const bool alt =
+      (p.mode == policy_loss_mode::cispo) | (p.mode == policy_loss_mode::sapo) | (p.mode == policy_loss_mode::gpg);
   if (alt) {
     const alt_surrogate_term<T> at = alt_surrogate(lp, token_ratio, a, p.mode, p.sp.lo, p.sp.hi, p.tau_pos, p.tau_neg);
     const T alt_d_logr = pw * at.d_logr + (ic ? kl_through_ratio : T(0));
@@ -238,7 +240,6 @@ struct loss_row_info {
   std::size_t len = 0;
   double log_ratio_sum = 0; // GSPO: sum of logp - old over the row's valid tokens
 };
-
 
 struct loss_row_info_plus {
   MMRAG_RFT_HOST_DEVICE loss_row_info operator()(const loss_row_info& a, const loss_row_info& b) const noexcept {
@@ -351,7 +352,7 @@ struct loss_sums_plus {
 /// A valid token's inputs are all finite. Each is tested on its own: a sum of finite inputs can overflow.
 template <class T>
 [[nodiscard]] MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE bool inputs_finite(T lp, T old, T adv, T ref,
-                                                                          T entropy) noexcept {
+                                                                             T entropy) noexcept {
   return finite(lp) & finite(old) & finite(adv) & finite(ref) & finite(entropy);
 }
 
@@ -430,9 +431,12 @@ template <class T>
 [[nodiscard]] policy_token_params<T> resolve_token_params(const policy_loss_options& opt) noexcept {
   policy_token_params<T> p;
   // The dual clip is PPO's: no framework applies it to GSPO's sequence ratio (and CISPO, SAPO, GPG ignore it).
-  p.sp = {static_cast<T>(1.0 - opt.clip_ratio_low), static_cast<T>(1.0 + opt.clip_ratio_high),
-          static_cast<T>(opt.clip_ratio_c.value_or(3.0)), static_cast<T>(opt.delta.value_or(0.0)),
-          opt.clip_ratio_c.has_value() && opt.mode != policy_loss_mode::gspo, opt.delta.has_value()};
+  p.sp = {static_cast<T>(1.0 - opt.clip_ratio_low),
+          static_cast<T>(1.0 + opt.clip_ratio_high),
+          static_cast<T>(opt.clip_ratio_c.value_or(3.0)),
+          static_cast<T>(opt.delta.value_or(0.0)),
+          opt.clip_ratio_c.has_value() && opt.mode != policy_loss_mode::gspo,
+          opt.delta.has_value()};
   p.log_ratio_clamp = static_cast<T>(opt.log_ratio_clamp.value_or(0.0));
   p.clamp_log_ratio = opt.log_ratio_clamp.has_value();
   p.gspo = opt.mode == policy_loss_mode::gspo;
@@ -451,28 +455,29 @@ template <class T>
 template <class T>
 [[nodiscard]] loss_args<T> make_loss_args(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
                                           const policy_loss_options& opt, const loss_row_coef<T>* coef) noexcept {
-  return {to_device_matrix(in.log_probs),
-          to_device_matrix(in.old_log_probs),
-          to_device_matrix(in.advantages),
+  return {to_device_matrix(in.log_probs), to_device_matrix(in.old_log_probs), to_device_matrix(in.advantages),
           // The reference is read only with a KL term (a NaN there is then no error, as on every backend).
           opt.kl == kl_estimator::none ? device_matrix<const T>{} : to_device_matrix(in.ref_log_probs),
-          to_device_matrix(in.entropy),
-          in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
-          to_device_matrix(in.token_weights),
-          to_device_matrix(in.mask),
-          to_device_matrix(out.log_probs),
-          to_device_matrix(out.entropy),
-          coef,
-          in.log_probs.cols(),
-          resolve_token_params<T>(opt),
+          to_device_matrix(in.entropy), in.sequence_advantages.empty() ? nullptr : in.sequence_advantages.data(),
+          to_device_matrix(in.token_weights), to_device_matrix(in.mask), to_device_matrix(out.log_probs),
+          to_device_matrix(out.entropy), coef, in.log_probs.cols(), resolve_token_params<T>(opt),
           opt.mode == policy_loss_mode::gspo && opt.gspo_grad == gspo_gradient::sequence};
 }
 
 [[nodiscard]] inline loss_coef_params coef_params(const policy_loss_options& opt, double n_tokens, double n_seqs,
-                                                 double constant) noexcept {
-  return {opt.effective_aggregation(), opt.loss_scale, n_tokens, n_seqs, constant, opt.kl_coef, opt.entropy_coeff,
-          opt.mode == policy_loss_mode::gspo, opt.gspo_log_ratio_max.has_value(), opt.gspo_log_ratio_max.value_or(0.0),
-          opt.count_epsilon, opt.sum_norm_seq_mean};
+                                                  double constant) noexcept {
+  return {opt.effective_aggregation(),
+          opt.loss_scale,
+          n_tokens,
+          n_seqs,
+          constant,
+          opt.kl_coef,
+          opt.entropy_coeff,
+          opt.mode == policy_loss_mode::gspo,
+          opt.gspo_log_ratio_max.has_value(),
+          opt.gspo_log_ratio_max.value_or(0.0),
+          opt.count_epsilon,
+          opt.sum_norm_seq_mean};
 }
 
 /// What the row constants need, decided on the host from the options alone (every device path: Thrust, CUDA).
@@ -497,7 +502,7 @@ struct loss_plan {
 
 /// The row constants' parameters with the counting pass's totals (valid tokens, rows with a valid token).
 [[nodiscard]] MMRAG_RFT_HOST_DEVICE inline loss_coef_params with_counts(loss_coef_params cp,
-                                                                       const unsigned long long* totals) noexcept {
+                                                                        const unsigned long long* totals) noexcept {
   cp.n_tokens = static_cast<double>(totals[0]);
   cp.n_seqs = static_cast<double>(totals[1]);
   return cp;
@@ -521,41 +526,53 @@ template <class T>
 /// default, so an enumerator added later and not listed here draws -Wswitch.
 [[nodiscard]] constexpr bool known(policy_loss_mode v) noexcept {
   switch (v) {
-  case policy_loss_mode::ppo_clip: case policy_loss_mode::gspo: case policy_loss_mode::cispo:
-  case policy_loss_mode::sapo: case policy_loss_mode::gpg: return true;
+  case policy_loss_mode::ppo_clip:
+  case policy_loss_mode::gspo:
+  case policy_loss_mode::cispo:
+  case policy_loss_mode::sapo:
+  case policy_loss_mode::gpg: return true;
   }
   return false;
 }
 [[nodiscard]] constexpr bool known(gspo_gradient v) noexcept {
   switch (v) {
-  case gspo_gradient::stop_gradient: case gspo_gradient::sequence: return true;
+  case gspo_gradient::stop_gradient:
+  case gspo_gradient::sequence: return true;
   }
   return false;
 }
 [[nodiscard]] constexpr bool known(kl_estimator v) noexcept {
   switch (v) {
-  case kl_estimator::none: case kl_estimator::k1: case kl_estimator::abs: case kl_estimator::k2:
+  case kl_estimator::none:
+  case kl_estimator::k1:
+  case kl_estimator::abs:
+  case kl_estimator::k2:
   case kl_estimator::k3: return true;
   }
   return false;
 }
 [[nodiscard]] constexpr bool known(kl_clamp v) noexcept {
   switch (v) {
-  case kl_clamp::none: case kl_clamp::verl: case kl_clamp::openrlhf: return true;
+  case kl_clamp::none:
+  case kl_clamp::verl:
+  case kl_clamp::openrlhf: return true;
   }
   return false;
 }
 [[nodiscard]] constexpr bool known(loss_aggregation v) noexcept {
   switch (v) {
-  case loss_aggregation::token_mean: case loss_aggregation::seq_mean_token_sum:
-  case loss_aggregation::seq_mean_token_mean: case loss_aggregation::seq_mean_token_sum_norm:
+  case loss_aggregation::token_mean:
+  case loss_aggregation::seq_mean_token_sum:
+  case loss_aggregation::seq_mean_token_mean:
+  case loss_aggregation::seq_mean_token_sum_norm:
   case loss_aggregation::token_sum: return true;
   }
   return false;
 }
 [[nodiscard]] constexpr bool known(nonfinite_policy v) noexcept {
   switch (v) {
-  case nonfinite_policy::error: case nonfinite_policy::propagate: return true;
+  case nonfinite_policy::error:
+  case nonfinite_policy::propagate: return true;
   }
   return false;
 }
@@ -584,7 +601,8 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "must have the shape of log_probs");
   const bool tok = !in.advantages.empty(), seqa = !in.sequence_advantages.empty();
   require(!(tok && seqa), fn, "inputs.advantages", "and inputs.sequence_advantages are both given; give one");
-  require(tok || seqa || lp.rows() == 0, fn, "inputs.advantages", "is missing (give advantages or sequence_advantages)");
+  require(tok || seqa || lp.rows() == 0, fn, "inputs.advantages",
+          "is missing (give advantages or sequence_advantages)");
   require(!tok || detail::same_shape(in.advantages, lp), fn, "inputs.advantages", "must have the shape of log_probs");
   require(!seqa || in.sequence_advantages.size() == lp.rows(), fn, "inputs.sequence_advantages",
           "must have one element per row of log_probs");
@@ -610,8 +628,8 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   require(!o.clip_ratio_c || *o.clip_ratio_c > 1.0, fn, "options.clip_ratio_c", "must be > 1 (verl asserts this)");
   require(!o.delta || *o.delta > 1.0 + o.clip_ratio_high, fn, "options.delta", "must be > 1 + clip_ratio_high");
   require(!o.log_ratio_clamp || *o.log_ratio_clamp > 0, fn, "options.log_ratio_clamp", "must be > 0");
-  require(std::isfinite(o.kl_coef) && std::isfinite(o.entropy_coeff) && std::isfinite(o.loss_scale), fn,
-          "options", "kl_coef, entropy_coeff and loss_scale must be finite");
+  require(std::isfinite(o.kl_coef) && std::isfinite(o.entropy_coeff) && std::isfinite(o.loss_scale), fn, "options",
+          "kl_coef, entropy_coeff and loss_scale must be finite");
   // A KL estimator with a zero coefficient trains nothing: the trap of policy_loss_options::trl() (TRL's beta = 0)
   // with kl = k3 set afterwards.
   require(o.kl == kl_estimator::none || o.kl_coef != 0, fn, "options.kl_coef",
@@ -661,10 +679,11 @@ template <class Sums>
   if (total.nonfinite > 0 && opt.nonfinite == nonfinite_policy::error) {
     const std::size_t c = cols > 0 ? cols : 1;
     const auto bad = static_cast<std::size_t>(total.first_bad);
-    throw error("policy_loss", "inputs", "hold a NaN or infinite value at valid token [" + std::to_string(bad / c) +
-                                             ", " + std::to_string(bad % c) +
-                                             "] (log_probs, old_log_probs, advantages, ref_log_probs, entropy or token_weights; set "
-                                             "nonfinite = propagate to let it through)");
+    throw error("policy_loss", "inputs",
+                "hold a NaN or infinite value at valid token [" + std::to_string(bad / c) + ", " +
+                    std::to_string(bad % c) +
+                    "] (log_probs, old_log_probs, advantages, ref_log_probs, entropy or token_weights; set "
+                    "nonfinite = propagate to let it through)");
   }
   policy_loss_result res;
   res.pg_loss = total.pg;

@@ -33,8 +33,8 @@ namespace mmrag_rft {
 /// grads, options)` (docs/design.md).
 struct policy_loss_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-    requires exec::implements<E, policy_loss_fn, const policy_loss_inputs<T>&, const policy_loss_grads<T>&,
-                              const policy_loss_options&>
+  requires exec::implements<E, policy_loss_fn, const policy_loss_inputs<T>&, const policy_loss_grads<T>&,
+                            const policy_loss_options&>
   policy_loss_result operator()(const E& exec, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
                                 const policy_loss_options& opt = {}) const {
     return exec::run(*this, exec.derived(), in, out, opt);
@@ -44,11 +44,10 @@ struct policy_loss_fn {
                                 const policy_loss_options& opt = {}) const {
     return exec::run(*this, exec::seq, in, out, opt);
   }
-  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
-      (exec::implements<Backend, policy_loss_fn, const policy_loss_inputs<float>&, const policy_loss_grads<float>&,
-                        const policy_loss_options&> ||
-       exec::implements<Backend, policy_loss_fn, const policy_loss_inputs<double>&, const policy_loss_grads<double>&,
-                        const policy_loss_options&>));
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((exec::implements<Backend, policy_loss_fn, const policy_loss_inputs<float>&,
+                                                        const policy_loss_grads<float>&, const policy_loss_options&> ||
+                                       exec::implements<Backend, policy_loss_fn, const policy_loss_inputs<double>&,
+                                                        const policy_loss_grads<double>&, const policy_loss_options&>));
 };
 inline constexpr policy_loss_fn policy_loss{};
 

@@ -15,13 +15,13 @@ namespace mmrag_rft {
 /// The per-token inputs of `policy_loss`, all `[B, T]` views of one padded batch (rows may be strided).
 template <std::floating_point T>
 struct policy_loss_inputs {
-  matrix_view<const T> log_probs;     ///< log pi_theta of each response token under the current parameters.
-  matrix_view<const T> old_log_probs; ///< log pi_old (sampling policy); empty: on-policy, old = sg(log_probs).
-  matrix_view<const T> advantages;    ///< per-token advantages; leave empty when giving `sequence_advantages`.
+  matrix_view<const T> log_probs;         ///< log pi_theta of each response token under the current parameters.
+  matrix_view<const T> old_log_probs;     ///< log pi_old (sampling policy); empty: on-policy, old = sg(log_probs).
+  matrix_view<const T> advantages;        ///< per-token advantages; leave empty when giving `sequence_advantages`.
   std::span<const T> sequence_advantages; ///< one advantage per row, broadcast to its tokens (saves a [B,T] read).
-  mask_view mask;                     ///< response mask; only tokens with mask != 0 count.
-  matrix_view<const T> ref_log_probs; ///< log pi_ref; required when `options.kl != none`.
-  matrix_view<const T> entropy;       ///< per-token entropy; required when `entropy_coeff != 0`, else only for stats.
+  mask_view mask;                         ///< response mask; only tokens with mask != 0 count.
+  matrix_view<const T> ref_log_probs;     ///< log pi_ref; required when `options.kl != none`.
+  matrix_view<const T> entropy; ///< per-token entropy; required when `entropy_coeff != 0`, else only for stats.
   /// Optional per-token weights of the policy-gradient term: each token's pg loss (and its gradient) is multiplied by
   /// its weight before aggregation, e.g. rollout importance-sampling weights; the KL and entropy terms and the
   /// statistics are not weighted. Empty: every weight is 1, on the unweighted code path. [verl rollout_is_weights]
@@ -42,22 +42,22 @@ struct policy_loss_stats {
   double clip_ratio_low = 0;    ///< fraction with r < 1 - eps_low and A < 0. [TRL clip_ratio/low_mean]
   double clip_ratio_high = 0;   ///< fraction with r > 1 + eps_high and A > 0. [TRL clip_ratio/high_mean]
   double clip_ratio_region = 0; ///< low or high. [TRL clip_ratio/region_mean]
-  double ppo_kl = 0;            ///< mean of old - new log-prob, the approximate KL to the old policy. [verl actor/ppo_kl]
-  double kl_mean = 0;           ///< mean KL-estimator value to the reference (0 without KL).
-  double entropy_mean = 0;      ///< mean entropy (0 when no entropy was given).
+  double ppo_kl = 0;       ///< mean of old - new log-prob, the approximate KL to the old policy. [verl actor/ppo_kl]
+  double kl_mean = 0;      ///< mean KL-estimator value to the reference (0 without KL).
+  double entropy_mean = 0; ///< mean entropy (0 when no entropy was given).
   double advantage_mean = 0, advantage_min = 0, advantage_max = 0;
   double ratio_mean = 0, ratio_min = 0, ratio_max = 0;
-  std::size_t valid_tokens = 0;    ///< tokens with mask != 0 in this call
-  std::size_t valid_sequences = 0; ///< rows with at least one valid token
+  std::size_t valid_tokens = 0;     ///< tokens with mask != 0 in this call
+  std::size_t valid_sequences = 0;  ///< rows with at least one valid token
   std::size_t nonfinite_tokens = 0; ///< valid tokens with a NaN/inf input (only non-zero with nonfinite = propagate)
 };
 
 /// The result of `policy_loss`: the total and its parts (each aggregated with the chosen mode and scale).
 struct policy_loss_result {
-  double loss = 0;     ///< pg_loss + kl_coef * kl_loss - entropy_coeff * entropy
+  double loss = 0; ///< pg_loss + kl_coef * kl_loss - entropy_coeff * entropy
   double pg_loss = 0;
-  double kl_loss = 0;  ///< aggregated KL estimator (before kl_coef)
-  double entropy = 0;  ///< aggregated entropy (before entropy_coeff)
+  double kl_loss = 0; ///< aggregated KL estimator (before kl_coef)
+  double entropy = 0; ///< aggregated entropy (before entropy_coeff)
   policy_loss_stats stats;
 };
 

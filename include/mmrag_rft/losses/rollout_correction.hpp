@@ -123,8 +123,8 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
             "applies to k1 only", k);
     require(c.lower == 0 || (std::isfinite(c.lower) && c.lower > 0 && c.lower <= c.upper), fn,
             "options.rejection.lower", "must be 0 (1 / upper) or in (0, upper]", k);
-    require(!(c.level == rollout_rs_level::seq_max && c.estimator == rollout_rs_estimator::k1), fn,
-            "options.rejection", "seq_max has no k1 (verl offers seq_max_k2 and seq_max_k3)", k);
+    require(!(c.level == rollout_rs_level::seq_max && c.estimator == rollout_rs_estimator::k1), fn, "options.rejection",
+            "seq_max has no k1 (verl offers seq_max_k2 and seq_max_k3)", k);
   }
   const std::size_t B = old_log_probs.rows(), L = old_log_probs.cols();
   const auto x_at = [&](std::size_t i, std::size_t t) {
@@ -137,49 +137,50 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
     double log_ratio_sum = 0;
   };
   std::vector<row_info> rows(B);
-  detail::for_each_row_checked(exec, B, L, fn, "old_log_probs or rollout_log_probs",
-                               "is NaN or infinite at a valid token", [&](std::size_t i) {
-    row_info r;
-    bool ok = true;
-    for (std::size_t t = 0; t < L; ++t)
-      if (mask(i, t)) {
-        const double x = x_at(i, t);
-        ok = ok && std::isfinite(x);
-        r.log_ratio_sum += x, ++r.n;
-      }
-    if (!ok) return false;
-    bool row_keep = true; // all sequence-level criteria
-    for (const auto& c : o.rejection) {
-      if (c.level == rollout_rs_level::token) continue;
-      double stat = 0;
-      if (c.level == rollout_rs_level::seq_max) {
-        stat = -std::numeric_limits<double>::infinity();
+  detail::for_each_row_checked(
+      exec, B, L, fn, "old_log_probs or rollout_log_probs", "is NaN or infinite at a valid token", [&](std::size_t i) {
+        row_info r;
+        bool ok = true;
         for (std::size_t t = 0; t < L; ++t)
-          if (mask(i, t)) stat = std::max(stat, detail::rollout_divergence(x_at(i, t), c.estimator));
-        if (r.n == 0) stat = 0;
-      } else {
-        for (std::size_t t = 0; t < L; ++t)
-          if (mask(i, t)) stat += detail::rollout_divergence(x_at(i, t), c.estimator);
-        if (c.level == rollout_rs_level::seq_mean) stat /= static_cast<double>(r.n) + detail::rollout_count_epsilon;
-      }
-      row_keep = row_keep && detail::rollout_passes(stat, c);
-    }
-    for (std::size_t t = 0; t < L; ++t) {
-      bool keep = row_keep;
-      for (const auto& c : o.rejection)
-        if (c.level == rollout_rs_level::token)
-          keep = keep && detail::rollout_passes(detail::rollout_divergence(x_at(i, t), c.estimator), c);
-      const bool valid = mask(i, t) != 0;
-      mask_out(i, t) = (valid && keep) ? 1 : 0;
-      r.rejected += (valid && !keep) ? 1 : 0;
-    }
-    rows[i] = r;
-    return true;
-  });
+          if (mask(i, t)) {
+            const double x = x_at(i, t);
+            ok = ok && std::isfinite(x);
+            r.log_ratio_sum += x, ++r.n;
+          }
+        if (!ok) return false;
+        bool row_keep = true; // all sequence-level criteria
+        for (const auto& c : o.rejection) {
+          if (c.level == rollout_rs_level::token) continue;
+          double stat = 0;
+          if (c.level == rollout_rs_level::seq_max) {
+            stat = -std::numeric_limits<double>::infinity();
+            for (std::size_t t = 0; t < L; ++t)
+              if (mask(i, t)) stat = std::max(stat, detail::rollout_divergence(x_at(i, t), c.estimator));
+            if (r.n == 0) stat = 0;
+          } else {
+            for (std::size_t t = 0; t < L; ++t)
+              if (mask(i, t)) stat += detail::rollout_divergence(x_at(i, t), c.estimator);
+            if (c.level == rollout_rs_level::seq_mean) stat /= static_cast<double>(r.n) + detail::rollout_count_epsilon;
+          }
+          row_keep = row_keep && detail::rollout_passes(stat, c);
+        }
+        for (std::size_t t = 0; t < L; ++t) {
+          bool keep = row_keep;
+          for (const auto& c : o.rejection)
+            if (c.level == rollout_rs_level::token)
+              keep = keep && detail::rollout_passes(detail::rollout_divergence(x_at(i, t), c.estimator), c);
+          const bool valid = mask(i, t) != 0;
+          mask_out(i, t) = (valid && keep) ? 1 : 0;
+          r.rejected += (valid && !keep) ? 1 : 0;
+        }
+        rows[i] = r;
+        return true;
+      });
 
   rollout_correction_stats s;
   std::size_t rejected_rows = 0;
-  for (const auto& r : rows) s.valid_tokens += r.n, s.rejected_tokens += r.rejected, rejected_rows += r.rejected ? 1 : 0;
+  for (const auto& r : rows)
+    s.valid_tokens += r.n, s.rejected_tokens += r.rejected, rejected_rows += r.rejected ? 1 : 0;
   const double denom = static_cast<double>(s.valid_tokens) + detail::rollout_count_epsilon;
   if (s.valid_tokens > 0) {
     s.rs_masked_fraction = static_cast<double>(s.rejected_tokens) / denom;
@@ -205,8 +206,8 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
         weights(i, t) = T(0);
         continue;
       }
-      const double w = seq ? seq_w
-                           : std::exp(std::clamp(x_at(i, t), -detail::rollout_safety_bound, detail::rollout_safety_bound));
+      const double w =
+          seq ? seq_w : std::exp(std::clamp(x_at(i, t), -detail::rollout_safety_bound, detail::rollout_safety_bound));
       const double wc = std::clamp(w, thr_lo, thr);
       const double wt = std::min(w, thr);
       p.w += w, p.wc += wc, p.wc2 += wc * wc, p.trunc += wt;
@@ -274,8 +275,7 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
 /// `rollout_correction` on exec::seq.
 template <std::floating_point T>
 rollout_correction_stats rollout_correction(matrix_view<const T> old_log_probs, matrix_view<const T> rollout_log_probs,
-                                            mask_view mask, matrix_view<T> weights,
-                                            matrix_view<std::uint8_t> mask_out,
+                                            mask_view mask, matrix_view<T> weights, matrix_view<std::uint8_t> mask_out,
                                             const rollout_correction_options& o = {}) {
   return rollout_correction(exec::seq, old_log_probs, rollout_log_probs, mask, weights, mask_out, o);
 }

@@ -25,16 +25,16 @@ struct value_loss_options {
   loss_aggregation aggregation = loss_aggregation::token_mean;
   /// Global N_tokens / N_seqs / C; nullopt: from the local mask (C: the padded length). Finite, > 0.
   std::optional<double> normalizer;
-  double loss_scale = 1.0;      ///< The loss and gradient are multiplied by this (e.g. dp_size). Finite.
+  double loss_scale = 1.0; ///< The loss and gradient are multiplied by this (e.g. dp_size). Finite.
   /// Added to the row length of seq-mean-token-mean and to the count of the clip fraction; in [0, 1e-3].
   /// [verl 1e-8]
   double count_epsilon = 1e-8;
 };
 
 struct value_loss_result {
-  double loss = 0;           ///< 0.5 * agg(max((v - R)^2, (clip(v, old - c, old + c) - R)^2)) * loss_scale
-  double clipfrac = 0;       ///< valid tokens where the clipped error is larger / (N + e). [verl critic/vf_clipfrac]
-  double vpred_mean = 0;     ///< mean prediction over the valid tokens / (N + e). [verl critic/vpred_mean]
+  double loss = 0;       ///< 0.5 * agg(max((v - R)^2, (clip(v, old - c, old + c) - R)^2)) * loss_scale
+  double clipfrac = 0;   ///< valid tokens where the clipped error is larger / (N + e). [verl critic/vf_clipfrac]
+  double vpred_mean = 0; ///< mean prediction over the valid tokens / (N + e). [verl critic/vpred_mean]
   std::size_t valid_tokens = 0;
   std::size_t valid_sequences = 0;
 };
@@ -135,7 +135,8 @@ value_loss_result value_loss(const E& exec, matrix_view<const T> vpreds, matrix_
         continue;
       }
       const double v = static_cast<double>(vpreds(i, t));
-      const auto k = detail::value_token(v, static_cast<double>(returns(i, t)), static_cast<double>(old_values(i, t)), c);
+      const auto k =
+          detail::value_token(v, static_cast<double>(returns(i, t)), static_cast<double>(old_values(i, t)), c);
       grad_vpreds(i, t) = static_cast<T>(g * k.grad);
       s.loss += k.loss;
       s.vpred += v;
@@ -157,9 +158,8 @@ value_loss_result value_loss(const E& exec, matrix_view<const T> vpreds, matrix_
 
 /// `value_loss` on exec::seq.
 template <std::floating_point T>
-value_loss_result value_loss(matrix_view<const T> vpreds, matrix_view<const T> returns,
-                             matrix_view<const T> old_values, mask_view mask, matrix_view<T> grad_vpreds,
-                             const value_loss_options& o = {}) {
+value_loss_result value_loss(matrix_view<const T> vpreds, matrix_view<const T> returns, matrix_view<const T> old_values,
+                             mask_view mask, matrix_view<T> grad_vpreds, const value_loss_options& o = {}) {
   return value_loss(exec::seq, vpreds, returns, old_values, mask, grad_vpreds, o);
 }
 

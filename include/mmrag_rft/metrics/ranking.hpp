@@ -192,9 +192,9 @@ template <class Gain>
 }
 
 struct hit_counts {
-  std::size_t hits = 0;        // distinct relevant documents in the first k positions
-  std::size_t first_rank = 0;  // 1-based rank of the first relevant document, 0 if none
-  double precision_sum = 0;    // sum of precision at the rank of each hit (numerator of AP)
+  std::size_t hits = 0;       // distinct relevant documents in the first k positions
+  std::size_t first_rank = 0; // 1-based rank of the first relevant document, 0 if none
+  double precision_sum = 0;   // sum of precision at the rank of each hit (numerator of AP)
 };
 
 [[nodiscard]] inline hit_counts count_hits(std::span<const std::size_t> ranking, const binary_judgements& judged,
@@ -291,9 +291,8 @@ struct hit_counts {
 /// in `dcg_at_k`: gain 0 and not in the ideal ranking by default (trec_eval), an error under
 /// `negative_grades::reject`. Throws `mmrag_rft::error` when k = 0 or a grade is not finite. Example: judgements
 /// {1: 2, 2: -1}, ranking {2, 1}, k = 2: DCG = 0 + 2 / log2(3), IDCG = 2, NDCG = 0.6309.
-[[nodiscard]] inline double ndcg_at_k(std::span<const std::size_t> ranking,
-                                      std::span<const graded_relevance> relevance, std::size_t k,
-                                      ndcg_gain gain = ndcg_gain::linear,
+[[nodiscard]] inline double ndcg_at_k(std::span<const std::size_t> ranking, std::span<const graded_relevance> relevance,
+                                      std::size_t k, ndcg_gain gain = ndcg_gain::linear,
                                       negative_grades negative = negative_grades::as_zero) {
   detail::require_k(k, "ndcg_at_k");
   const detail::graded_judgements judged(relevance, "ndcg_at_k", negative);
@@ -318,8 +317,8 @@ struct hit_counts {
 /// MRR is its mean over queries. [trec_eval m_recip_rank.c; ranx mrr]
 ///
 /// Throws `mmrag_rft::error` when k = 0. Complexity: as `dcg_at_k`.
-[[nodiscard]] inline double reciprocal_rank(std::span<const std::size_t> ranking,
-                                            std::span<const std::size_t> relevant, std::size_t k) {
+[[nodiscard]] inline double reciprocal_rank(std::span<const std::size_t> ranking, std::span<const std::size_t> relevant,
+                                            std::size_t k) {
   detail::require_k(k, "reciprocal_rank");
   const auto h = detail::count_hits(ranking, detail::binary_judgements(relevant), k);
   return h.first_rank ? 1.0 / static_cast<double>(h.first_rank) : 0.0;
@@ -335,8 +334,8 @@ struct hit_counts {
 ///
 /// Divides by k even when fewer than k documents are ranked (trec_eval), so a short list cannot score higher by
 /// being short. Throws `mmrag_rft::error` when k = 0. Complexity: as `dcg_at_k`.
-[[nodiscard]] inline double precision_at_k(std::span<const std::size_t> ranking,
-                                           std::span<const std::size_t> relevant, std::size_t k) {
+[[nodiscard]] inline double precision_at_k(std::span<const std::size_t> ranking, std::span<const std::size_t> relevant,
+                                           std::size_t k) {
   detail::require_k(k, "precision_at_k");
   const auto h = detail::count_hits(ranking, detail::binary_judgements(relevant), k);
   return static_cast<double>(h.hits) / static_cast<double>(k);
@@ -382,7 +381,7 @@ struct hit_counts {
 /// score 0, as a query with no relevant documents does). Works on any two ranges whose values compare with == and <
 /// (ids, strings). Complexity: O(n log n); allocates sorted copies.
 template <std::ranges::input_range P, std::ranges::input_range G>
-  requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
+requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
 [[nodiscard]] set_scores set_precision_recall_f1(const P& predicted, const G& gold) {
   const auto c = detail::distinct_overlap(predicted, gold);
   const double p = c.predicted ? static_cast<double>(c.common) / static_cast<double>(c.predicted) : 0.0;

@@ -30,12 +30,12 @@ enum class webqa_category { color, shape, number, yesno, choose, others, text };
 /// case ignored), or nullopt for any other string.
 [[nodiscard]] inline std::optional<webqa_category> parse_webqa_category(std::string_view qcate) {
   constexpr std::array<std::pair<std::string_view, webqa_category>, 7> names{{{"color", webqa_category::color},
-                                                                             {"shape", webqa_category::shape},
-                                                                             {"number", webqa_category::number},
-                                                                             {"yesno", webqa_category::yesno},
-                                                                             {"choose", webqa_category::choose},
-                                                                             {"others", webqa_category::others},
-                                                                             {"text", webqa_category::text}}};
+                                                                              {"shape", webqa_category::shape},
+                                                                              {"number", webqa_category::number},
+                                                                              {"yesno", webqa_category::yesno},
+                                                                              {"choose", webqa_category::choose},
+                                                                              {"others", webqa_category::others},
+                                                                              {"text", webqa_category::text}}};
   for (const auto& [name, cat] : names)
     if (detail::iequals(qcate, name)) return cat;
   return std::nullopt;
@@ -53,18 +53,19 @@ namespace detail {
 
 // The category vocabularies of the official script (eval_1022.py color_set, shape_set, yesno_set), sorted.
 inline constexpr std::array<std::string_view, 36> webqa_color_vocab{
-    "aqua",   "beige",  "black",     "blonde",      "blue",   "bluere", "bluewhite", "bronze", "brown",
-    "chrome", "gold",   "golden",    "gray",        "green",  "grey",   "ivory",     "maroon", "orange",
-    "orangebrown", "orangepurple", "pink", "purple", "rainbow", "red", "redorange", "rust",   "silver",
-    "spot",   "tan",    "teal",      "transparent", "turquoise", "violet", "white",  "yellow", "yes"};
+    "aqua",        "beige",        "black",  "blonde",      "blue",      "bluere", "bluewhite", "bronze", "brown",
+    "chrome",      "gold",         "golden", "gray",        "green",     "grey",   "ivory",     "maroon", "orange",
+    "orangebrown", "orangepurple", "pink",   "purple",      "rainbow",   "red",    "redorange", "rust",   "silver",
+    "spot",        "tan",          "teal",   "transparent", "turquoise", "violet", "white",     "yellow", "yes"};
 inline constexpr std::array<std::string_view, 69> webqa_shape_vocab{
-    "arch", "ball", "bell", "bellshaped", "bow", "circle", "circular", "concave", "cone", "conical", "convex",
-    "corkscrew", "crescent", "crest", "cross", "crosse", "cube", "cuboid", "curl", "curve", "cylinder",
-    "cylindrical", "diamond", "dome", "domeshape", "dot", "flat", "flower", "fold", "fork", "globe", "globular",
-    "h", "heart", "hexagon", "hook", "hoop", "keyhole", "obelisk", "octagon", "octagonal", "octogon", "oval",
-    "pentagon", "point", "pyramid", "pyramidal", "rectangle", "rectangular", "ring", "round", "rounded",
-    "semicircle", "shamrock", "slope", "sphere", "spherical", "spiral", "square", "star", "step", "straight",
-    "teardrop", "torus", "triangle", "triangular", "tube", "wavy", "xs"};
+    "arch",    "ball",      "bell",       "bellshaped",  "bow",       "circle",  "circular",  "concave",    "cone",
+    "conical", "convex",    "corkscrew",  "crescent",    "crest",     "cross",   "crosse",    "cube",       "cuboid",
+    "curl",    "curve",     "cylinder",   "cylindrical", "diamond",   "dome",    "domeshape", "dot",        "flat",
+    "flower",  "fold",      "fork",       "globe",       "globular",  "h",       "heart",     "hexagon",    "hook",
+    "hoop",    "keyhole",   "obelisk",    "octagon",     "octagonal", "octogon", "oval",      "pentagon",   "point",
+    "pyramid", "pyramidal", "rectangle",  "rectangular", "ring",      "round",   "rounded",   "semicircle", "shamrock",
+    "slope",   "sphere",    "spherical",  "spiral",      "square",    "star",    "step",      "straight",   "teardrop",
+    "torus",   "triangle",  "triangular", "tube",        "wavy",      "xs"};
 inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
 
 [[nodiscard]] inline bool in_vocab(std::span<const std::string_view> vocab, std::string_view w) {
@@ -103,17 +104,14 @@ inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
 /// Known differences from spaCy: -ing/-ed verbs, -ves plurals outside the list, pronouns (spaCy maps "me" to "I").
 [[nodiscard]] inline std::string webqa_default_lemma(std::string_view w) {
   using sv = std::string_view;
-  constexpr std::array<std::pair<sv, sv>, 31> irregular{{{"is", "be"},        {"are", "be"},      {"was", "be"},
-                                                         {"were", "be"},      {"am", "be"},       {"been", "be"},
-                                                         {"being", "be"},     {"has", "have"},    {"had", "have"},
-                                                         {"does", "do"},      {"did", "do"},      {"men", "man"},
-                                                         {"women", "woman"},  {"children", "child"}, {"feet", "foot"},
-                                                         {"teeth", "tooth"},  {"mice", "mouse"},  {"geese", "goose"},
-                                                         {"leaves", "leaf"},  {"knives", "knife"}, {"wolves", "wolf"},
-                                                         {"lives", "life"},   {"wives", "wife"},  {"halves", "half"},
-                                                         {"shelves", "shelf"}, {"calves", "calf"}, {"loaves", "loaf"},
-                                                         {"thieves", "thief"}, {"oxen", "ox"},     {"dice", "die"},
-                                                         {"people", "people"}}};
+  constexpr std::array<std::pair<sv, sv>, 31> irregular{
+      {{"is", "be"},        {"are", "be"},      {"was", "be"},        {"were", "be"},        {"am", "be"},
+       {"been", "be"},      {"being", "be"},    {"has", "have"},      {"had", "have"},       {"does", "do"},
+       {"did", "do"},       {"men", "man"},     {"women", "woman"},   {"children", "child"}, {"feet", "foot"},
+       {"teeth", "tooth"},  {"mice", "mouse"},  {"geese", "goose"},   {"leaves", "leaf"},    {"knives", "knife"},
+       {"wolves", "wolf"},  {"lives", "life"},  {"wives", "wife"},    {"halves", "half"},    {"shelves", "shelf"},
+       {"calves", "calf"},  {"loaves", "loaf"}, {"thieves", "thief"}, {"oxen", "ox"},        {"dice", "die"},
+       {"people", "people"}}};
   for (const auto& [form, lemma] : irregular)
     if (w == form) return std::string(lemma);
   for (const char c : w)
@@ -121,10 +119,10 @@ inline constexpr std::array<std::string_view, 2> webqa_yesno_vocab{"no", "yes"};
   if (detail::in_vocab(detail::webqa_color_vocab, w) || detail::in_vocab(detail::webqa_shape_vocab, w) ||
       detail::in_vocab(detail::webqa_yesno_vocab, w))
     return std::string(w);
-  constexpr std::array<sv, 24> keep{"this",   "his",     "its",     "yes",       "gas",     "bus",
-                                    "plus",   "lens",    "news",    "always",    "perhaps", "series",
-                                    "species", "chaos",  "thus",    "christmas", "canvas",  "atlas",
-                                    "bias",   "physics", "mathematics", "politics", "economics", "athletics"};
+  constexpr std::array<sv, 24> keep{"this",    "his",     "its",         "yes",       "gas",       "bus",
+                                    "plus",    "lens",    "news",        "always",    "perhaps",   "series",
+                                    "species", "chaos",   "thus",        "christmas", "canvas",    "atlas",
+                                    "bias",    "physics", "mathematics", "politics",  "economics", "athletics"};
   if (w.size() < 4 || w.back() != 's' || detail::in_vocab(keep, w)) return std::string(w);
   if (detail::ends_with(w, "ss") || detail::ends_with(w, "us") || detail::ends_with(w, "is") ||
       detail::ends_with(w, "ous"))
@@ -276,7 +274,7 @@ struct retrieval_counts {
 /// The counts of one question's predicted sources against its gold sources, both taken as sets.
 /// Complexity: O(n log n).
 template <std::ranges::input_range P, std::ranges::input_range G>
-  requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
+requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
 [[nodiscard]] retrieval_counts webqa_retrieval_counts(const P& predicted_sources, const G& gold_sources) {
   const auto c = detail::distinct_overlap(predicted_sources, gold_sources);
   return {c.predicted, c.gold, c.common};
@@ -299,7 +297,7 @@ template <std::ranges::input_range P, std::ranges::input_range G>
 /// against the gold sources taken as sets. Sources are image ids or snippet ids, any values that compare with ==
 /// and <. Complexity: O(n log n).
 template <std::ranges::input_range P, std::ranges::input_range G>
-  requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
+requires std::totally_ordered_with<std::ranges::range_value_t<P>, std::ranges::range_value_t<G>>
 [[nodiscard]] double webqa_retrieval_f1(const P& predicted_sources, const G& gold_sources) {
   return webqa_retrieval_f1(webqa_retrieval_counts(predicted_sources, gold_sources));
 }
@@ -344,7 +342,7 @@ struct webqa_qa_result {
 /// `references` are the full gold answers (`A`), fed to the scorer; `keywords` feeds the accuracy. The scorer's value
 /// is clipped to at most 1; a negative or non-finite value throws `mmrag_rft::error`.
 template <class F = no_fluency>
-  requires(FluencyScorer<F> || std::same_as<F, no_fluency>)
+requires(FluencyScorer<F> || std::same_as<F, no_fluency>)
 [[nodiscard]] webqa_qa_result webqa_qa_scores(std::string_view prediction, std::string_view keywords,
                                               std::span<const std::string_view> references, webqa_category category,
                                               const F& fluency = {}, const webqa_options& opt = {}) {

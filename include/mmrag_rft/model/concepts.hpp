@@ -17,9 +17,8 @@ namespace mmrag_rft {
 ///    parameters for every response token (mask != 0); padding positions may be left untouched.
 /// A policy's `log_probs` also remembers what `backward` needs (the autograd graph in LibTorch).
 template <class M>
-concept LogProbModel = requires(M& m, const prompt_batch& p, const rollout_batch& r, matrix_view<float> out) {
-  m.log_probs(p, r, out);
-};
+concept LogProbModel =
+    requires(M& m, const prompt_batch& p, const rollout_batch& r, matrix_view<float> out) { m.log_probs(p, r, out); };
 
 /// A frozen reference model for the KL penalty: log-probs only, never trained.
 template <class M>
@@ -51,12 +50,11 @@ concept Policy = LogProbModel<P> && requires(P& p, const prompt_batch& prompts, 
 /// The sampling-time entropy of a rollout is a constant of the parameters, so only such a policy can follow the
 /// bonus's gradient; `rft_step` refuses `entropy_coeff != 0` for any other.
 template <class P>
-concept EntropyPolicy =
-    Policy<P> && requires(P& p, const prompt_batch& prompts, const rollout_batch& r, matrix_view<float> out,
-                          matrix_view<const float> grad) {
-      p.log_probs_and_entropy(prompts, r, out, out);
-      p.backward(grad, grad);
-    };
+concept EntropyPolicy = Policy<P> && requires(P& p, const prompt_batch& prompts, const rollout_batch& r,
+                                              matrix_view<float> out, matrix_view<const float> grad) {
+  p.log_probs_and_entropy(prompts, r, out, out);
+  p.backward(grad, grad);
+};
 
 namespace detail {
 template <class M>

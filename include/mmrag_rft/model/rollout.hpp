@@ -23,7 +23,7 @@ struct rollout_options {
 
   /// The temperature the rollout's log-probs belong to (`rollout_batch::temperature`): T, or 1 when greedy.
   [[nodiscard]] constexpr double log_prob_temperature() const noexcept { return temperature > 0 ? temperature : 1.0; }
-  std::uint64_t seed = 0;          ///< sampling seed; equal seeds and parameters give equal rollouts.
+  std::uint64_t seed = 0; ///< sampling seed; equal seeds and parameters give equal rollouts.
 };
 
 /// G sampled completions for each of P prompts, in one padded `[P * G, T]` layout: row `p * G + g` is completion `g`

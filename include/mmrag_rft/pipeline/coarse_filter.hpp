@@ -29,10 +29,10 @@ enum class filter_fallback : std::uint8_t {
 
 /// Options of the stage-1 coarse filter. [paper-notes: RagVL keeps the top 2 images above a probability threshold]
 struct filter_options {
-  double threshold = 0.5;      ///< keep a document whose relevance score is >= threshold
-  std::size_t cap = 3;         ///< keep at most this many (the highest-scored); must be >= 1
+  double threshold = 0.5; ///< keep a document whose relevance score is >= threshold
+  std::size_t cap = 3;    ///< keep at most this many (the highest-scored); must be >= 1
   filter_fallback fallback = filter_fallback::keep_best;
-  std::size_t fallback_keep = 1; ///< documents `keep_best` keeps
+  std::size_t fallback_keep = 1;          ///< documents `keep_best` keeps
   rollout_options rollout{1, 32, 0.0, 0}; ///< how the verdicts are sampled: one greedy verdict by default
 };
 
@@ -119,7 +119,8 @@ template <class P, class Verdict>
   prompt_batch prompts;
   std::vector<std::size_t> first(samples.size() + 1, 0);
   for (std::size_t i = 0; i < samples.size(); ++i) {
-    for (std::size_t d = 0; d < samples[i].documents.size(); ++d) prompts.push_back(render_stage1(templates, samples[i], d));
+    for (std::size_t d = 0; d < samples[i].documents.size(); ++d)
+      prompts.push_back(render_stage1(templates, samples[i], d));
     first[i + 1] = prompts.size();
   }
   std::vector<filter_decision> out(samples.size());

@@ -34,9 +34,9 @@ concept estimator_callable_on =
 template <class E, class B = exec::seq_t>
 concept OutcomeEstimator =
     exec::ExecutionBackend<B> && detail::estimator_callable_on<E, B> &&
-    std::convertible_to<std::invoke_result_t<E&, const B&, std::span<const float>, const group_layout&,
-                                             std::span<float>>,
-                        advantage_summary>;
+    std::convertible_to<
+        std::invoke_result_t<E&, const B&, std::span<const float>, const group_layout&, std::span<float>>,
+        advantage_summary>;
 
 /// Checks `OutcomeEstimator<E, B>` one requirement at a time, so that a failure reads as a sentence naming what is
 /// missing. Returns true; use as `static_assert(check_outcome_estimator<E, B>())`. `rft_step` and `rft_loop` call it.
@@ -50,9 +50,9 @@ template <class E, class B = exec::seq_t>
                 "std::span<const float> rewards, const group_layout& groups, std::span<float> advantages); use "
                 "grpo_estimator, dr_grpo_estimator, rloo_estimator or a callable of that signature");
   if constexpr (detail::estimator_callable_on<E, B>)
-    static_assert(std::convertible_to<std::invoke_result_t<E&, const B&, std::span<const float>, const group_layout&,
-                                                           std::span<float>>,
-                                      advantage_summary>,
+    static_assert(std::convertible_to<
+                      std::invoke_result_t<E&, const B&, std::span<const float>, const group_layout&, std::span<float>>,
+                      advantage_summary>,
                   "mmrag_rft: this type is not an OutcomeEstimator because estimator(backend, rewards, groups, "
                   "advantages) does not return an advantage_summary");
   return OutcomeEstimator<E, B>;

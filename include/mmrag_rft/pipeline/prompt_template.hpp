@@ -100,7 +100,8 @@ inline void render_document(const prompt_templates& t, const document& d, std::s
   detail::expand_template(templates.stage2, p.text, "stage2", [&](std::string_view name, std::string& o) {
     if (name == "question") o += s.question;
     else if (name == "documents")
-      for (std::size_t i = 0; i < s.documents.size(); ++i) detail::render_document(templates, s.documents[i], i + 1, o, p);
+      for (std::size_t i = 0; i < s.documents.size(); ++i)
+        detail::render_document(templates, s.documents[i], i + 1, o, p);
     else return false;
     return true;
   });

@@ -26,7 +26,9 @@ concept PipelineReward = std::invocable<R&, const completion&, const sample&>;
 /// `explain`, the explanation); a `reward_breakdown` as returned; a number as a total with one rule named "reward".
 template <class R>
 [[nodiscard]] reward_breakdown score_reward(R& reward, const completion& c, const sample& s, bool explain = false) {
-  if constexpr (requires { { reward.score(c, s, explain_mode::off) } -> std::convertible_to<reward_breakdown>; }) {
+  if constexpr (requires {
+                  { reward.score(c, s, explain_mode::off) } -> std::convertible_to<reward_breakdown>;
+                }) {
     return reward.score(c, s, explain ? explain_mode::on : explain_mode::off);
   } else {
     static_assert(PipelineReward<R>,

@@ -22,11 +22,11 @@ namespace mmrag_rft {
 
 /// Options of `rft_loop`.
 struct loop_options {
-  std::string stage = "rft";      ///< name in the metrics records and on the progress bar
-  std::size_t steps = 100;        ///< rft_steps to run
-  std::size_t first_step = 0;     ///< step number to start at (resume: steps already done are skipped)
+  std::string stage = "rft";  ///< name in the metrics records and on the progress bar
+  std::size_t steps = 100;    ///< rft_steps to run
+  std::size_t first_step = 0; ///< step number to start at (resume: steps already done are skipped)
   std::size_t prompts_per_step = 16;
-  std::uint64_t seed = 0;         ///< batch order and rollout seeds derive from it
+  std::uint64_t seed = 0; ///< batch order and rollout seeds derive from it
   rft_options step{};
   bool progress = true;
 };
@@ -70,14 +70,16 @@ std::vector<step_metrics> rft_loop_on(const B& backend, P& policy, std::span<con
     rft_options so = options.step;
     std::uint64_t s = options.seed + 0x9e37ULL * (step + 1);
     so.rollout.seed = splitmix64(s);
-    rft_step_result res = rft_step(backend, policy, std::span<const sample>(batch), prompts, reward, estimator, so, ref);
+    rft_step_result res =
+        rft_step(backend, policy, std::span<const sample>(batch), prompts, reward, estimator, so, ref);
     const metrics_record rec = to_record(options.stage, step, res.metrics);
     if (log) log->write(rec);
     seconds += res.metrics.seconds;
     if (options.progress) {
       char status[160];
       std::snprintf(status, sizeof status, "reward %.3f  loss %+.4f  len %.1f  %.2f s/step", res.metrics.reward_mean,
-                    res.metrics.loss, res.metrics.response_length, seconds / static_cast<double>(step + 1 - options.first_step));
+                    res.metrics.loss, res.metrics.response_length,
+                    seconds / static_cast<double>(step + 1 - options.first_step));
       bar.update(step + 1, status);
     }
     on_step(step, res);
@@ -100,7 +102,7 @@ std::vector<step_metrics> rft_loop_on(const B& backend, P& policy, std::span<con
 /// Returns the metrics of every step run. Throws when `samples` is empty or `prompts_per_step` is 0.
 struct rft_loop_fn {
   template <class P, class MakePrompt, class Reward, class Ref, class OnStep>
-    requires(!exec::ExecutionBackend<P>)
+  requires(!exec::ExecutionBackend<P>)
   std::vector<step_metrics> operator()(P& policy, std::span<const sample> samples, MakePrompt&& make_prompt,
                                        Reward&& reward, const loop_options& options, Ref& ref, metrics_log* log,
                                        OnStep&& on_step) const {
@@ -108,7 +110,7 @@ struct rft_loop_fn {
     return detail::rft_loop_on(exec::seq, policy, samples, make_prompt, reward, grpo, options, ref, log, on_step);
   }
   template <class P, class MakePrompt, class Reward, class Estimator, class Ref, class OnStep>
-    requires(!exec::ExecutionBackend<P>)
+  requires(!exec::ExecutionBackend<P>)
   std::vector<step_metrics> operator()(P& policy, std::span<const sample> samples, MakePrompt&& make_prompt,
                                        Reward&& reward, Estimator&& estimator, const loop_options& options, Ref& ref,
                                        metrics_log* log, OnStep&& on_step) const {
@@ -122,12 +124,10 @@ struct rft_loop_fn {
     return detail::rft_loop_on(backend.derived(), policy, samples, make_prompt, reward, grpo, options, ref, log,
                                on_step);
   }
-  template <exec::ExecutionBackend B, class P, class MakePrompt, class Reward, class Estimator, class Ref,
-            class OnStep>
-  std::vector<step_metrics> operator()(const B& backend, P& policy, std::span<const sample> samples,
-                                       MakePrompt&& make_prompt, Reward&& reward, Estimator&& estimator,
-                                       const loop_options& options, Ref& ref, metrics_log* log,
-                                       OnStep&& on_step) const {
+  template <exec::ExecutionBackend B, class P, class MakePrompt, class Reward, class Estimator, class Ref, class OnStep>
+  std::vector<step_metrics>
+  operator()(const B& backend, P& policy, std::span<const sample> samples, MakePrompt&& make_prompt, Reward&& reward,
+             Estimator&& estimator, const loop_options& options, Ref& ref, metrics_log* log, OnStep&& on_step) const {
     return detail::rft_loop_on(backend.derived(), policy, samples, make_prompt, reward, estimator, options, ref, log,
                                on_step);
   }

@@ -80,7 +80,6 @@ struct rft_step_result {
   std::vector<float> advantages;         ///< one per completion row
 };
 
-
 namespace detail {
 template <class B, class P, class Reward, class Estimator, class Ref>
 [[nodiscard]] rft_step_result rft_step_on(const B& backend, P& policy, std::span<const sample> samples,
@@ -185,7 +184,8 @@ template <class B, class P, class Reward, class Estimator, class Ref>
       refs.push_back(chosen[g]);
       kept_prompts.push_back(prompts[g]);
       kept_samples.push_back(g);
-      const std::vector<reward_breakdown>& from = chosen[g].batch == 0 ? first_rewards : extra_rewards[chosen[g].batch - 1];
+      const std::vector<reward_breakdown>& from =
+          chosen[g].batch == 0 ? first_rewards : extra_rewards[chosen[g].batch - 1];
       for (std::size_t j = 0; j < G; ++j) res.rewards.push_back(from[chosen[g].group * G + j]);
     }
     res.rollout = detail::gather_groups(sources, refs);
@@ -207,8 +207,8 @@ template <class B, class P, class Reward, class Estimator, class Ref>
     require(!r.entropy.empty(), "rft_step", "options.top_entropy_quantile",
             "needs the rollout's per-token entropy (rollout_batch::entropy is empty)");
     float threshold = 0;
-    const bool any = detail::top_entropy_threshold(r.entropy_view(), r.response_mask(), options.top_entropy_quantile,
-                                                   threshold);
+    const bool any =
+        detail::top_entropy_threshold(r.entropy_view(), r.response_mask(), options.top_entropy_quantile, threshold);
     token_adv.assign(rows * cols, 0.0f);
     for (std::size_t i = 0; i < rows; ++i)
       for (std::size_t t = 0; t < cols; ++t) {
@@ -235,7 +235,8 @@ template <class B, class P, class Reward, class Estimator, class Ref>
     if constexpr (EntropyPolicy<P>) {
       if (train_entropy) {
         ent.assign(n * c, 0.0f);
-        policy.log_probs_and_entropy(mp, mb, matrix_view<float>(logp.data(), n, c), matrix_view<float>(ent.data(), n, c));
+        policy.log_probs_and_entropy(mp, mb, matrix_view<float>(logp.data(), n, c),
+                                     matrix_view<float>(ent.data(), n, c));
         in.entropy = {ent.data(), n, c};
       }
     }
@@ -289,7 +290,8 @@ template <class B, class P, class Reward, class Estimator, class Ref>
       const std::size_t g0 = b * groups / m, g1 = (b + 1) * groups / m;
       first_group.push_back(g0);
       parts.push_back(m == 1 ? r : detail::group_range(r, g0, g1));
-      part_prompts.emplace_back(tp.begin() + static_cast<std::ptrdiff_t>(g0), tp.begin() + static_cast<std::ptrdiff_t>(g1));
+      part_prompts.emplace_back(tp.begin() + static_cast<std::ptrdiff_t>(g0),
+                                tp.begin() + static_cast<std::ptrdiff_t>(g1));
     }
     double tokens = 0;
     policy_loss_stats& st = loss.stats;
@@ -346,14 +348,14 @@ template <class B, class P, class Reward, class Estimator, class Ref>
 /// zero metrics.
 struct rft_step_fn {
   template <class P, class Reward, class Ref = no_reference>
-    requires(!exec::ExecutionBackend<P>)
+  requires(!exec::ExecutionBackend<P>)
   [[nodiscard]] rft_step_result operator()(P& policy, std::span<const sample> samples, const prompt_batch& prompts,
                                            Reward&& reward, const rft_options& options, Ref&& ref = Ref{}) const {
     grpo_estimator grpo{options.advantages};
     return run(exec::seq, policy, samples, prompts, reward, grpo, options, ref);
   }
   template <class P, class Reward, class Estimator, class Ref = no_reference>
-    requires(!exec::ExecutionBackend<P>)
+  requires(!exec::ExecutionBackend<P>)
   [[nodiscard]] rft_step_result operator()(P& policy, std::span<const sample> samples, const prompt_batch& prompts,
                                            Reward&& reward, Estimator&& estimator, const rft_options& options,
                                            Ref&& ref = Ref{}) const {
@@ -377,14 +379,12 @@ private:
   // Every overload ends here, so the estimator check (and its message) is stated once; a failed check stops before
   // the step's body would add errors of its own.
   template <class B, class P, class Reward, class Estimator, class Ref>
-  static rft_step_result run(const B& backend, P& policy, std::span<const sample> samples,
-                             const prompt_batch& prompts, Reward& reward, Estimator& estimator,
-                             const rft_options& options, Ref& ref) {
+  static rft_step_result run(const B& backend, P& policy, std::span<const sample> samples, const prompt_batch& prompts,
+                             Reward& reward, Estimator& estimator, const rft_options& options, Ref& ref) {
     static_assert(check_outcome_estimator<Estimator, B>());
     if constexpr (OutcomeEstimator<Estimator, B>)
       return detail::rft_step_on(backend, policy, samples, prompts, reward, estimator, options, ref);
-    else
-      return {};
+    else return {};
   }
 };
 inline constexpr rft_step_fn rft_step{};

@@ -42,13 +42,15 @@ struct group_ref {
     const rollout_batch& b = *batches[refs[k].batch];
     for (std::size_t j = 0; j < G; ++j) {
       const std::size_t src = (refs[k].group * G + j) * b.cols, dst = (k * G + j) * cols;
-      std::copy_n(b.tokens.begin() + static_cast<std::ptrdiff_t>(src), b.cols, out.tokens.begin() + static_cast<std::ptrdiff_t>(dst));
+      std::copy_n(b.tokens.begin() + static_cast<std::ptrdiff_t>(src), b.cols,
+                  out.tokens.begin() + static_cast<std::ptrdiff_t>(dst));
       std::copy_n(b.log_probs.begin() + static_cast<std::ptrdiff_t>(src), b.cols,
                   out.log_probs.begin() + static_cast<std::ptrdiff_t>(dst));
       if (entropy)
         std::copy_n(b.entropy.begin() + static_cast<std::ptrdiff_t>(src), b.cols,
                     out.entropy.begin() + static_cast<std::ptrdiff_t>(dst));
-      std::copy_n(b.mask.begin() + static_cast<std::ptrdiff_t>(src), b.cols, out.mask.begin() + static_cast<std::ptrdiff_t>(dst));
+      std::copy_n(b.mask.begin() + static_cast<std::ptrdiff_t>(src), b.cols,
+                  out.mask.begin() + static_cast<std::ptrdiff_t>(dst));
       out.completions.push_back(b.completions[refs[k].group * G + j]);
     }
   }

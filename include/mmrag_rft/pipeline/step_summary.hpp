@@ -64,7 +64,8 @@ template <class Value>
 /// - `degenerate_groups`: `advantages.degenerate_groups` over the number of groups (`rollout.num_prompts`).
 /// `seconds` is left 0 (the caller times the step). An empty rollout gives zero metrics. Throws `mmrag_rft::error`
 /// when `rewards` does not hold one breakdown per row or a breakdown's rules differ in number from the first's.
-[[nodiscard]] inline step_metrics summarise_step(const rollout_batch& rollout, std::span<const reward_breakdown> rewards,
+[[nodiscard]] inline step_metrics summarise_step(const rollout_batch& rollout,
+                                                 std::span<const reward_breakdown> rewards,
                                                  const advantage_summary& advantages, const policy_loss_result& loss,
                                                  std::optional<double> policy_entropy = std::nullopt) {
   constexpr const char* fn = "summarise_step";
@@ -82,7 +83,8 @@ template <class Value>
       rows, [&](std::size_t i) { return static_cast<double>(static_cast<float>(rewards[i].total)); });
   m.reward_mean = total.mean, m.reward_std = total.std;
   for (std::size_t j = 0; j < first.names.size(); ++j) {
-    const detail::mean_std rule = detail::mean_and_sample_std(rows, [&](std::size_t i) { return rewards[i].scores[j]; });
+    const detail::mean_std rule =
+        detail::mean_and_sample_std(rows, [&](std::size_t i) { return rewards[i].scores[j]; });
     m.rule_means.push_back({first.names[j], rule.mean});
     m.rule_stds.push_back({first.names[j], rule.std});
   }

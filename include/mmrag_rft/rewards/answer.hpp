@@ -35,11 +35,11 @@ enum class answer_metric : std::uint8_t {
 struct answer_rule_options {
   std::string section = "answer"; ///< the tag whose content is the answer
   answer_metric metric = answer_metric::token_f1;
-  double missing = 0.0;           ///< score when there is no usable section (missing, unclosed, duplicated)
+  double missing = 0.0; ///< score when there is no usable section (missing, unclosed, duplicated)
   /// Characters that separate the answers of a list answer, for the MultimodalQA metrics ("Paris; Rome"). Commas
   /// are not among them by default: they occur inside answers ("1,000", "Washington, D.C.").
   std::string list_separators = ";\n";
-  webqa_options webqa{};          ///< the lemmatiser of the WebQA normalisation
+  webqa_options webqa{}; ///< the lemmatiser of the WebQA normalisation
 };
 
 /// Stage-2 answer reward: the content of the completion's `section` scored against the sample's gold answers with
@@ -59,7 +59,8 @@ struct answer_rule_options {
 class answer_rule {
 public:
   /// The stage-2 tags (`think`, `rank`, `answer`) with these options: `answer_rule({.metric = answer_metric::exact_match})`-style calls.
-  explicit answer_rule(answer_rule_options options) : answer_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
+  explicit answer_rule(answer_rule_options options)
+      : answer_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
   explicit answer_rule(tag_format tags = tag_format{"think", "rank", "answer"}, answer_rule_options options = {})
       : ref_(std::move(tags), options.section, "answer_rule"), opt_(std::move(options)) {
     detail::require(std::isfinite(opt_.missing), "answer_rule", "options.missing", "must be finite");

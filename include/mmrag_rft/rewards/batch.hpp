@@ -35,10 +35,10 @@ struct batch_options {
 /// weights, optional explanations, and where the time went.
 struct batch_scores {
   std::size_t num_rules = 0;
-  std::vector<std::string> names{};  ///< rule names, composite order
-  std::vector<double> weights{};     ///< rule weights, composite order
-  std::vector<double> totals{};      ///< weighted total per completion
-  std::vector<double> scores{};      ///< unweighted scores, row-major: completion i, rule r at `i * num_rules + r`
+  std::vector<std::string> names{}; ///< rule names, composite order
+  std::vector<double> weights{};    ///< rule weights, composite order
+  std::vector<double> totals{};     ///< weighted total per completion
+  std::vector<double> scores{};     ///< unweighted scores, row-major: completion i, rule r at `i * num_rules + r`
   std::vector<std::string> explanations{}; ///< one line per completion when asked for, else empty
   /// Thread-seconds spent inside each rule, summed over all threads (so the shares show which rule dominates).
   std::vector<double> rule_seconds{};
@@ -50,9 +50,7 @@ struct batch_scores {
   [[nodiscard]] double score(std::size_t i, std::size_t r) const noexcept { return scores[i * num_rules + r]; }
   /// The per-rule breakdown of the batch as an items x rules matrix (row i: completion i, column r: rule r, unweighted),
   /// a view of `scores`: with `weights`, the multi-reward input of `gdpo_advantages`.
-  [[nodiscard]] matrix_view<const double> matrix() const noexcept {
-    return {scores.data(), totals.size(), num_rules};
-  }
+  [[nodiscard]] matrix_view<const double> matrix() const noexcept { return {scores.data(), totals.size(), num_rules}; }
   /// Scores of completion `i`, one per rule.
   [[nodiscard]] std::span<const double> row(std::size_t i) const noexcept {
     return std::span<const double>(scores).subspan(i * num_rules, num_rules);
@@ -162,8 +160,8 @@ struct score_batch_fn {
     check_grain(opt);
     detail::require(samples.size() == completions.size(), "score_batch", "samples",
                     "must have one sample per completion (or pass a group_layout mapping groups to samples)");
-    return detail::score_batch_impl(exec.derived(), reward, completions, samples,
-                                    [](std::size_t i) noexcept { return i; }, opt);
+    return detail::score_batch_impl(
+        exec.derived(), reward, completions, samples, [](std::size_t i) noexcept { return i; }, opt);
   }
 
   template <exec::CpuBackend E, class... Rs>
@@ -177,20 +175,20 @@ struct score_batch_fn {
                     "must have one sample per group (num_groups == samples.size())");
     if (groups.is_uniform()) {
       const std::size_t g = groups.uniform_size();
-      return detail::score_batch_impl(exec.derived(), reward, completions, samples,
-                                      [g](std::size_t i) noexcept { return i / g; }, opt);
+      return detail::score_batch_impl(
+          exec.derived(), reward, completions, samples, [g](std::size_t i) noexcept { return i / g; }, opt);
     }
     std::vector<std::size_t> owner(completions.size());
     for (std::size_t g = 0; g < groups.num_groups(); ++g)
       for (std::size_t i = groups.begin(g); i < groups.end(g); ++i) owner[i] = g;
-    return detail::score_batch_impl(exec.derived(), reward, completions, samples,
-                                    [&owner](std::size_t i) noexcept { return owner[i]; }, opt);
+    return detail::score_batch_impl(
+        exec.derived(), reward, completions, samples, [&owner](std::size_t i) noexcept { return owner[i]; }, opt);
   }
 
   /// Any single reward rule (a lambda, a built-in rule, a user type) scored as a one-rule composite of weight 1
   /// named `rule_name(rule)`: `totals` are the rule's scores, `num_rules` is 1. The rule is copied once per call.
   template <exec::CpuBackend E, class R>
-    requires(!detail::is_composite<R>)
+  requires(!detail::is_composite<R>)
   [[nodiscard]] batch_scores operator()(const E& exec, const R& rule, std::span<const completion> completions,
                                         std::span<const sample> samples, const batch_options& opt = {}) const {
     static_assert(check_reward_rule<R>());
@@ -198,7 +196,7 @@ struct score_batch_fn {
     else return {};
   }
   template <exec::CpuBackend E, class R>
-    requires(!detail::is_composite<R>)
+  requires(!detail::is_composite<R>)
   [[nodiscard]] batch_scores operator()(const E& exec, const R& rule, std::span<const completion> completions,
                                         std::span<const sample> samples, const group_layout& groups,
                                         const batch_options& opt = {}) const {
@@ -210,13 +208,13 @@ struct score_batch_fn {
 
   /// The same on the calling thread (`exec::seq`), for a composite or any single rule.
   template <class R>
-    requires(!exec::ExecutionBackend<R>)
+  requires(!exec::ExecutionBackend<R>)
   [[nodiscard]] batch_scores operator()(const R& reward, std::span<const completion> completions,
                                         std::span<const sample> samples, const batch_options& opt = {}) const {
     return (*this)(exec::seq, reward, completions, samples, opt);
   }
   template <class R>
-    requires(!exec::ExecutionBackend<R>)
+  requires(!exec::ExecutionBackend<R>)
   [[nodiscard]] batch_scores operator()(const R& reward, std::span<const completion> completions,
                                         std::span<const sample> samples, const group_layout& groups,
                                         const batch_options& opt = {}) const {

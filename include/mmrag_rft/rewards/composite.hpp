@@ -73,8 +73,9 @@ using weighted_rule_of_t = typename weighted_rule_of<std::remove_cvref_t<T>>::ty
 
 template <std::size_t N, class Fn>
 void for_each_index(Fn&& fn) {
-  [&]<std::size_t... I>(std::index_sequence<I...>) { (fn(std::integral_constant<std::size_t, I>{}), ...); }(
-      std::make_index_sequence<N>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (fn(std::integral_constant<std::size_t, I>{}), ...);
+  }(std::make_index_sequence<N>{});
 }
 } // namespace detail
 
@@ -133,13 +134,13 @@ public:
   }
 
   /// Total, per-rule scores and, when `want == explain_mode::on`, the explanation.
-  [[nodiscard]] reward_breakdown score(const completion& c, const sample& s, explain_mode want = explain_mode::off) const {
+  [[nodiscard]] reward_breakdown score(const completion& c, const sample& s,
+                                       explain_mode want = explain_mode::off) const {
     reward_breakdown b;
     b.scores.resize(num_rules);
     b.names = names_;
     reward_context ctx(c.text);
-    detail::for_each_index<num_rules>(
-        [&](auto i) { b.scores[i] = rule_value(std::get<i>(entries_).rule, c, s, ctx); });
+    detail::for_each_index<num_rules>([&](auto i) { b.scores[i] = rule_value(std::get<i>(entries_).rule, c, s, ctx); });
     b.total = total_of(b.scores.data());
     if (want == explain_mode::on) explain_into(c, s, b.total, b.explanation);
     return b;
@@ -174,10 +175,9 @@ private:
       const auto& e = std::get<i>(entries_);
       // Any finite weight: a negative one makes a rule a penalty (TRL's reward_weights take any value); weight 0
       // keeps a rule in the breakdown without rewarding it.
-      detail::require(std::isfinite(e.weight), "composite", "weights",
-                      "must be finite (any sign: a negative weight makes the rule a penalty), not " +
-                          std::to_string(e.weight),
-                      i);
+      detail::require(
+          std::isfinite(e.weight), "composite", "weights",
+          "must be finite (any sign: a negative weight makes the rule a penalty), not " + std::to_string(e.weight), i);
       for (std::size_t j = 0; j < names_.size(); ++j)
         detail::require(names_[j] != e.name, "composite", "names",
                         "repeats the name of an earlier rule (name it with weighted(rule, weight, \"name\"))", i);

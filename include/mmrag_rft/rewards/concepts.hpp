@@ -81,9 +81,8 @@ namespace detail {
 template <class R>
 concept has_name_member = requires(const R& r) { r.name(); };
 template <class R>
-concept has_explain_member = requires(const R& r, const completion& c, const sample& s, std::string& out) {
-  r.explain(c, s, out);
-};
+concept has_explain_member =
+    requires(const R& r, const completion& c, const sample& s, std::string& out) { r.explain(c, s, out); };
 
 /// Appends `value` with two decimals (the precision of every explanation; "%.2f", locale-independent for '.').
 inline void append_fixed2(std::string& out, double value) {
@@ -128,8 +127,7 @@ struct rule_value_t {
   [[nodiscard]] double operator()(const R& r, const completion& c, const sample& s, reward_context& ctx) const {
     if constexpr (std::invocable<const R&, const completion&, const sample&, reward_context&>)
       return detail::result_value(std::invoke(r, c, s, ctx));
-    else
-      return detail::result_value(std::invoke(r, c, s));
+    else return detail::result_value(std::invoke(r, c, s));
   }
 };
 /// The score of completion `c` for sample `s` under rule `r`, as a double (a `rule_score`'s `value`). Given a

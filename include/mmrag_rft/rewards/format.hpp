@@ -43,8 +43,7 @@ struct format_options {
 /// "<answer>Paris</answer>"}, s) == 1.0`.
 class format_rule {
 public:
-  explicit format_rule(tag_format tags = {}, format_options options = {})
-      : tags_(std::move(tags)), opt_(options) {
+  explicit format_rule(tag_format tags = {}, format_options options = {}) : tags_(std::move(tags)), opt_(options) {
     detail::require(std::isfinite(opt_.success) && std::isfinite(opt_.failure), "format_rule", "options",
                     "success and failure must be finite");
   }
@@ -52,7 +51,9 @@ public:
   /// Format rules of the R1 tags (`think`, `answer`) with these options: `format_rule({.graded = true})`.
   explicit format_rule(format_options options) : format_rule(tag_format{}, options) {}
 
-  [[nodiscard]] double operator()(const completion& c, const sample&) const noexcept { return score(tags_.parse(c.text)); }
+  [[nodiscard]] double operator()(const completion& c, const sample&) const noexcept {
+    return score(tags_.parse(c.text));
+  }
   /// The same through a composite's shared parse (`ctx` holds `c.text`).
   [[nodiscard]] double operator()(const completion&, const sample&, reward_context& ctx) const noexcept {
     return score(ctx.sections(tags_));

@@ -35,9 +35,9 @@ enum class ranking_metric : std::uint8_t {
 
 /// Options of `ranking_rule`.
 struct ranking_rule_options {
-  std::string section = "rank";            ///< the tag whose content holds the ranking
+  std::string section = "rank"; ///< the tag whose content holds the ranking
   ranking_metric metric = ranking_metric::ndcg;
-  std::size_t k = 10;                      ///< cut-off [ReasonRank NDCG@10, Recall@10]; must be >= 1
+  std::size_t k = 10; ///< cut-off [ReasonRank NDCG@10, Recall@10]; must be >= 1
   /// Score of a completion whose ranking cannot be used: no usable section, no label, or an issue outside
   /// `allowed` (a duplicate, an out-of-range or unknown label, more than `max_items` labels)
   /// [ReasonRank: 0 for duplicates or wrong ids].
@@ -50,8 +50,8 @@ struct ranking_rule_options {
   /// custom rule with `parse_ranking` and `label_scheme::per_prefix` for it.
   label_numbering numbering = label_numbering::shared;
   std::vector<std::string> prefixes = label_scheme::default_prefixes(); ///< for `shared`
-  std::size_t max_items = 100;             ///< labels read at most (bounds adversarial input)
-  double rbo_p = 0.9;                      ///< persistence of RBO for `reasonrank`, in (0, 1)
+  std::size_t max_items = 100; ///< labels read at most (bounds adversarial input)
+  double rbo_p = 0.9;          ///< persistence of RBO for `reasonrank`, in (0, 1)
   /// Score the relative improvement over the candidates' given order instead of the metric itself [REARANK]:
   /// (M(σ) - M(initial)) / (M* - M(initial)), M(initial) the metric of the documents in prompt order, M* that of the
   /// ideal order (gold documents first, in `sample::gold` order; 1 for NDCG). When the given order is already ideal
@@ -78,7 +78,8 @@ struct ranking_rule_options {
 class ranking_rule {
 public:
   /// The stage-2 tags (`think`, `rank`, `answer`) with these options: `ranking_rule({.k = 3})`-style calls.
-  explicit ranking_rule(ranking_rule_options options) : ranking_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
+  explicit ranking_rule(ranking_rule_options options)
+      : ranking_rule(tag_format{"think", "rank", "answer"}, std::move(options)) {}
   explicit ranking_rule(tag_format tags = tag_format{"think", "rank", "answer"}, ranking_rule_options options = {})
       : ref_(std::move(tags), options.section, "ranking_rule"), opt_(std::move(options)) {
     constexpr const char* fn = "ranking_rule";

@@ -59,10 +59,10 @@ struct ranking_options {
 
 /// The result of `parse_ranking`. Reusing one object across calls reuses its memory.
 struct ranking_parse {
-  std::vector<std::size_t> order;               ///< 0-based document indices, best first, each at most once
-  std::vector<ranking_diagnostic> diagnostics;  ///< in text order, at most `max_items`
-  ranking_issue issues = ranking_issue::none;   ///< union of all diagnostics' kinds (also those not kept)
-  std::size_t labels = 0;                       ///< labels read, good or bad
+  std::vector<std::size_t> order;              ///< 0-based document indices, best first, each at most once
+  std::vector<ranking_diagnostic> diagnostics; ///< in text order, at most `max_items`
+  ranking_issue issues = ranking_issue::none;  ///< union of all diagnostics' kinds (also those not kept)
+  std::size_t labels = 0;                      ///< labels read, good or bad
 
   /// True when no issue other than those in `allowed` was found.
   [[nodiscard]] bool ok(ranking_issue allowed = ranking_issue::none) const noexcept {
@@ -124,8 +124,8 @@ inline void parse_ranking(std::string_view text, const label_scheme& scheme, ran
   const auto report = [&](ranking_issue kind, std::size_t at, std::size_t end) {
     out.issues |= kind;
     if (out.diagnostics.size() < options.max_items)
-      out.diagnostics.push_back({kind, kind == ranking_issue::extra_text ? out.labels : out.labels - 1, at,
-                                 text.substr(at, end - at)});
+      out.diagnostics.push_back(
+          {kind, kind == ranking_issue::extra_text ? out.labels : out.labels - 1, at, text.substr(at, end - at)});
   };
   // Reads the label whose number starts at num_at; returns where scanning resumes (n once the budget is spent).
   const auto label = [&](std::string_view prefix, std::size_t at, std::size_t num_at) -> std::size_t {

@@ -44,10 +44,10 @@ struct relevance_options {
 struct relevance_parse {
   relevance_verdict verdict = relevance_verdict::unknown;
   relevance_failure failure = relevance_failure::none;
-  std::optional<double> score{};  ///< the score found, normalised to [0, 1] (absent when none or out of range)
-  std::uint32_t positive = 0;     ///< verdict words meaning relevant ("yes", "relevant", "true", "not irrelevant")
-  std::uint32_t negative = 0;     ///< verdict words meaning irrelevant ("no", "irrelevant", "false", "not relevant")
-  std::string_view evidence{};    ///< the first verdict word or score found, for explanations
+  std::optional<double> score{}; ///< the score found, normalised to [0, 1] (absent when none or out of range)
+  std::uint32_t positive = 0;    ///< verdict words meaning relevant ("yes", "relevant", "true", "not irrelevant")
+  std::uint32_t negative = 0;    ///< verdict words meaning irrelevant ("no", "irrelevant", "false", "not relevant")
+  std::string_view evidence{};   ///< the first verdict word or score found, for explanations
 
   [[nodiscard]] constexpr bool ok() const noexcept { return verdict != relevance_verdict::unknown; }
 };
@@ -69,9 +69,9 @@ enum class verdict_word : std::uint8_t { other, positive, negative, negation, sc
 
 // A number at text[i] (digits with at most one '.'), with an optional '%' or "/ N" or "out of N" after it.
 struct score_token {
-  double value = 0;     // normalised when valid
-  bool valid = false;   // lies in its scale
-  std::size_t end = 0;  // one past the whole expression
+  double value = 0;    // normalised when valid
+  bool valid = false;  // lies in its scale
+  std::size_t end = 0; // one past the whole expression
 };
 
 [[nodiscard]] constexpr std::size_t parse_unsigned_decimal(std::string_view s, std::size_t i, double& v) noexcept {

@@ -53,8 +53,8 @@ struct tag_section {
   std::string_view content{};
   /// `content` together with its opening tag and, when present, its closing tag.
   std::string_view whole{};
-  std::uint32_t opens = 0;  ///< how many opening tags of this name appear
-  std::uint32_t closes = 0; ///< how many closing tags of this name appear
+  std::uint32_t opens = 0;                    ///< how many opening tags of this name appear
+  std::uint32_t closes = 0;                   ///< how many closing tags of this name appear
   section_issue issues = section_issue::none; ///< the issues that concern this section
 
   /// True when the tag was opened at least once (the section has a `content`, perhaps unclosed).

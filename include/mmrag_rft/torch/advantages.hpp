@@ -41,9 +41,9 @@ struct advantages_output {
 /// span version (bitwise); no gradient (advantages are constants of the loss). `exec::seq` or
 /// `exec::par[.with_threads(n)]`; bitwise the same for either.
 template <exec::ExecutionBackend E>
-  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
-[[nodiscard]] advantages_output grpo_advantages(const E& exec, const torch::Tensor& rewards,
-                                                const group_layout& groups, const grpo_options& options = {}) {
+requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+[[nodiscard]] advantages_output grpo_advantages(const E& exec, const torch::Tensor& rewards, const group_layout& groups,
+                                                const grpo_options& options = {}) {
   constexpr const char* fn = "libtorch::grpo_advantages";
   detail::require(rewards.defined(), fn, "rewards", "is an undefined tensor");
   detail::require(rewards.scalar_type() == torch::kFloat || rewards.scalar_type() == torch::kDouble, fn, "rewards",
@@ -74,7 +74,7 @@ template <exec::ExecutionBackend E>
 /// Uniform groups of `group_size` consecutive completions (TRL's and OpenRLHF's `reshape(-1, G)`); the number of
 /// rewards must be a multiple of it.
 template <exec::ExecutionBackend E>
-  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
 [[nodiscard]] advantages_output grpo_advantages(const E& exec, const torch::Tensor& rewards, std::int64_t group_size,
                                                 const grpo_options& options = {}) {
   constexpr const char* fn = "libtorch::grpo_advantages";

@@ -74,7 +74,8 @@ struct loss_views {
     if (t.old_log_probs.defined()) in.old_log_probs = matrix(t.old_log_probs, 1, "old_log_probs");
     if (t.advantages.defined()) in.advantages = matrix(t.advantages, 2, "advantages");
     if (t.sequence_advantages.defined())
-      in.sequence_advantages = as_span<T>(in_compute_type<T>(t.sequence_advantages), keep[3], fn, "sequence_advantages");
+      in.sequence_advantages =
+          as_span<T>(in_compute_type<T>(t.sequence_advantages), keep[3], fn, "sequence_advantages");
     in.mask = as_mask(t.mask, keep[4]);
     if (t.ref_log_probs.defined()) in.ref_log_probs = matrix(t.ref_log_probs, 5, "ref_log_probs");
     if (t.entropy.defined()) in.entropy = matrix(t.entropy, 6, "entropy");
@@ -98,8 +99,9 @@ inline void check_loss_shapes(const policy_loss_tensors& t) {
   same(t.entropy, "entropy");
   const torch::Tensor& sa = t.sequence_advantages;
   if (sa.defined() && (sa.dim() != 1 || sa.size(0) != lp.size(0)))
-    throw error(fn, "sequence_advantages", "must be 1-D [B] with B = " + std::to_string(lp.size(0)) +
-                                               " (the rows of log_probs " + describe(lp) + "), not " + describe(sa));
+    throw error(fn, "sequence_advantages",
+                "must be 1-D [B] with B = " + std::to_string(lp.size(0)) + " (the rows of log_probs " + describe(lp) +
+                    "), not " + describe(sa));
 }
 
 /// What is not finite at the first valid token the kernel counted (row-major, as its `first_bad`): the tensor, the
@@ -110,7 +112,10 @@ template <class T>
   const auto bad = [](T v) { return !std::isfinite(static_cast<double>(v)); };
   const auto say = [](const char* name, T v, std::size_t i, std::size_t k, const std::string& where) {
     throw error(adapter_loss_name, name,
-                std::string("holds ") + (std::isnan(static_cast<double>(v)) ? "NaN" : v > 0 ? "+inf" : "-inf") +
+                std::string("holds ") +
+                    (std::isnan(static_cast<double>(v)) ? "NaN"
+                     : v > 0                            ? "+inf"
+                                                        : "-inf") +
                     " at valid token [" + std::to_string(i) + ", " + std::to_string(k) + "]" + where +
                     " (set nonfinite = propagate to let it through)");
   };
@@ -136,9 +141,9 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
   // 1.13 takes no undefined tensor as an input); the constants travel in `t`, the result out through `result`
   // (autograd functions return tensors only).
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& log_probs,
-                                                [[maybe_unused]] const torch::Tensor& entropy, const policy_loss_tensors* t,
-                                                const policy_loss_options* opt, std::int64_t threads,
-                                                policy_loss_result* result) {
+                                                [[maybe_unused]] const torch::Tensor& entropy,
+                                                const policy_loss_tensors* t, const policy_loss_options* opt,
+                                                std::int64_t threads, policy_loss_result* result) {
     const auto run = [&](auto tag) {
       using T = decltype(tag);
       const loss_views<T> v(*t);
@@ -174,8 +179,9 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
     const torch::Tensor g = ctx->saved_data["grad_log_probs"].toTensor();
     const torch::Tensor ge = ctx->saved_data["grad_entropy"].toTensor();
     const auto times = [&](const torch::Tensor& x) { return (x * go).to(x.scalar_type()); };
-    return {times(g), ge.defined() ? times(ge) : torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    return {times(g),        ge.defined() ? times(ge) : torch::Tensor(),
+            torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -191,7 +197,7 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
 /// Gradients have the dtype of `log_probs` and `entropy`.
 /// `exec::seq` or `exec::par[.with_threads(n)]` pick the threads; results are bitwise the same for any choice.
 template <exec::ExecutionBackend E>
-  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
 [[nodiscard]] policy_loss_output policy_loss(const E& exec, const policy_loss_tensors& tensors,
                                              const policy_loss_options& options = {}) {
   std::int64_t threads = 1;

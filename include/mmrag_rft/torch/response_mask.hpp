@@ -31,7 +31,7 @@ struct response_mask_output {
 /// of the span version (bitwise, any backend). Throws `mmrag_rft::error` naming the tensor and its shape for a
 /// wrong dtype, rank, shape or device, for an `eos_id` that the ids' dtype cannot hold, or a length outside [0, T].
 template <exec::ExecutionBackend E>
-  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
 [[nodiscard]] response_mask_output build_response_mask(const E& exec, const torch::Tensor& token_ids,
                                                        std::int64_t eos_id, const response_mask_options& options = {},
                                                        const torch::Tensor& lengths = {}) {
@@ -67,8 +67,9 @@ template <exec::ExecutionBackend E>
     using Id = decltype(tag);
     torch::Tensor keep;
     const auto ids = d::as_matrix<Id>(token_ids, keep, fn, "token_ids");
-    out.summary = mmrag_rft::build_response_mask(exec, ids, static_cast<Id>(eos_id), d::as_output<std::uint8_t>(mask_bytes),
-                                                 options, lens, d::as_output_span<std::uint8_t>(trunc_bytes));
+    out.summary =
+        mmrag_rft::build_response_mask(exec, ids, static_cast<Id>(eos_id), d::as_output<std::uint8_t>(mask_bytes),
+                                       options, lens, d::as_output_span<std::uint8_t>(trunc_bytes));
   };
   if (i32) run(std::int32_t{});
   else run(std::int64_t{});

@@ -59,8 +59,7 @@ decltype(auto) with_logit_type(const torch::Tensor& rows, Fn&& fn) {
 struct token_logprobs_function : torch::autograd::Function<token_logprobs_function> {
   // Outputs: log-probs, entropy and lse (the last saved for the backward, not differentiable, dropped by the caller).
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& logits,
-                                                const torch::Tensor& tokens, double temperature,
-                                                std::int64_t threads) {
+                                                const torch::Tensor& tokens, double temperature, std::int64_t threads) {
     require_cpu(logits, adapter_logprobs_name, "logits");
     check_logit_dtype(logits);
     const bool half = logits.scalar_type() == torch::kHalf;
@@ -101,7 +100,8 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
     torch::Tensor tok_keep, ent_keep, lse_keep, glp_keep, gh_keep;
     const auto flat_float = [](const torch::Tensor& g) { return g.reshape({-1}).to(torch::kFloat); };
     token_logprobs_grads in{as_span<float>(flat_float(saved[3]), lse_keep, adapter_logprobs_name, "lse"), {}, {}, {}};
-    if (grads[0].defined()) in.grad_log_probs = as_span<float>(flat_float(grads[0]), glp_keep, adapter_logprobs_name, "grad");
+    if (grads[0].defined())
+      in.grad_log_probs = as_span<float>(flat_float(grads[0]), glp_keep, adapter_logprobs_name, "grad");
     if (grads[1].defined()) {
       in.grad_entropy = as_span<float>(flat_float(grads[1]), gh_keep, adapter_logprobs_name, "grad");
       in.entropy = as_span<float>(flat_float(saved[2]), ent_keep, adapter_logprobs_name, "entropy");
@@ -136,7 +136,7 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
 /// Throws `mmrag_rft::error` for a tensor of another dtype, shape or device (CUDA tensors: `mmrag_rft::gpu`, see
 /// docs/gpu.md), a token outside [0, V) or a bad temperature, before any output is written.
 template <exec::ExecutionBackend E>
-  requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
+requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
 [[nodiscard]] token_logprobs_result token_logprobs_and_entropy(const E& exec, const torch::Tensor& logits,
                                                                const torch::Tensor& tokens,
                                                                const token_logprobs_options& options = {}) {

@@ -34,7 +34,8 @@ advantage_summary gdpo_cpu(const E& exec, matrix_view<const T> rewards, std::spa
     const T* r = rewards.data() + b * stride;
     const std::uint32_t st = checked ? gdpo_group<true>(r, e - b, k, stride, w, sum.data() + b, o.component)
                                      : gdpo_group<false>(r, e - b, k, stride, w, sum.data() + b, o.component);
-    if (st & grpo_singleton_error) throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
+    if (st & grpo_singleton_error)
+      throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
     const grpo_counts c = grpo_counts_of{}(st);
     part.degenerate_groups += c.degenerate, part.singleton_groups += c.singleton, part.masked_out += c.masked;
   });

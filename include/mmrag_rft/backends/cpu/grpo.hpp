@@ -31,7 +31,6 @@ MMRAG_RFT_FORCEINLINE void grpo_uniform_chunk(const T* r, T* y, std::size_t g0, 
   }
 }
 
-
 template <class T, class E>
 advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
                                const grpo_options& o, std::span<std::uint8_t> keep, double batch_std) {
@@ -90,7 +89,8 @@ advantage_summary grpo_groups(const E& exec, std::span<const T> rewards, const g
     std::uint8_t* k = keep.empty() ? nullptr : keep.data() + b;
     const std::uint32_t st = checked ? grpo_group<true>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std)
                                      : grpo_group<false>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std);
-    if (st & grpo_singleton_error) throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
+    if (st & grpo_singleton_error)
+      throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
     const grpo_counts c = grpo_counts_of{}(st);
     part.degenerate_groups += c.degenerate, part.singleton_groups += c.singleton, part.masked_out += c.masked;
   });

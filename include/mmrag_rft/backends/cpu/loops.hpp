@@ -9,7 +9,6 @@
 #include <mmrag_rft/core/group_layout.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
 
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -43,8 +43,8 @@ struct loss_kernel {
   policy_loss_inputs<T> in;
   policy_loss_grads<T> out;
   policy_loss_options opt;
-  policy_token_params<T> tp;           ///< the plan's per-token parameters
-  loss_coef_params cp;                 ///< the plan's per-row parameters, normalisers resolved
+  policy_token_params<T> tp;            ///< the plan's per-token parameters
+  loss_coef_params cp;                  ///< the plan's per-row parameters, normalisers resolved
   const std::size_t* lengths = nullptr; ///< valid tokens per row, when the normaliser pre-pass counted them
   cpu_isa isa = cpu_isa::baseline;
 
@@ -67,7 +67,7 @@ struct loss_kernel {
     switch (opt.kl_clamps) {
     case kl_clamp::none: return row_adv<E, kl_clamp::none>(i, acc);
     // verl clamps only k3 (detail::kl_term): for the other estimators its row is the unclamped one, not compiled twice.
-    case kl_clamp::verl: return row_adv<E, E == kl_estimator::k3 ? kl_clamp::verl : kl_clamp::none>(i, acc);
+    case kl_clamp::verl: return row_adv<E, (E == kl_estimator::k3 ? kl_clamp::verl : kl_clamp::none)>(i, acc);
     case kl_clamp::openrlhf: return row_adv<E, kl_clamp::openrlhf>(i, acc);
     }
   }
@@ -86,8 +86,8 @@ struct loss_kernel {
   void row_adv(std::size_t i, loss_sums& acc) const {
     const bool token_adv = !in.advantages.empty();
     const bool weighted = !in.token_weights.empty();
-    const bool fast = opt.mode == policy_loss_mode::ppo_clip && !tp.kl_importance_corrected &&
-                      !tp.kl_straight_through && !weighted;
+    const bool fast =
+        opt.mode == policy_loss_mode::ppo_clip && !tp.kl_importance_corrected && !tp.kl_straight_through && !weighted;
     // Token weights take the general rows with a weight read of their own; without them every row kernel is the
     // one compiled before weights existed (the weight is the constant 1, folded away).
     if (weighted) {
@@ -115,7 +115,6 @@ struct loss_kernel {
     else row_body<E, C, false, true>(i, acc);
   }
 
-
   // Float lanes of the per-row reductions. The four clip counters share one integer lane, 6 bits each: a lane sees
   // at most tile / lanes = 16 tokens before the tile's fold.
   struct lane_sums {
@@ -130,12 +129,10 @@ struct loss_kernel {
   // replaced by constants with the same effect (a disabled clamp, delta or dual clip becomes an infinite bound): GCC
   // 12 does not vectorise a select on a loop-invariant bool (docs/design.md, "Vectorisation with GCC 12").
   template <kl_estimator E, kl_clamp C, bool TokenAdvantages, bool Fast, bool Weighted, bool Full>
-  MMRAG_RFT_FORCEINLINE static void block(const T* __restrict lp, const T* __restrict old, const T* __restrict adv,
-                                          T seq_adv, const T* __restrict ref, const T* __restrict iw,
-                                          const std::uint8_t* __restrict m,
-                                          T* __restrict g, std::size_t n, T seq_ratio, T seq_gate, T w, T kl_w,
-                                          bool seq_grad, const policy_token_params<T>& p,
-                                          lane_sums& __restrict q) noexcept {
+  MMRAG_RFT_FORCEINLINE static void
+  block(const T* __restrict lp, const T* __restrict old, const T* __restrict adv, T seq_adv, const T* __restrict ref,
+        const T* __restrict iw, const std::uint8_t* __restrict m, T* __restrict g, std::size_t n, T seq_ratio,
+        T seq_gate, T w, T kl_w, bool seq_grad, const policy_token_params<T>& p, lane_sums& __restrict q) noexcept {
     constexpr T inf = std::numeric_limits<T>::infinity();
     const std::size_t count = Full ? lanes : n;
     // The mask widened first, so that the token loop holds only 32-bit types and gets one full vector per value
@@ -264,15 +261,15 @@ struct loss_kernel {
         }
         any = true;
         block<E, C, TokenAdvantages, Fast, Weighted, true>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
-                                                 ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t, g + t, lanes, seq_ratio, seq_gate, w,
-                                                 kl_w, seq_grad, p, q);
+                                                           ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t, g + t,
+                                                           lanes, seq_ratio, seq_gate, w, kl_w, seq_grad, p, q);
       }
       if (j < n) {
         const std::size_t t = t0 + j;
         any = true;
         block<E, C, TokenAdvantages, Fast, Weighted, false>(lp + t, old + t, adv ? adv + t : nullptr, seq_adv,
-                                                  ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t, g + t, n - j, seq_ratio, seq_gate,
-                                                  w, kl_w, seq_grad, p, q);
+                                                            ref ? ref + t : nullptr, iw ? iw + t : nullptr, m + t,
+                                                            g + t, n - j, seq_ratio, seq_gate, w, kl_w, seq_grad, p, q);
       }
       if (!any) continue; // nothing to fold: the lanes hold zeros
       // Widen the float lanes into the row's double lanes once per tile, so long rows keep their precision.
@@ -377,8 +374,6 @@ void loss_kernel<T>::row(std::size_t i, loss_sums& acc) const {
   case kl_estimator::k3: return row_kl<kl_estimator::k3>(i, acc);
   }
 }
-
-
 
 template <class T, class E>
 policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,

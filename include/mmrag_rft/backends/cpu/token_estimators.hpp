@@ -73,13 +73,13 @@ whitening_stats implement(const reinforce_pp_advantages_fn&, const E& exec, matr
                           mask_view mask, double gamma, matrix_view<T> returns, matrix_view<T> advantages,
                           const whitening_options& whiten = {}) {
   mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
-  mmrag_rft::detail::for_each_row_checked(
-      exec, mask.rows(), mask.cols(), "reinforce_pp_advantages", "token_rewards",
-      "is NaN or infinite at a valid token", [&](std::size_t i) {
-        return mmrag_rft::detail::discounted_returns_row(token_rewards.data() + i * token_rewards.row_stride(),
-                                                         mask.data() + i * mask.row_stride(), mask.cols(), gamma,
-                                                         returns.data() + i * returns.row_stride());
-      });
+  mmrag_rft::detail::for_each_row_checked(exec, mask.rows(), mask.cols(), "reinforce_pp_advantages", "token_rewards",
+                                          "is NaN or infinite at a valid token", [&](std::size_t i) {
+                                            return mmrag_rft::detail::discounted_returns_row(
+                                                token_rewards.data() + i * token_rewards.row_stride(),
+                                                mask.data() + i * mask.row_stride(), mask.cols(), gamma,
+                                                returns.data() + i * returns.row_stride());
+                                          });
   const whitening_stats s = whitening_stats_cpu(matrix_view<const T>(returns), mask, whiten);
   whiten_rows(exec, matrix_view<const T>(returns), mask, advantages, s);
   return s;
@@ -117,8 +117,7 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const E&, 
     }
     st.scale = md::whitening_scale(m2, st.count, whiten);
   }
-  for (std::size_t i = 0; i < mask.rows(); ++i)
-    advantages[i] = len[i] > 0 ? md::whitened(advantages[i], st) : T(0);
+  for (std::size_t i = 0; i < mask.rows(); ++i) advantages[i] = len[i] > 0 ? md::whitened(advantages[i], st) : T(0);
   return st;
 }
 

@@ -160,7 +160,7 @@ void token_logprobs_backward_cpu(const E& exec, matrix_view<const L> logits, std
 namespace mmrag_rft::exec {
 
 template <CpuBackend E, class L>
-  requires mmrag_rft::detail::is_logit_element_v<L>
+requires mmrag_rft::detail::is_logit_element_v<L>
 void implement(const token_logprobs_and_entropy_fn&, const E& exec, matrix_view<const L> logits,
                std::span<const std::int64_t> tokens, const token_logprobs_outputs& out,
                const token_logprobs_options& opt) {
@@ -168,7 +168,7 @@ void implement(const token_logprobs_and_entropy_fn&, const E& exec, matrix_view<
 }
 
 template <CpuBackend E, class L, class G>
-  requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
+requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
 void implement(const token_logprobs_and_entropy_backward_fn&, const E& exec, matrix_view<const L> logits,
                std::span<const std::int64_t> tokens, const token_logprobs_grads& in, matrix_view<G> grad_logits,
                const token_logprobs_options& opt) {

@@ -44,7 +44,9 @@ struct cuda_t : backend_base<cuda_t> {
     c.sync_result = false;
     return c;
   }
-  [[nodiscard]] constexpr gpu::launch launch() const noexcept { return {stream, workspace, workspace_bytes, sync_result}; }
+  [[nodiscard]] constexpr gpu::launch launch() const noexcept {
+    return {stream, workspace, workspace_bytes, sync_result};
+  }
 };
 inline constexpr cuda_t cuda{};
 
@@ -93,9 +95,9 @@ advantage_summary implement(const grpo_advantages_fn&, const cuda_t& e, std::spa
   const std::size_t offset_bytes = groups.is_uniform() ? 0 : groups.offsets().size() * sizeof(std::int64_t);
   cuda_detail::stream_buffer offsets(offset_bytes, e.stream);
   if (offset_bytes > 0)
-    gpu::detail::check_cuda(cudaMemcpyAsync(offsets.get(), groups.offsets().data(), offset_bytes,
-                                            cudaMemcpyHostToDevice, e.stream),
-                            "exec::cuda");
+    gpu::detail::check_cuda(
+        cudaMemcpyAsync(offsets.get(), groups.offsets().data(), offset_bytes, cudaMemcpyHostToDevice, e.stream),
+        "exec::cuda");
   const auto* device_offsets = static_cast<const std::int64_t*>(offsets.get());
   return cuda_detail::with_launch(e, gpu::grpo_workspace_bytes<T>(groups, o), [&](const gpu::launch& l) {
     return gpu::grpo_advantages(l, rewards, groups, device_offsets, advantages, o, keep);
@@ -103,7 +105,7 @@ advantage_summary implement(const grpo_advantages_fn&, const cuda_t& e, std::spa
 }
 
 template <class L>
-  requires mmrag_rft::detail::is_logit_element_v<L>
+requires mmrag_rft::detail::is_logit_element_v<L>
 void implement(const token_logprobs_and_entropy_fn&, const cuda_t& e, matrix_view<const L> logits,
                std::span<const std::int64_t> tokens, const token_logprobs_outputs& out,
                const token_logprobs_options& opt) {
@@ -111,7 +113,7 @@ void implement(const token_logprobs_and_entropy_fn&, const cuda_t& e, matrix_vie
 }
 
 template <class L, class G>
-  requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
+requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
 void implement(const token_logprobs_and_entropy_backward_fn&, const cuda_t& e, matrix_view<const L> logits,
                std::span<const std::int64_t> tokens, const token_logprobs_grads& in, matrix_view<G> grad_logits,
                const token_logprobs_options& opt) {

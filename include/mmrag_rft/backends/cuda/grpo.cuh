@@ -90,8 +90,8 @@ __global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_rang
   if (!(m2[g] <= DBL_MAX)) {
     const std::size_t begin = b.begin(g);
     stats[g] = {0.0, 0.0, 0.0, true, true};
-    status[g] = md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o,
-                                      batch_std);
+    status[g] =
+        md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o, batch_std);
     return;
   }
   const auto n = static_cast<std::size_t>(sums[g].n);
@@ -102,8 +102,8 @@ __global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_rang
 }
 
 template <class T>
-__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats,
-                                 bool divide_by_std, T* out, std::uint8_t* keep, std::uint32_t* status) {
+__global__ void grpo_item_kernel(const T* r, std::size_t n, group_bounds b, const group_stat* stats, bool divide_by_std,
+                                 T* out, std::uint8_t* keep, std::uint32_t* status) {
   const std::size_t j = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (j >= n) return;
   const std::size_t g = b.group_of(j);
@@ -143,8 +143,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   auto* stats = w.take<group_stat>(ng);
   auto* status = w.take<std::uint32_t>(ng);
   auto* counts = w.take<md::grpo_counts>(1);
-  const group_bounds b{groups.is_uniform() ? nullptr : device_offsets,
-                       static_cast<std::int64_t>(groups.uniform_size()), ng};
+  const group_bounds b{groups.is_uniform() ? nullptr : device_offsets, static_cast<std::int64_t>(groups.uniform_size()),
+                       ng};
   const auto idx = ::thrust::counting_iterator<std::int64_t>(0);
   const auto begins = ::thrust::make_transform_iterator(idx, b);
   const auto ends = begins + 1;
@@ -165,7 +165,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   temp = t > temp ? t : temp;
   cub::DeviceSegmentedReduce::Reduce(nullptr, t, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0, l.stream);
   temp = t > temp ? t : temp;
-  cub::DeviceReduce::Reduce(nullptr, t, finite_in, batch_sum, n_i, finite_range_sum_plus_d{}, finite_range_sum{}, l.stream);
+  cub::DeviceReduce::Reduce(nullptr, t, finite_in, batch_sum, n_i, finite_range_sum_plus_d{}, finite_range_sum{},
+                            l.stream);
   temp = t > temp ? t : temp;
   cub::DeviceReduce::Reduce(nullptr, t, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream);
   temp = t > temp ? t : temp;
@@ -185,8 +186,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                fn);
     check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream), fn);
   }
-  check_cuda(cub::DeviceSegmentedReduce::Reduce(cub_temp, temp, sq_group, m2, ng_i, begins, ends, double_plus_d{},
-                                                0.0, l.stream),
+  check_cuda(cub::DeviceSegmentedReduce::Reduce(cub_temp, temp, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0,
+                                                l.stream),
              fn);
   const unsigned threads = tuning::item_threads;
   grpo_decide_kernel<T><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
@@ -194,8 +195,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
         r, n, b, stats, o.norm_adv_by_std_in_grpo, out, keep, status);
-  check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, status_counts, counts, ng_i, counts_plus_d{},
-                                       md::grpo_counts{}, l.stream),
+  check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, status_counts, counts, ng_i, counts_plus_d{}, md::grpo_counts{},
+                                       l.stream),
              fn);
   check_cuda(cudaGetLastError(), fn);
   if (counts_out) {
@@ -251,8 +252,9 @@ advantage_summary grpo_advantages(const launch& l, std::span<const T> rewards, c
     if (bad != rewards.data() + rewards.size()) {
       T v;
       detail::check_cuda(cudaMemcpy(&v, bad, sizeof v, cudaMemcpyDeviceToHost), fn);
-      throw error(fn, "rewards", std::string(v != v ? "is NaN" : "is infinite") +
-                                     " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
+      throw error(fn, "rewards",
+                  std::string(v != v ? "is NaN" : "is infinite") +
+                      " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
                   static_cast<std::size_t>(bad - rewards.data()));
     }
   }

@@ -32,7 +32,8 @@ struct launch {
 class cuda_error : public std::runtime_error {
 public:
   cuda_error(const char* function, cudaError_t e)
-      : std::runtime_error(std::string(function) + ": CUDA error " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e)),
+      : std::runtime_error(std::string(function) + ": CUDA error " + cudaGetErrorName(e) + ": " +
+                           cudaGetErrorString(e)),
         code_(e) {}
   [[nodiscard]] cudaError_t code() const noexcept { return code_; }
 

@@ -25,9 +25,8 @@ namespace md = mmrag_rft::detail;
 /// Valid tokens and valid rows of the whole batch (only needed for local normalisers). Integer atomics: exact and
 /// order-independent.
 template <int Threads>
-__global__ void __launch_bounds__(Threads)
-    loss_count_kernel(md::device_matrix<const std::uint8_t> m, std::size_t rows, std::size_t cols,
-                      unsigned long long* totals) {
+__global__ void __launch_bounds__(Threads) loss_count_kernel(md::device_matrix<const std::uint8_t> m, std::size_t rows,
+                                                             std::size_t cols, unsigned long long* totals) {
   using reduce_t = cub::BlockReduce<unsigned long long, Threads>;
   __shared__ typename reduce_t::TempStorage tmp;
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
@@ -96,12 +95,13 @@ __global__ void __launch_bounds__(Threads)
     loss_fold_kernel(const md::loss_sums* partials, std::size_t n, md::loss_sums* out) {
   using reduce_t = cub::BlockReduce<md::loss_sums, Threads>;
   __shared__ typename reduce_t::TempStorage tmp;
-  const md::loss_sums s = reduce_t(tmp).Reduce(md::thread_fold_partials(partials, n, threadIdx.x, Threads),
-                                              md::loss_sums_plus{});
+  const md::loss_sums s =
+      reduce_t(tmp).Reduce(md::thread_fold_partials(partials, n, threadIdx.x, Threads), md::loss_sums_plus{});
   if (threadIdx.x == 0) *out = s;
 }
 
-[[nodiscard]] inline std::size_t loss_blocks(std::size_t rows, std::size_t max_blocks = tuning::loss_max_blocks) noexcept {
+[[nodiscard]] inline std::size_t loss_blocks(std::size_t rows,
+                                             std::size_t max_blocks = tuning::loss_max_blocks) noexcept {
   return rows < max_blocks ? rows : max_blocks;
 }
 
@@ -183,11 +183,12 @@ policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_l
     detail::check_cuda(cudaMemsetAsync(totals, 0, 2 * sizeof(unsigned long long), l.stream), "gpu::policy_loss");
     detail::loss_count_kernel<tuning::loss_threads>
         <<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(md::to_device_matrix(in.mask), rows,
-                                                                                cols, totals);
+                                                                               cols, totals);
   }
   const md::loss_args<T> args = md::make_loss_args(in, out, opt, static_cast<const md::loss_row_coef<T>*>(nullptr));
-  detail::policy_loss_kernel<T, tuning::loss_threads, MinBlocks><<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(
-      args, rows, plan.cp, plan.local_counts, totals, partials);
+  detail::policy_loss_kernel<T, tuning::loss_threads, MinBlocks>
+      <<<static_cast<unsigned>(blocks), tuning::loss_threads, 0, l.stream>>>(args, rows, plan.cp, plan.local_counts,
+                                                                             totals, partials);
   detail::loss_fold_kernel<tuning::fold_threads><<<1, tuning::fold_threads, 0, l.stream>>>(partials, blocks, sums);
   detail::check_cuda(cudaGetLastError(), "gpu::policy_loss");
   return l.sync_result ? read_policy_loss_result(l, cols, opt) : policy_loss_result{};

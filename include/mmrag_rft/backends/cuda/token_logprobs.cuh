@@ -67,8 +67,8 @@ __global__ void __launch_bounds__(Threads)
   for (std::size_t i = blockIdx.x; i < rows; i += gridDim.x) {
     const float glp = (grad_logp ? grad_logp[i] : 0.0f) * inv_t;
     const float gh = (grad_ent ? grad_ent[i] : 0.0f) * inv_t;
-    md::thread_logit_grads<Vector>(x + i * stride, gx + i * gstride, cols, inv_t, lse[i], grad_ent ? ent[i] : 0.0f,
-                                   glp, gh, tokens[i], threadIdx.x, Threads);
+    md::thread_logit_grads<Vector>(x + i * stride, gx + i * gstride, cols, inv_t, lse[i], grad_ent ? ent[i] : 0.0f, glp,
+                                   gh, tokens[i], threadIdx.x, Threads);
   }
 }
 
@@ -98,8 +98,8 @@ void launch_token_logprobs(const launch& l, matrix_view<const L> logits, std::sp
   constexpr int threads = tuning::logits_threads;
   token_logprobs_kernel<threads, Vector, L><<<row_grid(logits.rows()), threads, 0, l.stream>>>(
       logits.data(), logits.row_stride(), logits.rows(), logits.cols(), tokens.data(),
-      static_cast<float>(1.0 / opt.temperature), out.log_probs.data(), out.entropy.empty() ? nullptr : out.entropy.data(),
-      out.lse.empty() ? nullptr : out.lse.data(), bad_row);
+      static_cast<float>(1.0 / opt.temperature), out.log_probs.data(),
+      out.entropy.empty() ? nullptr : out.entropy.data(), out.lse.empty() ? nullptr : out.lse.data(), bad_row);
   check_cuda(cudaGetLastError(), "gpu::token_logprobs_and_entropy");
 }
 
@@ -129,7 +129,7 @@ void launch_token_logprobs_backward(const launch& l, matrix_view<const L> logits
 /// Shapes and the temperature are checked on the host and throw `mmrag_rft::error`. Asynchronous on `l.stream`; no
 /// workspace. Complexity: one read of the logits (16-byte loads where the row's alignment allows), one block per row.
 template <class L>
-  requires mmrag_rft::detail::is_logit_element_v<L>
+requires mmrag_rft::detail::is_logit_element_v<L>
 void token_logprobs_and_entropy(const launch& l, matrix_view<const L> logits, std::span<const std::int64_t> tokens,
                                 const token_logprobs_outputs& out, const token_logprobs_options& opt = {},
                                 unsigned long long* bad_row = nullptr) {
@@ -140,7 +140,7 @@ void token_logprobs_and_entropy(const launch& l, matrix_view<const L> logits, st
 /// gradient). One read of the logits, one write of the gradient (16-byte accesses where both rows' alignments allow),
 /// one block per row; asynchronous on `l.stream`. Token ids are trusted here (the forward reported bad ones).
 template <class L, class G>
-  requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
+requires(mmrag_rft::detail::is_logit_element_v<L> && mmrag_rft::detail::is_logit_element_v<G>)
 void token_logprobs_and_entropy_backward(const launch& l, matrix_view<const L> logits,
                                          std::span<const std::int64_t> tokens, const token_logprobs_grads& in,
                                          matrix_view<G> grad_logits, const token_logprobs_options& opt = {}) {

@@ -70,8 +70,9 @@ void check_rewards_thrust(const Policy& policy, const T* r, std::size_t n, nonfi
 #else
   const T v = *bad;
 #endif
-  throw error(fn, "rewards", std::string(v != v ? "is NaN" : "is infinite") +
-                                 " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
+  throw error(fn, "rewards",
+              std::string(v != v ? "is NaN" : "is infinite") +
+                  " (set nonfinite = mask_out to give such completions advantage 0 and drop them)",
               static_cast<std::size_t>(bad - r));
 }
 
@@ -94,8 +95,9 @@ struct has_status_flag {
 /// The summary of a per-group pass from its status words (grpo_group_status flags, masked count above them); throws
 /// `singleton_what` for the first group flagged as a singleton error.
 template <class Policy>
-[[nodiscard]] advantage_summary summarise_groups(const Policy& policy, const ::thrust::device_vector<std::uint32_t>& status,
-                                                 const char* fn, const char* singleton_what) {
+[[nodiscard]] advantage_summary summarise_groups(const Policy& policy,
+                                                 const ::thrust::device_vector<std::uint32_t>& status, const char* fn,
+                                                 const char* singleton_what) {
   // Raw pointers, not device_vector iterators: Thrust's device_reference conversion binds a null system reference
   // (UBSan reports it in CCCL 3.0.1's thrust/detail/reference.h).
   const std::uint32_t* st = ::thrust::raw_pointer_cast(status.data());

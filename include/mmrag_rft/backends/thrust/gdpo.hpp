@@ -79,18 +79,24 @@ advantage_summary gdpo_thrust(const exec::thrust_t& exec, matrix_view<const T> r
   ::thrust::device_vector<std::uint32_t> status(groups.num_groups());
   double* s = ::thrust::raw_pointer_cast(sum.data());
   const device_group_range range(groups);
-  const gdpo_group_fn<T> f{r,     k,       stride, weights.empty() ? nullptr : ::thrust::raw_pointer_cast(w.data()),
-                           s,     range.range, o.component, checked, ::thrust::raw_pointer_cast(status.data())};
+  const gdpo_group_fn<T> f{r,
+                           k,
+                           stride,
+                           weights.empty() ? nullptr : ::thrust::raw_pointer_cast(w.data()),
+                           s,
+                           range.range,
+                           o.component,
+                           checked,
+                           ::thrust::raw_pointer_cast(status.data())};
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), groups.num_groups(), f);
   const advantage_summary summary =
       summarise_groups(policy, status, fn, "has a group with one finite reward (singleton = error)");
-  const finite_sum fs = ::thrust::transform_reduce(policy, s, s + rows, finite_sum_of<double>{}, finite_sum{},
-                                                   finite_sum_plus{});
+  const finite_sum fs =
+      ::thrust::transform_reduce(policy, s, s + rows, finite_sum_of<double>{}, finite_sum{}, finite_sum_plus{});
   const double mean = fs.n > 0 ? fs.sum / fs.n : 0.0;
-  const double m2 =
-      fs.n > 0 ? ::thrust::transform_reduce(policy, s, s + rows, centred_square_of<double>{mean}, 0.0,
-                                            ::thrust::plus<double>{})
-               : 0.0;
+  const double m2 = fs.n > 0 ? ::thrust::transform_reduce(policy, s, s + rows, centred_square_of<double>{mean}, 0.0,
+                                                          ::thrust::plus<double>{})
+                             : 0.0;
   const gdpo_output_fn<T> w_out{s, out.data(), keep.empty() ? nullptr : keep.data(), gdpo_batch_of(fs.n, mean, m2, o)};
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows, w_out);
   return summary;

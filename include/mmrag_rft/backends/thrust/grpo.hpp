@@ -69,11 +69,12 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   check_rewards_thrust(policy, r, n, o.nonfinite, fn);
   double batch_std = 0;
   if (o.scale == reward_scale::batch && n > 0) {
-    const finite_sum s = ::thrust::transform_reduce(policy, r, r + n, finite_sum_of<T>{}, finite_sum{}, finite_sum_plus{});
+    const finite_sum s =
+        ::thrust::transform_reduce(policy, r, r + n, finite_sum_of<T>{}, finite_sum{}, finite_sum_plus{});
     if (s.n > 1) {
       const double mean = s.sum / s.n;
-      const double m2 = ::thrust::transform_reduce(policy, r, r + n, centred_square_of<T>{mean}, 0.0,
-                                                   ::thrust::plus<double>{});
+      const double m2 =
+          ::thrust::transform_reduce(policy, r, r + n, centred_square_of<T>{mean}, 0.0, ::thrust::plus<double>{});
       batch_std = grpo_batch_std(s.n, m2, o.std);
     }
   }
@@ -81,7 +82,8 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   ::thrust::device_vector<std::uint32_t> status(groups.num_groups());
   // The batch takes the rule the CPU backends take (the uniform one for finite rewards in equal groups), so every
   // group's advantages are bitwise exec::seq's.
-  const bool checked = o.nonfinite == nonfinite_rewards::error || ::thrust::none_of(policy, r, r + n, not_finite_fn<T>{});
+  const bool checked =
+      o.nonfinite == nonfinite_rewards::error || ::thrust::none_of(policy, r, r + n, not_finite_fn<T>{});
   const grpo_group_fn<T> f{r,
                            out.data(),
                            keep.empty() ? nullptr : keep.data(),

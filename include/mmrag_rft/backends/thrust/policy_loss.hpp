@@ -98,8 +98,8 @@ policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_l
   ::thrust::for_each_n(policy, count, rows, loss_row_coef_fn<T>{info_p, ::thrust::raw_pointer_cast(coef.data()), cp});
   // The token functor writes the gradients as a side effect of the reduction: each token is transformed exactly
   // once by every Thrust system, so the gradient and the sums come from one read of the inputs.
-  const loss_sums total =
-      ::thrust::transform_reduce(policy, count, count + rows * cols, loss_token_fn<T>{args}, loss_sums{}, loss_sums_plus{});
+  const loss_sums total = ::thrust::transform_reduce(policy, count, count + rows * cols, loss_token_fn<T>{args},
+                                                     loss_sums{}, loss_sums_plus{});
   if (args.gspo_sequence_grad) ::thrust::for_each_n(policy, count, rows, loss_gspo_spread_fn<T>{args});
   return finish_policy_loss(total, n.seqs, cols, opt);
 }

@@ -72,8 +72,8 @@ namespace mmrag_rft::exec {
 template <std::integral Id>
 response_mask_summary implement(const build_response_mask_fn&, const thrust_t& exec, matrix_view<const Id> token_ids,
                                 Id eos_id, matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
-                                          std::span<const std::int64_t> lengths = {},
-                                          std::span<std::uint8_t> truncated_rows = {}) {
+                                std::span<const std::int64_t> lengths = {},
+                                std::span<std::uint8_t> truncated_rows = {}) {
   mmrag_rft::detail::validate_response_mask(token_ids, mask, lengths, truncated_rows);
   const std::size_t rows = token_ids.rows(), cols = token_ids.cols();
   response_mask_summary s;
@@ -82,14 +82,16 @@ response_mask_summary implement(const build_response_mask_fn&, const thrust_t& e
   ::thrust::device_vector<mmrag_rft::detail::mask_row_status> status(rows);
   mmrag_rft::detail::mask_row_status* st = ::thrust::raw_pointer_cast(status.data());
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
-                       mmrag_rft::detail::response_mask_row_fn<Id>{mmrag_rft::detail::to_device_matrix(token_ids),
-                                                        mmrag_rft::detail::to_device_matrix(mask), cols, eos_id, opt.include_eos,
-                                                        opt.mask_truncated, lengths.empty() ? nullptr : lengths.data(),
-                                                        truncated_rows.empty() ? nullptr : truncated_rows.data(), st});
-  const mmrag_rft::detail::mask_row_status total = ::thrust::reduce(policy, st, st + rows, mmrag_rft::detail::mask_row_status{},
-                                                         mmrag_rft::detail::mask_row_status_plus{});
+                       mmrag_rft::detail::response_mask_row_fn<Id>{
+                           mmrag_rft::detail::to_device_matrix(token_ids), mmrag_rft::detail::to_device_matrix(mask),
+                           cols, eos_id, opt.include_eos, opt.mask_truncated,
+                           lengths.empty() ? nullptr : lengths.data(),
+                           truncated_rows.empty() ? nullptr : truncated_rows.data(), st});
+  const mmrag_rft::detail::mask_row_status total = ::thrust::reduce(
+      policy, st, st + rows, mmrag_rft::detail::mask_row_status{}, mmrag_rft::detail::mask_row_status_plus{});
   if (total.bad > 0) {
-    const mmrag_rft::detail::mask_row_status* it = ::thrust::find_if(policy, st, st + rows, mmrag_rft::detail::mask_row_is_bad{});
+    const mmrag_rft::detail::mask_row_status* it =
+        ::thrust::find_if(policy, st, st + rows, mmrag_rft::detail::mask_row_is_bad{});
     throw mmrag_rft::error("build_response_mask", "lengths", "must be in [0, cols]", static_cast<std::size_t>(it - st));
   }
   s.truncated = static_cast<std::size_t>(total.truncated);

@@ -49,7 +49,8 @@ struct rloo_group_fn {
     const std::size_t b = groups.begin(g), e = groups.end(g);
     const rloo_group_outcome o = rloo_group(r + b, e - b, out + b, keep ? keep + b : nullptr, singleton);
     std::uint32_t flags = 0;
-    if (o.singleton) flags |= grpo_singleton | (singleton == rloo_options::singleton_policy::error ? grpo_singleton_error : 0u);
+    if (o.singleton)
+      flags |= grpo_singleton | (singleton == rloo_options::singleton_policy::error ? grpo_singleton_error : 0u);
     if (o.degenerate) flags |= grpo_degenerate;
     status[g] = flags | (static_cast<std::uint32_t>(o.masked) << grpo_masked_shift);
   }
@@ -138,9 +139,9 @@ void whiten_apply_thrust(const exec::thrust_t& exec, matrix_view<const T> in, ma
                          const whitening_stats& s) {
   const std::size_t cols = mask.cols(), n = mask.rows() * cols;
   if (n == 0) return;
-  ::thrust::for_each_n(thrust_policy(exec), ::thrust::counting_iterator<std::size_t>(0), n,
-                       whiten_apply_fn<T>{to_device_matrix(in), to_device_matrix(mask), to_device_matrix(out), cols,
-                                          s.mean, s.scale});
+  ::thrust::for_each_n(
+      thrust_policy(exec), ::thrust::counting_iterator<std::size_t>(0), n,
+      whiten_apply_fn<T>{to_device_matrix(in), to_device_matrix(mask), to_device_matrix(out), cols, s.mean, s.scale});
 }
 
 // ---- row scans: REINFORCE++ returns, GAE --------------------------------------------------------------------------
@@ -262,9 +263,9 @@ whitening_stats implement(const masked_whiten_fn&, const thrust_t& exec, matrix_
 /// `reinforce_pp_advantages` with Thrust: one device thread per row scans its returns (the CPU's row function), then
 /// the batch whitening.
 template <std::floating_point T>
-whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards, mask_view mask,
-                                        double gamma, matrix_view<T> returns, matrix_view<T> advantages,
-                                        const whitening_options& whiten = {}) {
+whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards,
+                          mask_view mask, double gamma, matrix_view<T> returns, matrix_view<T> advantages,
+                          const whitening_options& whiten = {}) {
   mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
   const std::size_t rows = mask.rows(), cols = mask.cols();
   if (rows * cols == 0) return {};
@@ -272,11 +273,13 @@ whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exe
   ::thrust::device_vector<std::uint8_t> bad(rows);
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
                        mmrag_rft::detail::discounted_returns_fn<T>{mmrag_rft::detail::to_device_matrix(token_rewards),
-                                                        mmrag_rft::detail::to_device_matrix(mask), mmrag_rft::detail::to_device_matrix(returns),
-                                                        cols, gamma, ::thrust::raw_pointer_cast(bad.data())});
+                                                                   mmrag_rft::detail::to_device_matrix(mask),
+                                                                   mmrag_rft::detail::to_device_matrix(returns), cols,
+                                                                   gamma, ::thrust::raw_pointer_cast(bad.data())});
   mmrag_rft::detail::throw_first_flagged_row(policy, bad, "reinforce_pp_advantages", "token_rewards",
-                                  "is NaN or infinite at a valid token");
-  const whitening_stats s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(returns), mask, whiten);
+                                             "is NaN or infinite at a valid token");
+  const whitening_stats s =
+      mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(returns), mask, whiten);
   mmrag_rft::detail::whiten_apply_thrust(exec, matrix_view<const T>(returns), mask, advantages, s);
   return s;
 }
@@ -285,8 +288,8 @@ whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exe
 /// lengths, then the token-weighted batch whitening. `groups`' offsets stay on the host (copied to the device).
 template <std::floating_point T>
 whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thrust_t& exec, std::span<const T> rewards,
-                                                 const group_layout& groups, mask_view mask, std::span<T> advantages,
-                                                 const whitening_options& whiten = {}) {
+                          const group_layout& groups, mask_view mask, std::span<T> advantages,
+                          const whitening_options& whiten = {}) {
   constexpr const char* fn = "reinforce_pp_baseline_advantages";
   mmrag_rft::detail::validate_reinforce_pp_baseline(rewards, groups, mask, advantages, whiten);
   const auto policy = mmrag_rft::detail::thrust_policy(exec);
@@ -300,20 +303,22 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thru
                        mmrag_rft::detail::baseline_group_fn<T>{rewards.data(), advantages.data(), range.range});
   ::thrust::device_vector<double> len_v(rows);
   double* len = ::thrust::raw_pointer_cast(len_v.data());
-  ::thrust::for_each_n(policy, k, rows, mmrag_rft::detail::row_length_fn{mmrag_rft::detail::to_device_matrix(mask), mask.cols(), len});
+  ::thrust::for_each_n(policy, k, rows,
+                       mmrag_rft::detail::row_length_fn{mmrag_rft::detail::to_device_matrix(mask), mask.cols(), len});
   const double count = ::thrust::reduce(policy, len, len + rows, 0.0, ::thrust::plus<double>{});
   st.count = static_cast<std::size_t>(count);
   if (st.count > 0) {
-    const double sum = ::thrust::transform_reduce(policy, k, k + rows,
-                                                  mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
-                                                  ::thrust::plus<double>{});
+    const double sum = ::thrust::transform_reduce(
+        policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
+        ::thrust::plus<double>{});
     st.mean = sum / count;
-    const double m2 = ::thrust::transform_reduce(policy, k, k + rows,
-                                                 mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true},
-                                                 0.0, ::thrust::plus<double>{});
+    const double m2 = ::thrust::transform_reduce(
+        policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true}, 0.0,
+        ::thrust::plus<double>{});
     st.scale = mmrag_rft::detail::whitening_scale(m2, st.count, whiten);
   }
-  ::thrust::for_each_n(policy, k, rows, mmrag_rft::detail::baseline_apply_fn<T>{advantages.data(), len, st.mean, st.scale});
+  ::thrust::for_each_n(policy, k, rows,
+                       mmrag_rft::detail::baseline_apply_fn<T>{advantages.data(), len, st.mean, st.scale});
   return st;
 }
 
@@ -321,22 +326,24 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thru
 /// whitening over the valid tokens (or masked positions set to 0).
 template <std::floating_point T>
 whitening_stats implement(const gae_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards,
-                               matrix_view<const T> values, mask_view mask, matrix_view<T> advantages,
-                               matrix_view<T> returns, const gae_options& o = {}) {
+                          matrix_view<const T> values, mask_view mask, matrix_view<T> advantages,
+                          matrix_view<T> returns, const gae_options& o = {}) {
   mmrag_rft::detail::validate_gae(token_rewards, values, mask, advantages, returns, o);
   const std::size_t rows = mask.rows(), cols = mask.cols();
   if (rows * cols == 0) return {};
   const auto policy = mmrag_rft::detail::thrust_policy(exec);
   ::thrust::device_vector<std::uint8_t> bad(rows);
-  ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
-                       mmrag_rft::detail::gae_row_fn<T>{mmrag_rft::detail::to_device_matrix(token_rewards), mmrag_rft::detail::to_device_matrix(values),
-                                             mmrag_rft::detail::to_device_matrix(mask), mmrag_rft::detail::to_device_matrix(advantages),
-                                             mmrag_rft::detail::to_device_matrix(returns), cols, o.gamma, o.lam,
-                                             ::thrust::raw_pointer_cast(bad.data())});
+  ::thrust::for_each_n(
+      policy, ::thrust::counting_iterator<std::size_t>(0), rows,
+      mmrag_rft::detail::gae_row_fn<T>{
+          mmrag_rft::detail::to_device_matrix(token_rewards), mmrag_rft::detail::to_device_matrix(values),
+          mmrag_rft::detail::to_device_matrix(mask), mmrag_rft::detail::to_device_matrix(advantages),
+          mmrag_rft::detail::to_device_matrix(returns), cols, o.gamma, o.lam, ::thrust::raw_pointer_cast(bad.data())});
   mmrag_rft::detail::throw_first_flagged_row(policy, bad, "gae_advantages", "token_rewards/values",
-                                  "is NaN or infinite at a valid token of row");
+                                             "is NaN or infinite at a valid token of row");
   whitening_stats s; // without whitening: mean 0, scale 1, so the same pass only zeroes the masked positions
-  if (o.whiten) s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(advantages), mask, o.whitening);
+  if (o.whiten)
+    s = mmrag_rft::detail::whitening_stats_thrust(exec, matrix_view<const T>(advantages), mask, o.whitening);
   mmrag_rft::detail::whiten_apply_thrust(exec, matrix_view<const T>(advantages), mask, advantages, s);
   return o.whiten ? s : whitening_stats{};
 }
@@ -344,15 +351,17 @@ whitening_stats implement(const gae_advantages_fn&, const thrust_t& exec, matrix
 /// `broadcast_advantages` with Thrust.
 template <std::floating_point T>
 void implement(const broadcast_advantages_fn&, const thrust_t& exec, std::span<const T> advantages, mask_view mask,
-                          matrix_view<T> out) {
+               matrix_view<T> out) {
   mmrag_rft::detail::require(advantages.size() == mask.rows(), "broadcast_advantages", "advantages",
-                  "must have one element per row of mask");
-  mmrag_rft::detail::require(mmrag_rft::detail::same_shape(out, mask), "broadcast_advantages", "out", "must have the shape of mask");
+                             "must have one element per row of mask");
+  mmrag_rft::detail::require(mmrag_rft::detail::same_shape(out, mask), "broadcast_advantages", "out",
+                             "must have the shape of mask");
   const std::size_t cols = mask.cols(), n = mask.rows() * cols;
   if (n == 0) return;
   ::thrust::for_each_n(mmrag_rft::detail::thrust_policy(exec), ::thrust::counting_iterator<std::size_t>(0), n,
-                       mmrag_rft::detail::broadcast_apply_fn<T>{advantages.data(), mmrag_rft::detail::to_device_matrix(mask),
-                                                     mmrag_rft::detail::to_device_matrix(out), cols});
+                       mmrag_rft::detail::broadcast_apply_fn<T>{advantages.data(),
+                                                                mmrag_rft::detail::to_device_matrix(mask),
+                                                                mmrag_rft::detail::to_device_matrix(out), cols});
 }
 
 } // namespace mmrag_rft::exec

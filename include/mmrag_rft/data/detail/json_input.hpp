@@ -182,7 +182,8 @@ struct json_site {
     return v->get<std::string>();
   }
   /// An optional string member: absent or null gives "".
-  [[nodiscard]] std::string optional_string(const nlohmann::json& obj, std::string_view at, std::string_view key) const {
+  [[nodiscard]] std::string optional_string(const nlohmann::json& obj, std::string_view at,
+                                            std::string_view key) const {
     const auto* v = find(obj, key);
     if (!v) return {};
     if (!v->is_string()) wrong_type(join(at, key), "string", *v);

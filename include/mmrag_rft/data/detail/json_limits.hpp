@@ -46,8 +46,7 @@ struct size_limit {
   std::string msg = e.what();
   if (const auto p = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && p != std::string::npos)
     msg.erase(0, p + 2);
-  if (const auto p = msg.find(": "); msg.rfind("parse error", 0) == 0 && p != std::string::npos)
-    msg.erase(0, p + 2);
+  if (const auto p = msg.find(": "); msg.rfind("parse error", 0) == 0 && p != std::string::npos) msg.erase(0, p + 2);
   return msg;
 }
 

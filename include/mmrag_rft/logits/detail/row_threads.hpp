@@ -87,7 +87,7 @@ MMRAG_RFT_HOST_DEVICE void thread_logit_grads(const L* row, G* grow, std::size_t
                                               float glp, float gh, std::int64_t y, std::size_t t,
                                               std::size_t threads) noexcept {
   constexpr int N = 16 / sizeof(L);
-  constexpr int W = N * static_cast<int>(sizeof(G)) / 4;  // 32-bit words of gradient per 16 bytes of logits
+  constexpr int W = N * static_cast<int>(sizeof(G)) / 4;   // 32-bit words of gradient per 16 bytes of logits
   constexpr std::size_t g_align = W * 4 < 16 ? W * 4 : 16; // what store_words needs
   const auto grad = [&](float x, std::size_t j) {
     const float g = softmax_logit_grad(x * inv_t, lse, h, glp, gh);

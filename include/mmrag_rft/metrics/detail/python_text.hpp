@@ -34,7 +34,7 @@ namespace mmrag_rft::detail {
     return neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   if (iequals(s, "nan")) return std::numeric_limits<double>::quiet_NaN();
 
-  std::string clean;  // the literal without underscores, for from_chars
+  std::string clean; // the literal without underscores, for from_chars
   clean.reserve(s.size());
   std::size_t i = 0;
   // Reads digit (['_'] digit)*; returns the number of digits, 0 if the grammar is not met.
@@ -143,13 +143,13 @@ namespace mmrag_rft::detail {
 
 // word2number 1.1 american_number_system; "point" (the decimal point) is index 32.
 inline constexpr std::array<std::string_view, 33> w2n_words{
-    "zero",    "one",     "two",       "three",    "four",    "five",    "six",     "seven",  "eight",
-    "nine",    "ten",     "eleven",    "twelve",   "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty",  "thirty",   "forty",   "fifty",   "sixty",   "seventy", "eighty",
-    "ninety",  "hundred", "thousand",  "million",  "billion", "point"};
-inline constexpr std::array<std::int64_t, 32> w2n_values{0,  1,  2,  3,  4,  5,  6,  7,  8,  9,   10,   11,
-                                                         12, 13, 14, 15, 16, 17, 18, 19, 20, 30,  40,   50,
-                                                         60, 70, 80, 90, 100, 1000, 1000000, 1000000000};
+    "zero",     "one",      "two",      "three",   "four",     "five",     "six",     "seven",   "eight",
+    "nine",     "ten",      "eleven",   "twelve",  "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen", "twenty",   "thirty",  "forty",    "fifty",    "sixty",   "seventy", "eighty",
+    "ninety",   "hundred",  "thousand", "million", "billion",  "point"};
+inline constexpr std::array<std::int64_t, 32> w2n_values{0,  1,  2,  3,  4,  5,  6,   7,    8,       9,         10,
+                                                         11, 12, 13, 14, 15, 16, 17,  18,   19,      20,        30,
+                                                         40, 50, 60, 70, 80, 90, 100, 1000, 1000000, 1000000000};
 inline constexpr int w2n_point = 32, w2n_thousand = 29, w2n_million = 30, w2n_billion = 31;
 
 [[nodiscard]] constexpr int w2n_index(std::string_view w) noexcept {

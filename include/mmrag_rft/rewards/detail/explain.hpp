@@ -53,17 +53,20 @@ inline void append_section_problem(std::string& out, std::string_view what, cons
 }
 
 // Comma-separated issue names of a parse, each with the first tag it concerns, leaving out `allowed`.
-inline void append_section_issues(std::string& out, const tag_parse& p, const tag_format& tags,
-                                  section_issue allowed) {
+inline void append_section_issues(std::string& out, const tag_parse& p, const tag_format& tags, section_issue allowed) {
   struct named {
     section_issue bit;
     const char* text;
   };
   static constexpr named names[] = {
-      {section_issue::missing, "missing"},       {section_issue::duplicated, "duplicated"},
-      {section_issue::unclosed, "unclosed"},     {section_issue::stray_close, "stray closing tag"},
-      {section_issue::nested, "nested"},         {section_issue::out_of_order, "out of order"},
-      {section_issue::leading_text, "text before"}, {section_issue::trailing_text, "text after"},
+      {section_issue::missing, "missing"},
+      {section_issue::duplicated, "duplicated"},
+      {section_issue::unclosed, "unclosed"},
+      {section_issue::stray_close, "stray closing tag"},
+      {section_issue::nested, "nested"},
+      {section_issue::out_of_order, "out of order"},
+      {section_issue::leading_text, "text before"},
+      {section_issue::trailing_text, "text after"},
       {section_issue::text_between, "text between"},
   };
   bool first = true;

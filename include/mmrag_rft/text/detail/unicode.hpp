@@ -50,9 +50,14 @@ struct code_point {
 [[nodiscard]] inline bool is_py_word(std::int32_t cp) noexcept {
   if (cp < 0x80) return cp >= 0 && (is_alnum(static_cast<unsigned char>(cp)) || cp == '_');
   switch (category_of(cp)) {
-  case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
-  case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-    return true;
+  case UTF8PROC_CATEGORY_LU:
+  case UTF8PROC_CATEGORY_LL:
+  case UTF8PROC_CATEGORY_LT:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_LO:
+  case UTF8PROC_CATEGORY_ND:
+  case UTF8PROC_CATEGORY_NL:
+  case UTF8PROC_CATEGORY_NO: return true;
   default: return false;
   }
 }
@@ -69,15 +74,31 @@ struct code_point {
 // Word_Break counts as inside a word (MidLetter, MidNumLet, Single_Quote), which no category names.
 [[nodiscard]] inline bool is_case_ignorable(std::int32_t cp) noexcept {
   switch (cp) {
-  case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4: case 0x2018: case 0x2019:
-  case 0x2024: case 0x2027: case 0xFE13: case 0xFE52: case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
-    return true;
+  case 0x27:
+  case 0x2E:
+  case 0x3A:
+  case 0xB7:
+  case 0x387:
+  case 0x55F:
+  case 0x5F4:
+  case 0x2018:
+  case 0x2019:
+  case 0x2024:
+  case 0x2027:
+  case 0xFE13:
+  case 0xFE52:
+  case 0xFE55:
+  case 0xFF07:
+  case 0xFF0E:
+  case 0xFF1A: return true;
   default: break;
   }
   switch (category_of(cp)) {
-  case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_LM:
-  case UTF8PROC_CATEGORY_SK:
-    return true;
+  case UTF8PROC_CATEGORY_MN:
+  case UTF8PROC_CATEGORY_ME:
+  case UTF8PROC_CATEGORY_CF:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_SK: return true;
   default: return false;
   }
 }
