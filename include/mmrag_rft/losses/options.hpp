@@ -25,6 +25,18 @@ enum class policy_loss_mode : std::uint8_t {
   sapo,
   /// -logp A, no ratio (the old log-probs enter only the statistics). [verl "gpg"]
   gpg,
+  /// Geometric-mean ratio per sequence, r_i = exp(mean_t sgn(A_t) min(sgn(A_t) x_t, sgn(A_t) clip(x_t, -eps_low,
+  /// eps_high))), x_t = logp - old unclamped; l_i = -mean_t(A_t) r_i, averaged over the B rows (or `normalizer`).
+  /// Ignores `aggregation` (for the policy-gradient term), the dual clip, delta and the log-ratio clamp. CPU only.
+  /// [verl "geo_mean"; GMPO]
+  gmpo,
+  /// PPO clip without dual clip or log-ratio clamp; of the unclipped tokens with clip_cov_lb < cov_t < clip_cov_ub,
+  /// cov_t = (A_t - mean A)(logp_t - mean logp) over the batch's valid tokens, max(1, floor(clip_cov_ratio N)) are
+  /// chosen (seeded, `cov_selection_seed`) and get loss and gradient 0. CPU only. [verl "clip_cov"; Clip-Cov]
+  clip_cov,
+  /// -A r (r unclamped, no clip); the max(1, floor(kl_cov_ratio N)) tokens of largest cov_t (ties: lower row-major
+  /// index first) add kl_cov_coef |logp - old|. CPU only. [verl "kl_cov"; KL-Cov]
+  kl_cov,
 };
 
 /// How the gradient of GSPO's sequence ratio flows into the tokens.
@@ -102,6 +114,19 @@ struct policy_loss_options {
   /// SAPO gate temperatures for positive and non-positive advantages; each in [1e-3, 1e3]. [verl tau_pos, tau_neg]
   double sapo_tau_pos = 1.0;
   double sapo_tau_neg = 1.05;
+  /// Clip-Cov: fraction of the valid tokens whose gradient is cut, and the open covariance window of the candidates.
+  /// [verl policy_loss.clip_cov_ratio, clip_cov_lb, clip_cov_ub]
+  double clip_cov_ratio = 2e-4;
+  double clip_cov_lb = 1.0;
+  double clip_cov_ub = 5.0;
+  /// KL-Cov: fraction of the valid tokens penalised, and the coefficient of |logp - old|. [verl policy_loss.kl_cov_ratio,
+  /// ppo_kl_coef]
+  double kl_cov_ratio = 2e-4;
+  double kl_cov_coef = 1.0;
+  /// Clip-Cov's choice among more candidates than it cuts: a partial Fisher-Yates shuffle of the candidates in
+  /// row-major order driven by splitmix64 from this seed, so equal seeds and inputs choose the same tokens. (verl
+  /// draws torch.randperm, which no seed here reproduces.)
+  std::uint64_t cov_selection_seed = 0;
 
   kl_estimator kl =
       kl_estimator::none; ///< KL-to-reference loss term. [verl use_kl_loss/kl_loss_type; TRL beta>0 uses k3]

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 namespace mmrag_rft {
 
@@ -530,7 +531,10 @@ template <class T>
   case policy_loss_mode::gspo:
   case policy_loss_mode::cispo:
   case policy_loss_mode::sapo:
-  case policy_loss_mode::gpg: return true;
+  case policy_loss_mode::gpg:
+  case policy_loss_mode::gmpo:
+  case policy_loss_mode::clip_cov:
+  case policy_loss_mode::kl_cov: return true;
   }
   return false;
 }
@@ -575,6 +579,25 @@ template <class T>
   case nonfinite_policy::propagate: return true;
   }
   return false;
+}
+
+/// The modes that need the whole batch (GMPO's per-sequence geometric mean, Clip-Cov's and KL-Cov's batch-level
+/// token choice) before any token's gradient is known: they run on the CPU backends only (losses/batch_modes.hpp).
+[[nodiscard]] constexpr bool is_batch_mode(policy_loss_mode v) noexcept {
+  return v == policy_loss_mode::gmpo || v == policy_loss_mode::clip_cov || v == policy_loss_mode::kl_cov;
+}
+
+/// The mode's name as verl's loss_mode spells it, for the errors of backends that cannot run it.
+[[nodiscard]] constexpr std::string_view batch_mode_name(policy_loss_mode m) noexcept {
+  return m == policy_loss_mode::gmpo ? "gmpo (verl geo_mean)" : m == policy_loss_mode::clip_cov ? "clip_cov" : "kl_cov";
+}
+
+/// The located error of a backend that runs only the per-token modes.
+inline void refuse_batch_mode(policy_loss_mode m, std::string_view backend) {
+  if (!is_batch_mode(m)) return;
+  throw error("policy_loss", "options.mode",
+              std::string("is ") + std::string(batch_mode_name(m)) + ", which needs the whole batch on the host and " +
+                  "is not implemented on " + std::string(backend) + "; run it on exec::seq or exec::par");
 }
 
 /// A view's rows do not overlap (`row_stride >= cols`, as `matrix_view` requires): gradients written through
@@ -669,6 +692,15 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
   // Bounded so that 4 / tau and tau (r - 1) stay finite in float for every ratio the log-ratio clamp lets through.
   require(o.sapo_tau_pos >= 1e-3 && o.sapo_tau_pos <= 1e3, fn, "options.sapo_tau_pos", "must be in [1e-3, 1e3]");
   require(o.sapo_tau_neg >= 1e-3 && o.sapo_tau_neg <= 1e3, fn, "options.sapo_tau_neg", "must be in [1e-3, 1e3]");
+  require(std::isfinite(o.clip_cov_ratio) && o.clip_cov_ratio > 0, fn, "options.clip_cov_ratio",
+          "must be finite and > 0 (verl asserts > 0)");
+  require(!std::isnan(o.clip_cov_lb) && !std::isnan(o.clip_cov_ub) && o.clip_cov_lb < o.clip_cov_ub, fn,
+          "options.clip_cov_lb", "must be < options.clip_cov_ub");
+  require(std::isfinite(o.kl_cov_ratio) && o.kl_cov_ratio > 0, fn, "options.kl_cov_ratio",
+          "must be finite and > 0 (verl asserts > 0)");
+  require(std::isfinite(o.kl_cov_coef), fn, "options.kl_cov_coef", "must be finite");
+  require(!is_batch_mode(o.mode) || !o.kl_importance_corrected || o.kl == kl_estimator::none, fn,
+          "options.kl_importance_corrected", "is not supported by gmpo, clip_cov and kl_cov");
 }
 
 /// The result of a policy-loss call from its summed partials (any backend's sums type with these members): the

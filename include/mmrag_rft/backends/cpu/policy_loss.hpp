@@ -9,6 +9,7 @@
 #include <mmrag_rft/backends/cpu/loops.hpp>
 #include <mmrag_rft/detail/cpu_isa.hpp>
 #include <mmrag_rft/detail/parallel.hpp>
+#include <mmrag_rft/losses/batch_modes.hpp>
 #include <mmrag_rft/losses/plan.hpp>
 
 #include <algorithm>
@@ -379,6 +380,8 @@ template <class T, class E>
 policy_loss_result policy_loss_cpu(const E& exec, const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out,
                                    const policy_loss_options& opt) {
   validate(in, out, opt);
+  // GMPO, Clip-Cov and KL-Cov need the whole batch first: one serial pass for seq and par alike.
+  if (is_batch_mode(opt.mode)) return batch_mode_policy_loss(in, out, opt);
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   const loss_plan plan = plan_loss(opt, cols);
   loss_kernel<T> k{in, out, opt, resolve_token_params<T>(opt), plan.cp, nullptr, chosen_cpu_isa()};

@@ -162,6 +162,7 @@ policy_loss_result detail::policy_loss_with_grid(const launch& l, const policy_l
                                                  std::size_t max_blocks) {
   namespace md = mmrag_rft::detail;
   md::validate(in, out, opt);
+  md::refuse_batch_mode(opt.mode, "exec::cuda");
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   md::require(l.workspace_bytes >= policy_loss_workspace_bytes(rows) && (l.workspace || rows == 0), "gpu::policy_loss",
               "launch.workspace", "is smaller than policy_loss_workspace_bytes(rows)");

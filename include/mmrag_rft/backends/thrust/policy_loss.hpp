@@ -79,6 +79,7 @@ template <class T>
 policy_loss_result policy_loss_thrust(const exec::thrust_t& exec, const policy_loss_inputs<T>& in,
                                       const policy_loss_grads<T>& out, const policy_loss_options& opt) {
   validate(in, out, opt);
+  refuse_batch_mode(opt.mode, "exec::thrust");
   const std::size_t rows = in.log_probs.rows(), cols = in.log_probs.cols();
   if (rows == 0 || cols == 0) return {};
   const auto policy = thrust_policy(exec);
