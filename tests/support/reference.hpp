@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace mmrag_rft::test {
@@ -20,6 +21,8 @@ struct reference_batch {
   std::vector<std::uint8_t> mask;
   /// Stop-gradient copy of lp (CISPO's weight reads it): finite differences move lp and leave it. Empty: lp.
   std::vector<double> lp_sg;
+  /// Token weights of the policy-gradient term (GMPO, Clip-Cov, KL-Cov oracle only). Empty: 1.
+  std::vector<double> iw;
 };
 
 /// The per-token surrogate of CISPO, SAPO and GPG, from their verl definitions; r is the (clamped) token ratio and
@@ -128,6 +131,100 @@ inline double reference_loss(const reference_batch& b, const policy_loss_options
   }
   if (n_tok == 0) return 0;
   return total * o.loss_scale;
+}
+
+/// The float64 oracle of GMPO, Clip-Cov and KL-Cov, from verl's compute_policy_loss_geo_mean / _clip_cov / _kl_cov:
+/// the policy-gradient term as verl forms it, plus the KL and entropy terms aggregated with `o.aggregation`.
+/// `forced`: the Clip-Cov / KL-Cov token choice (row-major, 1 = chosen); null: chosen here (KL-Cov: the top k by a
+/// full sort, ties by index; Clip-Cov: every candidate, which is the choice whenever candidates <= k).
+inline double reference_batch_mode_loss(const reference_batch& b, const policy_loss_options& o,
+                                        const std::vector<std::uint8_t>* forced = nullptr) {
+  const std::size_t B = b.rows, T = b.cols;
+  auto A = [&](std::size_t i, std::size_t t) { return b.seq_adv ? b.adv[i] : b.adv[i * T + t]; };
+  auto OLD = [&](std::size_t k) { return b.has_old ? b.old[k] : (b.lp_sg.empty() ? b.lp[k] : b.lp_sg[k]); };
+  auto W = [&](std::size_t k) { return b.iw.empty() ? 1.0 : b.iw[k]; };
+  std::vector<double> len(B, 0);
+  double n_tok = 0, n_seq = 0, a_sum = 0, l_sum = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    for (std::size_t t = 0; t < T; ++t)
+      if (b.mask[i * T + t]) len[i] += 1, a_sum += A(i, t), l_sum += b.lp[i * T + t];
+    n_tok += len[i], n_seq += len[i] > 0;
+  }
+  if (n_tok == 0) return 0;
+  const double lo = 1 - o.clip_ratio_low, hi = 1 + o.clip_ratio_high;
+  std::vector<std::uint8_t> pick(B * T, 0);
+  if (forced) pick = *forced;
+  else if (o.mode == policy_loss_mode::clip_cov) {
+    const double am = a_sum / (n_tok + o.count_epsilon), lm = l_sum / (n_tok + o.count_epsilon);
+    for (std::size_t i = 0; i < B; ++i)
+      for (std::size_t t = 0; t < T; ++t) {
+        const std::size_t k = i * T + t;
+        const double r = std::exp(b.lp[k] - OLD(k)), a = A(i, t);
+        const double c = (a - am) * (b.lp[k] - lm);
+        const bool by_origin = -a * std::min(std::max(r, lo), hi) > -a * r;
+        pick[k] = b.mask[k] && !by_origin && c > o.clip_cov_lb && c < o.clip_cov_ub;
+      }
+  } else if (o.mode == policy_loss_mode::kl_cov) {
+    const double am = a_sum / n_tok, lm = l_sum / n_tok;
+    std::vector<std::pair<double, std::size_t>> cov;
+    for (std::size_t i = 0; i < B; ++i)
+      for (std::size_t t = 0; t < T; ++t)
+        if (b.mask[i * T + t]) cov.push_back({-(A(i, t) - am) * (b.lp[i * T + t] - lm), i * T + t});
+    std::sort(cov.begin(), cov.end());
+    const auto k = std::min(cov.size(), static_cast<std::size_t>(std::max(1.0, std::floor(n_tok * o.kl_cov_ratio))));
+    for (std::size_t j = 0; j < k; ++j) pick[cov[j].second] = 1;
+  }
+  // Per-token losses of the KL, entropy and (Clip-Cov, KL-Cov) policy-gradient terms, aggregated like agg_loss.
+  std::vector<double> L(B * T, 0);
+  for (std::size_t k = 0; k < B * T; ++k) {
+    if (!b.mask[k]) continue;
+    const double a = A(k / T, k % T), x = b.lp[k] - OLD(k), r = std::exp(x);
+    double pg = 0;
+    if (o.mode == policy_loss_mode::clip_cov)
+      pg = pick[k] ? 0.0 : std::max(-a * r, -a * std::min(std::max(r, lo), hi)) * W(k);
+    else if (o.mode == policy_loss_mode::kl_cov) pg = (-a * r + (pick[k] ? o.kl_cov_coef * std::fabs(x) : 0.0)) * W(k);
+    L[k] = pg + o.kl_coef * ref_kl(b.lp[k], b.ref.empty() ? 0 : b.ref[k], o.kl, o.kl_clamps) -
+           o.entropy_coeff * (b.ent.empty() ? 0 : b.ent[k]);
+  }
+  double total = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    double row = 0;
+    for (std::size_t t = 0; t < T; ++t) row += b.mask[i * T + t] ? L[i * T + t] : 0.0;
+    const double N = o.normalizer ? *o.normalizer : 0.0;
+    switch (o.aggregation) {
+    case loss_aggregation::token_mean: total += row / (o.normalizer ? N : n_tok); break;
+    case loss_aggregation::seq_mean_token_sum: total += row / (o.normalizer ? N : n_seq); break;
+    case loss_aggregation::seq_mean_token_mean:
+      if (len[i] > 0) total += row / (len[i] + o.count_epsilon) / (o.normalizer ? N : n_seq);
+      break;
+    case loss_aggregation::seq_mean_token_sum_norm: {
+      double c = o.normalizer ? N : static_cast<double>(T);
+      if (o.sum_norm_seq_mean) c *= o.sum_norm_sequences ? *o.sum_norm_sequences : n_seq;
+      total += row / c;
+      break;
+    }
+    case loss_aggregation::token_sum: total += row; break;
+    }
+  }
+  total *= o.loss_scale;
+  if (o.mode == policy_loss_mode::gmpo) {
+    // verl geo_mean: sequence ratio of the sign-aware clipped log-ratios, mean advantage, torch.mean over rows.
+    double pg = 0;
+    for (std::size_t i = 0; i < B; ++i) {
+      double xs = 0, as = 0, lw = 0;
+      for (std::size_t t = 0; t < T; ++t) {
+        const std::size_t k = i * T + t;
+        if (!b.mask[k]) continue;
+        const double a = A(i, t), sg = (a > 0) - (a < 0), x = b.lp[k] - OLD(k);
+        const double xc = std::min(std::max(x, -o.clip_ratio_low), o.clip_ratio_high);
+        xs += sg * std::min(sg * x, sg * xc), as += a, lw += std::log(W(k));
+      }
+      const double n = len[i] + o.count_epsilon;
+      if (len[i] > 0) pg += -(as / n) * std::exp(xs / n) * std::exp(lw / n);
+    }
+    total += o.loss_scale * pg / static_cast<double>(B);
+  }
+  return total;
 }
 
 } // namespace mmrag_rft::test

@@ -87,7 +87,8 @@ template <class T>
   loss_plan plan = plan_loss(opt, cols);
   if (plan.local_counts) plan.cp.n_tokens = n_tok, plan.cp.n_seqs = static_cast<double>(s.seqs);
   plan.cp.gspo = false;
-  const double gmpo_w = opt.loss_scale / (opt.normalizer ? *opt.normalizer : static_cast<double>(rows));
+  // verl's geo_mean takes torch.mean over the rows (empty rows included) and no global batch information.
+  const double gmpo_w = rows > 0 ? opt.loss_scale / static_cast<double>(rows) : 0.0;
 
   // The batch-level token choice of Clip-Cov and KL-Cov: cov_t over the valid tokens, means as verl takes them
   // (Clip-Cov: masked_mean, N + count_epsilon; KL-Cov: the plain mean).

@@ -26,8 +26,9 @@ enum class policy_loss_mode : std::uint8_t {
   /// -logp A, no ratio (the old log-probs enter only the statistics). [verl "gpg"]
   gpg,
   /// Geometric-mean ratio per sequence, r_i = exp(mean_t sgn(A_t) min(sgn(A_t) x_t, sgn(A_t) clip(x_t, -eps_low,
-  /// eps_high))), x_t = logp - old unclamped; l_i = -mean_t(A_t) r_i, averaged over the B rows (or `normalizer`).
-  /// Ignores `aggregation` (for the policy-gradient term), the dual clip, delta and the log-ratio clamp. CPU only.
+  /// eps_high))), x_t = logp - old unclamped; l_i = -mean_t(A_t) r_i, averaged over the B rows (empty rows
+  /// included) times loss_scale. Its policy-gradient term ignores `aggregation` and `normalizer` (the KL and entropy
+  /// terms follow them), the dual clip, delta and the log-ratio clamp. CPU only.
   /// [verl "geo_mean"; GMPO]
   gmpo,
   /// PPO clip without dual clip or log-ratio clamp; of the unclipped tokens with clip_cov_lb < cov_t < clip_cov_ub,
