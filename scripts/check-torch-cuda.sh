@@ -36,11 +36,20 @@ torch_dir="$site/torch/share/cmake/Torch"
 # The linker resolves libtorch_cuda.so's own dependencies, and the test programs load them (ctest lists the test
 # cases by running each program), through this path.
 export LD_LIBRARY_PATH="$site/nvidia/cusparselt/lib:$site/nvidia/nvshmem/lib:$site/nvidia/cu13/lib:$cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The wheel's Caffe2 config adds a -gencode per architecture of TORCH_CUDA_ARCH_LIST to CMAKE_CUDA_FLAGS (by default
+# every architecture the wheel supports, sm_50 included, which nvcc 13 rejects): the same list as CUDA_ARCHS.
+archs=${CUDA_ARCHS:-90}
+TORCH_CUDA_ARCH_LIST=$(echo "$archs" | sed -E 's/([0-9]+)([0-9])/\1.\2/g')
+export TORCH_CUDA_ARCH_LIST
 echo "check-torch-cuda: torch at $torch_dir; nvcc: $("$cuda/bin/nvcc" --version | tail -1)"
 start=$(date +%s)
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_COMPILER="$cuda/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DCUDAToolkit_ROOT="$cuda" \
-  -DMMRAG_RFT_CUDA=ON -DMMRAG_RFT_TORCH_CUDA=ON -DTorch_DIR="$torch_dir" \
+# --fresh, the prefix path and Caffe2_DIR: the wheel's TorchConfig looks for its libraries and its Caffe2 config with
+# find_library / find_package PATHS, which rank below the system directories, so a system LibTorch (Debian's
+# libtorch-dev) would otherwise be found and linked instead of the wheel's, and stay in the cache.
+cmake --fresh -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_COMPILER="$cuda/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES="$archs" -DCUDAToolkit_ROOT="$cuda" \
+  -DMMRAG_RFT_CUDA=ON -DMMRAG_RFT_TORCH_CUDA=ON -DTorch_DIR="$torch_dir" -DCaffe2_DIR="$site/torch/share/cmake/Caffe2" \
+  -DCMAKE_PREFIX_PATH="$site/torch" \
   -DMMRAG_RFT_TEST_PARTS=torch -DMMRAG_RFT_BUILD_EXAMPLES=OFF -DMMRAG_RFT_INSTALL=OFF \
   ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER}
 cmake --build "$build" --target mmrag_rft_torch_cuda mmrag_rft.torch.cuda mmrag_rft.torch_device mmrag_rft.torch \
