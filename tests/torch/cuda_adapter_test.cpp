@@ -13,10 +13,14 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <string>
+#include <tuple>
 #include <vector>
 
 using namespace mmrag_rft;
@@ -48,12 +52,16 @@ double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (x - y).abs().max().item<double>() / scale;
 }
 
-/// A copy of `t` on the GPU, made on `stream` after a sleep kernel: a call reading it on another stream reads it
-/// before it is written (the caching allocator's poison, or garbage) and fails the comparison.
+/// A copy of `t` on the GPU, written by a device-to-device copy enqueued on `stream` behind a sleep kernel: a call
+/// reading it on another stream reads it before it is written (the caching allocator's poison, or garbage) and fails
+/// the comparison. (The host-to-device copy comes first: LibTorch synchronises the stream after one from pageable
+/// memory, which would wait for the sleep.)
 torch::Tensor late_copy(const torch::Tensor& t, const c10::cuda::CUDAStream& stream) {
+  const torch::Tensor on_device = t.to(gpu);
   const c10::cuda::CUDAStreamGuard on(stream);
+  poison_allocator();
   at::cuda::sleep(50'000'000); // tens of milliseconds on current GPUs
-  return t.to(gpu);
+  return on_device.clone();
 }
 
 torch::Tensor random_logits(std::int64_t seed, torch::IntArrayRef shape) {
@@ -171,7 +179,7 @@ TEST_CASE("libtorch::policy_loss on CUDA tensors: the CPU path's loss, statistic
   }
 }
 
-TEST_CASE("libtorch::policy_loss on CUDA: the current stream; a NaN at a valid token is named") {
+TEST_CASE("libtorch::policy_loss on CUDA: the current stream and a NaN at a valid token named") {
   skip_without_gpu();
   const loss_batch b(torch::kFloat, 64, 512);
   const auto cpu = lt::policy_loss({.log_probs = b.lp, .old_log_probs = b.old, .advantages = b.adv, .mask = b.mask});
@@ -233,7 +241,7 @@ TEST_CASE("libtorch::token_logprobs_and_entropy on CUDA tensors: the CPU path's 
   CHECK(max_rel_diff(xg.grad(), xc.grad()) <= 1e-4);
 }
 
-TEST_CASE("libtorch::token_logprobs_and_entropy on CUDA: the current stream; a token outside [0, V) is named") {
+TEST_CASE("libtorch::token_logprobs_and_entropy on CUDA: the current stream and a token outside the vocabulary named") {
   skip_without_gpu();
   const torch::Tensor logits = random_logits(5, {4096, 512});
   const torch::Tensor tokens = torch::randint(512, {4096}, torch::kLong);
