@@ -73,7 +73,7 @@ torch::Tensor random_logits(std::int64_t seed, torch::IntArrayRef shape) {
 
 using namespace cuda_adapter_test;
 
-TEST_CASE("libtorch::grpo_advantages on CUDA tensors: the CPU path's values, the summary, on the device") {
+TEST_CASE("libtorch::grpo_advantages on CUDA tensors: the CPU path's values and summary on the device") {
   skip_without_gpu();
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
     torch::manual_seed(7);
@@ -139,7 +139,7 @@ policy_loss_options verl_k3() {
 
 } // namespace cuda_adapter_test
 
-TEST_CASE("libtorch::policy_loss on CUDA tensors: the CPU path's loss, statistics and gradients") {
+TEST_CASE("libtorch::policy_loss on CUDA tensors: the CPU path's loss with statistics and gradients") {
   skip_without_gpu();
   for (const auto dtype : {torch::kDouble, torch::kFloat, torch::kBFloat16}) {
     CAPTURE(c10::toString(dtype));
