@@ -20,7 +20,7 @@ struct advantages_output;
 
 namespace detail {
 #ifdef MMRAG_RFT_TORCH_CUDA
-/// The CUDA path (mmrag_rft::torch_cuda, src/torch/cuda_adapter.cu): `mmrag_rft::gpu::grpo_advantages` on the rewards'
+/// The CUDA path (mmrag_rft::torch_cuda, src/torch/cuda_adapter.cpp): `mmrag_rft::gpu::grpo_advantages` on the rewards'
 /// device memory, on the current stream of their device.
 [[nodiscard]] advantages_output cuda_grpo_advantages(const torch::Tensor& rewards, const group_layout& groups,
                                                      const grpo_options& options);

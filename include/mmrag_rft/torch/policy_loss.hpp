@@ -6,6 +6,7 @@
 #include <mmrag_rft/backends/cpu.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>
 #include <mmrag_rft/torch/detail/tensor_view.hpp>
+#include <mmrag_rft/torch/device.hpp>
 
 #include <torch/torch.h>
 
@@ -17,7 +18,8 @@
 
 namespace mmrag_rft::libtorch {
 
-/// The tensors of one `policy_loss` call, all `[B, T]` on the CPU but `sequence_advantages` (`[B]`): float64 tensors
+/// The tensors of one `policy_loss` call, all `[B, T]` but `sequence_advantages` (`[B]`), all on the CPU or all on one
+/// CUDA device (with `mmrag_rft::torch_cuda`): float64 tensors
 /// all float64; otherwise float32, bfloat16 or float16 in any mix (the reduced types are read as float32, the loss
 /// computed in float32); the mask bool or uint8. Leave a tensor undefined (`{}`) where
 /// `policy_loss_inputs` leaves its view empty. Gradients flow to `log_probs` and `entropy`; `old_log_probs`,
@@ -43,13 +45,16 @@ namespace detail {
 
 inline constexpr const char* adapter_loss_name = "libtorch::policy_loss";
 
-[[nodiscard]] inline mask_view as_mask(const torch::Tensor& m, torch::Tensor& keep) {
+/// `on_device`: the CUDA path's view of device memory (the devices were checked by the backend choice).
+[[nodiscard]] inline mask_view as_mask(const torch::Tensor& m, torch::Tensor& keep, bool on_device = false) {
   constexpr const char* fn = adapter_loss_name;
   require(m.defined(), fn, "mask", "is an undefined tensor (every call needs the response mask)");
   require(m.scalar_type() == torch::kBool || m.scalar_type() == torch::kUInt8, fn, "mask",
           "must be bool or uint8, not " + describe(m));
   // torch.bool is one byte holding 0 or 1: the layout mask_view reads.
-  return as_matrix<std::uint8_t>(m.scalar_type() == torch::kBool ? m.view(torch::kUInt8) : m, keep, fn, "mask");
+  const torch::Tensor bytes = m.scalar_type() == torch::kBool ? m.view(torch::kUInt8) : m;
+  return on_device ? as_device_matrix<std::uint8_t>(bytes, keep, fn, "mask")
+                   : as_matrix<std::uint8_t>(bytes, keep, fn, "mask");
 }
 
 // bfloat16 and float16 tensors are read as float32 (the loss computes in float32 for them); other dtypes are left for
@@ -65,18 +70,21 @@ struct loss_views {
   torch::Tensor keep[7];
   policy_loss_inputs<T> in;
 
-  explicit loss_views(const policy_loss_tensors& t) {
+  /// `on_device`: views of the tensors' CUDA memory (the CUDA path), else of host memory.
+  explicit loss_views(const policy_loss_tensors& t, bool on_device = false) {
     constexpr const char* fn = adapter_loss_name;
     const auto matrix = [&](const torch::Tensor& x, int k, const char* name) {
-      return as_matrix<T>(in_compute_type<T>(x), keep[k], fn, name);
+      return on_device ? as_device_matrix<T>(in_compute_type<T>(x), keep[k], fn, name)
+                       : as_matrix<T>(in_compute_type<T>(x), keep[k], fn, name);
     };
     in.log_probs = matrix(t.log_probs, 0, "log_probs");
     if (t.old_log_probs.defined()) in.old_log_probs = matrix(t.old_log_probs, 1, "old_log_probs");
     if (t.advantages.defined()) in.advantages = matrix(t.advantages, 2, "advantages");
     if (t.sequence_advantages.defined())
       in.sequence_advantages =
-          as_span<T>(in_compute_type<T>(t.sequence_advantages), keep[3], fn, "sequence_advantages");
-    in.mask = as_mask(t.mask, keep[4]);
+          on_device ? as_device_span<T>(in_compute_type<T>(t.sequence_advantages), keep[3], fn, "sequence_advantages")
+                    : as_span<T>(in_compute_type<T>(t.sequence_advantages), keep[3], fn, "sequence_advantages");
+    in.mask = as_mask(t.mask, keep[4], on_device);
     if (t.ref_log_probs.defined()) in.ref_log_probs = matrix(t.ref_log_probs, 5, "ref_log_probs");
     if (t.entropy.defined()) in.entropy = matrix(t.entropy, 6, "entropy");
   }
@@ -136,6 +144,15 @@ template <class T>
   throw error(adapter_loss_name, "inputs", "hold a NaN or infinite value at a valid token");
 }
 
+#ifdef MMRAG_RFT_TORCH_CUDA
+/// The CUDA path (mmrag_rft::torch_cuda, src/torch/cuda_adapter.cpp): `mmrag_rft::gpu::policy_loss` on the tensors'
+/// device memory, on the current stream of their device. Writes the gradients (the computing dtype, on the device)
+/// and the result; returns the loss as a 0-dim tensor on the device.
+[[nodiscard]] torch::Tensor cuda_policy_loss(const policy_loss_tensors& t, const policy_loss_options& options,
+                                             policy_loss_result& result, torch::Tensor& grad_log_probs,
+                                             torch::Tensor& grad_entropy);
+#endif
+
 struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
   // Only `log_probs` and `entropy` are autograd inputs (an absent entropy comes as an empty placeholder: LibTorch
   // 1.13 takes no undefined tensor as an input); the constants travel in `t`, the result out through `result`
@@ -144,11 +161,11 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
                                                 [[maybe_unused]] const torch::Tensor& entropy,
                                                 const policy_loss_tensors* t, const policy_loss_options* opt,
                                                 std::int64_t threads, policy_loss_result* result) {
+    torch::Tensor g, ge;
     const auto run = [&](auto tag) {
       using T = decltype(tag);
       const loss_views<T> v(*t);
-      torch::Tensor g = torch::empty({log_probs.size(0), log_probs.size(1)}, log_probs.options().dtype(dtype_of<T>()));
-      torch::Tensor ge;
+      g = torch::empty({log_probs.size(0), log_probs.size(1)}, log_probs.options().dtype(dtype_of<T>()));
       policy_loss_grads<T> out{as_output<T>(g), {}};
       if (t->entropy.defined()) {
         ge = torch::empty_like(g, torch::MemoryFormat::Contiguous);
@@ -160,17 +177,25 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
       if (o.nonfinite == nonfinite_policy::error) o.nonfinite = nonfinite_policy::propagate;
       *result = mmrag_rft::policy_loss(exec::par.with_threads(static_cast<std::size_t>(threads)), v.in, out, o);
       if (opt->nonfinite == nonfinite_policy::error && result->stats.nonfinite_tokens > 0) throw_nonfinite(v.in, o);
-      // Gradients in the dtype of what they are the gradient of (bfloat16 log-probs get a bfloat16 gradient).
-      ctx->saved_data["grad_log_probs"] = g.to(log_probs.scalar_type());
-      ctx->saved_data["grad_entropy"] = ge.defined() ? ge.to(t->entropy.scalar_type()) : ge;
       return torch::scalar_tensor(result->loss, log_probs.options().dtype(dtype_of<T>()));
     };
     check_loss_shapes(*t);
     const auto d = log_probs.scalar_type();
-    if (d == torch::kDouble) return {run(double{})};
-    require(d == torch::kFloat || d == torch::kBFloat16 || d == torch::kHalf, adapter_loss_name, "log_probs",
-            "must be float32, float64, bfloat16 or float16, not " + describe(log_probs));
-    return {run(float{})};
+    require(d == torch::kDouble || d == torch::kFloat || d == torch::kBFloat16 || d == torch::kHalf, adapter_loss_name,
+            "log_probs", "must be float32, float64, bfloat16 or float16, not " + describe(log_probs));
+    torch::Tensor loss;
+    if (log_probs.device().is_cuda()) {
+#ifdef MMRAG_RFT_TORCH_CUDA
+      loss = cuda_policy_loss(*t, *opt, *result, g, ge);
+#else
+      throw_cuda_not_built(adapter_loss_name, "log_probs", log_probs.device());
+#endif
+    } else if (d == torch::kDouble) loss = run(double{});
+    else loss = run(float{});
+    // Gradients in the dtype of what they are the gradient of (bfloat16 log-probs get a bfloat16 gradient).
+    ctx->saved_data["grad_log_probs"] = g.to(log_probs.scalar_type());
+    ctx->saved_data["grad_entropy"] = ge.defined() ? ge.to(t->entropy.scalar_type()) : ge;
+    return {loss};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -194,7 +219,9 @@ struct policy_loss_function : torch::autograd::Function<policy_loss_function> {
 /// Options, aggregation, normalisers, degenerate rows and the non-finite policy are those of `mmrag_rft::policy_loss`
 /// (same results, same errors; a tensor of the wrong dtype, shape or device throws `mmrag_rft::error` naming it and
 /// showing its shape and log_probs'; a NaN or infinity at a valid token is named with its tensor and [row, col]).
-/// Gradients have the dtype of `log_probs` and `entropy`.
+/// Gradients have the dtype of `log_probs` and `entropy`. CUDA tensors (with `mmrag_rft::torch_cuda`) run
+/// `mmrag_rft::gpu::policy_loss` on their device's current stream: the same values to rounding (its reduction is
+/// tree-ordered), the result synchronised back once (a few hundred bytes); `exec` picks the CPU threads only.
 /// `exec::seq` or `exec::par[.with_threads(n)]` pick the threads; results are bitwise the same for any choice.
 template <exec::ExecutionBackend E>
 requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
@@ -205,11 +232,13 @@ requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
   policy_loss_output out;
   detail::require(tensors.log_probs.defined(), detail::adapter_loss_name, "log_probs", "is an undefined tensor");
   const auto& t = tensors;
-  (void)choose_backend(detail::adapter_loss_name,
+  const backend_choice where = choose_backend(detail::adapter_loss_name,
                        {device_of("log_probs", t.log_probs), device_of("old_log_probs", t.old_log_probs),
                         device_of("advantages", t.advantages), device_of("sequence_advantages", t.sequence_advantages),
                         device_of("mask", t.mask), device_of("ref_log_probs", t.ref_log_probs),
                         device_of("entropy", t.entropy)});
+  if (where.kind == backend_kind::cuda && !detail::torch_cuda_built)
+    detail::throw_cuda_not_built(detail::adapter_loss_name, "log_probs", where.device);
   const torch::Tensor entropy =
       tensors.entropy.defined() ? tensors.entropy : torch::empty({0}, tensors.log_probs.options());
   out.loss =

@@ -38,7 +38,13 @@ requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
   constexpr const char* fn = "libtorch::build_response_mask";
   namespace d = detail;
   d::require(token_ids.defined(), fn, "token_ids", "is an undefined tensor");
-  (void)choose_backend(fn, {device_of("token_ids", token_ids), device_of("lengths", lengths)});
+  const backend_choice where = choose_backend(fn, {device_of("token_ids", token_ids), device_of("lengths", lengths)});
+  // The CUDA backend has no response-mask kernel, and a host round trip of the ids is what the CUDA paths avoid.
+  if (where.kind == backend_kind::cuda)
+    throw error(fn, "token_ids",
+                "is on " + where.device.str() +
+                    ": build_response_mask runs on CPU tensors only (the CUDA backend has no response-mask kernel); "
+                    "pass token_ids.cpu() and move the mask with .to(device)");
   d::require(token_ids.dim() == 2, fn, "token_ids", "must be 2-D [B, T], not " + d::describe(token_ids));
   const bool i32 = token_ids.scalar_type() == torch::kInt;
   d::require(i32 || token_ids.scalar_type() == torch::kLong, fn, "token_ids",

@@ -46,6 +46,13 @@ inline void require_cpu(const torch::Tensor& t, const char* fn, const char* arg)
           "is on " + t.device().str() + "; the LibTorch adapter runs on CPU or CUDA tensors");
 }
 
+template <class T>
+[[nodiscard]] matrix_view<const T> as_device_matrix(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
+                                                    const char* arg);
+template <class T>
+[[nodiscard]] std::span<const T> as_device_span(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
+                                                const char* arg);
+
 /// `t` as a `[rows, cols]` matrix_view of T: 2-D, dtype T, on the CPU. A tensor the view cannot describe (a last
 /// dimension that is not contiguous, or rows closer than `cols` apart, as in `adv.unsqueeze(1).expand({B, T})`) is
 /// copied into `keep` (which then owns the memory the view points to).
@@ -54,6 +61,15 @@ template <class T>
                                              const char* arg) {
   require(t.defined(), fn, arg, "is an undefined tensor");
   require_cpu(t, fn, arg);
+  return as_device_matrix<T>(t, keep, fn, arg);
+}
+
+/// As `as_matrix`, on whatever device `t` is (the CUDA paths: the call's backend choice has checked the devices), so
+/// the view may point to device memory; the copy a strided layout needs stays on that device.
+template <class T>
+[[nodiscard]] matrix_view<const T> as_device_matrix(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
+                                                    const char* arg) {
+  require(t.defined(), fn, arg, "is an undefined tensor");
   require(t.dim() == 2, fn, arg, "must be 2-D [rows, cols], not " + describe(t));
   require(t.scalar_type() == dtype_of<T>(), fn, arg,
           "must be " + std::string(c10::toString(dtype_of<T>())) + ", not " + describe(t));
@@ -70,6 +86,14 @@ template <class T>
 [[nodiscard]] std::span<const T> as_span(const torch::Tensor& t, torch::Tensor& keep, const char* fn, const char* arg) {
   require(t.defined(), fn, arg, "is an undefined tensor");
   require_cpu(t, fn, arg);
+  return as_device_span<T>(t, keep, fn, arg);
+}
+
+/// As `as_span`, on whatever device `t` is (see `as_device_matrix`).
+template <class T>
+[[nodiscard]] std::span<const T> as_device_span(const torch::Tensor& t, torch::Tensor& keep, const char* fn,
+                                                const char* arg) {
+  require(t.defined(), fn, arg, "is an undefined tensor");
   require(t.scalar_type() == dtype_of<T>(), fn, arg,
           "must be " + std::string(c10::toString(dtype_of<T>())) + ", not " + describe(t));
   keep = t.contiguous();
