@@ -12,6 +12,7 @@
 #include <mmrag_rft/distributed/loss_normalizers.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>
 #include <mmrag_rft/model/concepts.hpp>
+#include <mmrag_rft/pipeline/distributed_step.hpp>
 #include <mmrag_rft/pipeline/entropy_mask.hpp>
 #include <mmrag_rft/pipeline/outcome_estimator.hpp>
 #include <mmrag_rft/pipeline/reward_score.hpp>
@@ -70,6 +71,12 @@ struct rft_options {
   /// the others keep their KL and entropy terms and still count in the normaliser, as in TRL. 1 (default) keeps
   /// every token; must be in (0, 1].
   double top_entropy_quantile = 1.0;
+  /// `rft_step(comm, ...)` only: how the caller combines the ranks' model gradients between `policy.backward` and
+  /// the optimizer update. `mean` (the default): averaged over the ranks, as PyTorch DDP's all-reduce does; each
+  /// rank's loss is then scaled by the number of ranks (verl's `dp_size` convention), so the average is the
+  /// single-process gradient. `sum`: summed (an all-reduce with SUM); each rank's loss is its share of the global
+  /// loss. Unused by the single-process calls.
+  gradient_reduction gradients = gradient_reduction::mean;
 };
 
 /// What `rft_step` returns: the metrics, and the rollout with its rewards (for logging and examples).
@@ -81,17 +88,40 @@ struct rft_step_result {
 };
 
 namespace detail {
-template <class B, class P, class Reward, class Estimator, class Ref>
-[[nodiscard]] rft_step_result rft_step_on(const B& backend, P& policy, std::span<const sample> samples,
+// `C` is single_process_communicator for the single-process calls (the step as it runs on one process), any other
+// communicator for `rft_step(comm, ...)`: then the step's collectives run in it (see `rft_step_fn`).
+template <class C, class B, class P, class Reward, class Estimator, class Ref>
+[[nodiscard]] rft_step_result rft_step_on(const C& comm, const B& backend, P& policy, std::span<const sample> samples,
                                           const prompt_batch& prompts, Reward& reward, Estimator& estimator,
                                           const rft_options& options, Ref& ref) {
   static_assert(check_policy<P>());
   static_assert(check_reference_model<Ref>());
   static_assert(PipelineReward<Reward>,
                 "mmrag_rft: rft_step's reward must be callable as reward(const completion&, const sample&)");
-  const auto t0 = std::chrono::steady_clock::now();
-  require(prompts.size() == samples.size(), "rft_step", "prompts", "must hold one prompt per sample");
+  constexpr bool distributed = !std::is_same_v<C, single_process_communicator>;
   constexpr bool has_ref = !std::is_same_v<std::remove_cv_t<Ref>, no_reference>;
+  const auto t0 = std::chrono::steady_clock::now();
+  if constexpr (distributed) {
+    static_assert(has_distributed_estimator<std::remove_cv_t<Estimator>>,
+                  "mmrag_rft: rft_step(comm, ...) takes grpo_estimator, dr_grpo_estimator or rloo_estimator (their "
+                  "distributed forms see every rank's members of a group)");
+    std::int64_t bad = 0, at = -1;
+    if (prompts.size() != samples.size()) bad = 1;
+    for (std::size_t i = 0; i < samples.size() && !bad; ++i)
+      if (samples[i].id.empty()) bad = 2, at = static_cast<std::int64_t>(i);
+    agree_on_step(comm,
+                  step_fingerprint(estimator_fingerprint(estimator), options.loss, options.ppo_epochs,
+                                   options.mini_batches, static_cast<std::uint8_t>(options.dynamic_sampling.policy),
+                                   options.top_entropy_quantile, options.gradients, has_ref),
+                  bad, at);
+    // Both need the whole batch at once (a group's flatness, the batch's entropy quantile): refused on every rank
+    // alike, since the options agree.
+    require(comm.size() == 1 || options.dynamic_sampling.policy == degenerate_group_policy::keep, "rft_step",
+            "options.dynamic_sampling.policy", "must be keep on several ranks");
+    require(comm.size() == 1 || options.top_entropy_quantile == 1, "rft_step", "options.top_entropy_quantile",
+            "must be 1 on several ranks");
+  }
+  require(prompts.size() == samples.size(), "rft_step", "prompts", "must hold one prompt per sample");
   require(options.loss.kl == kl_estimator::none || has_ref, "rft_step", "options.loss.kl",
           "is set but no reference model was given");
   // The entropy bonus follows the current policy's entropy, which only an EntropyPolicy can differentiate; without
@@ -105,9 +135,10 @@ template <class B, class P, class Reward, class Estimator, class Ref>
   require(options.top_entropy_quantile > 0 && options.top_entropy_quantile <= 1, "rft_step",
           "options.top_entropy_quantile", "must be in (0, 1] (1 keeps every token)");
   rft_step_result res;
-  if (samples.empty()) return res;
+  if (!distributed && samples.empty()) return res;
 
-  rollout_batch first = policy.generate(prompts, options.rollout);
+  // A rank without samples still takes part in every collective and update of the step.
+  rollout_batch first = samples.empty() ? rollout_batch{} : policy.generate(prompts, options.rollout);
   const auto check_rollout = [&](const rollout_batch& b, std::size_t groups) {
     b.validate("rft_step");
     require(b.num_prompts == groups, "rft_step", "policy.generate", "returned a wrong number of groups");
@@ -118,7 +149,7 @@ template <class B, class P, class Reward, class Estimator, class Ref>
                 std::to_string(options.rollout.temperature) +
                 " (it must state the T its log_probs belong to: the sampling temperature, 1 when greedy)");
   };
-  check_rollout(first, prompts.size());
+  if (!samples.empty()) check_rollout(first, prompts.size());
   const auto score_all = [&](const rollout_batch& b, const auto& sample_of_group) {
     std::vector<reward_breakdown> out;
     out.reserve(b.rows());
@@ -137,7 +168,7 @@ template <class B, class P, class Reward, class Estimator, class Ref>
   const prompt_batch* train_prompts = &prompts;
   prompt_batch kept_prompts;
   std::vector<std::size_t> kept_samples;
-  if (options.dynamic_sampling.policy == degenerate_group_policy::keep) {
+  if (options.dynamic_sampling.policy == degenerate_group_policy::keep || samples.empty()) {
     res.rollout = std::move(first);
     res.rewards = std::move(first_rewards);
   } else {
@@ -196,8 +227,19 @@ template <class B, class P, class Reward, class Estimator, class Ref>
   const std::size_t rows = r.rows(), cols = r.cols;
   const std::vector<float> rewards = totals_of(res.rewards);
   res.advantages.assign(rows, 0.0f);
-  const advantage_summary adv =
-      estimator(backend, std::span<const float>(rewards), r.layout(), std::span<float>(res.advantages));
+  advantage_summary adv;
+  if constexpr (distributed) {
+    // One key per completion: its sample's id, so that a prompt's completions on several ranks form one group.
+    std::vector<std::uint64_t> keys(rows);
+    for (std::size_t g = 0; g < r.num_prompts; ++g) {
+      const std::uint64_t key = sample_group_key(samples[kept_samples.empty() ? g : kept_samples[g]].id);
+      for (std::size_t j = 0; j < r.group_size; ++j) keys[g * r.group_size + j] = key;
+    }
+    adv = distributed_estimate(comm, backend, estimator, std::span<const float>(rewards),
+                               std::span<const std::uint64_t>(keys), std::span<float>(res.advantages));
+  } else {
+    adv = estimator(backend, std::span<const float>(rewards), r.layout(), std::span<float>(res.advantages));
+  }
 
   // TRL's top_entropy_quantile: the advantage of a token below the batch's entropy threshold is 0 (no policy
   // gradient there), while its KL and entropy terms stay and the normaliser still counts it, as TRL multiplies
@@ -220,16 +262,35 @@ template <class B, class P, class Reward, class Estimator, class Ref>
 
   // One update on groups [g0, g1) of the rollout (the whole rollout when it is the only mini-batch).
   const bool several = options.ppo_epochs > 1 || options.mini_batches > 1;
-  require(!several || options.mini_batches <= r.num_prompts || r.num_prompts == 0, "rft_step", "options.mini_batches",
+  // Across ranks a rank may hold fewer groups than there are mini-batches: its extra mini-batches are empty (it
+  // still calls backward and step, so that the caller's gradient all-reduce meets the other ranks').
+  require(distributed || !several || options.mini_batches <= r.num_prompts || r.num_prompts == 0, "rft_step",
+          "options.mini_batches",
           "must not exceed the number of groups trained on (" + std::to_string(r.num_prompts) + ")");
   policy_loss_options loss_options = options.loss;
-  if (several) {
+  if constexpr (distributed) {
+    // The global normalisers of the step, over every rank (one all-gather of three int64 per rank).
+    const mask_view whole = r.response_mask();
+    loss_options = micro_batch_loss_options(
+        options.loss, step_loss_normalizers(comm, std::span<const mask_view>(&whole, 1)), options.gradients);
+  } else if (several) {
     const mask_view whole = r.response_mask();
     loss_options = micro_batch_loss_options(
         options.loss, step_loss_normalizers(single_process_communicator{}, std::span<const mask_view>(&whole, 1)));
   }
   const auto update = [&](const rollout_batch& mb, const prompt_batch& mp, std::size_t row0) {
     const std::size_t n = mb.rows(), c = mb.cols;
+    if (n == 0) {
+      // An empty share (a rank without groups here): no loss, a zero gradient, the same backward / step calls.
+      const matrix_view<const float> none(nullptr, 0, c);
+      if constexpr (EntropyPolicy<P>) {
+        if (train_entropy) policy.backward(none, none);
+      }
+      if (!train_entropy) policy.backward(none);
+      policy.step();
+      ++res.metrics.updates;
+      return std::pair{policy_loss_result{}, false};
+    }
     std::vector<float> logp(n * c, 0.0f), ref_lp, grad(n * c, 0.0f), ent, grad_ent;
     policy_loss_inputs<float> in;
     if constexpr (EntropyPolicy<P>) {
@@ -274,8 +335,8 @@ template <class B, class P, class Reward, class Estimator, class Ref>
 
   policy_loss_result loss;
   bool has_entropy = false;
-  if (rows == 0) {
-    // Every group was dropped: nothing to train on this step.
+  if (distributed ? adv.groups == 0 : rows == 0) {
+    // Every group was dropped (on every rank): nothing to train on this step.
   } else if (!several) {
     std::tie(loss, has_entropy) = update(r, tp, 0);
   } else {
@@ -312,8 +373,11 @@ template <class B, class P, class Reward, class Estimator, class Ref>
   }
 
   step_metrics counts = res.metrics;
-  res.metrics = summarise_step(r, res.rewards, adv, loss,
-                               has_entropy ? std::optional<double>(loss.stats.entropy_mean) : std::nullopt);
+  if constexpr (distributed)
+    res.metrics = summarise_step_across(comm, r, res.rewards, adv, loss, has_entropy, options.gradients);
+  else
+    res.metrics = summarise_step(r, res.rewards, adv, loss,
+                                 has_entropy ? std::optional<double>(loss.stats.entropy_mean) : std::nullopt);
   res.metrics.updates = counts.updates, res.metrics.refill_rounds = counts.refill_rounds;
   res.metrics.refilled_groups = counts.refilled_groups, res.metrics.dropped_groups = counts.dropped_groups;
   res.metrics.entropy_masked_tokens = counts.entropy_masked_tokens;
@@ -346,6 +410,27 @@ template <class B, class P, class Reward, class Estimator, class Ref>
 /// Throws `mmrag_rft::error` when the sizes disagree or the policy returns a malformed rollout; non-finite rewards
 /// follow the estimator (the default: `options.advantages.nonfinite`). An empty `samples` does nothing and returns
 /// zero metrics.
+///
+/// Data-parallel: `rft_step(comm, [backend,] policy, samples, prompts, reward, [estimator,] options[, ref])` runs
+/// the step on this rank's shard of the global batch (the ranks' shards concatenated in rank order), `comm` any
+/// `Communicator`. Every rank calls it with the same options (the rollout options may differ: seed, group size);
+/// the collectives, in order:
+/// 1. one all-gather of the options' fingerprint and of each rank's argument errors, so that ranks that disagree
+///    or hold a bad argument all raise the same `mmrag_rft::error`;
+/// 2. the estimator's distributed form (`distributed_grpo_advantages` / `distributed_rloo_advantages`): the groups
+///    are keyed by `sample::id` (`sample_group_key`) across the ranks, a group may be split over several ranks,
+///    and each rank's advantages are bitwise those of one process on the global batch;
+/// 3. `step_loss_normalizers`: every update's loss takes the global normaliser (`micro_batch_loss_options`), so the
+///    ranks' gradients reduced as `options.gradients` says (`mean`, DDP's average, by default; or `sum`) are the
+///    single-process gradient of the global batch;
+/// 4. `policy.backward` / `policy.step` are the caller's: the policy reduces its model gradients over the ranks
+///    between them (DDP does so in backward), as `options.gradients` says;
+/// 5. the metrics over every rank (`step_metrics` of the global batch; the reward statistics bitwise those of one
+///    process, token means up to rounding); `updates` and `seconds` are this rank's.
+/// A rank without samples still takes part in every collective and update (an empty backward, then step). The
+/// estimator must be `grpo_estimator` (the default), `dr_grpo_estimator` or `rloo_estimator`; on more than one
+/// rank `dynamic_sampling` must be `keep` and `top_entropy_quantile` 1. An error raised by the policy or the
+/// reward on one rank alone leaves the others in their next collective (the transport's timeout ends the job).
 struct rft_step_fn {
   template <class P, class Reward, class Ref = no_reference>
   requires(!exec::ExecutionBackend<P>)
@@ -375,15 +460,51 @@ struct rft_step_fn {
     return run(backend.derived(), policy, samples, prompts, reward, estimator, options, ref);
   }
 
+  template <Communicator C, class P, class Reward, class Ref = no_reference>
+  requires(!exec::ExecutionBackend<P>)
+  [[nodiscard]] rft_step_result operator()(const C& comm, P& policy, std::span<const sample> samples,
+                                           const prompt_batch& prompts, Reward&& reward, const rft_options& options,
+                                           Ref&& ref = Ref{}) const {
+    grpo_estimator grpo{options.advantages};
+    return run_on(comm, exec::seq, policy, samples, prompts, reward, grpo, options, ref);
+  }
+  template <Communicator C, class P, class Reward, class Estimator, class Ref = no_reference>
+  requires(!exec::ExecutionBackend<P>)
+  [[nodiscard]] rft_step_result operator()(const C& comm, P& policy, std::span<const sample> samples,
+                                           const prompt_batch& prompts, Reward&& reward, Estimator&& estimator,
+                                           const rft_options& options, Ref&& ref = Ref{}) const {
+    return run_on(comm, exec::seq, policy, samples, prompts, reward, estimator, options, ref);
+  }
+  template <Communicator C, exec::ExecutionBackend B, class P, class Reward, class Ref = no_reference>
+  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy,
+                                           std::span<const sample> samples, const prompt_batch& prompts,
+                                           Reward&& reward, const rft_options& options, Ref&& ref = Ref{}) const {
+    grpo_estimator grpo{options.advantages};
+    return run_on(comm, backend.derived(), policy, samples, prompts, reward, grpo, options, ref);
+  }
+  template <Communicator C, exec::ExecutionBackend B, class P, class Reward, class Estimator, class Ref = no_reference>
+  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy,
+                                           std::span<const sample> samples, const prompt_batch& prompts,
+                                           Reward&& reward, Estimator&& estimator, const rft_options& options,
+                                           Ref&& ref = Ref{}) const {
+    return run_on(comm, backend.derived(), policy, samples, prompts, reward, estimator, options, ref);
+  }
+
 private:
   // Every overload ends here, so the estimator check (and its message) is stated once; a failed check stops before
   // the step's body would add errors of its own.
   template <class B, class P, class Reward, class Estimator, class Ref>
   static rft_step_result run(const B& backend, P& policy, std::span<const sample> samples, const prompt_batch& prompts,
                              Reward& reward, Estimator& estimator, const rft_options& options, Ref& ref) {
+    return run_on(single_process_communicator{}, backend, policy, samples, prompts, reward, estimator, options, ref);
+  }
+  template <class C, class B, class P, class Reward, class Estimator, class Ref>
+  static rft_step_result run_on(const C& comm, const B& backend, P& policy, std::span<const sample> samples,
+                                const prompt_batch& prompts, Reward& reward, Estimator& estimator,
+                                const rft_options& options, Ref& ref) {
     static_assert(check_outcome_estimator<Estimator, B>());
     if constexpr (OutcomeEstimator<Estimator, B>)
-      return detail::rft_step_on(backend, policy, samples, prompts, reward, estimator, options, ref);
+      return detail::rft_step_on(comm, backend, policy, samples, prompts, reward, estimator, options, ref);
     else return {};
   }
 };
