@@ -76,9 +76,9 @@ torch::Tensor cuda_policy_loss(const policy_loss_tensors& t, const policy_loss_o
     if (options.nonfinite == nonfinite_policy::error && result.stats.nonfinite_tokens > 0) {
       // Off the hot path (the call fails): host copies of the inputs to find the first bad token.
       const auto host = [](const torch::Tensor& x) { return x.defined() ? x.cpu() : x; };
-      const policy_loss_tensors h{host(t.log_probs),  host(t.old_log_probs), host(t.advantages),
-                                  host(t.sequence_advantages), host(t.mask), host(t.ref_log_probs),
-                                  host(t.entropy)};
+      const policy_loss_tensors h{
+          host(t.log_probs), host(t.old_log_probs), host(t.advantages), host(t.sequence_advantages),
+          host(t.mask),      host(t.ref_log_probs), host(t.entropy)};
       const loss_views<T> hv(h);
       throw_nonfinite(hv.in, o);
     }
@@ -101,8 +101,9 @@ void cuda_token_logprobs(const torch::Tensor& rows, const torch::Tensor& ids, to
     torch::Tensor keep;
     const auto view = as_device_matrix<L>(rows, keep, adapter_logprobs_name, "logits");
     cuda_kernels::token_logprobs_and_entropy<L>(
-        stream, view, tokens, {as_output_span<float>(log_probs), as_output_span<float>(entropy), as_output_span<float>(lse)},
-        {temperature}, reinterpret_cast<unsigned long long*>(bad_row.data_ptr<std::int64_t>()));
+        stream, view, tokens,
+        {as_output_span<float>(log_probs), as_output_span<float>(entropy), as_output_span<float>(lse)}, {temperature},
+        reinterpret_cast<unsigned long long*>(bad_row.data_ptr<std::int64_t>()));
   });
   if (rows.size(0) == 0) return;
   const std::int64_t row = bad_row.item<std::int64_t>();

@@ -28,9 +28,9 @@ template void token_logprobs_and_entropy<float>(void*, matrix_view<const float>,
 template void token_logprobs_and_entropy<bfloat16>(void*, matrix_view<const bfloat16>, std::span<const std::int64_t>,
                                                    const token_logprobs_outputs&, const token_logprobs_options&,
                                                    unsigned long long*);
-template void token_logprobs_and_entropy_backward<float>(void*, matrix_view<const float>,
-                                                         std::span<const std::int64_t>, const token_logprobs_grads&,
-                                                         matrix_view<float>, const token_logprobs_options&);
+template void token_logprobs_and_entropy_backward<float>(void*, matrix_view<const float>, std::span<const std::int64_t>,
+                                                         const token_logprobs_grads&, matrix_view<float>,
+                                                         const token_logprobs_options&);
 template void token_logprobs_and_entropy_backward<bfloat16>(void*, matrix_view<const bfloat16>,
                                                             std::span<const std::int64_t>, const token_logprobs_grads&,
                                                             matrix_view<bfloat16>, const token_logprobs_options&);

@@ -228,8 +228,8 @@ TEST_CASE("rft_step(comm): a group split 1 / G-1 over two ranks gets the advanta
   REQUIRE(rewards.size() == G + G - 1);
   std::vector<float> expected(rewards.size());
   const auto groups = keyed_groups::from_keys(std::span<const std::uint64_t>(keys));
-  const advantage_summary s = grpo_advantages(std::span<const float>(rewards), groups, std::span<float>(expected),
-                                              o.advantages);
+  const advantage_summary s =
+      grpo_advantages(std::span<const float>(rewards), groups, std::span<float>(expected), o.advantages);
   CHECK(s.groups == 2);
   CHECK(same_bits(adv, expected));
   CHECK(runs[0].result.metrics.degenerate_groups == runs[1].result.metrics.degenerate_groups);
@@ -312,4 +312,4 @@ TEST_CASE("rft_step(comm): disagreeing options and bad arguments raise the same 
              "dynamic_sampling");
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("distributed")

@@ -35,8 +35,7 @@ struct dense {
     if (!iw.empty()) in.token_weights = {iw.data(), rows, cols};
     grad.assign(rows * cols, -777.0);
     grad_ent.assign(rows * cols, -777.0);
-    return policy_loss(e, in, policy_loss_grads<double>{{grad.data(), rows, cols}, {grad_ent.data(), rows, cols}},
-                       o);
+    return policy_loss(e, in, policy_loss_grads<double>{{grad.data(), rows, cols}, {grad_ent.data(), rows, cols}}, o);
   }
   test::reference_batch reference() const {
     test::reference_batch r;
@@ -48,8 +47,9 @@ struct dense {
 
 dense random_dense(seed_t seed, std::size_t rows, std::size_t cols, bool seq_adv, bool weights) {
   const auto b = test::make_batch<double>(seed, rows, cols, 0.5, 0, 0.0);
-  dense d{rows, cols, b.log_probs, b.old_log_probs, seq_adv ? b.seq_advantages : b.token_advantages,
-          b.ref_log_probs, b.entropy, {}, b.mask};
+  dense d{
+      rows,      cols, b.log_probs, b.old_log_probs, seq_adv ? b.seq_advantages : b.token_advantages, b.ref_log_probs,
+      b.entropy, {},   b.mask};
   d.seq_adv = seq_adv;
   if (weights) {
     d.iw.resize(rows * cols);
@@ -246,11 +246,11 @@ TEST_CASE("policy_loss: batch-mode options are validated with their names; other
   d.iw.clear();
   d.lp[2] = std::nan("");
   CHECK_THROWS_WITH_AS(d.run(o), doctest::Contains("[0, 2]"), error);
-  CHECK_THROWS_WITH_AS(detail::refuse_batch_mode(policy_loss_mode::kl_cov, "exec::thrust"),
-                       doctest::Contains("kl_cov"), error);
-  CHECK_THROWS_WITH_AS(detail::refuse_batch_mode(policy_loss_mode::gmpo, "exec::cuda"),
-                       doctest::Contains("exec::cuda"), error);
+  CHECK_THROWS_WITH_AS(detail::refuse_batch_mode(policy_loss_mode::kl_cov, "exec::thrust"), doctest::Contains("kl_cov"),
+                       error);
+  CHECK_THROWS_WITH_AS(detail::refuse_batch_mode(policy_loss_mode::gmpo, "exec::cuda"), doctest::Contains("exec::cuda"),
+                       error);
   CHECK_NOTHROW(detail::refuse_batch_mode(policy_loss_mode::gspo, "exec::cuda"));
 }
 
-} // TEST_SUITE
+} // TEST_SUITE("losses")

@@ -148,8 +148,11 @@ TEST_CASE("libtorch::policy_loss on CUDA tensors: the CPU path's loss with stati
       CAPTURE(token_adv);
       const auto run = [&](const torch::Device& d) {
         auto lp = b.lp.to(d).requires_grad_(true), ent = b.ent.to(d).requires_grad_(true);
-        lt::policy_loss_tensors t{.log_probs = lp, .old_log_probs = b.old.to(d), .mask = b.mask.to(d),
-                                  .ref_log_probs = b.ref.to(d), .entropy = ent};
+        lt::policy_loss_tensors t{.log_probs = lp,
+                                  .old_log_probs = b.old.to(d),
+                                  .mask = b.mask.to(d),
+                                  .ref_log_probs = b.ref.to(d),
+                                  .entropy = ent};
         if (token_adv) t.advantages = b.adv.to(d);
         else t.sequence_advantages = b.seq_adv.to(d);
         if (d.is_cuda()) poison_allocator();

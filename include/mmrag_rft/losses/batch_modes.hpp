@@ -52,11 +52,15 @@ template <class T>
   const bool has_kl = opt.kl != kl_estimator::none;
   auto valid = [&](std::size_t i, std::size_t t) { return in.mask(i, t) != 0; };
   auto lp = [&](std::size_t i, std::size_t t) { return static_cast<double>(in.log_probs(i, t)); };
-  auto old = [&](std::size_t i, std::size_t t) { return has_old ? static_cast<double>(in.old_log_probs(i, t)) : lp(i, t); };
+  auto old = [&](std::size_t i, std::size_t t) {
+    return has_old ? static_cast<double>(in.old_log_probs(i, t)) : lp(i, t);
+  };
   auto adv = [&](std::size_t i, std::size_t t) {
     return static_cast<double>(tok_adv ? in.advantages(i, t) : in.sequence_advantages[i]);
   };
-  auto weight = [&](std::size_t i, std::size_t t) { return has_iw ? static_cast<double>(in.token_weights(i, t)) : 1.0; };
+  auto weight = [&](std::size_t i, std::size_t t) {
+    return has_iw ? static_cast<double>(in.token_weights(i, t)) : 1.0;
+  };
 
   // Counts, and the non-finite check before anything is written.
   loss_sums s;
@@ -118,8 +122,8 @@ template <class T>
       for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t t = 0; t < cols; ++t)
           if (valid(i, t)) cand.push_back(i * cols + t);
-      const auto k = std::min(cand.size(),
-                              static_cast<std::size_t>(std::max(std::floor(opt.kl_cov_ratio * n_tok), 1.0)));
+      const auto k =
+          std::min(cand.size(), static_cast<std::size_t>(std::max(std::floor(opt.kl_cov_ratio * n_tok), 1.0)));
       // Largest covariance first, ties by the lower row-major index; a NaN covariance sorts last.
       auto key = [&](std::size_t f) {
         const double c = cov(f / cols, f % cols);
@@ -129,8 +133,9 @@ template <class T>
       for (std::size_t j = 0; j < cand.size(); ++j) keys[j] = key(cand[j]);
       std::vector<std::size_t> order(cand.size());
       std::iota(order.begin(), order.end(), std::size_t{0});
-      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                        [&](std::size_t x, std::size_t y) { return keys[x] > keys[y] || (keys[x] == keys[y] && x < y); });
+      std::partial_sort(
+          order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+          [&](std::size_t x, std::size_t y) { return keys[x] > keys[y] || (keys[x] == keys[y] && x < y); });
       std::vector<std::size_t> top(k);
       for (std::size_t j = 0; j < k; ++j) top[j] = cand[order[j]];
       cand.swap(top);
@@ -199,7 +204,7 @@ template <class T>
         grad = w * iw * (-a * ratio + (pen ? opt.kl_cov_coef * sgn : 0.0));
         s.clipped += pen;
       }
-      s.low += ratio < lo && a < 0, s.high += ratio > hi && a > 0;
+      s.low += ratio < lo && a<0, s.high += ratio> hi && a > 0;
       s.region += (ratio < lo && a < 0) || (ratio > hi && a > 0);
       if (has_kl) {
         const value_grad<double> k = kl_term(lp(i, t), static_cast<double>(in.ref_log_probs(i, t)), opt.kl,

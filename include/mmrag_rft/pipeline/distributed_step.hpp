@@ -130,7 +130,8 @@ template <Communicator C>
   }
   const std::size_t k = rule_names.size(), stride = 1 + k;
   for (const reward_breakdown& b : rewards)
-    require(b.scores.size() == k, "rft_step", "reward", "must report the same rules for every completion on every rank");
+    require(b.scores.size() == k, "rft_step", "reward",
+            "must report the same rules for every completion on every rank");
   std::vector<double> packed;
   packed.reserve(rows * stride);
   for (const reward_breakdown& b : rewards) {
@@ -178,9 +179,9 @@ template <Communicator C>
   else m.entropy = sums[8] > 0 ? sums[7] / sums[8] : 0.0;
   m.response_length = sums[9] / static_cast<double>(global_rows);
   m.truncated_fraction = sums[10] / static_cast<double>(global_rows);
-  m.degenerate_groups =
-      advantages.groups ? static_cast<double>(advantages.degenerate_groups) / static_cast<double>(advantages.groups)
-                        : 0.0;
+  m.degenerate_groups = advantages.groups
+                            ? static_cast<double>(advantages.degenerate_groups) / static_cast<double>(advantages.groups)
+                            : 0.0;
   return m;
 }
 

@@ -476,17 +476,16 @@ struct rft_step_fn {
     return run_on(comm, exec::seq, policy, samples, prompts, reward, estimator, options, ref);
   }
   template <Communicator C, exec::ExecutionBackend B, class P, class Reward, class Ref = no_reference>
-  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy,
-                                           std::span<const sample> samples, const prompt_batch& prompts,
-                                           Reward&& reward, const rft_options& options, Ref&& ref = Ref{}) const {
+  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy, std::span<const sample> samples,
+                                           const prompt_batch& prompts, Reward&& reward, const rft_options& options,
+                                           Ref&& ref = Ref{}) const {
     grpo_estimator grpo{options.advantages};
     return run_on(comm, backend.derived(), policy, samples, prompts, reward, grpo, options, ref);
   }
   template <Communicator C, exec::ExecutionBackend B, class P, class Reward, class Estimator, class Ref = no_reference>
-  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy,
-                                           std::span<const sample> samples, const prompt_batch& prompts,
-                                           Reward&& reward, Estimator&& estimator, const rft_options& options,
-                                           Ref&& ref = Ref{}) const {
+  [[nodiscard]] rft_step_result operator()(const C& comm, const B& backend, P& policy, std::span<const sample> samples,
+                                           const prompt_batch& prompts, Reward&& reward, Estimator&& estimator,
+                                           const rft_options& options, Ref&& ref = Ref{}) const {
     return run_on(comm, backend.derived(), policy, samples, prompts, reward, estimator, options, ref);
   }
 

@@ -232,11 +232,11 @@ requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
   policy_loss_output out;
   detail::require(tensors.log_probs.defined(), detail::adapter_loss_name, "log_probs", "is an undefined tensor");
   const auto& t = tensors;
-  const backend_choice where = choose_backend(detail::adapter_loss_name,
-                       {device_of("log_probs", t.log_probs), device_of("old_log_probs", t.old_log_probs),
-                        device_of("advantages", t.advantages), device_of("sequence_advantages", t.sequence_advantages),
-                        device_of("mask", t.mask), device_of("ref_log_probs", t.ref_log_probs),
-                        device_of("entropy", t.entropy)});
+  const backend_choice where = choose_backend(
+      detail::adapter_loss_name,
+      {device_of("log_probs", t.log_probs), device_of("old_log_probs", t.old_log_probs),
+       device_of("advantages", t.advantages), device_of("sequence_advantages", t.sequence_advantages),
+       device_of("mask", t.mask), device_of("ref_log_probs", t.ref_log_probs), device_of("entropy", t.entropy)});
   if (where.kind == backend_kind::cuda && !detail::torch_cuda_built)
     detail::throw_cuda_not_built(detail::adapter_loss_name, "log_probs", where.device);
   const torch::Tensor entropy =

@@ -145,8 +145,8 @@ struct token_logprobs_function : torch::autograd::Function<token_logprobs_functi
         using L = decltype(tag);
         torch::Tensor keep;
         const auto view = as_matrix<L>(x, keep, adapter_logprobs_name, "logits");
-        mmrag_rft::token_logprobs_and_entropy_backward(exec::par.with_threads(threads), view, ids, in,
-                                                       as_output<L>(gx), {temperature});
+        mmrag_rft::token_logprobs_and_entropy_backward(exec::par.with_threads(threads), view, ids, in, as_output<L>(gx),
+                                                       {temperature});
       });
     }
     // float16 logits were computed in float32: their gradient goes back in float16, the dtype of the logits.
