@@ -6,6 +6,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/detail/splitmix64.hpp>
 #include <mmrag_rft/losses/plan.hpp>
 
 #include <algorithm>
@@ -19,14 +20,6 @@
 #include <vector>
 
 namespace mmrag_rft::detail {
-
-/// splitmix64: a small, fully specified generator, so that a seed picks the same tokens on every platform.
-[[nodiscard]] constexpr std::uint64_t splitmix64(std::uint64_t& state) noexcept {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 /// The first k of a partial Fisher-Yates shuffle of `items` (k <= size): item j swaps with j + (u mod (n - j)).
 /// The modulo's bias (below 2^-40 for batches under 2^24 tokens) does not matter for a token choice.
