@@ -8,6 +8,7 @@
 #include <mmrag_rft/core/sample.hpp>
 #include <mmrag_rft/distributed/advantages.hpp>
 #include <mmrag_rft/distributed/communicator.hpp>
+#include <mmrag_rft/distributed/loss_normalizers.hpp>
 #include <mmrag_rft/distributed/option_agreement.hpp>
 #include <mmrag_rft/losses/policy_loss.hpp>
 #include <mmrag_rft/model/rollout.hpp>
