@@ -168,6 +168,38 @@ TEST_CASE("grpo_advantages: rewards near DBL_MAX overflow no sum: finite advanta
   }
 }
 
+TEST_CASE("grpo_advantages: a batch std over rewards near DBL_MAX (reward_scale::batch) is taken at a scale") {
+  // The batch's centred squares overflow although no group's do ({1e308, 1e308} and {-1e308, -1e308} are each
+  // all-equal), and {-1.7e308, 1.7e308} has a std beyond DBL_MAX: the advantages are those of the rewards divided by
+  // 1e300 (up to rounding), never 0 for want of a finite std, never NaN.
+  const double big = 1.7e308;
+  grpo_options o = grpo_options::trl();
+  o.scale = reward_scale::batch;
+  for (const auto& r : {std::vector<double>{1e308, 1e308, -1e308, -1e308, 3.0, 5.0},
+                        std::vector<double>{-big, big, big, -big}, std::vector<double>{1e308, -1e308, 0.5, 0.25}}) {
+    const std::size_t n = r.size();
+    std::vector<double> small(n), want(n), a(n, 9.0), b(n, 9.0), c(n, 9.0);
+    for (std::size_t j = 0; j < n; ++j) small[j] = r[j] / 1e300;
+    grpo_options o0 = o;
+    o0.epsilon = 0; // the scaled epsilon is negligible beside these stds
+    (void)grpo_advantages(small, group_layout::uniform(n / 2, 2), want, o0);
+    (void)grpo_advantages(exec::seq, r, group_layout::uniform(n / 2, 2), a, o);
+    (void)grpo_advantages(exec::par.with_threads(2), r, group_layout::uniform(n / 2, 2), b, o);
+    std::vector<std::int64_t> off;
+    for (std::size_t j = 0; j <= n; j += 2) off.push_back(static_cast<std::int64_t>(j));
+    (void)grpo_advantages(r, group_layout::from_offsets(off), c, o);
+    bool moved = false;
+    for (std::size_t j = 0; j < n; ++j) {
+      CHECK(std::isfinite(a[j]));
+      CHECK(a[j] == doctest::Approx(want[j]).epsilon(1e-12));
+      CHECK(b[j] == a[j]);
+      CHECK(c[j] == a[j]);
+      moved |= a[j] != 0.0;
+    }
+    CHECK(moved);
+  }
+}
+
 TEST_CASE("grpo_advantages: a group of one follows the singleton policy of each framework") {
   std::vector<double> r{2.0, 1.0, 0.0}, a(3);
   std::vector<std::int64_t> off{0, 1, 3};

@@ -616,3 +616,16 @@ TEST_CASE("group_bounds: the CUDA kernels' item-to-group search finds every item
   CHECK(u.end(4) == 40);
 }
 } // TEST_SUITE("thrust")
+
+TEST_CASE("thrust grpo_advantages: a batch std over rewards near DBL_MAX agrees with exec::seq") {
+  grpo_options o = grpo_options::trl();
+  o.scale = reward_scale::batch;
+  const double big = 1.7e308;
+  for (const auto& r :
+       {std::vector<double>{1e308, 1e308, -1e308, -1e308, 3.0, 5.0}, std::vector<double>{-big, big, big, -big}}) {
+    compare_grpo(r, group_layout::uniform(r.size() / 2, 2), o);
+    std::vector<std::int64_t> off;
+    for (std::size_t j = 0; j <= r.size(); j += 2) off.push_back(static_cast<std::int64_t>(j));
+    compare_grpo(r, group_layout::from_offsets(off), o);
+  }
+}

@@ -58,6 +58,15 @@ inline void validate_grpo(std::size_t rewards, std::size_t out, std::size_t keep
   return n > 1 ? std::sqrt(m2 / (e == std_estimator::unbiased ? n - 1.0 : n)) : 0.0;
 }
 
+/// The batch std of `reward_scale::batch` as every group uses it: `sd` is the std of the rewards times `scale`, which
+/// is 1, or `grpo_overflow_scale` when the batch's centred squares overflow (finite rewards near DBL_MAX, whose std
+/// may itself exceed DBL_MAX: {-1.7e308, 1.7e308} has an unbiased std of 2.4e308); every group then takes its moments
+/// at that scale too, so that r - mean and the std are divided at one scale and no advantage becomes 0 or NaN.
+struct grpo_batch_spread {
+  double sd = 0.0;
+  double scale = 1.0;
+};
+
 struct finite_sum {
   double n = 0, sum = 0;
 };
@@ -68,8 +77,9 @@ struct finite_sum_plus {
 };
 template <class T>
 struct finite_sum_of {
+  double scale = 1.0; ///< the rewards' factor (a power of two): 1, or the overflow scale of `grpo_batch_spread`
   MMRAG_RFT_HOST_DEVICE finite_sum operator()(T x) const noexcept {
-    return finite(x) ? finite_sum{1.0, static_cast<double>(x)} : finite_sum{0.0, 0.0};
+    return finite(x) ? finite_sum{1.0, static_cast<double>(x) * scale} : finite_sum{0.0, 0.0};
   }
 };
 /// GRPO advantage of one completion from its group's statistics. [verl compute_grpo_outcome_advantage]
@@ -129,13 +139,20 @@ struct grpo_group_decision {
 /// may be null). Returns the group's status word (flags, masked-out count above them).
 template <bool AllFinite, class T>
 MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* out, std::uint8_t* keep,
-                                               const grpo_options& o, double batch_std) noexcept {
+                                               const grpo_options& o, grpo_batch_spread batch) noexcept {
   group_moments s = moments<AllFinite>(r, size);
-  // Finite rewards whose sum, deviations or squares overflow (|r| near DBL_MAX): the moments again, scaled.
-  const double scale = s.m2 <= DBL_MAX ? 1.0 : grpo_overflow_scale;
+  // Finite rewards whose sum, deviations or squares overflow (|r| near DBL_MAX), or a batch std taken at the overflow
+  // scale: the moments again, scaled.
+  const bool batch_scale = o.scale == reward_scale::batch;
+  const double scale = s.m2 <= DBL_MAX && !(batch_scale && batch.scale != 1.0) ? 1.0 : grpo_overflow_scale;
+  // With the batch std, m2 only tells whether the group is all-equal: a finite m2 at scale 1 tells it exactly, where
+  // the scaled one may underflow to 0 ({3, 5} at 2^-600).
+  const double m2_unscaled = s.m2;
   if (scale != 1.0) s = moments<AllFinite>(r, size, scale);
-  const grpo_group_decision d = grpo_decide(s.n, s.mean, s.m2, batch_std * scale, o.scale == reward_scale::batch,
-                                            o.std == std_estimator::unbiased, o.singleton, o.epsilon);
+  const double m2 = batch_scale && m2_unscaled <= DBL_MAX ? m2_unscaled : s.m2;
+  const double batch_sd = batch.scale == scale ? batch.sd : batch.sd * scale;
+  const grpo_group_decision d =
+      grpo_decide(s.n, s.mean, m2, batch_sd, batch_scale, o.std == std_estimator::unbiased, o.singleton, o.epsilon);
   std::uint32_t masked = 0;
   for (std::size_t j = 0; j < size; ++j) {
     const bool ok = AllFinite || finite(r[j]);
@@ -154,7 +171,7 @@ MMRAG_RFT_HOST_DEVICE std::uint32_t grpo_group(const T* r, std::size_t size, T* 
 template <std::size_t FixedG, class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE void
 grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0, std::size_t g1, std::size_t runtime_g,
-                    const grpo_options& o, double batch_std, advantage_summary& part) {
+                    const grpo_options& o, grpo_batch_spread batch, advantage_summary& part) {
   const std::size_t gs = FixedG ? FixedG : runtime_g;
   const double n = static_cast<double>(gs);
   const double denom = o.std == std_estimator::unbiased ? n - 1.0 : n;
@@ -181,13 +198,15 @@ grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0, st
       const group_moments s = moments<true>(x, gs);
       mean = s.mean, m2 = s.m2;
     }
-    if (!(m2 <= DBL_MAX)) { // rare: rewards near DBL_MAX overflowed the sums
-      degenerate += (grpo_group<true>(x, gs, y, nullptr, o, batch_std) & grpo_degenerate) != 0;
+    // Rare: rewards near DBL_MAX overflowed the sums, or a batch std so large (or taken at the overflow scale) that
+    // its inverse would be subnormal and lose bits: the general rule, which divides.
+    if (!(m2 <= DBL_MAX) || (!by_group && !(batch.scale == 1.0 && batch.sd < 0x1p1021))) {
+      degenerate += (grpo_group<true>(x, gs, y, nullptr, o, batch) & grpo_degenerate) != 0;
       continue;
     }
     const bool zero = m2 == 0.0;
     degenerate += zero;
-    const double sd = by_group ? std::sqrt(m2 / denom) : batch_std;
+    const double sd = by_group ? std::sqrt(m2 / denom) : batch.sd;
     const double inv = o.norm_adv_by_std_in_grpo ? 1.0 / (sd + o.epsilon) : 1.0;
     for (std::size_t j = 0; j < gs; ++j) y[j] = zero ? T(0) : static_cast<T>((static_cast<double>(x[j]) - mean) * inv);
   }
@@ -199,14 +218,14 @@ grpo_uniform_groups(const T* __restrict r, T* __restrict out, std::size_t g0, st
 /// uniform rule (`grpo_uniform_rule`), so that each group's bits are the same on every backend.
 template <class T>
 MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE std::uint32_t
-grpo_uniform_group(const T* r, T* out, std::size_t gs, const grpo_options& o, double batch_std) noexcept {
+grpo_uniform_group(const T* r, T* out, std::size_t gs, const grpo_options& o, grpo_batch_spread batch) noexcept {
   advantage_summary p;
   switch (gs) {
-  case 2: grpo_uniform_groups<2>(r, out, 0, 1, gs, o, batch_std, p); break;
-  case 4: grpo_uniform_groups<4>(r, out, 0, 1, gs, o, batch_std, p); break;
-  case 8: grpo_uniform_groups<8>(r, out, 0, 1, gs, o, batch_std, p); break;
-  case 16: grpo_uniform_groups<16>(r, out, 0, 1, gs, o, batch_std, p); break;
-  default: grpo_uniform_groups<0>(r, out, 0, 1, gs, o, batch_std, p); break;
+  case 2: grpo_uniform_groups<2>(r, out, 0, 1, gs, o, batch, p); break;
+  case 4: grpo_uniform_groups<4>(r, out, 0, 1, gs, o, batch, p); break;
+  case 8: grpo_uniform_groups<8>(r, out, 0, 1, gs, o, batch, p); break;
+  case 16: grpo_uniform_groups<16>(r, out, 0, 1, gs, o, batch, p); break;
+  default: grpo_uniform_groups<0>(r, out, 0, 1, gs, o, batch, p); break;
   }
   return p.degenerate_groups ? grpo_degenerate : 0u;
 }

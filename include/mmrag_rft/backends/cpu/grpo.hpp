@@ -11,6 +11,7 @@
 #include <mmrag_rft/detail/parallel.hpp>
 
 #include <algorithm>
+#include <cfloat>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -21,19 +22,19 @@ namespace mmrag_rft::detail {
 /// All groups of one chunk, the group size resolved to a compile-time constant where it is a common one.
 template <class T>
 MMRAG_RFT_FORCEINLINE void grpo_uniform_chunk(const T* r, T* y, std::size_t g0, std::size_t g1, std::size_t gs,
-                                              const grpo_options& o, double batch_std, advantage_summary& p) {
+                                              const grpo_options& o, grpo_batch_spread batch, advantage_summary& p) {
   switch (gs) {
-  case 2: return grpo_uniform_groups<2>(r, y, g0, g1, gs, o, batch_std, p);
-  case 4: return grpo_uniform_groups<4>(r, y, g0, g1, gs, o, batch_std, p);
-  case 8: return grpo_uniform_groups<8>(r, y, g0, g1, gs, o, batch_std, p);
-  case 16: return grpo_uniform_groups<16>(r, y, g0, g1, gs, o, batch_std, p);
-  default: return grpo_uniform_groups<0>(r, y, g0, g1, gs, o, batch_std, p);
+  case 2: return grpo_uniform_groups<2>(r, y, g0, g1, gs, o, batch, p);
+  case 4: return grpo_uniform_groups<4>(r, y, g0, g1, gs, o, batch, p);
+  case 8: return grpo_uniform_groups<8>(r, y, g0, g1, gs, o, batch, p);
+  case 16: return grpo_uniform_groups<16>(r, y, g0, g1, gs, o, batch, p);
+  default: return grpo_uniform_groups<0>(r, y, g0, g1, gs, o, batch, p);
   }
 }
 
 template <class T, class E>
 advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
-                               const grpo_options& o, std::span<std::uint8_t> keep, double batch_std) {
+                               const grpo_options& o, std::span<std::uint8_t> keep, grpo_batch_spread batch) {
   const std::size_t gs = groups.uniform_size();
   const cpu_isa isa = chosen_cpu_isa();
   const chunking ch{groups.num_groups(), std::size_t{4096}};
@@ -45,7 +46,7 @@ advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const 
     advantage_summary& p = parts[c];
     // Memory-bound: the versions gain wider loads, and give the baseline's values exactly (no contraction).
     run_for_isa<isa_contraction::exact>(
-        isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { grpo_uniform_chunk(r, y, g0, g1, gs, o, batch_std, p); });
+        isa, [&]() MMRAG_RFT_DETAIL_ISA_BODY { grpo_uniform_chunk(r, y, g0, g1, gs, o, batch, p); });
     if (!keep.empty()) std::fill(keep.data() + g0 * gs, keep.data() + g1 * gs, std::uint8_t{1});
   });
   advantage_summary s;
@@ -56,7 +57,8 @@ advantage_summary grpo_uniform(const E& exec, std::span<const T> rewards, const 
 
 template <class T, class E>
 advantage_summary grpo_groups(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
-                              const grpo_options& o, std::span<std::uint8_t> keep, double batch_std, bool checked);
+                              const grpo_options& o, std::span<std::uint8_t> keep, grpo_batch_spread batch,
+                              bool checked);
 
 template <class T, class E>
 advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
@@ -64,13 +66,14 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
   constexpr const char* fn = "grpo_advantages";
   validate_grpo(rewards.size(), out.size(), keep.size(), groups, o);
   check_rewards(rewards, o.nonfinite, fn);
-  double batch_std = 0;
+  grpo_batch_spread batch;
   if (o.scale == reward_scale::batch) {
-    const group_moments b = moments(rewards.data(), rewards.size());
-    batch_std = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
+    group_moments b = moments(rewards.data(), rewards.size());
+    if (!(b.m2 <= DBL_MAX)) b = moments(rewards.data(), rewards.size(), batch.scale = grpo_overflow_scale);
+    batch.sd = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
   }
   const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
-  const advantage_summary s = grpo_groups(exec, rewards, groups, out, o, keep, batch_std, checked);
+  const advantage_summary s = grpo_groups(exec, rewards, groups, out, o, keep, batch, checked);
   // Dr. GRPO's r - mean is unbounded: a spread beyond the range of T has no representable advantage.
   if (!o.norm_adv_by_std_in_grpo)
     for (std::size_t j = 0; j < out.size(); ++j)
@@ -81,14 +84,15 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
 
 template <class T, class E>
 advantage_summary grpo_groups(const E& exec, std::span<const T> rewards, const group_layout& groups, std::span<T> out,
-                              const grpo_options& o, std::span<std::uint8_t> keep, double batch_std, bool checked) {
+                              const grpo_options& o, std::span<std::uint8_t> keep, grpo_batch_spread batch,
+                              bool checked) {
   constexpr const char* fn = "grpo_advantages";
-  if (grpo_uniform_rule(checked, groups)) return grpo_uniform(exec, rewards, groups, out, o, keep, batch_std);
+  if (grpo_uniform_rule(checked, groups)) return grpo_uniform(exec, rewards, groups, out, o, keep, batch);
   return for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
     const std::size_t b = groups.begin(g), e = groups.end(g);
     std::uint8_t* k = keep.empty() ? nullptr : keep.data() + b;
-    const std::uint32_t st = checked ? grpo_group<true>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std)
-                                     : grpo_group<false>(rewards.data() + b, e - b, out.data() + b, k, o, batch_std);
+    const std::uint32_t st = checked ? grpo_group<true>(rewards.data() + b, e - b, out.data() + b, k, o, batch)
+                                     : grpo_group<false>(rewards.data() + b, e - b, out.data() + b, k, o, batch);
     if (st & grpo_singleton_error)
       throw error(fn, "groups", "has a group with one finite reward (singleton = error)", g);
     const grpo_counts c = grpo_counts_of{}(st);

@@ -47,8 +47,9 @@ struct finite_range_sum_plus_d {
 };
 template <class T>
 struct finite_range_sum_of {
+  double scale = 1.0; ///< the rewards' factor (a power of two): 1, or the overflow scale of `grpo_batch_spread`
   __device__ finite_range_sum operator()(T x) const noexcept {
-    const double v = static_cast<double>(x);
+    const double v = static_cast<double>(x) * scale;
     return md::finite(x) ? finite_range_sum{1.0, v, v, v} : finite_range_sum{};
   }
 };
@@ -63,8 +64,9 @@ struct centred_square_in_group {
   const finite_range_sum* sums; // per group, or one batch sum when batch is true
   group_bounds b;
   bool batch;
+  double scale = 1.0; ///< as `finite_range_sum_of::scale`
   __device__ double operator()(std::size_t j) const noexcept {
-    const double d = static_cast<double>(r[j]) - mean_of(sums[batch ? 0 : b.group_of(j)]);
+    const double d = static_cast<double>(r[j]) * scale - mean_of(sums[batch ? 0 : b.group_of(j)]);
     return md::finite(r[j]) ? d * d : 0.0;
   }
 };
@@ -86,17 +88,22 @@ __global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_rang
   const std::size_t g = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (g >= num_groups) return;
   const bool batch_scale = o.scale == reward_scale::batch, unbiased = o.std == std_estimator::unbiased;
-  const double batch_std = batch_scale ? md::grpo_batch_std(batch_sum->n, *batch_m2, o.std) : 0.0;
-  if (!(m2[g] <= DBL_MAX)) {
+  // batch_sum[1] and batch_m2[1] are the batch's at the overflow scale, taken for when batch_m2[0] overflows.
+  md::grpo_batch_spread batch;
+  if (batch_scale) {
+    const bool over = !(batch_m2[0] <= DBL_MAX);
+    batch = {md::grpo_batch_std(batch_sum[0].n, batch_m2[over ? 1 : 0], o.std), over ? md::grpo_overflow_scale : 1.0};
+  }
+  if (!(m2[g] <= DBL_MAX) || batch.scale != 1.0) {
     const std::size_t begin = b.begin(g);
     stats[g] = {0.0, 0.0, 0.0, true, true};
     status[g] =
-        md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o, batch_std);
+        md::grpo_group<false>(r + begin, b.end(g) - begin, out + begin, keep ? keep + begin : nullptr, o, batch);
     return;
   }
   const auto n = static_cast<std::size_t>(sums[g].n);
   const md::grpo_group_decision d =
-      md::grpo_decide(n, mean_of(sums[g]), m2[g], batch_std, batch_scale, unbiased, o.singleton, o.epsilon);
+      md::grpo_decide(n, mean_of(sums[g]), m2[g], batch.sd, batch_scale, unbiased, o.singleton, o.epsilon);
   stats[g] = {d.mean, d.sd, d.epsilon, d.zero, false};
   status[g] = d.flags; // masked-out counts are added by the item kernel
 }
@@ -138,8 +145,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   workspace_carver w(l.workspace, l.workspace_bytes);
   auto* sums = w.take<finite_range_sum>(ng);
   auto* m2 = w.take<double>(ng);
-  auto* batch_sum = w.take<finite_range_sum>(1);
-  auto* batch_m2 = w.take<double>(1);
+  auto* batch_sum = w.take<finite_range_sum>(2); // at scale 1 and at the overflow scale
+  auto* batch_m2 = w.take<double>(2);
   auto* stats = w.take<group_stat>(ng);
   auto* status = w.take<std::uint32_t>(ng);
   auto* counts = w.take<md::grpo_counts>(1);
@@ -154,6 +161,10 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                                                           centred_square_in_group<T>{r, sums, b, false});
   const auto sq_batch = ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
                                                           centred_square_in_group<T>{r, batch_sum, b, true});
+  const auto finite_scaled = ::thrust::make_transform_iterator(r, finite_range_sum_of<T>{md::grpo_overflow_scale});
+  const auto sq_batch_scaled =
+      ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
+                                        centred_square_in_group<T>{r, batch_sum + 1, b, true, md::grpo_overflow_scale});
   const auto status_counts = ::thrust::make_transform_iterator(status, counts_of_d{});
 
   // CUB's temporary storage: the largest any of the reductions asks for, carved last.
@@ -185,6 +196,13 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                                          finite_range_sum{}, l.stream),
                fn);
     check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream), fn);
+    // The same at the overflow scale (rewards near DBL_MAX): two more passes rather than a host round trip.
+    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, finite_scaled, batch_sum + 1, n_i, finite_range_sum_plus_d{},
+                                         finite_range_sum{}, l.stream),
+               fn);
+    check_cuda(
+        cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch_scaled, batch_m2 + 1, n_i, double_plus_d{}, 0.0, l.stream),
+        fn);
   }
   check_cuda(cub::DeviceSegmentedReduce::Reduce(cub_temp, temp, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0,
                                                 l.stream),

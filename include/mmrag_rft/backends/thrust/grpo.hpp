@@ -13,6 +13,7 @@
 #include <thrust/logical.h>
 #include <thrust/transform_reduce.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -23,8 +24,9 @@ namespace mmrag_rft::detail {
 template <class T>
 struct centred_square_of {
   double mean;
+  double scale = 1.0; ///< the rewards' factor (a power of two): 1, or the overflow scale of `grpo_batch_spread`
   MMRAG_RFT_HOST_DEVICE double operator()(T x) const noexcept {
-    const double d = static_cast<double>(x) - mean;
+    const double d = static_cast<double>(x) * scale - mean;
     return finite(x) ? d * d : 0.0;
   }
 };
@@ -37,7 +39,7 @@ struct grpo_group_fn {
   std::uint8_t* keep;
   group_bounds groups;
   grpo_options o;
-  double batch_std;
+  grpo_batch_spread batch;
   bool uniform;
   bool checked;
   std::uint32_t* status;
@@ -46,12 +48,12 @@ struct grpo_group_fn {
     const std::size_t b = groups.begin(g), e = groups.end(g);
     std::uint8_t* k = keep ? keep + b : nullptr;
     if (uniform) {
-      status[g] = grpo_uniform_group(r + b, out + b, e - b, o, batch_std);
+      status[g] = grpo_uniform_group(r + b, out + b, e - b, o, batch);
       if (k)
         for (std::size_t j = 0; j < e - b; ++j) k[j] = 1;
     } else {
-      status[g] = checked ? grpo_group<true>(r + b, e - b, out + b, k, o, batch_std)
-                          : grpo_group<false>(r + b, e - b, out + b, k, o, batch_std);
+      status[g] = checked ? grpo_group<true>(r + b, e - b, out + b, k, o, batch)
+                          : grpo_group<false>(r + b, e - b, out + b, k, o, batch);
     }
   }
 };
@@ -67,15 +69,18 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
   const T* r = rewards.data();
 
   check_rewards_thrust(policy, r, n, o.nonfinite, fn);
-  double batch_std = 0;
+  grpo_batch_spread batch;
   if (o.scale == reward_scale::batch && n > 0) {
-    const finite_sum s =
-        ::thrust::transform_reduce(policy, r, r + n, finite_sum_of<T>{}, finite_sum{}, finite_sum_plus{});
-    if (s.n > 1) {
+    // At scale 1, and again at the overflow scale when the centred squares overflow (rewards near DBL_MAX).
+    for (const double scale : {1.0, grpo_overflow_scale}) {
+      const finite_sum s =
+          ::thrust::transform_reduce(policy, r, r + n, finite_sum_of<T>{scale}, finite_sum{}, finite_sum_plus{});
+      if (s.n < 2) break;
       const double mean = s.sum / s.n;
-      const double m2 =
-          ::thrust::transform_reduce(policy, r, r + n, centred_square_of<T>{mean}, 0.0, ::thrust::plus<double>{});
-      batch_std = grpo_batch_std(s.n, m2, o.std);
+      const double m2 = ::thrust::transform_reduce(policy, r, r + n, centred_square_of<T>{mean, scale}, 0.0,
+                                                   ::thrust::plus<double>{});
+      batch = {grpo_batch_std(s.n, m2, o.std), scale};
+      if (m2 <= DBL_MAX) break;
     }
   }
   const device_group_range range(groups);
@@ -89,7 +94,7 @@ advantage_summary grpo_thrust(const exec::thrust_t& exec, std::span<const T> rew
                            keep.empty() ? nullptr : keep.data(),
                            range.range,
                            o,
-                           batch_std,
+                           batch,
                            grpo_uniform_rule(checked, groups),
                            checked,
                            ::thrust::raw_pointer_cast(status.data())};
