@@ -197,8 +197,11 @@ template <class T>
         grad = w * iw * (-a * ratio + (pen ? opt.kl_cov_coef * sgn : 0.0));
         s.clipped += pen;
       }
-      s.low += ratio < lo && a<0, s.high += ratio> hi && a > 0;
-      s.region += (ratio < lo && a < 0) || (ratio > hi && a > 0);
+      const bool below = (ratio < lo) && (a < 0);
+      const bool above = (ratio > hi) && (a > 0);
+      s.low += below;
+      s.high += above;
+      s.region += below || above;
       if (has_kl) {
         const value_grad<double> k = kl_term(lp(i, t), static_cast<double>(in.ref_log_probs(i, t)), opt.kl,
                                              opt.kl_clamps, opt.kl_straight_through);
