@@ -21,7 +21,7 @@ TEST_CASE("cuda policy_loss: float and double, per-token and per-sequence advant
   const auto hd = loss_batch<double>(4, 41, 700);
   const device_loss_batch<float> df(hf);
   const device_loss_batch<double> dd(hd);
-  for (int mode = 0; mode < 7; ++mode) {
+  for (int mode = 0; mode < 9; ++mode) {
     policy_loss_options o;
     if (mode == 1) o.kl = kl_estimator::k3, o.kl_coef = 0.01, o.entropy_coeff = 0.01;
     if (mode == 2) o.mode = policy_loss_mode::gspo, o.gspo_grad = gspo_gradient::sequence;
@@ -29,6 +29,8 @@ TEST_CASE("cuda policy_loss: float and double, per-token and per-sequence advant
     if (mode == 4) o.aggregation = loss_aggregation::seq_mean_token_sum_norm, o.kl = kl_estimator::k1;
     if (mode == 5) o.aggregation = loss_aggregation::seq_mean_token_sum, o.kl = kl_estimator::k2;
     if (mode == 6) o.normalizer = 12345.0, o.kl = kl_estimator::abs;
+    if (mode == 7) o.mode = policy_loss_mode::dppo_tv, o.clip_ratio_low = 0.05, o.clip_ratio_c = 1.3;
+    if (mode == 8) o.mode = policy_loss_mode::dppo_kl, o.clip_ratio_high = 0.02, o.kl = kl_estimator::k3;
     for (const bool token_adv : {true, false}) {
       CAPTURE(mode);
       CAPTURE(token_adv);

@@ -71,7 +71,8 @@ void fuzz_policy_loss(choices& c) {
   mr::policy_loss_options o;
   static constexpr mr::policy_loss_mode modes[] = {mr::policy_loss_mode::ppo_clip, mr::policy_loss_mode::gspo,
                                                    mr::policy_loss_mode::cispo,    mr::policy_loss_mode::sapo,
-                                                   mr::policy_loss_mode::gpg,      mr::policy_loss_mode(9)};
+                                                   mr::policy_loss_mode::gpg,      mr::policy_loss_mode::dppo_tv,
+                                                   mr::policy_loss_mode::dppo_kl,  mr::policy_loss_mode(200)};
   static constexpr mr::loss_aggregation aggs[] = {
       mr::loss_aggregation::token_mean,          mr::loss_aggregation::seq_mean_token_sum,
       mr::loss_aggregation::seq_mean_token_mean, mr::loss_aggregation::seq_mean_token_sum_norm,

@@ -835,6 +835,237 @@ TEST_CASE("policy_loss: SAPO temperatures are validated, and extreme valid ones 
     }
 }
 
+namespace {
+/// One row of three tokens with r = e^0.5, e^0.8, e^-2.5 and p - p_old = +0.145, +0.451, -0.557 (Bernoulli KL
+/// 0.0486, 0.495, 1.169): the hand-worked batch of the DPPO tests, with advantage `a` for the whole row.
+struct dppo_row {
+  std::vector<double> lp{-1.0, -0.2, -3.0}, old{-1.5, -1.0, -0.5}, adv{0.0}, g = std::vector<double>(3, -777.0);
+  std::vector<std::uint8_t> m{1, 1, 1};
+  policy_loss_result run(policy_loss_mode mode, double a, double eps_low, double eps_high, double c) {
+    adv[0] = a;
+    policy_loss_options o;
+    o.mode = mode, o.clip_ratio_low = eps_low, o.clip_ratio_high = eps_high, o.clip_ratio_c = c;
+    policy_loss_inputs<double> in{.log_probs = {lp.data(), 1, 3},
+                                  .old_log_probs = {old.data(), 1, 3},
+                                  .sequence_advantages = adv,
+                                  .mask = {m.data(), 1, 3}};
+    return policy_loss(in, {.log_probs = {g.data(), 1, 3}}, o);
+  }
+};
+} // namespace
+
+TEST_CASE("policy_loss: hand-worked DPPO-TV and DPPO-KL") {
+  dppo_row b;
+  const double e25 = std::exp(-2.5);
+  // TV, A = 2, eps 0.2, c = 1.5: token 1 moved p up by 0.451 > 0.2 (masked out); token 0 is kept with its ratio
+  // e^0.5 truncated to 1.5 (loss -2 * 1.5 * -1 = 3); token 2 kept (p fell), loss -2 e^-2.5 * -3. Token-mean over 3.
+  auto r = b.run(policy_loss_mode::dppo_tv, 2.0, 0.2, 0.2, 1.5);
+  CHECK(r.loss == doctest::Approx(1.0 + 2.0 * e25).epsilon(1e-14));
+  CHECK(b.g[0] == doctest::Approx(-1.0).epsilon(1e-14));
+  CHECK(b.g[1] == 0.0);
+  CHECK(b.g[2] == doctest::Approx(-2.0 * e25 / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(1.0 / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac_lower == doctest::Approx(1.0 / 3.0).epsilon(1e-14)); // token 1 (r > c) is not valid
+  CHECK(r.stats.ppo_kl == doctest::Approx((-0.5 - 0.8 + 2.5) / 3.0).epsilon(1e-14));
+  CHECK(r.stats.clip_ratio_high == 0.0);
+  // TV, A = -2: the region bounds how far p falls; token 2 fell by 0.557 > 0.2. Tokens 0 and 1 truncated to 1.5.
+  r = b.run(policy_loss_mode::dppo_tv, -2.0, 0.2, 0.2, 1.5);
+  CHECK(r.loss == doctest::Approx((-3.0 - 0.6) / 3.0).epsilon(1e-14));
+  CHECK(b.g[0] == doctest::Approx(1.0).epsilon(1e-14));
+  CHECK(b.g[1] == doctest::Approx(1.0).epsilon(1e-14));
+  CHECK(b.g[2] == 0.0);
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(1.0 / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac_lower == doctest::Approx(2.0 / 3.0).epsilon(1e-14));
+  // KL, A = 2, eps_high 0.2: token 1 (KL 0.495, p rose) out, token 2 in (p fell): the TV result. With eps_high 0.04
+  // token 0 (KL 0.0486) is out as well.
+  r = b.run(policy_loss_mode::dppo_kl, 2.0, 0.2, 0.2, 1.5);
+  CHECK(r.loss == doctest::Approx(1.0 + 2.0 * e25).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(1.0 / 3.0).epsilon(1e-14));
+  r = b.run(policy_loss_mode::dppo_kl, 2.0, 0.2, 0.04, 1.5);
+  CHECK(r.loss == doctest::Approx(2.0 * e25).epsilon(1e-14));
+  CHECK(b.g[0] == 0.0);
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(2.0 / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac_lower == 0.0);
+  // KL, A = -2: token 2 (KL 1.169, p fell) out at eps_low 0.2, in at 1.2 (its ratio e^-2.5 is not truncated).
+  r = b.run(policy_loss_mode::dppo_kl, -2.0, 0.2, 0.2, 1.5);
+  CHECK(r.loss == doctest::Approx(-1.2).epsilon(1e-14));
+  r = b.run(policy_loss_mode::dppo_kl, -2.0, 1.2, 0.2, 1.5);
+  CHECK(r.loss == doctest::Approx((-3.6 - 6.0 * e25) / 3.0).epsilon(1e-14));
+  CHECK(b.g[2] == doctest::Approx(2.0 * e25 / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac == 0.0);
+  // A = 0: no loss, no gradient; the mask of A <= 0 still counts token 2 as out (TV).
+  r = b.run(policy_loss_mode::dppo_tv, 0.0, 0.2, 0.2, 1.5);
+  CHECK(r.loss == 0.0);
+  for (double x : b.g) CHECK(x == 0.0);
+  CHECK(r.stats.pg_clipfrac == doctest::Approx(1.0 / 3.0).epsilon(1e-14));
+}
+
+TEST_CASE("policy_loss: DPPO truncation cap, clamp and probabilities near 1") {
+  dppo_row b;
+  // Without clip_ratio_c the ratio is not truncated: TV, A = -2, token 0 and 1 keep e^0.5 and e^0.8.
+  b.adv[0] = -2.0;
+  policy_loss_options o;
+  o.mode = policy_loss_mode::dppo_tv, o.clip_ratio_c.reset();
+  policy_loss_inputs<double> in{.log_probs = {b.lp.data(), 1, 3},
+                                .old_log_probs = {b.old.data(), 1, 3},
+                                .sequence_advantages = b.adv,
+                                .mask = {b.m.data(), 1, 3}};
+  auto r = policy_loss(in, {.log_probs = {b.g.data(), 1, 3}}, o);
+  CHECK(r.loss == doctest::Approx((-2.0 * std::exp(0.5) - 0.4 * std::exp(0.8)) / 3.0).epsilon(1e-14));
+  CHECK(r.stats.pg_clipfrac_lower == 0.0);
+  // DPPO takes any positive cap (verl asserts nothing); PPO's dual clip still needs c > 1.
+  o.clip_ratio_c = 0.5;
+  r = policy_loss(in, {.log_probs = {b.g.data(), 1, 3}}, o);
+  CHECK(r.loss == doctest::Approx((-0.5 * 2.0 * 1.0 - 0.5 * 2.0 * 0.2) / 3.0).epsilon(1e-14));
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN()}) {
+    o.clip_ratio_c = bad;
+    CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {b.g.data(), 1, 3}}, o), doctest::Contains("clip_ratio_c"),
+                         mmrag_rft::error);
+  }
+  o.mode = policy_loss_mode::ppo_clip, o.clip_ratio_c = 0.5;
+  CHECK_THROWS_WITH_AS(policy_loss(in, {.log_probs = {b.g.data(), 1, 3}}, o), doctest::Contains("must be > 1"),
+                       mmrag_rft::error);
+  // Log-ratios of +-25 are clamped to +-20 before exp (verl), so r = e^20 > c counts in pg_clipfrac_lower where the
+  // token is kept; p = 1 and p_old = 1 meet verl's 1e-8 guards of the binary KL (log(1e-8 / 1e-8) = 0).
+  std::vector<double> lp{-1e-3, -26.0, 0.0, -1e-12}, old{-26.0, -1e-3, 0.0, 0.0}, adv{-1.0, -1.0, 1.0, 1.0}, g(4);
+  std::vector<std::uint8_t> m{1, 1, 1, 1};
+  policy_loss_inputs<double> x{.log_probs = {lp.data(), 1, 4},
+                               .old_log_probs = {old.data(), 1, 4},
+                               .advantages = {adv.data(), 1, 4},
+                               .mask = {m.data(), 1, 4}};
+  for (auto mode : {policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl}) {
+    CAPTURE(static_cast<int>(mode));
+    o = policy_loss_options::verl();
+    o.mode = mode, o.clip_ratio_c = 20.0;
+    r = policy_loss(x, {.log_probs = {g.data(), 1, 4}}, o);
+    test::reference_batch ref;
+    ref.rows = 1, ref.cols = 4, ref.lp = lp, ref.old = old, ref.adv = adv, ref.mask = m;
+    CHECK(r.loss == doctest::Approx(test::reference_loss(ref, o)).epsilon(1e-14));
+    // Token 0: A < 0 and p rose from e^-26 to ~1, kept by both masks, ratio e^20 truncated to 20; token 1: A < 0, p
+    // fell by ~1: out of both; tokens 2 and 3 (p = p_old = 1, A > 0) kept with ratio 1.
+    CHECK(g[0] == doctest::Approx(20.0 / 4.0).epsilon(1e-14));
+    CHECK(g[1] == 0.0);
+    CHECK(g[2] == doctest::Approx(-1.0 / 4.0).epsilon(1e-14));
+    CHECK(g[3] == doctest::Approx(-1.0 / 4.0).epsilon(1e-12));
+    CHECK(r.stats.pg_clipfrac == doctest::Approx(0.25).epsilon(1e-7));
+    CHECK(r.stats.pg_clipfrac_lower == doctest::Approx(0.25).epsilon(1e-7));
+    CHECK(r.stats.ppo_kl == doctest::Approx((-20.0 + 20.0 + 0.0 - 1e-12) / -4.0).epsilon(1e-7).scale(1e-9));
+  }
+}
+
+TEST_CASE("policy_loss: DPPO gradients match finite differences of the oracle, masks and caps active") {
+  std::uint64_t seed = 900;
+  int masked_out = 0, truncated = 0, runs = 0;
+  for (auto mode : {policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl})
+    for (auto agg :
+         {loss_aggregation::token_mean, loss_aggregation::seq_mean_token_sum, loss_aggregation::seq_mean_token_mean,
+          loss_aggregation::seq_mean_token_sum_norm, loss_aggregation::token_sum})
+      for (auto kl : {kl_estimator::none, kl_estimator::k3})
+        for (bool token_adv : {false, true}) {
+          policy_loss_options o = base_options(agg, kl);
+          o.mode = mode, o.clip_ratio_c = 1.3;
+          o.clip_ratio_low = mode == policy_loss_mode::dppo_tv ? 0.05 : 0.02, o.clip_ratio_high = 0.03;
+          CAPTURE(static_cast<int>(mode));
+          CAPTURE(to_string(agg));
+          CAPTURE(static_cast<int>(kl));
+          CAPTURE(token_adv);
+          // The batch check_gradient draws from this seed has tokens outside the region and truncated ratios.
+          call<double> c;
+          c.b = test::make_batch<double>(seed_t{seed}, 5, 7, 0.5, 0, 0.0);
+          c.token_adv = token_adv;
+          const auto stats = c.run(o).stats;
+          masked_out += stats.pg_clipfrac > 0, truncated += stats.pg_clipfrac_lower > 0, runs += 1;
+          check_gradient(o, token_adv, seed_t{seed++});
+          o.kl_importance_corrected = kl != kl_estimator::none;
+          o.log_ratio_clamp = 0.3;
+          o.clip_ratio_c.reset();
+          check_gradient(o, token_adv, seed_t{seed++});
+        }
+  CHECK(masked_out >= runs * 3 / 4);
+  CHECK(truncated >= runs / 2);
+}
+
+TEST_CASE("policy_loss: DPPO statistics and loss equal an independent recomputation; NaN at masked tokens is ignored") {
+  for (auto mode : {policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl}) {
+    CAPTURE(static_cast<int>(mode));
+    call<double> c;
+    c.b = test::make_batch<double>(seed_t{41}, 9, 23, 0.6); // NaN at every masked token
+    // Probabilities at most 1 (the generator's old log-probs reach +0.59, where the binary KL is NaN).
+    for (double& x : c.b.old_log_probs) x = std::min(x, -1e-6);
+    c.token_adv = true;
+    policy_loss_options o = policy_loss_options::verl();
+    o.mode = mode, o.clip_ratio_c = 1.4, o.clip_ratio_low = 0.04, o.clip_ratio_high = 0.06;
+    const auto r = c.run(o);
+    double n = 0, out = 0, lower = 0, kl = 0, loss = 0;
+    for (std::size_t k = 0; k < c.b.mask.size(); ++k) {
+      if (!c.b.mask[k]) {
+        CHECK(c.grad[k] == 0.0);
+        continue;
+      }
+      const double lp = c.b.log_probs[k], old = c.b.old_log_probs[k], a = c.b.token_advantages[k];
+      const double ratio = std::exp(lp - old), pn = std::exp(lp), po = std::exp(old);
+      // The mask written from the paper's statement: the move is outside the region when the divergence exceeds
+      // the threshold of the advantage's side and the probability moved that way.
+      const double div = mode == policy_loss_mode::dppo_tv
+                             ? std::fabs(pn - po)
+                             : po * std::log(po / pn) + (1 - po) * std::log((1 - po + 1e-8) / (1 - pn + 1e-8));
+      const bool up = pn > po, down = pn < po;
+      const bool outside = a > 0 ? (up && div > 0.06) : (down && div > 0.04);
+      n += 1, out += outside, lower += !outside && ratio > 1.4, kl -= lp - old;
+      if (!outside) loss += -a * std::min(ratio, 1.4) * lp;
+    }
+    REQUIRE(out > 0);
+    REQUIRE(lower > 0);
+    CHECK(r.stats.pg_clipfrac == doctest::Approx(out / (n + 1e-8)).epsilon(1e-14));
+    CHECK(r.stats.pg_clipfrac_lower == doctest::Approx(lower / (n + 1e-8)).epsilon(1e-14));
+    CHECK(r.stats.ppo_kl == doctest::Approx(kl / (n + 1e-8)).epsilon(1e-13));
+    CHECK(r.loss == doctest::Approx(loss / n).epsilon(1e-13));
+    // exec::par gives the same bits.
+    std::vector<double> g = c.grad;
+    const auto p = c.run(o, exec::par.with_threads(3));
+    CHECK(p.loss == r.loss);
+    CHECK(c.grad == g);
+  }
+}
+
+TEST_CASE("policy_loss: DPPO with rollout weights equals the weighted oracle; float agrees with double") {
+  for (auto mode : {policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl}) {
+    CAPTURE(static_cast<int>(mode));
+    auto b = test::make_batch<double>(seed_t{52}, 6, 17, 0.5, 0, 0.0);
+    std::vector<double> w(b.mask.size());
+    for (std::size_t k = 0; k < w.size(); ++k) w[k] = k % 7 == 0 ? 0.0 : 0.1 + 0.13 * static_cast<double>(k % 11);
+    policy_loss_options o = base_options(loss_aggregation::seq_mean_token_mean, kl_estimator::k3);
+    o.mode = mode, o.clip_ratio_c = 1.2, o.clip_ratio_low = o.clip_ratio_high = 0.05, o.entropy_coeff = 0;
+    call<double> c;
+    c.b = b;
+    c.token_adv = true;
+    auto in = c.inputs();
+    in.token_weights = {w.data(), b.rows, b.cols};
+    std::vector<double> gw(w.size()), gu(w.size());
+    const auto rw = policy_loss(in, policy_loss_grads<double>{{gw.data(), b.rows, b.cols}, {}}, o);
+    test::reference_batch ref = to_reference(b, true);
+    ref.iw = w;
+    CHECK(rw.loss == doctest::Approx(test::reference_loss(ref, o)).epsilon(1e-12));
+    // Without KL the pg gradient is token-local: the weighted gradient is the weight times the unweighted one.
+    o.kl = kl_estimator::none;
+    (void)policy_loss(in, policy_loss_grads<double>{{gw.data(), b.rows, b.cols}, {}}, o);
+    in.token_weights = {};
+    const auto ru = policy_loss(in, policy_loss_grads<double>{{gu.data(), b.rows, b.cols}, {}}, o);
+    for (std::size_t k = 0; k < w.size(); ++k) CHECK(gw[k] == doctest::Approx(w[k] * gu[k]).epsilon(1e-14));
+    CHECK(ru.stats.pg_clipfrac > 0.0);
+    // Float: the same batch to float precision (the masks' decisions are far from their thresholds here or flip
+    // few tokens: compared by the loss at 1e-4).
+    call<float> cf;
+    cf.b = test::make_batch<float>(seed_t{52}, 6, 17, 0.5, 0, 0.0f);
+    cf.token_adv = true;
+    const auto rf = cf.run(o);
+    c.b = b;
+    const auto rd = c.run(o);
+    CHECK(rf.loss == doctest::Approx(rd.loss).epsilon(1e-4).scale(1e-3));
+    CHECK(rf.stats.pg_clipfrac == doctest::Approx(rd.stats.pg_clipfrac).epsilon(1e-6));
+  }
+}
+
 } // TEST_SUITE("losses")
 
 TEST_CASE("vexp: within 2 ulp of exp over the float range, exact at 0, saturating and NaN-preserving at the ends") {

@@ -299,6 +299,54 @@ def verl_token_weight_cases(core, commit, rng):
     return cases
 
 
+def verl_dppo_cases(core, commit, rng):
+    """DPPO-Binary-TV and -KL (verl's dppo_tv / dppo_kl, since 1dda039b): every aggregation with local and global batch
+    information, thresholds and truncation caps that act, log-ratios of +-25, probabilities near 1 (the binary KL's
+    1e-8 guards), zero advantages, masked rows, a masked batch, rollout weights and the KL term."""
+    cases = []
+    aggs = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm", "token-sum"]
+    # (eps_low, eps_high) per mode: verl's example thresholds (0.15 TV, 0.05 KL), tighter and asymmetric ones.
+    clips = {"dppo_tv": [(0.15, 0.15), (0.03, 0.08)], "dppo_kl": [(0.05, 0.05), (0.01, 0.03)]}
+    for mode in ["dppo_tv", "dppo_kl"]:
+        for agg in aggs:
+            for kind in ["normal", "clamps", "wide"]:
+                for variant in range(2):
+                    B, T = int(rng.integers(1, 5)), int(rng.integers(1, 7))
+                    mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                    info = {}
+                    if variant == 1:
+                        info = {"dp_size": int(rng.choice([2, 4])),
+                                "batch_num_tokens": float(mask.sum() + rng.integers(0, 9)),
+                                "global_batch_size": float(B + rng.integers(0, 4)),
+                                "loss_scale_factor": float(rng.choice([T, 2 * T, 1000]))}
+                    # The cap: verl's ActorConfig default 3, its loss functions' fallback 20, and 1.2 (r > c often).
+                    clip_c = float(rng.choice([1.2, 3.0, 20.0]))
+                    cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} {kind} v{variant}", mode, agg, kind,
+                                                B, T, mask, info, kl=None, clip=clips[mode][variant], clip_c=clip_c))
+        for agg in aggs:
+            B, T = 4, 5
+            mask = ragged_mask(rng, B, T, empty_rows=1)
+            # Probabilities near 1: log-probs in {0, -1e-10, -1e-7, -1e-4, -1e-2}, so 1 - p meets the 1e-8 guards.
+            near = np.array([0.0, -1e-10, -1e-7, -1e-4, -1e-2])
+            old = torch.tensor(rng.choice(near, (B, T)))
+            lp0 = torch.tensor(rng.choice(near, (B, T)))
+            # Zero advantages in one row, signs mixed per token elsewhere.
+            adv = torch.tensor(rng.normal(0.0, 1.0, (B, T)))
+            adv[int(rng.integers(0, B)), :] = 0.0
+            cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} near one", mode, agg, None, B, T, mask, {},
+                                        kl=None, clip=clips[mode][1], clip_c=1.2, fixed=(lp0, old, adv)))
+            w = rng.uniform(0.0, 2.0, (B, T))
+            w[rng.random((B, T)) < 0.2] = 0.0
+            cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} weighted", mode, agg, "wide", B, T,
+                                        ragged_mask(rng, B, T, empty_rows=1), {}, kl="low_var_kl",
+                                        clip=clips[mode][0], clip_c=1.5, weights=torch.tensor(w)))
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} all masked", mode, "token-mean", "normal", 3, 4,
+                                    torch.zeros((3, 4), dtype=F64), {}, kl=None, clip=clips[mode][0], clip_c=20.0))
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} 1x1 ratio one", mode, "token-mean", "ratio_one", 1, 1,
+                                    torch.ones((1, 1), dtype=F64), {}, kl=None, clip=clips[mode][0], clip_c=20.0))
+    return cases
+
+
 def verl_advantage_cases(core, commit, rng):
     cases = []
     layouts = [[1], [1, 1, 1], [2, 3, 1, 4], [4, 4], [5], [8, 1, 2], [3, 3, 3]]
@@ -609,6 +657,10 @@ def main():
     wrng = np.random.default_rng(a.seed + 1)
     write(os.path.join(a.out, "verl_token_weights.json"),
           {"framework": "verl", "commit": vc, "cases": verl_token_weight_cases(core, vc, wrng)})
+    # DPPO exists in verl since 1dda039b: its own generator and file, written only where the checkout has it.
+    if "dppo_tv" in getattr(core, "POLICY_LOSS_REGISTRY", {}):
+        write(os.path.join(a.out, "verl_dppo.json"),
+              {"framework": "verl", "commit": vc, "cases": verl_dppo_cases(core, vc, np.random.default_rng(a.seed + 3))})
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),

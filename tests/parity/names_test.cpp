@@ -47,7 +47,7 @@ TEST_CASE("names: KL estimators with verl's aliases and the straight-through suf
 
 TEST_CASE("names: policy-loss modes, KL clamps, GRPO std, singletons and TRL's scale_rewards") {
   for (auto m : {policy_loss_mode::ppo_clip, policy_loss_mode::gspo, policy_loss_mode::cispo, policy_loss_mode::sapo,
-                 policy_loss_mode::gpg})
+                 policy_loss_mode::gpg, policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl})
     CHECK(parse_policy_loss_mode(to_string(m)) == m);
   CHECK(parse_policy_loss_mode("vanilla") == policy_loss_mode::ppo_clip);
   CHECK_THROWS_WITH_AS((void)parse_policy_loss_mode("ppo"), doctest::Contains("\"ppo\" is not one of \"vanilla\""),

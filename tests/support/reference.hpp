@@ -19,9 +19,10 @@ struct reference_batch {
   bool seq_adv = false;
   bool has_old = true;
   std::vector<std::uint8_t> mask;
-  /// Stop-gradient copy of lp (CISPO's weight reads it): finite differences move lp and leave it. Empty: lp.
+  /// Stop-gradient copy of lp (CISPO's weight, DPPO's truncated ratio and mask read it): finite differences move lp
+  /// and leave it. Empty: lp.
   std::vector<double> lp_sg;
-  /// Token weights of the policy-gradient term (GMPO, Clip-Cov, KL-Cov oracle only). Empty: 1.
+  /// Token weights of the policy-gradient term (verl's rollout_is_weights). Empty: 1.
   std::vector<double> iw;
 };
 
@@ -38,6 +39,24 @@ inline double ref_alt_surrogate(const policy_loss_options& o, double lp, double 
   case policy_loss_mode::gpg: return -lp * a;
   default: return 0;
   }
+}
+
+/// DPPO-Binary-TV / -KL of one token from verl's definition: -A min(r, c) logp times the trust-region mask, where
+/// the ratio and the mask are those of the stop-gradient log-prob lp_sg (verl detaches both).
+inline double ref_dppo_surrogate(const policy_loss_options& o, double lp, double lp_sg, double old, double a) {
+  double x = lp_sg - old;
+  if (o.log_ratio_clamp) x = std::min(std::max(x, -*o.log_ratio_clamp), *o.log_ratio_clamp);
+  const double r = std::exp(x);
+  const double truncated = o.clip_ratio_c ? std::min(r, *o.clip_ratio_c) : r;
+  const double p = std::exp(lp_sg), q = std::exp(old); // current and old probability of the token
+  bool keep;
+  if (o.mode == policy_loss_mode::dppo_tv) {
+    keep = a > 0 ? p - q <= o.clip_ratio_high : p - q >= -o.clip_ratio_low;
+  } else {
+    const double bkl = q * std::log(q / p) + (1 - q) * std::log((1 - q + 1e-8) / (1 - p + 1e-8));
+    keep = a > 0 ? (bkl <= o.clip_ratio_high || p <= q) : (bkl <= o.clip_ratio_low || p >= q);
+  }
+  return keep ? -a * truncated * lp : 0.0;
 }
 
 inline double ref_kl(double lp, double ref, kl_estimator e, kl_clamp c) {
@@ -101,6 +120,11 @@ inline double reference_loss(const reference_batch& b, const policy_loss_options
         if (o.log_ratio_clamp) lr_sg = std::min(std::max(lr_sg, -*o.log_ratio_clamp), *o.log_ratio_clamp);
         pg = ref_alt_surrogate(o, b.lp[k], r, std::exp(lr_sg), a);
       }
+      if (o.mode == policy_loss_mode::dppo_tv || o.mode == policy_loss_mode::dppo_kl) {
+        const double lp_sg = b.lp_sg.empty() ? b.lp[k] : b.lp_sg[k];
+        pg = ref_dppo_surrogate(o, b.lp[k], lp_sg, b.has_old ? b.old[k] : lp_sg, a);
+      }
+      if (!b.iw.empty()) pg *= b.iw[k]; // verl: pg_losses * rollout_is_weights, the KL term unweighted
       double kl = ref_kl(b.lp[k], b.ref.empty() ? 0 : b.ref[k], o.kl, o.kl_clamps);
       if (o.kl_importance_corrected) kl *= r;
       const double h = b.ent.empty() ? 0 : b.ent[k];

@@ -167,6 +167,14 @@ std::vector<std::pair<std::string, policy_loss_options>> loss_option_set() {
       [](auto& o) { o.mode = policy_loss_mode::sapo, o.kl = kl_estimator::k3, o.kl_importance_corrected = true; });
   add("gpg seq-mean-token-mean",
       [](auto& o) { o.mode = policy_loss_mode::gpg, o.aggregation = loss_aggregation::seq_mean_token_mean; });
+  // DPPO with thresholds and a truncation cap that act on this batch's log-ratios (N(0, 0.4)).
+  add("dppo_tv truncated", [](auto& o) {
+    o.mode = policy_loss_mode::dppo_tv, o.clip_ratio_low = 0.05, o.clip_ratio_high = 0.03, o.clip_ratio_c = 1.3;
+  });
+  add("dppo_kl seq-mean-token-sum k3", [](auto& o) {
+    o.mode = policy_loss_mode::dppo_kl, o.clip_ratio_low = o.clip_ratio_high = 0.02, o.clip_ratio_c = 1.3;
+    o.aggregation = loss_aggregation::seq_mean_token_sum, o.kl = kl_estimator::k3;
+  });
   // The framework conventions: verl's GSPO and SAPO (forced seq-mean-token-mean, N + 1e-8), token-sum, and the
   // sum-norm sequence mean counted locally and given.
   v.emplace_back("verl gspo", [] {

@@ -65,12 +65,14 @@ inline constexpr std::array<std::pair<std::string_view, kl_estimator>, 8> kl_nam
     {"low_var_kl", kl_estimator::k3},
 }};
 
-inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 5> mode_names{{
+inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 7> mode_names{{
     {"vanilla", policy_loss_mode::ppo_clip},
     {"gspo", policy_loss_mode::gspo},
     {"cispo", policy_loss_mode::cispo},
     {"sapo", policy_loss_mode::sapo},
     {"gpg", policy_loss_mode::gpg},
+    {"dppo_tv", policy_loss_mode::dppo_tv},
+    {"dppo_kl", policy_loss_mode::dppo_kl},
 }};
 
 inline constexpr std::array<std::pair<std::string_view, kl_clamp>, 3> kl_clamp_names{{
@@ -113,7 +115,7 @@ inline constexpr std::array<std::pair<std::string_view, singleton_group>, 4> sin
   return {e, plus && e != kl_estimator::k2};
 }
 
-/// verl's actor loss_mode: "vanilla" (PPO clip), "gspo", "cispo", "sapo", "gpg".
+/// verl's actor loss_mode: "vanilla" (PPO clip), "gspo", "cispo", "sapo", "gpg", "dppo_tv", "dppo_kl".
 [[nodiscard]] inline policy_loss_mode parse_policy_loss_mode(std::string_view name) {
   return detail::parse_name(name, detail::mode_names, "parse_policy_loss_mode");
 }

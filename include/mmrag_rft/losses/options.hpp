@@ -25,6 +25,16 @@ enum class policy_loss_mode : std::uint8_t {
   sapo,
   /// -logp A, no ratio (the old log-probs enter only the statistics). [verl "gpg"]
   gpg,
+  /// DPPO-Binary-TV: -A sg(min(r, c)) logp v, c = clip_ratio_c (nullopt: no truncation). The trust region is on the
+  /// probability p = exp(logp), not the ratio: v = 0 (no loss, no gradient) where p - p_old > clip_ratio_high with
+  /// A > 0 or p - p_old < -clip_ratio_low with A <= 0, else 1. pg_clipfrac is the fraction with v = 0,
+  /// pg_clipfrac_lower that with r > c and v = 1; the TRL region statistics are 0 (eps bounds no ratio here). Delta
+  /// does not apply. [verl "dppo_tv"; Qi et al. 2026, DPPO]
+  dppo_tv,
+  /// DPPO-Binary-KL: as dppo_tv, with v = 0 where the Bernoulli KL D = p_old (old - logp) + (1 - p_old)
+  /// log((1 - p_old + 1e-8) / (1 - p + 1e-8)) exceeds clip_ratio_high with A > 0 and p > p_old, or exceeds
+  /// clip_ratio_low with A <= 0 and p < p_old. [verl "dppo_kl"]
+  dppo_kl,
   /// Geometric-mean ratio per sequence, r_i = exp(mean_t sgn(A_t) min(sgn(A_t) x_t, sgn(A_t) clip(x_t, -eps_low,
   /// eps_high))), x_t = logp - old unclamped; l_i = -mean_t(A_t) r_i, averaged over the B rows (empty rows
   /// included) times loss_scale. Its policy-gradient term ignores `aggregation` and `normalizer` (the KL and entropy
@@ -101,9 +111,13 @@ enum class nonfinite_policy : std::uint8_t {
 /// no KL loss, no entropy bonus) without verl's small constants and per-mode rules, which `verl()` adds.
 struct policy_loss_options {
   policy_loss_mode mode = policy_loss_mode::ppo_clip;
+  // DPPO reads clip_ratio_low and clip_ratio_high as its divergence thresholds (verl: 0.15 for TV, 0.05 for KL in
+  // its DPPO example), not as ratio bounds.
   double clip_ratio_low = 0.2;  ///< eps_low: ratio clipped below at 1 - eps_low. [verl clip_ratio_low; TRL epsilon]
   double clip_ratio_high = 0.2; ///< eps_high: ratio clipped above at 1 + eps_high ("clip-higher"). [TRL epsilon_high]
   /// Dual clip for negative advantages: loss capped at -A * c; nullopt disables. Must be > 1. [verl clip_ratio_c]
+  /// DPPO reads it as the cap of its truncated ratio min(r, c) and only requires c > 0 (verl asserts nothing there;
+  /// its ActorConfig default 3 applies, the 20 of its loss functions only to configs without the field).
   std::optional<double> clip_ratio_c = 3.0;
   /// Two-sided cap on the unclipped ratio, min(r, delta) (INTELLECT-2). Must be > 1 + eps_high. [TRL delta]
   std::optional<double> delta;

@@ -166,6 +166,32 @@ alt_surrogate(T lp, T r, T a, policy_loss_mode mode, T lo, T hi, T tau_pos, T ta
   return mode == policy_loss_mode::cispo ? cispo : mode == policy_loss_mode::sapo ? sapo : gpg;
 }
 
+/// DPPO-Binary-TV or -KL of one token with log-prob lp, old log-prob old, ratio r = exp(clamped log r) and advantage
+/// a: -a sg(min(r, cap)) lp v, v the trust-region mask of the probabilities (both stop-gradient, so the gradient is
+/// -a min(r, cap) v through lp alone). Flags: pg_clipfrac where v = 0, pg_clipfrac_lower where r > cap and v = 1.
+/// The probabilities come from the unclamped log-probs, as verl's do. [verl compute_policy_loss_dppo_tv / _dppo_kl]
+template <class T>
+MMRAG_RFT_HOST_DEVICE MMRAG_RFT_FORCEINLINE alt_surrogate_term<T>
+dppo_surrogate(T lp, T old, T r, T a, bool binary_kl, T eps_low, T eps_high, T cap) noexcept {
+  const T p = vexp(lp), p_old = vexp(old);
+  const bool positive = a > T(0);
+  bool valid;
+  if (binary_kl) {
+    // verl's Bernoulli KL(p_old || p) with its 1e-8 guards, in T's precision as torch computes it in the tensor's.
+    const T eps = T(1e-8);
+    const T d = p_old * (old - lp) + (T(1) - p_old) * std::log((T(1) - p_old + eps) / (T(1) - p + eps));
+    // A move towards the advantage's side of p_old is always inside the region (v = 1 for p <= p_old with A > 0).
+    valid = positive ? (d <= eps_high) | (p <= p_old) : (d <= eps_low) | (p >= p_old);
+  } else {
+    const T dp = p - p_old;
+    valid = positive ? dp <= eps_high : dp >= -eps_low;
+  }
+  const T v = valid ? T(1) : T(0);
+  const T rt = r < cap ? r : cap;
+  const std::uint32_t flags = (valid ? 0u : clipped_flag) | ((valid & (r > cap)) ? clipped_lower_flag : 0u);
+  return {-a * rt * lp * v, T(0), -a * rt * v, flags};
+}
+
 /// The per-token switches of the policy loss, resolved from `policy_loss_options` once per call (no std::optional, so
 /// the struct can be copied into device functors and kernels).
 template <class T>
@@ -178,8 +204,10 @@ struct policy_token_params {
   kl_clamp kl_clamps;
   bool kl_straight_through;
   bool kl_importance_corrected;
-  policy_loss_mode mode; ///< cispo, sapo and gpg replace the clipped surrogate (`alt_surrogate`)
+  policy_loss_mode mode; ///< cispo, sapo, gpg (`alt_surrogate`), dppo_tv, dppo_kl (`dppo_surrogate`) replace PPO's
   T tau_pos, tau_neg;    ///< SAPO temperatures
+  T div_low, div_high;   ///< DPPO's divergence thresholds (clip_ratio_low and _high as given, not 1 -+ them)
+  T tis_cap;             ///< DPPO's truncation min(r, tis_cap); infinite without clip_ratio_c
 };
 
 /// One valid token's contribution to the policy loss, already weighted by its aggregation weight w.
@@ -226,8 +254,14 @@ policy_token(T lp, T old, T a, T ref, T seq_ratio, T seq_gate, T w, T kl_w, bool
   // CISPO, SAPO, GPG: a loop-invariant select that the CPU's PPO rows fold away (they fix `mode` to ppo_clip).
   const bool alt =
       (p.mode == policy_loss_mode::cispo) | (p.mode == policy_loss_mode::sapo) | (p.mode == policy_loss_mode::gpg);
-  if (alt) {
-    const alt_surrogate_term<T> at = alt_surrogate(lp, token_ratio, a, p.mode, p.sp.lo, p.sp.hi, p.tau_pos, p.tau_neg);
+  // DPPO: also loop-invariant; a branch rather than a select, so that the other modes do not pay its exponentials
+  // and logarithm.
+  const bool dppo = (p.mode == policy_loss_mode::dppo_tv) | (p.mode == policy_loss_mode::dppo_kl);
+  if (alt | dppo) {
+    const alt_surrogate_term<T> at =
+        dppo ? dppo_surrogate(lp, old, token_ratio, a, p.mode == policy_loss_mode::dppo_kl, p.div_low, p.div_high,
+                              p.tis_cap)
+             : alt_surrogate(lp, token_ratio, a, p.mode, p.sp.lo, p.sp.hi, p.tau_pos, p.tau_neg);
     const T alt_d_logr = pw * at.d_logr + (ic ? kl_through_ratio : T(0));
     return {at.loss * iw, kl, token_ratio, lrc, alt_d_logr, direct + alt_d_logr * gate + pw * at.d_logp, at.flags};
   }
@@ -448,6 +482,9 @@ template <class T>
   p.mode = opt.mode;
   p.tau_pos = static_cast<T>(opt.sapo_tau_pos);
   p.tau_neg = static_cast<T>(opt.sapo_tau_neg);
+  p.div_low = static_cast<T>(opt.clip_ratio_low);
+  p.div_high = static_cast<T>(opt.clip_ratio_high);
+  p.tis_cap = opt.clip_ratio_c ? static_cast<T>(*opt.clip_ratio_c) : T(INFINITY);
   return p;
 }
 
@@ -532,6 +569,8 @@ template <class T>
   case policy_loss_mode::cispo:
   case policy_loss_mode::sapo:
   case policy_loss_mode::gpg:
+  case policy_loss_mode::dppo_tv:
+  case policy_loss_mode::dppo_kl:
   case policy_loss_mode::gmpo:
   case policy_loss_mode::clip_cov:
   case policy_loss_mode::kl_cov: return true;
@@ -645,10 +684,19 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "must have the shape of log_probs");
   require(o.entropy_coeff == 0 || !out.entropy.empty() || lp.size() == 0, fn, "grads.entropy",
           "is required when entropy_coeff != 0");
-  require(std::isfinite(o.clip_ratio_low) && o.clip_ratio_low >= 0 && o.clip_ratio_low < 1, fn,
-          "options.clip_ratio_low", "must be in [0, 1)");
+  // DPPO's thresholds bound a divergence, not the ratio: a Bernoulli KL of 1 or more is a threshold like any other.
+  const bool dppo = o.mode == policy_loss_mode::dppo_tv || o.mode == policy_loss_mode::dppo_kl;
+  if (dppo)
+    require(std::isfinite(o.clip_ratio_low) && o.clip_ratio_low >= 0, fn, "options.clip_ratio_low",
+            "must be finite and >= 0 (DPPO's divergence threshold)");
+  else
+    require(std::isfinite(o.clip_ratio_low) && o.clip_ratio_low >= 0 && o.clip_ratio_low < 1, fn,
+            "options.clip_ratio_low", "must be in [0, 1)");
   require(std::isfinite(o.clip_ratio_high) && o.clip_ratio_high >= 0, fn, "options.clip_ratio_high", "must be >= 0");
-  require(!o.clip_ratio_c || *o.clip_ratio_c > 1.0, fn, "options.clip_ratio_c", "must be > 1 (verl asserts this)");
+  if (dppo)
+    require(!o.clip_ratio_c || *o.clip_ratio_c > 0, fn, "options.clip_ratio_c",
+            "must be > 0 (DPPO's truncated ratio min(r, c))");
+  else require(!o.clip_ratio_c || *o.clip_ratio_c > 1.0, fn, "options.clip_ratio_c", "must be > 1 (verl asserts this)");
   require(!o.delta || *o.delta > 1.0 + o.clip_ratio_high, fn, "options.delta", "must be > 1 + clip_ratio_high");
   require(!o.log_ratio_clamp || *o.log_ratio_clamp > 0, fn, "options.log_ratio_clamp", "must be > 0");
   require(std::isfinite(o.kl_coef) && std::isfinite(o.entropy_coeff) && std::isfinite(o.loss_scale), fn, "options",
