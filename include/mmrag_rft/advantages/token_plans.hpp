@@ -46,6 +46,13 @@ namespace detail {
 
 inline void validate_whitening(const whitening_options& o, const char* fn) {
   require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
+}
+
+/// The mean of a whitening of `count` values summing to `sum` (the count plus `count_epsilon`, as verl's masked_mean).
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline double whitening_mean(double sum, std::size_t count,
+                                                                 const whitening_options& o) noexcept {
+  return sum / (static_cast<double>(count) + o.count_epsilon);
 }
 
 /// The scale of a whitening of `count` values whose squared deviations from their mean sum to `m2`.
@@ -53,7 +60,12 @@ inline void validate_whitening(const whitening_options& o, const char* fn) {
                                                                   const whitening_options& o) noexcept {
   const double n = static_cast<double>(count);
   const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
-  const double var = denom > 0 ? m2 / denom : 0.0;
+  // Exact counts: one division. With count_epsilon, verl's masked_var: the masked_mean of the squares over N + e,
+  // then the Bessel factor N / (N - 1).
+  const double biased = n > 0 ? m2 / (n + o.count_epsilon) : 0.0;
+  const double var = o.count_epsilon == 0                    ? (denom > 0 ? m2 / denom : 0.0)
+                     : o.variance == std_estimator::unbiased ? (n > 1 ? biased * (n / (n - 1.0)) : 0.0)
+                                                             : biased;
   const double v = o.clamp_variance ? (var < o.epsilon ? o.epsilon : var) : var + o.epsilon; // std::max is host-only
   return o.enabled ? 1.0 / std::sqrt(v) : 1.0;
 }

@@ -65,12 +65,16 @@ inline constexpr std::array<std::pair<std::string_view, kl_estimator>, 8> kl_nam
     {"low_var_kl", kl_estimator::k3},
 }};
 
-inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 5> mode_names{{
+// verl's policy_loss.loss_mode names (the registered names of its policy-loss functions).
+inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 8> mode_names{{
     {"vanilla", policy_loss_mode::ppo_clip},
     {"gspo", policy_loss_mode::gspo},
     {"cispo", policy_loss_mode::cispo},
     {"sapo", policy_loss_mode::sapo},
     {"gpg", policy_loss_mode::gpg},
+    {"geo_mean", policy_loss_mode::gmpo},
+    {"clip_cov", policy_loss_mode::clip_cov},
+    {"kl_cov", policy_loss_mode::kl_cov},
 }};
 
 inline constexpr std::array<std::pair<std::string_view, kl_clamp>, 3> kl_clamp_names{{

@@ -26,7 +26,7 @@ template <class T>
     for (std::size_t t = 0; t < values.cols(); ++t)
       if (mask(i, t)) sum += static_cast<double>(values(i, t)), ++s.count;
   if (s.count == 0) return s;
-  s.mean = sum / static_cast<double>(s.count);
+  s.mean = mmrag_rft::detail::whitening_mean(sum, s.count, o);
   double m2 = 0;
   for (std::size_t i = 0; i < values.rows(); ++i)
     for (std::size_t t = 0; t < values.cols(); ++t)
@@ -109,7 +109,7 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const E&, 
     sum += len[i] * static_cast<double>(advantages[i]);
   }
   if (st.count > 0) {
-    st.mean = sum / static_cast<double>(st.count);
+    st.mean = md::whitening_mean(sum, st.count, whiten);
     double m2 = 0;
     for (std::size_t i = 0; i < mask.rows(); ++i) {
       const double d = static_cast<double>(advantages[i]) - st.mean;

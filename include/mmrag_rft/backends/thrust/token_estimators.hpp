@@ -127,7 +127,7 @@ whitening_stats whitening_stats_thrust(const exec::thrust_t& exec, matrix_view<c
       ::thrust::transform_reduce(policy, k, k + n, masked_value_sum_fn<T>{v, m, cols}, finite_sum{}, finite_sum_plus{});
   s.count = static_cast<std::size_t>(t.n);
   if (s.count == 0) return s;
-  s.mean = t.sum / t.n;
+  s.mean = whitening_mean(t.sum, s.count, o);
   const double m2 = ::thrust::transform_reduce(policy, k, k + n, masked_centred_square_fn<T>{v, m, cols, s.mean}, 0.0,
                                                ::thrust::plus<double>{});
   s.scale = whitening_scale(m2, s.count, o);
@@ -311,7 +311,7 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thru
     const double sum = ::thrust::transform_reduce(
         policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
         ::thrust::plus<double>{});
-    st.mean = sum / count;
+    st.mean = mmrag_rft::detail::whitening_mean(sum, st.count, whiten);
     const double m2 = ::thrust::transform_reduce(
         policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true}, 0.0,
         ::thrust::plus<double>{});
