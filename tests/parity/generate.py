@@ -3,15 +3,21 @@
 """Writes the parity vectors of tests/parity: the frameworks' own loss and advantage functions, run in float64 on
 random and degenerate inputs, their results stored as JSON next to the inputs and the options that reproduce them.
 
-    python3 tests/parity/generate.py --verl VERL_CHECKOUT [--trl TRL_CHECKOUT] [--out tests/parity/data]
+    python3 tests/parity/generate.py --verl VERL_CHECKOUT [--preset verl|verl_2026_01] [--trl TRL_CHECKOUT]
+                                     [--out tests/parity/data]
+
+tests/parity/regenerate.sh runs it at the pinned commits (verl 1dda039b with --preset verl, verl b178a3cd with
+--preset verl_2026_01, TRL f2cd5771). --preset verl writes every family as data/verl_<family>.json; verl_2026_01
+writes the families that verl b178a3cd has as data/verl_2026_01_<family>.json. One JSON file per family, each with
+a random generator of its own, so that a family added later leaves the others' files as they were.
 
 A checkout is a source tree of the framework (a git work tree, or the files of one commit exported with
 `git archive COMMIT | tar -x`). Only the module files holding the functions are loaded: verl's
 verl/trainer/ppo/core_algos.py, verl/utils/torch_functional.py and verl/trainer/ppo/rollout_corr_helper.py,
-TRL's GRPOTrainer._compute_loss out of trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict, transformers, the rest of the package)
-are replaced by empty stand-ins here, since the functions under test do not use them. Needs PyTorch and NumPy.
-The commit of each framework is read with `git rev-parse HEAD` in the checkout, or given with --verl-commit /
---trl-commit, and recorded in every file.
+TRL's GRPOTrainer._compute_loss out of trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict,
+transformers, the rest of the package) are replaced by empty stand-ins here, since the functions under test do not
+use them. Needs PyTorch and NumPy. The commit of each framework is read with `git rev-parse HEAD` in the checkout,
+or given with --verl-commit / --trl-commit, and recorded in every file and every case.
 """
 import argparse
 import ast
