@@ -240,7 +240,7 @@ def verl_loss_cases(core, commit, rng):
 
 
 def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, kl, clip=(0.2, 0.2), clip_c=3.0,
-                   fixed=None, weights=None, policy_loss=None):
+                   fixed=None, weights=None, policy_loss=None, kl_global=False):
     if fixed:
         lp0, old, adv = fixed
         ref = lp0.clone()
@@ -261,7 +261,8 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
     if kl:
         kl_coef = 0.1
         kld = core.kl_penalty(logprob=lp, ref_logprob=ref, kl_penalty=kl)
-        kl_loss = core.agg_loss(loss_mat=kld, loss_mask=mask, loss_agg_mode=agg)
+        # kl_global: with the global batch information, as verl's actor loss (workers/utils/losses.py) at 1dda039b.
+        kl_loss = core.agg_loss(loss_mat=kld, loss_mask=mask, loss_agg_mode=agg, **(info if kl_global else {}))
         total = total + kl_loss * kl_coef
     grad = torch.autograd.grad(total, lp, allow_unused=True)[0] if total.requires_grad else None
     if grad is None:
@@ -377,8 +378,9 @@ def kl_cov_choice_forced(case, ratio):
 
 
 def verl_convention_cases(core, commit, rng):
-    """What verl's agg_loss and kl_penalty added after b178a3cd: the token-sum aggregation (every mode, with and
-    without global batch information) and the "+" straight-through KL names (the estimator's value, k2's gradient)."""
+    """What verl's agg_loss, kl_penalty and actor loss changed after b178a3cd: the token-sum aggregation (every mode,
+    with and without global batch information), the "+" straight-through KL names (the estimator's value, k2's
+    gradient) and the KL term aggregated with the global batch information."""
     cases = []
     for mode in ["vanilla", "gspo", "cispo", "sapo", "gpg"]:
         for kind in ["normal", "clamps", "wide"]:
@@ -399,6 +401,17 @@ def verl_convention_cases(core, commit, rng):
                 agg = str(rng.choice(aggs))
                 cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} kl={kl} {kind}", mode, agg, kind, B, T,
                                             ragged_mask(rng, B, T), {}, kl=kl))
+    # The KL term aggregated with the global batch information too, as verl's actor does since then.
+    for kl in ["low_var_kl", "k3+", "abs"]:
+        for mode in ["vanilla", "cispo", "gpg"]:
+            for agg in aggs:
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                info = {"dp_size": int(rng.choice([2, 4])), "batch_num_tokens": float(mask.sum() + rng.integers(0, 9)),
+                        "global_batch_size": float(B + rng.integers(0, 4)),
+                        "loss_scale_factor": float(rng.choice([T, 2 * T, 1000]))}
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} kl={kl} global", mode, agg, "normal", B,
+                                            T, mask, info, kl=kl, kl_global=True))
     return cases
 
 

@@ -228,7 +228,7 @@ TEST_CASE("parity: verl GMPO, Clip-Cov (forced choices) and KL-Cov to 1e-12") {
   check_verl_loss_family("batch_modes", 150);
 }
 
-TEST_CASE("parity: verl token-sum and the straight-through KL names to 1e-12") {
+TEST_CASE("parity: verl token-sum, the straight-through KL names, KL terms with global batch info to 1e-12") {
   check_verl_loss_family("conventions", 60);
 }
 
