@@ -45,7 +45,7 @@ struct grpo_options {
   reward_scale scale = reward_scale::group;
   nonfinite_rewards nonfinite = nonfinite_rewards::error;
 
-  /// verl compute_grpo_outcome_advantage at b178a3cd (2026-01-29), its float32 singleton divisor included.
+  /// verl compute_grpo_outcome_advantage at 1dda039b (as at b178a3cd), its float32 singleton divisor included.
   [[nodiscard]] static grpo_options verl() {
     grpo_options o;
     o.singleton = singleton_group::unit_std_float32;

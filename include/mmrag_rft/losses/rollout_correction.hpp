@@ -20,7 +20,8 @@
 
 namespace mmrag_rft {
 
-/// Level of the truncated importance weights, x_t = old_logp_t - rollout_logp_t. [verl rollout_is]
+/// Level of the truncated importance weights, x_t = old_logp_t - rollout_logp_t (IcePop: zeroed outside the bounds
+/// instead of truncated, `rollout_correction_options::is_threshold_lower`). [verl rollout_is]
 enum class rollout_is_level : std::uint8_t {
   none,     ///< No weights: `weights` is left untouched.
   token,    ///< w_t = min(exp(clamp(x_t, -20, 20)), threshold). [verl "token"]
@@ -112,11 +113,12 @@ inline constexpr double rollout_count_epsilon = 1e-8;
 } // namespace detail
 
 /// Importance weights and a rejection mask for the rollout/trainer mismatch, x_t = old_log_probs - rollout_log_probs
-/// at valid tokens. Writes `weights` (the truncated, optionally batch-normalised weights, 0 at masked tokens; a
-/// [B, T] view for policy_loss's token weights) unless is_level is none, and `mask_out` (mask and every criterion;
-/// its memory must not be `mask`'s). Returns verl's statistics.
+/// at valid tokens. Writes `weights` (the truncated or IcePop-zeroed, optionally batch-normalised weights, 0 at masked
+/// tokens; a [B, T] view for policy_loss's token weights) unless is_level is none, and `mask_out` (mask and every
+/// criterion; its memory must not be `mask`'s). Returns verl's statistics.
 /// [verl compute_rollout_correction_and_rejection_mask, compute_rollout_correction_weights,
-///  compute_rollout_rejection_mask at b178a3cd; single-process batch normalisation]
+///  compute_rollout_rejection_mask at 1dda039b, at b178a3cd with `rollout_correction_options::verl_2026_01()`;
+///  single-process batch normalisation]
 /// Degenerate input: no valid tokens gives zero weights, the mask copied and zero statistics (verl raises). NaN or
 /// infinite log-probs at a valid token are an error naming the row. Rows run in fixed chunks: par == seq bitwise.
 template <exec::CpuBackend E, std::floating_point T>

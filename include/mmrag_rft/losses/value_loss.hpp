@@ -17,7 +17,7 @@
 
 namespace mmrag_rft {
 
-/// Options of `value_loss`. Defaults are verl's critic defaults at b178a3cd (cliprange_value 0.5, token-mean).
+/// Options of `value_loss`. Defaults are verl's critic defaults at 1dda039b (cliprange_value 0.5, token-mean).
 struct value_loss_options {
   double cliprange_value = 0.5; ///< c: predictions clipped to old values +- c; finite, > 0. [verl cliprange_value]
   /// As in `loss_aggregation`, with verl's agg_loss rules: token-mean divides by N_tokens exactly,
