@@ -114,7 +114,7 @@ TEST_CASE("parity: verl GDPO, RLOO, REINFORCE++-baseline and REINFORCE++ advanta
   const auto d = baseline_parity::load_cases("verl_group_advantages.json");
   CHECK(d["commit"].get<std::string>().rfind("1dda039b", 0) == 0);
   double worst = 0, worst_f32 = 0;
-  std::size_t counts[4] = {};
+  std::size_t counts[4] = {}, observation_spans[2] = {};
   for (const auto& c : d["cases"]) {
     const std::string f = c["function"].get<std::string>();
     CAPTURE(c["name"].get<std::string>());
@@ -125,13 +125,14 @@ TEST_CASE("parity: verl GDPO, RLOO, REINFORCE++-baseline and REINFORCE++ advanta
       for (int x : c["mask"].get<std::vector<int>>()) m.push_back(x != 0 ? 1 : 0);
       std::vector<double> ret(B * T), adv(B * T);
       (void)reinforce_pp_advantages(matrix_view<const double>(tok.data(), B, T), mask_view(m.data(), B, T),
-                                    c["gamma"].get<double>(), matrix_view<double>(ret.data(), B, T),
-                                    matrix_view<double>(adv.data(), B, T), whitening_options::verl());
+                                    reinforce_pp_discount::verl(c["gamma"].get<double>()),
+                                    matrix_view<double>(ret.data(), B, T), matrix_view<double>(adv.data(), B, T),
+                                    whitening_options::verl());
       worst = std::max(worst, baseline_parity::compare(adv, c, 1e-12));
-      // verl's returns are 0 at masked positions; the library's are only read at valid ones.
+      // The returns too, 0 at masked positions as verl's.
       const auto want_ret = c["returns"].get<std::vector<double>>();
-      for (std::size_t k = 0; k < ret.size(); ++k)
-        if (m[k]) CHECK(ret[k] == doctest::Approx(want_ret[k]).epsilon(1e-12));
+      for (std::size_t k = 0; k < ret.size(); ++k) CHECK(ret[k] == doctest::Approx(want_ret[k]).epsilon(1e-12));
+      ++observation_spans[c["name"].get<std::string>().find("observation") != std::string::npos];
       ++counts[3];
       continue;
     }
@@ -177,6 +178,7 @@ TEST_CASE("parity: verl GDPO, RLOO, REINFORCE++-baseline and REINFORCE++ advanta
   CHECK(counts[1] >= 17);
   CHECK(counts[2] == 54);
   CHECK(counts[3] == 12);
+  CHECK(observation_spans[1] == 6);
   MESSAGE("verl " << d["commit"].get<std::string>() << " group advantages: worst relative error " << worst
                   << " (float64), " << worst_f32 << " (GDPO of several components, computed by verl in float32)");
 }

@@ -664,19 +664,20 @@ def verl_group_advantage_cases(core, commit, rng):
                           components=[[float(x) for x in c] for c in comps], weights=weights or [1.0] * K,
                           norm_adv_by_std_in_grpo=True, tolerance=float(2 ** -20),
                           expected=[num(x) for x in flat(adv)]))
-    # REINFORCE++ (token level, gamma in {1, 0.9}) on trailing padding, token rewards anywhere, some at masked
-    # positions. (Not on masks with 0s between valid tokens: there verl 1dda039b carries the running return over the
-    # masked span, the library resets it, as verl b178a3cd.)
+    # REINFORCE++ (token level, gamma in {1, 0.9}) on trailing padding and on masks with 0s between valid tokens
+    # (observation spans), token rewards anywhere, some at masked positions.
     for variant in range(12):
         B, T = int(rng.integers(1, 6)), int(rng.integers(2, 9))
         mask = ragged_mask(rng, B, T)
+        if variant >= 6:
+            mask = torch.tensor((rng.random((B, T)) < 0.7).astype(float))
         if mask.sum() < 2:
             mask[0, :] = 1
         tok = torch.tensor(np.where(rng.random((B, T)) < 0.4, rng.normal(0, 1, (B, T)), 0.0))
         gamma = [1.0, 0.9][variant % 2]
         adv, ret = core.compute_reinforce_plus_plus_outcome_advantage(token_level_rewards=tok, response_mask=mask,
                                                                       config=AlgoConfig(gamma=gamma))
-        cases.append({"name": f"reinforce++ {variant} gamma={gamma}",
+        cases.append({"name": f"reinforce++ {variant} gamma={gamma}" + (" observation spans" if variant >= 6 else ""),
                       "framework": "verl", "commit": commit, "function": "compute_reinforce_plus_plus_outcome_advantage",
                       "B": B, "T": T, "gamma": gamma, "token_rewards": flat(tok), "mask": [int(x) for x in flat(mask)],
                       "expected": [num(x) for x in flat(adv)],

@@ -70,8 +70,8 @@ whitening_stats implement(const masked_whiten_fn&, const E& exec, matrix_view<T>
 
 template <CpuBackend E, std::floating_point T>
 whitening_stats implement(const reinforce_pp_advantages_fn&, const E& exec, matrix_view<const T> token_rewards,
-                          mask_view mask, double gamma, matrix_view<T> returns, matrix_view<T> advantages,
-                          const whitening_options& whiten = {}) {
+                          mask_view mask, reinforce_pp_discount gamma, matrix_view<T> returns,
+                          matrix_view<T> advantages, const whitening_options& whiten = {}) {
   mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
   mmrag_rft::detail::for_each_row_checked(exec, mask.rows(), mask.cols(), "reinforce_pp_advantages", "token_rewards",
                                           "is NaN or infinite at a valid token", [&](std::size_t i) {
