@@ -420,6 +420,50 @@ TEST_CASE("masked_whiten: no valid token gives zeros, one valid token gives 0") 
   CHECK(x == std::vector<double>{0.0, 0.0});
 }
 
+TEST_CASE("reinforce_pp_advantages: verl 1dda039b carries the return over a masked span, b178a3cd resets it") {
+  // One row, mask 1 0 1, rewards 1, 5, 2, gamma 0.5. Carry: G_2 = 2, the masked t = 1 keeps it (its 5 dropped, return
+  // 0), G_0 = 1 + 0.5 * 2 = 2. Reset: G_2 = 2, G_1 = 5 + 1 = 6 and then 0, G_0 = 1.
+  const std::vector<double> tr{1, 5, 2};
+  const std::vector<std::uint8_t> m{1, 0, 1};
+  std::vector<double> ret(3), adv(3);
+  (void)reinforce_pp_advantages(matrix_view<const double>(tr.data(), 1, 3), {m.data(), 1, 3},
+                                reinforce_pp_discount::verl(0.5), {ret.data(), 1, 3}, {adv.data(), 1, 3},
+                                whitening_options::verl());
+  CHECK(ret == std::vector<double>{2.0, 0.0, 2.0});
+  CHECK(adv[0] == adv[2]); // equal returns whiten to the same value
+  CHECK(adv[1] == 0.0);
+  (void)reinforce_pp_advantages(matrix_view<const double>(tr.data(), 1, 3), {m.data(), 1, 3}, 0.5, {ret.data(), 1, 3},
+                                {adv.data(), 1, 3});
+  CHECK(ret == std::vector<double>{1.0, 6.0, 2.0});
+  CHECK(reinforce_pp_discount::verl_2026_01(0.5).masked == masked_returns::reset);
+  CHECK(adv[0] == doctest::Approx(-0.5 / std::sqrt(0.5 + 1e-8)).epsilon(1e-14)); // mean 1.5, var 0.5
+}
+
+TEST_CASE("masked_whiten: verl's N + 1e-8 in the mean and the variance, exact counts otherwise") {
+  // 1, 2, 4 (and a masked 9): exact mean 7/3, unbiased var 7/3; verl: mean 7 / (3 + e), var = sum (x - mean)^2 /
+  // (3 + e) * 3/2, e = 1e-8, then rsqrt(var + 1e-8).
+  const std::vector<std::uint8_t> m{1, 1, 0, 1};
+  std::vector<double> x{1.0, 2.0, 9.0, 4.0};
+  (void)masked_whiten(matrix_view<double>(x.data(), 1, 4), {m.data(), 1, 4});
+  CHECK(x[0] == doctest::Approx((1.0 - 7.0 / 3) / std::sqrt(7.0 / 3 + 1e-8)).epsilon(1e-15));
+  const double e = 1e-8, mean = 7.0 / (3 + e);
+  double m2 = 0;
+  for (double v : {1.0, 2.0, 4.0}) m2 += (v - mean) * (v - mean);
+  const double var = m2 / (3 + e) * (3.0 / 2.0);
+  x = {1.0, 2.0, 9.0, 4.0};
+  const whitening_stats s =
+      masked_whiten(matrix_view<double>(x.data(), 1, 4), {m.data(), 1, 4}, whitening_options::verl());
+  CHECK(s.mean == mean);
+  CHECK(x[3] == doctest::Approx((4.0 - mean) / std::sqrt(var + 1e-8)).epsilon(1e-15));
+  CHECK(x[2] == 0.0);
+  // The difference from the exact counts is of the order e / N, far above 1e-12 relative.
+  CHECK(std::fabs(s.mean - 7.0 / 3) > 1e-9);
+  whitening_options bad = whitening_options::verl();
+  bad.count_epsilon = -1e-9;
+  CHECK_THROWS_WITH_AS((void)masked_whiten(matrix_view<double>(x.data(), 1, 4), {m.data(), 1, 4}, bad),
+                       doctest::Contains("options.count_epsilon"), mmrag_rft::error);
+}
+
 TEST_CASE("broadcast_advantages: one value per row over its valid tokens") {
   std::vector<float> a{2.0f, -1.0f}, out(6, 9.0f);
   std::vector<std::uint8_t> m{1, 1, 0, 1, 0, 0};

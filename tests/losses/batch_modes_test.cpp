@@ -153,6 +153,33 @@ TEST_CASE("policy_loss: hand-worked KL-Cov penalises the largest covariance, tie
   CHECK(d.grad[1] == doctest::Approx(-1.0 / 3).epsilon(1e-14));
   CHECK(d.grad[2] == 0.0);
   CHECK(r.stats.pg_clipfrac == doctest::Approx(1.0 / 3));
+  CHECK(r.stats.ppo_kl == doctest::Approx((0.1 + 0.0 + 0.2) / 3).epsilon(1e-14)); // verl: mean |logp - old|
+}
+
+TEST_CASE("policy_loss: GMPO under the verl preset: log(w + 1e-10) in the weights' geometric mean, no dp_size") {
+  // One row, A = 1, log-ratios 0: r = 1; token weights 0 and 1. Exact: the geometric mean is 0, and so the loss.
+  dense d{1, 2, {-1.0, -1.0}, {-1.0, -1.0}, {1.0}, {}, {}, {0.0, 1.0}, {1, 1}};
+  d.seq_adv = true;
+  policy_loss_options o;
+  o.mode = policy_loss_mode::gmpo;
+  CHECK(d.run(o).loss == 0.0);
+  o = policy_loss_options::verl();
+  o.mode = policy_loss_mode::gmpo;
+  // verl: w = exp((log(1e-10) + log(1 + 1e-10)) / (2 + 1e-8)), about 1e-5; the mean advantage is 2 / (2 + 1e-8);
+  // loss -(2 / (2 + 1e-8)) w, and each kept token's gradient loss / (2 + 1e-8).
+  const double n = 2 + 1e-8, w = std::exp((std::log(1e-10) + std::log(1.0 + 1e-10)) / n);
+  CHECK(d.run(o).loss == doctest::Approx(-(2 / n) * w).epsilon(1e-14));
+  CHECK(d.grad[0] == doctest::Approx(-(2 / n) * w / n).epsilon(1e-14));
+  CHECK(d.grad[1] == d.grad[0]);
+  // verl's geo_mean reads no global batch information: dp_size does not scale it (every other mode it does).
+  const verl_batch_info info{4.0, 10.0, 3.0, 100.0};
+  CHECK(with_verl_batch_info(o, info).loss_scale == 1.0);
+  CHECK(d.run(with_verl_batch_info(o, info)).loss == d.run(o).loss);
+  o.mode = policy_loss_mode::kl_cov;
+  CHECK(with_verl_batch_info(o, info).loss_scale == 4.0);
+  o.mode = policy_loss_mode::gmpo;
+  o.gmpo_log_weight_epsilon = 2e-3;
+  CHECK_THROWS_WITH_AS((void)d.run(o), doctest::Contains("options.gmpo_log_weight_epsilon"), error);
 }
 
 TEST_CASE("policy_loss: GMPO, Clip-Cov and KL-Cov match the float64 oracle and its finite differences") {

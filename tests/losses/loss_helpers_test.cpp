@@ -224,7 +224,7 @@ double value_loss_reference(const batch& x, double c, loss_aggregation agg) {
     case loss_aggregation::token_mean: total += row / double(N); break;
     case loss_aggregation::seq_mean_token_sum: total += row / double(S); break;
     case loss_aggregation::seq_mean_token_mean: total += row / (double(n) + 1e-8) / double(S); break;
-    case loss_aggregation::seq_mean_token_sum_norm: total += row / double(x.T); break;
+    case loss_aggregation::seq_mean_token_sum_norm: total += row / (double(S) * double(x.T)); break;
     case loss_aggregation::token_sum: total += row; break;
     }
   }
@@ -287,6 +287,30 @@ TEST_CASE_TEMPLATE("value_loss: recomputation, finite differences, par == seq", 
   }
 }
 
+TEST_CASE("value_loss: seq-mean-token-sum-norm divides by the sequences and C (verl 1dda039b) or C alone") {
+  // vpred = old, so no clipping: l = (v - R)^2. Row 0: errors 1, 2 (sum 5); row 1: 3 (sum 9); row 2 empty. T = 3.
+  const std::vector<double> v{1, 2, 0, 3, 0, 0, 0, 0, 0}, R(9, 0.0);
+  const std::vector<std::uint8_t> m{1, 1, 0, 1, 0, 0, 0, 0, 0};
+  std::vector<double> g(9);
+  const auto run = [&](const value_loss_options& o) {
+    return value_loss(cview(v, 3, 3), cview(R, 3, 3), cview(v, 3, 3), mview(m, 3, 3),
+                      matrix_view<double>(g.data(), 3, 3), o);
+  };
+  value_loss_options o;
+  o.aggregation = loss_aggregation::seq_mean_token_sum_norm;
+  CHECK(run(o).loss == doctest::Approx(0.5 * 14.0 / (2 * 3)).epsilon(1e-15)); // 2 valid rows, C = T = 3
+  CHECK(g[3] == doctest::Approx(0.5 * 2 * 3.0 / (2 * 3)).epsilon(1e-15));
+  o.normalizer = 10.0, o.sum_norm_sequences = 4.0, o.loss_scale = 2.0; // verl's global batch: C, N_seqs, dp_size
+  CHECK(run(o).loss == doctest::Approx(2 * 0.5 * 14.0 / (4 * 10)).epsilon(1e-15));
+  value_loss_options old = value_loss_options::verl_2026_01();
+  old.aggregation = loss_aggregation::seq_mean_token_sum_norm;
+  CHECK(run(old).loss == doctest::Approx(0.5 * 14.0 / 3).epsilon(1e-15));
+  old.sum_norm_sequences = 4.0; // read only with sum_norm_seq_mean
+  CHECK(run(old).loss == doctest::Approx(0.5 * 14.0 / 3).epsilon(1e-15));
+  o.sum_norm_sequences = 0.0;
+  CHECK_THROWS_WITH_AS((void)run(o), "value_loss: options.sum_norm_sequences must be finite and > 0", error);
+}
+
 TEST_CASE("value_loss: degenerate inputs and errors") {
   const std::vector<double> v{1, std::nan(""), 2, 3}, R{0, 0, 0, 0}, old{0, 0, 0, 0};
   const std::vector<std::uint8_t> none{0, 0, 0, 0}, nan_valid{1, 1, 0, 0}, ok{1, 0, 1, 1};
@@ -326,13 +350,54 @@ TEST_CASE("rollout_correction: hand-worked token and sequence weights, rejection
   CHECK(w[1] == 2.0); // 3 truncated at 2
   CHECK(w[2] == doctest::Approx(0.25).epsilon(1e-15));
   CHECK(w[4] == 0.0);
-  CHECK(s.is_mean == doctest::Approx((std::exp(0.1) + 3 + 0.25 + std::exp(0.2)) / 4).epsilon(1e-8));
-  CHECK(s.is_max == doctest::Approx(3.0).epsilon(1e-15));
+  // verl 1dda039b's statistics read the applied (truncated) weights; the fractions the untruncated ones.
+  const double applied_sum = std::exp(0.1) + 2 + 0.25 + std::exp(0.2);
+  CHECK(s.is_mean == doctest::Approx(applied_sum / (4 + 1e-8)).epsilon(1e-15));
+  CHECK(s.is_max == 2.0);
   CHECK(s.is_min == doctest::Approx(0.25).epsilon(1e-15));
   CHECK(s.is_ratio_fraction_high == doctest::Approx(0.25).epsilon(1e-7));
   CHECK(s.is_ratio_fraction_low == doctest::Approx(0.25).epsilon(1e-7));
+  CHECK(s.is_oob_fraction == 0.0);
   CHECK(mo == std::vector<std::uint8_t>{1, 1, 1, 1, 0});
   CHECK(s.rs_masked_fraction == 0.0);
+  // b178a3cd: the untruncated weights, the std's weights clamped to [1/2, 2] (0.25 -> 0.5); the weights are the same.
+  auto s0 = rollout_correction(O, R, mview(m, 1, 5), W, MO, rollout_correction_options::verl_2026_01());
+  CHECK(s0.is_mean == doctest::Approx((std::exp(0.1) + 3 + 0.25 + std::exp(0.2)) / (4 + 1e-8)).epsilon(1e-15));
+  CHECK(s0.is_max == doctest::Approx(3.0).epsilon(1e-15));
+  CHECK(w[1] == 2.0);
+  {
+    const double c[] = {std::exp(0.1), 2.0, 0.5, std::exp(0.2)};
+    double m1 = 0, m2 = 0;
+    for (double v : c) m1 += v, m2 += v * v;
+    m1 /= 4 + 1e-8, m2 /= 4 + 1e-8;
+    CHECK(s0.is_std == doctest::Approx(std::sqrt(m2 - m1 * m1)).epsilon(1e-14));
+    const double a[] = {std::exp(0.1), 2.0, 0.25, std::exp(0.2)}; // 1dda039b: clamp(0, 2) of the applied ones
+    m1 = 0, m2 = 0;
+    for (double v : a) m1 += v, m2 += v * v;
+    m1 /= 4 + 1e-8, m2 /= 4 + 1e-8;
+    CHECK(s.is_std == doctest::Approx(std::sqrt(m2 - m1 * m1)).epsilon(1e-14));
+  }
+  // IcePop [0.5, 2]: 3 and 0.25 fall outside and become 0; the others are kept untruncated.
+  rollout_correction_options ice;
+  ice.is_threshold_lower = 0.5;
+  s = rollout_correction(O, R, mview(m, 1, 5), W, MO, ice);
+  CHECK(w[0] == doctest::Approx(std::exp(0.1)).epsilon(1e-15));
+  CHECK(w[1] == 0.0);
+  CHECK(w[2] == 0.0);
+  CHECK(w[3] == doctest::Approx(std::exp(0.2)).epsilon(1e-15));
+  CHECK(s.is_mean == doctest::Approx((std::exp(0.1) + std::exp(0.2)) / (4 + 1e-8)).epsilon(1e-15));
+  CHECK(s.is_min == 0.0);
+  CHECK(s.is_max == doctest::Approx(std::exp(0.2)).epsilon(1e-15));
+  CHECK(s.is_oob_fraction == doctest::Approx(2 / (4 + 1e-8)).epsilon(1e-15));
+  CHECK(s.is_ratio_fraction_low == doctest::Approx(1 / (4 + 1e-8)).epsilon(1e-15)); // 0.25 < 0.5
+  ice.is_threshold_lower = 3.0;
+  CHECK_THROWS_WITH_AS((void)rollout_correction(O, R, mview(m, 1, 5), W, MO, ice),
+                       doctest::Contains("options.is_threshold_lower must be finite, > 0 and <= is_threshold"), error);
+  ice = rollout_correction_options::verl_2026_01();
+  ice.is_threshold_lower = 0.5;
+  CHECK_THROWS_WITH_AS((void)rollout_correction(O, R, mview(m, 1, 5), W, MO, ice),
+                       doctest::Contains("IcePop needs stats_of_applied_weights"), error);
+  s = rollout_correction(O, R, mview(m, 1, 5), W, MO);
   // Sequence level: one row, sum 0.1 + ln 3 - ln 4 + 0.2 -> exp = 0.75 e^0.3 for each valid token.
   rollout_correction_options o;
   o.is_level = rollout_is_level::sequence;

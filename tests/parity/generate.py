@@ -3,15 +3,21 @@
 """Writes the parity vectors of tests/parity: the frameworks' own loss and advantage functions, run in float64 on
 random and degenerate inputs, their results stored as JSON next to the inputs and the options that reproduce them.
 
-    python3 tests/parity/generate.py --verl VERL_CHECKOUT [--trl TRL_CHECKOUT] [--out tests/parity/data]
+    python3 tests/parity/generate.py --verl VERL_CHECKOUT [--preset verl|verl_2026_01] [--trl TRL_CHECKOUT]
+                                     [--out tests/parity/data]
+
+tests/parity/regenerate.sh runs it at the pinned commits (verl 1dda039b with --preset verl, verl b178a3cd with
+--preset verl_2026_01, TRL f2cd5771). --preset verl writes every family as data/verl_<family>.json; verl_2026_01
+writes the families that verl b178a3cd has as data/verl_2026_01_<family>.json. One JSON file per family, each with
+a random generator of its own, so that a family added later leaves the others' files as they were.
 
 A checkout is a source tree of the framework (a git work tree, or the files of one commit exported with
 `git archive COMMIT | tar -x`). Only the module files holding the functions are loaded: verl's
 verl/trainer/ppo/core_algos.py, verl/utils/torch_functional.py and verl/trainer/ppo/rollout_corr_helper.py,
-TRL's GRPOTrainer._compute_loss out of trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict, transformers, the rest of the package)
-are replaced by empty stand-ins here, since the functions under test do not use them. Needs PyTorch and NumPy.
-The commit of each framework is read with `git rev-parse HEAD` in the checkout, or given with --verl-commit /
---trl-commit, and recorded in every file.
+TRL's GRPOTrainer._compute_loss out of trl/trainer/grpo_trainer.py. Their heavy imports (omegaconf, tensordict,
+transformers, the rest of the package) are replaced by empty stand-ins here, since the functions under test do not
+use them. Needs PyTorch and NumPy. The commit of each framework is read with `git rev-parse HEAD` in the checkout,
+or given with --verl-commit / --trl-commit, and recorded in every file and every case.
 """
 import argparse
 import ast
@@ -68,8 +74,8 @@ class ActorConfig(dict):
             raise AttributeError(k) from e
 
 
-class AlgoConfig(dict):
-    pass
+class AlgoConfig(ActorConfig):
+    """Stands in for verl.trainer.config.AlgoConfig (attribute access and .get)."""
 
 
 def load_verl(root):
@@ -234,7 +240,7 @@ def verl_loss_cases(core, commit, rng):
 
 
 def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, kl, clip=(0.2, 0.2), clip_c=3.0,
-                   fixed=None, weights=None):
+                   fixed=None, weights=None, policy_loss=None, kl_global=False):
     if fixed:
         lp0, old, adv = fixed
         ref = lp0.clone()
@@ -243,6 +249,8 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
     lp = lp0.detach().clone().requires_grad_(True)
     cfg = ActorConfig(clip_ratio=clip[0], clip_ratio_low=clip[0], clip_ratio_high=clip[1], clip_ratio_c=clip_c,
                       tau_pos=1.0, tau_neg=1.05, global_batch_info=dict(info))
+    if policy_loss is not None:  # verl's actor.policy_loss block (Clip-Cov and KL-Cov read theirs from it)
+        cfg["policy_loss"] = ActorConfig(policy_loss)
     fn = core.get_policy_loss_fn(mode)
     extra = {} if weights is None else {"rollout_is_weights": weights}
     pg_loss, metrics = fn(old_log_prob=old, log_prob=lp, advantages=adv, response_mask=mask, loss_agg_mode=agg,
@@ -253,7 +261,8 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
     if kl:
         kl_coef = 0.1
         kld = core.kl_penalty(logprob=lp, ref_logprob=ref, kl_penalty=kl)
-        kl_loss = core.agg_loss(loss_mat=kld, loss_mask=mask, loss_agg_mode=agg)
+        # kl_global: with the global batch information, as verl's actor loss (workers/utils/losses.py) at 1dda039b.
+        kl_loss = core.agg_loss(loss_mat=kld, loss_mask=mask, loss_agg_mode=agg, **(info if kl_global else {}))
         total = total + kl_loss * kl_coef
     grad = torch.autograd.grad(total, lp, allow_unused=True)[0] if total.requires_grad else None
     if grad is None:
@@ -263,7 +272,8 @@ def verl_loss_case(core, commit, rng, name, mode, agg, kind, B, T, mask, info, k
         "rows": B, "cols": T,
         "log_probs": flat(lp0), "old_log_probs": flat(old), "advantages": flat(adv), "mask": flat(mask),
         "options": {"mode": mode, "aggregation": agg, "clip_ratio_low": clip[0], "clip_ratio_high": clip[1],
-                    "clip_ratio_c": clip_c, "kl": kl or "none", "kl_coef": kl_coef, "batch_info": info},
+                    "clip_ratio_c": clip_c, "kl": kl or "none", "kl_coef": kl_coef, "batch_info": info,
+                    "policy_loss": dict(policy_loss or {})},
         "expected": {"loss": num(total), "pg_loss": num(pg_loss), "kl_loss": num(kl_loss),
                      "grad": [num(g) for g in flat(grad)],
                      "stats": {k.split("/")[1]: num(v) for k, v in metrics.items()}},
@@ -344,6 +354,112 @@ def verl_dppo_cases(core, commit, rng):
                                     torch.zeros((3, 4), dtype=F64), {}, kl=None, clip=clips[mode][0], clip_c=20.0))
         cases.append(verl_loss_case(core, commit, rng, f"{mode} 1x1 ratio one", mode, "token-mean", "ratio_one", 1, 1,
                                     torch.ones((1, 1), dtype=F64), {}, kl=None, clip=clips[mode][0], clip_c=20.0))
+    return cases
+
+
+def verl_batch_mode_cases(core, commit, rng):
+    """GMPO ("geo_mean"), Clip-Cov and KL-Cov: every aggregation, global batch information, rollout_is_weights.
+
+    Clip-Cov draws the tokens it cuts with torch.randperm among its candidates; the cases force the draw: a
+    clip_cov_ratio of 1 cuts max(1, N) >= every candidate (all are cut), a covariance window above every |cov| cuts
+    none. KL-Cov's torch.topk is decided by the covariances unless they tie at the k-th largest (equal advantages
+    tie them all at 0): such draws are drawn again (kl_cov_choice_forced)."""
+    cases = []
+    aggs = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm", "token-sum"]
+    kl_cov = [{"kl_cov_ratio": r, "ppo_kl_coef": c} for r, c in [(2e-4, 1.0), (0.1, 1.0), (0.3, 0.5), (1.0, 2.0)]]
+    clip_cov = [{"clip_cov_ratio": 1.0, "clip_cov_lb": lb, "clip_cov_ub": ub} for lb, ub in
+                [(1.0, 5.0), (0.0, 5.0), (-10.0, 10.0), (0.05, 0.5)]] + \
+               [{"clip_cov_ratio": 2e-4, "clip_cov_lb": 1e3, "clip_cov_ub": 2e3}]
+    for mode in ["geo_mean", "clip_cov", "kl_cov"]:
+        for agg in aggs:
+            for kind in ["normal", "clamps", "ratio_one", "wide"]:
+                for variant in range(3):
+                    while True:  # KL-Cov: drawn again until its choice is forced (kl_cov_choice_forced)
+                        c = verl_batch_mode_case(core, commit, rng, mode, agg, kind, variant, kl_cov, clip_cov)
+                        if mode != "kl_cov" or kl_cov_choice_forced(c, c["options"]["policy_loss"]["kl_cov_ratio"]):
+                            break
+                    cases.append(c)
+        # KL terms beside them (local aggregation, as in verl_loss_cases), and a 1x1 batch.
+        for kl in ["low_var_kl", "k1", "mse"]:
+            B, T = int(rng.integers(2, 6)), int(rng.integers(2, 8))
+            pl = {"geo_mean": None, "kl_cov": kl_cov[1], "clip_cov": clip_cov[0]}[mode]
+            cases.append(verl_loss_case(core, commit, rng, f"{mode} kl={kl}", mode, "token-mean", "normal", B, T,
+                                        ragged_mask(rng, B, T), {}, kl=kl, policy_loss=pl))
+        pl = {"geo_mean": None, "kl_cov": kl_cov[0], "clip_cov": clip_cov[0]}[mode]
+        cases.append(verl_loss_case(core, commit, rng, f"{mode} 1x1", mode, "token-mean", "wide", 1, 1,
+                                    torch.ones((1, 1), dtype=F64), {}, kl=None, policy_loss=pl))
+    return cases
+
+
+def verl_batch_mode_case(core, commit, rng, mode, agg, kind, variant, kl_cov, clip_cov):
+    B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+    mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+    info, weights = {}, None
+    if variant == 1:
+        info = {"dp_size": int(rng.choice([2, 4])), "batch_num_tokens": float(mask.sum() + rng.integers(0, 9)),
+                "global_batch_size": float(B + rng.integers(0, 4)),
+                "loss_scale_factor": float(rng.choice([T, 2 * T, 1000]))}
+    if variant == 2:
+        w = rng.uniform(0.0, 2.0, (B, T))
+        w[rng.random((B, T)) < 0.15] = 0.0
+        weights = torch.tensor(w)
+    pl = None
+    if mode == "kl_cov":
+        pl = kl_cov[int(rng.integers(0, len(kl_cov)))]
+    elif mode == "clip_cov":
+        pl = clip_cov[int(rng.integers(0, len(clip_cov)))]
+    clip = (0.2, 0.28) if kind == "wide" else (0.2, 0.2)
+    return verl_loss_case(core, commit, rng, f"{mode} {agg} {kind} v{variant}", mode, agg, kind, B, T, mask, info,
+                          kl=None, clip=clip, weights=weights, policy_loss=pl)
+
+
+def kl_cov_choice_forced(case, ratio):
+    """Whether KL-Cov's top-k is decided by the covariances alone: every token penalised, or the k-th and (k+1)-th
+    largest covariances apart by more than rounding (equal advantages, e.g. a single row, tie them all at 0)."""
+    m = np.array(case["mask"]) > 0
+    a, lp = np.array(case["advantages"])[m], np.array(case["log_probs"])[m]
+    k = max(1, int(len(a) * ratio))
+    if k >= len(a):
+        return True
+    cov = np.sort((a - a.mean()) * (lp - lp.mean()))[::-1]
+    return cov[k - 1] - cov[k] > 1e-9 * max(1.0, abs(cov).max())
+
+
+def verl_convention_cases(core, commit, rng):
+    """What verl's agg_loss, kl_penalty and actor loss changed after b178a3cd: the token-sum aggregation (every mode,
+    with and without global batch information), the "+" straight-through KL names (the estimator's value, k2's
+    gradient) and the KL term aggregated with the global batch information."""
+    cases = []
+    for mode in ["vanilla", "gspo", "cispo", "sapo", "gpg"]:
+        for kind in ["normal", "clamps", "wide"]:
+            for variant in range(2):
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                info = {}
+                if variant:  # GSPO and SAPO force seq-mean-token-mean, which needs global_batch_size with dp_size
+                    info = {"dp_size": int(rng.choice([2, 4])), "batch_num_tokens": float(mask.sum() + 2),
+                            "global_batch_size": float(B + 1), "loss_scale_factor": float(2 * T)}
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} token-sum {kind} v{variant}", mode,
+                                            "token-sum", kind, B, T, mask, info, kl=None))
+    aggs = ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm", "token-sum"]
+    for kl in ["kl+", "k1+", "abs+", "mse+", "k2+", "low_var_kl+", "k3+"]:
+        for kind in ["normal", "clamps"]:
+            for mode in ["vanilla", "cispo", "gpg"]:
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                agg = str(rng.choice(aggs))
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} kl={kl} {kind}", mode, agg, kind, B, T,
+                                            ragged_mask(rng, B, T), {}, kl=kl))
+    # The KL term aggregated with the global batch information too, as verl's actor does since then.
+    for kl in ["low_var_kl", "k3+", "abs"]:
+        for mode in ["vanilla", "cispo", "gpg"]:
+            for agg in aggs:
+                B, T = int(rng.integers(1, 6)), int(rng.integers(1, 8))
+                mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                info = {"dp_size": int(rng.choice([2, 4])), "batch_num_tokens": float(mask.sum() + rng.integers(0, 9)),
+                        "global_batch_size": float(B + rng.integers(0, 4)),
+                        "loss_scale_factor": float(rng.choice([T, 2 * T, 1000]))}
+                cases.append(verl_loss_case(core, commit, rng, f"{mode} {agg} kl={kl} global", mode, agg, "normal", B,
+                                            T, mask, info, kl=kl, kl_global=True))
     return cases
 
 
@@ -447,8 +563,9 @@ def load_verl_rollout_corr(root):
     return load_file("verl.trainer.ppo.rollout_corr_helper", os.path.join(root, "verl/trainer/ppo/rollout_corr_helper.py"))
 
 
-def verl_rollout_corr_cases(rc, commit, rng):
-    """compute_rollout_correction_and_rejection_mask: truncated IS (token, sequence, batch-normalised) and rejection."""
+def verl_rollout_corr_cases(rc, commit, rng, icepop=False):
+    """compute_rollout_correction_and_rejection_mask: truncated IS (token, sequence, batch-normalised) and rejection;
+    with `icepop`, after those (so that they stay as they were), IcePop's "lower_upper" thresholds."""
     cases = []
     rs_specs = [(None, None), ("token_k1", "0.8_1.25"), ("token_k2,seq_mean_k1", "0.02,0.9_1.1"),
                 ("seq_sum_k3", 0.05), ("seq_max_k2,seq_sum_k1", "0.05,0.7_1.4"), ("seq_mean_k3,token_k3", "0.01,0.03")]
@@ -462,62 +579,157 @@ def verl_rollout_corr_cases(rc, commit, rng):
                 rollout = torch.tensor(rng.uniform(-3.0, -0.05, (B, T)))
                 old = rollout + torch.tensor(rng.normal(0.0, float(rng.choice([0.1, 0.5])), (B, T)))
                 is_thr = float(rng.choice([1.5, 2.0, 5.0]))
-                weights, new_mask, metrics = rc.compute_rollout_correction_and_rejection_mask(
-                    old_log_prob=old, rollout_log_prob=rollout, response_mask=mask, rollout_is=level,
-                    rollout_is_threshold=is_thr, rollout_is_batch_normalize=norm, rollout_rs=rs,
-                    rollout_rs_threshold=thr)
-                keys = ["rollout_is_mean", "rollout_is_max", "rollout_is_min", "rollout_is_ratio_fraction_high",
-                        "rollout_is_ratio_fraction_low", "rollout_is_std", "rollout_is_eff_sample_size",
-                        "rollout_is_batch_norm_factor", "rollout_rs_masked_fraction", "rollout_rs_seq_masked_fraction"]
-                cases.append({"name": f"rollout corr {n} {level} norm={norm} rs={rs}",
-                              "function": "compute_rollout_correction_and_rejection_mask", "commit": commit,
-                              "B": B, "T": T, "old_log_prob": flat(old), "rollout_log_prob": flat(rollout),
-                              "mask": flat(mask), "rollout_is": level, "rollout_is_threshold": is_thr,
-                              "rollout_is_batch_normalize": norm, "rollout_rs": rs,
-                              "rollout_rs_threshold": None if thr is None else str(thr),
-                              "weights": flat(weights.tensors["rollout_is_weights"]), "mask_out": flat(new_mask),
-                              "metrics": {k: num(metrics["rollout_corr/" + k]) for k in keys
-                                          if "rollout_corr/" + k in metrics}})
+                cases.append(rollout_corr_case(rc, commit, n, level, norm, rs, thr, B, T, mask, rollout, old, is_thr))
+    for level in ["token", "sequence"] if icepop else []:
+        for norm in [False, True]:
+            for lo, hi in [(0.5, 2.0), (0.8, 1.25), (0.2, 5.0)]:
+                n += 1
+                while True:  # verl divides by zero where IcePop zeroes every weight: draw again
+                    B, T = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+                    mask = ragged_mask(rng, B, T, empty_rows=int(rng.integers(0, 2)) if B > 1 else 0)
+                    rollout = torch.tensor(rng.uniform(-3.0, -0.05, (B, T)))
+                    old = rollout + torch.tensor(rng.normal(0.0, float(rng.choice([0.1, 0.5])), (B, T)))
+                    rs, thr = rs_specs[int(rng.integers(0, len(rs_specs)))]
+                    try:
+                        cases.append(rollout_corr_case(rc, commit, n, level, norm, rs, thr, B, T, mask, rollout, old,
+                                                       f"{lo}_{hi}"))
+                        break
+                    except ZeroDivisionError:
+                        pass
     return cases
+
+
+def rollout_corr_case(rc, commit, n, level, norm, rs, thr, B, T, mask, rollout, old, is_thr):
+    weights, new_mask, metrics = rc.compute_rollout_correction_and_rejection_mask(
+        old_log_prob=old, rollout_log_prob=rollout, response_mask=mask, rollout_is=level,
+        rollout_is_threshold=is_thr, rollout_is_batch_normalize=norm, rollout_rs=rs, rollout_rs_threshold=thr)
+    keys = ["rollout_is_mean", "rollout_is_max", "rollout_is_min", "rollout_is_ratio_fraction_high",
+            "rollout_is_ratio_fraction_low", "rollout_is_std", "rollout_is_eff_sample_size",
+            "rollout_is_batch_norm_factor", "rollout_rs_masked_fraction", "rollout_rs_seq_masked_fraction",
+            "rollout_is_oob_ratio"]
+    name = f"rollout corr {n} {level} norm={norm} rs={rs}" + (f" icepop={is_thr}" if isinstance(is_thr, str) else "")
+    return {"name": name, "function": "compute_rollout_correction_and_rejection_mask", "commit": commit,
+            "B": B, "T": T, "old_log_prob": flat(old), "rollout_log_prob": flat(rollout), "mask": flat(mask),
+            "rollout_is": level, "rollout_is_threshold": is_thr, "rollout_is_batch_normalize": norm, "rollout_rs": rs,
+            "rollout_rs_threshold": None if thr is None else str(thr),
+            "weights": flat(weights.tensors["rollout_is_weights"]), "mask_out": flat(new_mask),
+            "metrics": {k: num(metrics["rollout_corr/" + k]) for k in keys if "rollout_corr/" + k in metrics}}
+
+
+def outcome_batches(rng, layouts, commit):
+    """For each layout and each kind of reward, an outcome batch (outcome_batch), with its layout and kind first."""
+    for sizes in layouts:
+        for kind in ["random", "binary", "all_equal"]:
+            yield (sizes, kind) + outcome_batch(rng, sizes, kind, commit)
+
+
+def outcome_batch(rng, sizes, kind, commit, T=5):
+    """One outcome reward per completion ("random", "binary" or "all_equal"), groups of `sizes`, ragged lengths;
+    the reward sits at each row's last valid token. Returns n, the rewards, mask, token rewards, verl's index and
+    the fields every case records."""
+    n = sum(sizes)
+    r = {"random": lambda: rng.normal(0.0, 2.0, n), "binary": lambda: rng.integers(0, 2, n).astype(float),
+         "all_equal": lambda: np.full(n, 0.3)}[kind]()
+    lengths = rng.integers(1, T + 1, n)
+    mask = torch.zeros((n, T), dtype=F64)
+    tok = torch.zeros((n, T), dtype=F64)
+    for i in range(n):
+        mask[i, : lengths[i]] = 1
+        tok[i, lengths[i] - 1] = r[i]
+    index = np.concatenate([np.full(s, f"p{g}") for g, s in enumerate(sizes)])
+    base = dict(framework="verl", commit=commit, rewards=[float(x) for x in r], group_sizes=sizes,
+                mask=[int(x) for x in flat(mask)], T=T)
+    return n, r, mask, tok, index, base
 
 
 def verl_baseline_cases(core, commit, rng):
     """OPO, GPG, GRPO pass@k and ReMax on ragged masks; the outcome reward sits at each row's last valid token."""
     cases = []
-    layouts = [[2, 3, 1, 4], [4, 4], [8, 2, 2], [3, 3, 3], [1, 1, 5]]
-    for sizes in layouts:
-        for kind in ["random", "binary", "all_equal"]:
-            n, T = sum(sizes), 5
-            r = {"random": lambda: rng.normal(0.0, 2.0, n), "binary": lambda: rng.integers(0, 2, n).astype(float),
-                 "all_equal": lambda: np.full(n, 0.3)}[kind]()
-            lengths = rng.integers(1, T + 1, n)
-            mask = torch.zeros((n, T), dtype=F64)
-            tok = torch.zeros((n, T), dtype=F64)
-            for i in range(n):
-                mask[i, : lengths[i]] = 1
-                tok[i, lengths[i] - 1] = r[i]
-            index = np.concatenate([np.full(s, f"p{g}") for g, s in enumerate(sizes)])
-            base = dict(framework="verl", commit=commit, rewards=[float(x) for x in r], group_sizes=sizes,
-                        mask=[int(x) for x in flat(mask)], T=T)
-            adv, _ = core.compute_opo_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
-            cases.append(dict(base, name=f"opo {sizes} {kind}", function="compute_opo_outcome_advantage",
+    for sizes, kind, n, r, mask, tok, index, base in outcome_batches(rng, [[2, 3, 1, 4], [4, 4], [8, 2, 2], [3, 3, 3],
+                                                                         [1, 1, 5]], commit):
+        adv, _ = core.compute_opo_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
+        cases.append(dict(base, name=f"opo {sizes} {kind}", function="compute_opo_outcome_advantage",
+                          expected=[num(x) for x in flat(adv)]))
+        adv, _ = core.compute_gpg_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
+        cases.append(dict(base, name=f"gpg {sizes} {kind}", function="compute_gpg_outcome_advantage",
+                          expected=[num(x) for x in flat(adv)]))
+        if min(sizes) >= 2:
+            for norm in [True, False]:
+                adv, _ = core.compute_grpo_passk_outcome_advantage(
+                    token_level_rewards=tok, response_mask=mask, index=index,
+                    config=AlgoConfig(norm_adv_by_std_in_grpo=norm))
+                cases.append(dict(base, name=f"grpo_passk {sizes} {kind} norm={norm}", norm_adv_by_std_in_grpo=norm,
+                                  function="compute_grpo_passk_outcome_advantage",
+                                  expected=[num(x) for x in flat(adv)]))
+        greedy = rng.normal(0.0, 1.0, n)
+        adv, _ = core.compute_remax_outcome_advantage(token_level_rewards=tok, reward_baselines=torch.tensor(greedy),
+                                                     response_mask=mask)
+        cases.append(dict(base, name=f"remax {sizes} {kind}", function="compute_remax_outcome_advantage",
+                          greedy_rewards=[float(x) for x in greedy], expected=[num(x) for x in flat(adv)]))
+    return cases
+
+
+def verl_group_advantage_cases(core, commit, rng):
+    """GDPO, RLOO, REINFORCE++-baseline and REINFORCE++ on ragged masks (rewards at each row's last valid token).
+
+    GDPO: one reward component goes through compute_gdpo_outcome_advantage's own fallback (token_level_rewards, in
+    float64); several components go through its config / non_tensor_batch path, which verl computes in float32
+    (np.float32 scores, float32 weights), so those cases carry a float32 tolerance."""
+    cases = []
+    for sizes, kind, n, r, mask, tok, index, base in outcome_batches(rng, [[2, 3, 1, 4], [4, 4], [8, 2, 2], [3, 3, 3],
+                                                                         [1, 1, 5], [6]], commit):
+        adv, _ = core.compute_rloo_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
+        cases.append(dict(base, name=f"rloo {sizes} {kind}", function="compute_rloo_outcome_advantage",
+                          expected=[num(x) for x in flat(adv)]))
+        if mask.sum() >= 2:  # verl's masked_var raises for a single valid token
+            adv, _ = core.compute_reinforce_plus_plus_baseline_outcome_advantage(
+                token_level_rewards=tok, response_mask=mask, index=index)
+            cases.append(dict(base, name=f"reinforce++ baseline {sizes} {kind}",
+                              function="compute_reinforce_plus_plus_baseline_outcome_advantage",
                               expected=[num(x) for x in flat(adv)]))
-            adv, _ = core.compute_gpg_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index)
-            cases.append(dict(base, name=f"gpg {sizes} {kind}", function="compute_gpg_outcome_advantage",
+        for norm in [True, False]:
+            adv, _ = core.compute_gdpo_outcome_advantage(token_level_rewards=tok, response_mask=mask, index=index,
+                                                         norm_adv_by_std_in_grpo=norm)
+            cases.append(dict(base, name=f"gdpo 1 component {sizes} {kind} norm={norm}",
+                              function="compute_gdpo_outcome_advantage", components=[[float(x) for x in r]],
+                              weights=[1.0], norm_adv_by_std_in_grpo=norm, tolerance=1e-12,
                               expected=[num(x) for x in flat(adv)]))
-            if min(sizes) >= 2:
-                for norm in [True, False]:
-                    adv, _ = core.compute_grpo_passk_outcome_advantage(
-                        token_level_rewards=tok, response_mask=mask, index=index,
-                        config=AlgoConfig(norm_adv_by_std_in_grpo=norm))
-                    cases.append(dict(base, name=f"grpo_passk {sizes} {kind} norm={norm}", norm_adv_by_std_in_grpo=norm,
-                                      function="compute_grpo_passk_outcome_advantage",
-                                      expected=[num(x) for x in flat(adv)]))
-            greedy = rng.normal(0.0, 1.0, n)
-            adv, _ = core.compute_remax_outcome_advantage(token_level_rewards=tok, reward_baselines=torch.tensor(greedy),
-                                                         response_mask=mask)
-            cases.append(dict(base, name=f"remax {sizes} {kind}", function="compute_remax_outcome_advantage",
-                              greedy_rewards=[float(x) for x in greedy], expected=[num(x) for x in flat(adv)]))
+        # Several components; values and weights exact in float32 so that the inputs are the same.
+        K = int(rng.integers(2, 4))
+        comps = [rng.integers(0, 5, n) / 4.0 for _ in range(K)]
+        weights = [float(x) for x in rng.choice([0.5, 1.0, 2.0, 0.25], K)] if kind != "all_equal" else None
+        keys = [f"c{k}" for k in range(K)]
+        cfg = AlgoConfig(gdpo_reward_keys=keys)
+        if weights is not None:
+            cfg["gdpo_reward_weights"] = weights
+        P = 2  # prompt length: verl finds each row's last valid token from the attention mask
+        attn = torch.cat([torch.ones((n, P), dtype=torch.long), mask.long()], dim=1)
+        batch = {"prompts": torch.zeros((n, P), dtype=torch.long), "attention_mask": attn}
+        adv, _ = core.compute_gdpo_outcome_advantage(
+            token_level_rewards=tok, response_mask=mask, index=index, config=cfg, batch=batch,
+            non_tensor_batch={k: c for k, c in zip(keys, comps)})
+        cases.append(dict(base, name=f"gdpo {K} components {sizes} {kind}", function="compute_gdpo_outcome_advantage",
+                          components=[[float(x) for x in c] for c in comps], weights=weights or [1.0] * K,
+                          norm_adv_by_std_in_grpo=True, tolerance=float(2 ** -20),
+                          expected=[num(x) for x in flat(adv)]))
+    # REINFORCE++ (token level, gamma in {1, 0.9}) on trailing padding and on masks with 0s between valid tokens
+    # (observation spans), token rewards anywhere, some at masked positions.
+    for variant in range(12):
+        B, T = int(rng.integers(1, 6)), int(rng.integers(2, 9))
+        mask = ragged_mask(rng, B, T)
+        if variant >= 6:
+            mask = torch.tensor((rng.random((B, T)) < 0.7).astype(float))
+        if mask.sum() < 2:
+            mask[0, :] = 1
+        tok = torch.tensor(np.where(rng.random((B, T)) < 0.4, rng.normal(0, 1, (B, T)), 0.0))
+        gamma = [1.0, 0.9][variant % 2]
+        adv, ret = core.compute_reinforce_plus_plus_outcome_advantage(token_level_rewards=tok, response_mask=mask,
+                                                                      config=AlgoConfig(gamma=gamma))
+        cases.append({"name": f"reinforce++ {variant} gamma={gamma}" + (" observation spans" if variant >= 6 else ""),
+                      "framework": "verl", "commit": commit, "function": "compute_reinforce_plus_plus_outcome_advantage",
+                      "B": B, "T": T, "gamma": gamma, "token_rewards": flat(tok), "mask": [int(x) for x in flat(mask)],
+                      "expected": [num(x) for x in flat(adv)],
+                      "returns": [num(x) for x in flat(ret)]})
     return cases
 
 
@@ -630,6 +842,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--verl", required=True, help="verl source tree")
     ap.add_argument("--verl-commit")
+    ap.add_argument("--preset", choices=["verl", "verl_2026_01"], default="verl",
+                    help="the library preset the vectors check: verl (every family, files verl_*.json) or "
+                         "verl_2026_01 (the families that existed at b178a3cd, files verl_2026_01_*.json)")
     ap.add_argument("--trl", help="TRL source tree")
     ap.add_argument("--trl-commit")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
@@ -637,30 +852,28 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
+    prefix = "verl_" if a.preset == "verl" else "verl_2026_01_"
+
+    def out(family, cases):
+        write(os.path.join(a.out, f"{prefix}{family}.json"), {"framework": "verl", "commit": vc, "cases": cases})
 
     core = load_verl(a.verl)
     vc = commit_of(a.verl, a.verl_commit)
-    write(os.path.join(a.out, "verl_policy_loss.json"),
-          {"framework": "verl", "commit": vc, "cases": verl_loss_cases(core, vc, rng)})
-    write(os.path.join(a.out, "verl_grpo_advantages.json"),
-          {"framework": "verl", "commit": vc, "cases": verl_advantage_cases(core, vc, rng)})
-    # Its own generator, so that the vectors above do not depend on these.
-    write(os.path.join(a.out, "verl_loss_helpers.json"),
-          {"framework": "verl", "commit": vc,
-           "cases": verl_helper_cases(core, vc, np.random.default_rng(a.seed + 1))})
-    write(os.path.join(a.out, "verl_rollout_correction.json"),
-          {"framework": "verl", "commit": vc,
-           "cases": verl_rollout_corr_cases(load_verl_rollout_corr(a.verl), vc, np.random.default_rng(a.seed + 2))})
-    write(os.path.join(a.out, "verl_baseline_advantages.json"),
-          {"framework": "verl", "commit": vc, "cases": verl_baseline_cases(core, vc, np.random.default_rng(a.seed + 1))})
-    # A generator of its own, so that adding these cases leaves the other files as they were.
-    wrng = np.random.default_rng(a.seed + 1)
-    write(os.path.join(a.out, "verl_token_weights.json"),
-          {"framework": "verl", "commit": vc, "cases": verl_token_weight_cases(core, vc, wrng)})
-    # DPPO exists in verl since 1dda039b: its own generator and file, written only where the checkout has it.
-    if "dppo_tv" in getattr(core, "POLICY_LOSS_REGISTRY", {}):
-        write(os.path.join(a.out, "verl_dppo.json"),
-              {"framework": "verl", "commit": vc, "cases": verl_dppo_cases(core, vc, np.random.default_rng(a.seed + 3))})
+    out("policy_loss", verl_loss_cases(core, vc, rng))
+    out("grpo_advantages", verl_advantage_cases(core, vc, rng))
+    # Each family below has a generator of its own, so that adding one leaves the others' files as they were.
+    out("loss_helpers", verl_helper_cases(core, vc, np.random.default_rng(a.seed + 1)))
+    out("rollout_correction",
+        verl_rollout_corr_cases(load_verl_rollout_corr(a.verl), vc, np.random.default_rng(a.seed + 2),
+                                icepop=a.preset == "verl"))
+    out("baseline_advantages", verl_baseline_cases(core, vc, np.random.default_rng(a.seed + 1)))
+    out("token_weights", verl_token_weight_cases(core, vc, np.random.default_rng(a.seed + 1)))
+    if a.preset == "verl":
+        # Families of the current conventions only (token-sum and the "+" KL names raise at b178a3cd).
+        out("batch_modes", verl_batch_mode_cases(core, vc, np.random.default_rng(a.seed + 3)))
+        out("conventions", verl_convention_cases(core, vc, np.random.default_rng(a.seed + 4)))
+        out("group_advantages", verl_group_advantage_cases(core, vc, np.random.default_rng(a.seed + 5)))
+        out("dppo", verl_dppo_cases(core, vc, np.random.default_rng(a.seed + 6)))
     if a.trl:
         tc = commit_of(a.trl, a.trl_commit)
         write(os.path.join(a.out, "trl_policy_loss.json"),

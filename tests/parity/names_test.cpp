@@ -47,9 +47,16 @@ TEST_CASE("names: KL estimators with verl's aliases and the straight-through suf
 
 TEST_CASE("names: policy-loss modes, KL clamps, GRPO std, singletons and TRL's scale_rewards") {
   for (auto m : {policy_loss_mode::ppo_clip, policy_loss_mode::gspo, policy_loss_mode::cispo, policy_loss_mode::sapo,
-                 policy_loss_mode::gpg, policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl})
+                 policy_loss_mode::gpg, policy_loss_mode::gmpo, policy_loss_mode::clip_cov, policy_loss_mode::kl_cov,
+                 policy_loss_mode::dppo_tv, policy_loss_mode::dppo_kl})
     CHECK(parse_policy_loss_mode(to_string(m)) == m);
   CHECK(parse_policy_loss_mode("vanilla") == policy_loss_mode::ppo_clip);
+  CHECK(parse_policy_loss_mode("geo_mean") == policy_loss_mode::gmpo);
+  CHECK(parse_policy_loss_mode("clip_cov") == policy_loss_mode::clip_cov);
+  CHECK(parse_policy_loss_mode("kl_cov") == policy_loss_mode::kl_cov);
+  CHECK(to_string(policy_loss_mode::gmpo) == "geo_mean");
+  CHECK_THROWS_WITH_AS((void)parse_policy_loss_mode("gmpo"),
+                       doctest::Contains("\"geo_mean\", \"clip_cov\", \"kl_cov\""), error);
   CHECK_THROWS_WITH_AS((void)parse_policy_loss_mode("ppo"), doctest::Contains("\"ppo\" is not one of \"vanilla\""),
                        error);
   for (auto c : {kl_clamp::none, kl_clamp::verl, kl_clamp::openrlhf}) CHECK(parse_kl_clamp(to_string(c)) == c);

@@ -59,9 +59,20 @@ double max_abs(const json& v) {
   return m;
 }
 
-/// verl's options as a config file spells them, mapped through the option names and the verl preset.
-policy_loss_options verl_options(const json& o) {
-  policy_loss_options opt = policy_loss_options::verl_2026_01();
+/// The verl commits the vectors come from, each with the library preset that reproduces it: data/verl_*.json from
+/// verl 1dda039b (`policy_loss_options::verl()`), data/verl_2026_01_*.json from b178a3cd (`verl_2026_01()`).
+struct verl_vectors {
+  const char* prefix;
+  const char* commit;
+  policy_loss_options preset;
+};
+std::vector<verl_vectors> verl_commits() {
+  return {{"verl_", "1dda039b", policy_loss_options::verl()},
+          {"verl_2026_01_", "b178a3cd", policy_loss_options::verl_2026_01()}};
+}
+
+/// verl's options as a config file spells them, mapped through the option names onto a verl preset.
+policy_loss_options verl_options(const json& o, policy_loss_options opt) {
   opt.mode = parse_policy_loss_mode(o["mode"].get<std::string>());
   opt.aggregation = parse_loss_aggregation(o["aggregation"].get<std::string>());
   opt.clip_ratio_low = o["clip_ratio_low"].get<double>();
@@ -71,6 +82,13 @@ policy_loss_options verl_options(const json& o) {
   opt.kl = kl.estimator;
   opt.kl_straight_through = kl.straight_through;
   opt.kl_coef = o["kl_coef"].get<double>();
+  // verl's actor.policy_loss block: Clip-Cov's and KL-Cov's settings.
+  const json pl = o.value("policy_loss", json::object());
+  opt.clip_cov_ratio = pl.value("clip_cov_ratio", opt.clip_cov_ratio);
+  opt.clip_cov_lb = pl.value("clip_cov_lb", opt.clip_cov_lb);
+  opt.clip_cov_ub = pl.value("clip_cov_ub", opt.clip_cov_ub);
+  opt.kl_cov_ratio = pl.value("kl_cov_ratio", opt.kl_cov_ratio);
+  opt.kl_cov_coef = pl.value("ppo_kl_coef", opt.kl_cov_coef);
   const json& b = o["batch_info"];
   verl_batch_info info;
   if (b.contains("dp_size")) info.dp_size = b["dp_size"].get<double>();
@@ -177,34 +195,48 @@ void check_loss_case(const json& c, const policy_loss_options& opt, worst& w) {
   CHECK(p.grad == r.grad);
 }
 
+/// Every case of a verl loss family, for each commit whose vectors it has, under that commit's preset.
+void check_verl_loss_family(const std::string& family, std::size_t min_cases, bool weighted = false) {
+  for (const verl_vectors& v : verl_commits()) {
+    const std::string file = std::string(v.prefix) + family + ".json";
+    std::ifstream probe(std::string(MMRAG_RFT_PARITY_DATA) + "/" + file);
+    if (!probe.good() && std::string(v.prefix) != "verl_") continue; // a family of the current conventions only
+    const json d = load(file);
+    CHECK(d["commit"].get<std::string>().rfind(v.commit, 0) == 0);
+    REQUIRE(d["cases"].size() >= min_cases);
+    worst w;
+    for (const json& c : d["cases"]) {
+      if (weighted) REQUIRE(c.contains("token_weights"));
+      check_loss_case(c, verl_options(c["options"], v.preset), w);
+    }
+    MESSAGE("verl " << d["commit"].get<std::string>() << " " << family << ": " << d["cases"].size()
+                    << " cases, largest relative error " << w.rel);
+  }
+}
+
 } // namespace
 
 TEST_CASE("parity: verl policy losses (PPO, GSPO, CISPO, SAPO, GPG; KL; global batch info) to 1e-12") {
-  const json d = load("verl_policy_loss.json");
-  REQUIRE(d["cases"].size() > 100);
-  worst w;
-  for (const json& c : d["cases"]) check_loss_case(c, verl_options(c["options"]), w);
-  MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
-                  << " policy-loss cases, largest relative error " << w.rel);
+  check_verl_loss_family("policy_loss", 200);
 }
 
 TEST_CASE("parity: verl policy losses with rollout_is_weights (every mode; KL; global batch info) to 1e-12") {
-  const json d = load("verl_token_weights.json");
-  REQUIRE(d["cases"].size() >= 60);
-  worst w;
-  for (const json& c : d["cases"]) {
-    REQUIRE(c.contains("token_weights"));
-    check_loss_case(c, verl_options(c["options"]), w);
-  }
-  MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
-                  << " weighted policy-loss cases, largest relative error " << w.rel);
+  check_verl_loss_family("token_weights", 60, true);
+}
+
+TEST_CASE("parity: verl GMPO, Clip-Cov (forced choices) and KL-Cov to 1e-12") {
+  check_verl_loss_family("batch_modes", 150);
+}
+
+TEST_CASE("parity: verl token-sum, the straight-through KL names, KL terms with global batch info to 1e-12") {
+  check_verl_loss_family("conventions", 60);
 }
 
 TEST_CASE("parity: the GSPO reproducer under the verl preset") {
   const json d = load("verl_policy_loss.json");
   for (const json& c : d["cases"]) {
     if (c["name"] != "gspo reproducer") continue;
-    const loss_run r = run_loss(exec::seq, c, verl_options(c["options"]));
+    const loss_run r = run_loss(exec::seq, c, verl_options(c["options"], policy_loss_options::verl()));
     // verl: no dual clip (which would cap the loss at -A c = 3), seq-mean-token-mean with the row length + 1e-8:
     // loss = 2 e^{1.5} / (2 + 1e-8) = 4.4816890479..., gradient e^{1.5} / (2 + 1e-8) at each token (the ratio's
     // stop-gradient form gives each token r times its own gradient).
@@ -221,6 +253,7 @@ TEST_CASE("parity: the GSPO reproducer under the verl preset") {
 
 TEST_CASE("parity: TRL GRPOTrainer._compute_loss (dapo, bnpo, grpo, dr_grpo; token and sequence level) to 1e-12") {
   const json d = load("trl_policy_loss.json");
+  CHECK(d["commit"].get<std::string>().rfind("f2cd5771", 0) == 0);
   REQUIRE(d["cases"].size() > 30);
   worst w;
   for (const json& c : d["cases"]) check_loss_case(c, trl_options(c["options"], c["rows"]), w);
@@ -229,26 +262,29 @@ TEST_CASE("parity: TRL GRPOTrainer._compute_loss (dapo, bnpo, grpo, dr_grpo; tok
 }
 
 TEST_CASE("parity: verl compute_grpo_outcome_advantage to 1e-12") {
-  const json d = load("verl_grpo_advantages.json");
-  REQUIRE(d["cases"].size() > 30);
-  worst w;
-  for (const json& c : d["cases"]) {
-    const std::string name = c["name"];
-    CAPTURE(name);
-    const std::vector<double> r = doubles(c["rewards"]);
-    std::vector<std::int64_t> off{0};
-    for (const auto& s : c["group_sizes"]) off.push_back(off.back() + s.get<std::int64_t>());
-    grpo_options o = grpo_options::verl();
-    o.norm_adv_by_std_in_grpo = c["norm_adv_by_std_in_grpo"];
-    o.epsilon = c["epsilon"];
-    std::vector<double> a(r.size(), -777.0);
-    (void)grpo_advantages(r, group_layout::from_offsets(off), a, o);
-    const double scale = max_abs(c["expected"]);
-    for (std::size_t k = 0; k < a.size(); ++k)
-      check_close(a[k], c["expected"][k], scale, name + " [" + std::to_string(k) + "]", w);
+  for (const verl_vectors& v : verl_commits()) {
+    const json d = load(std::string(v.prefix) + "grpo_advantages.json");
+    CHECK(d["commit"].get<std::string>().rfind(v.commit, 0) == 0);
+    REQUIRE(d["cases"].size() > 30);
+    worst w;
+    for (const json& c : d["cases"]) {
+      const std::string name = c["name"];
+      CAPTURE(name);
+      const std::vector<double> r = doubles(c["rewards"]);
+      std::vector<std::int64_t> off{0};
+      for (const auto& s : c["group_sizes"]) off.push_back(off.back() + s.get<std::int64_t>());
+      grpo_options o = grpo_options::verl();
+      o.norm_adv_by_std_in_grpo = c["norm_adv_by_std_in_grpo"];
+      o.epsilon = c["epsilon"];
+      std::vector<double> a(r.size(), -777.0);
+      (void)grpo_advantages(r, group_layout::from_offsets(off), a, o);
+      const double scale = max_abs(c["expected"]);
+      for (std::size_t k = 0; k < a.size(); ++k)
+        check_close(a[k], c["expected"][k], scale, name + " [" + std::to_string(k) + "]", w);
+    }
+    MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
+                    << " GRPO cases, largest relative error " << w.rel);
   }
-  MESSAGE("verl " << d["commit"].get<std::string>() << ": " << d["cases"].size()
-                  << " GRPO cases, largest relative error " << w.rel);
 }
 
 namespace {

@@ -241,7 +241,7 @@ inline double reference_batch_mode_loss(const reference_batch& b, const policy_l
         if (!b.mask[k]) continue;
         const double a = A(i, t), sg = (a > 0) - (a < 0), x = b.lp[k] - OLD(k);
         const double xc = std::min(std::max(x, -o.clip_ratio_low), o.clip_ratio_high);
-        xs += sg * std::min(sg * x, sg * xc), as += a, lw += std::log(W(k));
+        xs += sg * std::min(sg * x, sg * xc), as += a, lw += std::log(W(k) + o.gmpo_log_weight_epsilon);
       }
       const double n = len[i] + o.count_epsilon;
       if (len[i] > 0) pg += -(as / n) * std::exp(xs / n) * std::exp(lw / n);

@@ -45,7 +45,7 @@ struct grpo_options {
   reward_scale scale = reward_scale::group;
   nonfinite_rewards nonfinite = nonfinite_rewards::error;
 
-  /// verl compute_grpo_outcome_advantage at b178a3cd (2026-01-29), its float32 singleton divisor included.
+  /// verl compute_grpo_outcome_advantage at 1dda039b (as at b178a3cd), its float32 singleton divisor included.
   [[nodiscard]] static grpo_options verl() {
     grpo_options o;
     o.singleton = singleton_group::unit_std_float32;
@@ -86,8 +86,16 @@ struct whitening_options {
   /// verl: rsqrt(var + eps); OpenRLHF: rsqrt(max(var, eps)).
   bool clamp_variance = false;
   bool enabled = true; ///< false: only centre, no scaling (OpenRLHF no_std_norm)
+  /// Added to the token count N of the mean and of the variance's mean: mean = sum x / (N + e), var = sum (x -
+  /// mean)^2 / (N + e) * N / (N - 1) (unbiased). In [0, 1e-3]. [verl 1e-8: masked_mean divides by N + 1e-8; 0 exact]
+  double count_epsilon = 0.0;
 
-  [[nodiscard]] static whitening_options verl() { return {}; }
+  /// verl's masked_whiten: unbiased, rsqrt(var + 1e-8), means over N + 1e-8.
+  [[nodiscard]] static whitening_options verl() {
+    whitening_options o;
+    o.count_epsilon = 1e-8;
+    return o;
+  }
   [[nodiscard]] static whitening_options openrlhf() {
     whitening_options o;
     o.variance = std_estimator::biased;

@@ -17,32 +17,35 @@
 namespace mmrag_rft {
 
 /// REINFORCE++ (Hu 2025, arXiv 2501.03262), token level: returns G_t = r_t + gamma G_{t+1}, the running return reset
-/// after every masked position; advantages = masked batch whitening of the returns, 0 at masked positions.
-/// [verl compute_reinforce_plus_plus_outcome_advantage]
+/// after every masked position (`masked_returns::reset`) or carried over it (`carry`); advantages = masked batch
+/// whitening of the returns, 0 at masked positions.
+/// [verl compute_reinforce_plus_plus_outcome_advantage: `reinforce_pp_discount::verl(gamma)` with
+///  `whitening_options::verl()`; a plain gamma resets, as verl b178a3cd]
 ///
 /// `token_rewards`, `mask`, `returns` and `advantages` are [B, T]; `returns` may alias nothing else. `gamma` in [0, 1].
 /// An empty batch or one without valid tokens gives zeros. NaN/inf token rewards at valid positions throw.
 /// Complexity: three passes over [B, T].
-/// Call: `reinforce_pp_advantages([backend,] token_rewards, mask, gamma, returns, advantages, whiten = {})`.
+/// Call: `reinforce_pp_advantages([backend,] token_rewards, mask, gamma, returns, advantages, whiten = {})`, `gamma`
+/// a double or a `reinforce_pp_discount`.
 struct reinforce_pp_advantages_fn {
   template <exec::ExecutionBackend E, std::floating_point T>
-  requires exec::implements<E, reinforce_pp_advantages_fn, matrix_view<const T>, mask_view, double, matrix_view<T>,
-                            matrix_view<T>, const whitening_options&>
-  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards, mask_view mask, double gamma,
-                             std::type_identity_t<matrix_view<T>> returns,
+  requires exec::implements<E, reinforce_pp_advantages_fn, matrix_view<const T>, mask_view, reinforce_pp_discount,
+                            matrix_view<T>, matrix_view<T>, const whitening_options&>
+  whitening_stats operator()(const E& exec, matrix_view<const T> token_rewards, mask_view mask,
+                             reinforce_pp_discount gamma, std::type_identity_t<matrix_view<T>> returns,
                              std::type_identity_t<matrix_view<T>> advantages,
                              const whitening_options& whiten = {}) const {
     return exec::run(*this, exec.derived(), token_rewards, mask, gamma, returns, advantages, whiten);
   }
   template <std::floating_point T>
-  whitening_stats operator()(matrix_view<const T> token_rewards, mask_view mask, double gamma,
+  whitening_stats operator()(matrix_view<const T> token_rewards, mask_view mask, reinforce_pp_discount gamma,
                              std::type_identity_t<matrix_view<T>> returns,
                              std::type_identity_t<matrix_view<T>> advantages,
                              const whitening_options& whiten = {}) const {
     return exec::run(*this, exec::seq, token_rewards, mask, gamma, returns, advantages, whiten);
   }
   MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED(
-      (exec::implements<Backend, reinforce_pp_advantages_fn, matrix_view<const float>, mask_view, double,
+      (exec::implements<Backend, reinforce_pp_advantages_fn, matrix_view<const float>, mask_view, reinforce_pp_discount,
                         matrix_view<float>, matrix_view<float>, const whitening_options&>));
 };
 inline constexpr reinforce_pp_advantages_fn reinforce_pp_advantages{};

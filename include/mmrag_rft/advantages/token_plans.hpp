@@ -27,6 +27,30 @@ struct masked_whitening_stats_fn;
 struct masked_whiten_fn;
 struct broadcast_advantages_fn;
 
+/// How REINFORCE++'s running return crosses a masked position between valid tokens (an observation span of a
+/// multi-turn rollout). Trailing padding gives the same returns at the valid tokens either way.
+enum class masked_returns : std::uint8_t {
+  /// G restarts after every masked position, which gets r_t + gamma G_{t+1}. [verl b178a3cd: running *= mask]
+  reset,
+  /// A masked position keeps G as it is (its reward dropped) and gets return 0. [verl 1dda039b]
+  carry,
+};
+
+/// REINFORCE++'s discount: gamma in [0, 1] and the rule at masked positions. A plain gamma converts to it (`reset`).
+struct reinforce_pp_discount {
+  double gamma = 1.0;
+  masked_returns masked = masked_returns::reset;
+  // Not explicit: `reinforce_pp_advantages(..., 0.99, ...)` keeps meaning gamma 0.99 with the reset rule.
+  constexpr reinforce_pp_discount(double g = 1.0, masked_returns m = masked_returns::reset) noexcept
+      : gamma(g), masked(m) {}
+  /// verl compute_reinforce_plus_plus_outcome_advantage at 1dda039b.
+  [[nodiscard]] static constexpr reinforce_pp_discount verl(double g) noexcept { return {g, masked_returns::carry}; }
+  /// verl at b178a3cd (2026-01-29).
+  [[nodiscard]] static constexpr reinforce_pp_discount verl_2026_01(double g) noexcept {
+    return {g, masked_returns::reset};
+  }
+};
+
 /// Mean and scale of a masked whitening: out = (x - mean) * scale.
 struct whitening_stats {
   double mean = 0;
@@ -46,6 +70,13 @@ namespace detail {
 
 inline void validate_whitening(const whitening_options& o, const char* fn) {
   require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
+}
+
+/// The mean of a whitening of `count` values summing to `sum` (the count plus `count_epsilon`, as verl's masked_mean).
+[[nodiscard]] MMRAG_RFT_HOST_DEVICE inline double whitening_mean(double sum, std::size_t count,
+                                                                 const whitening_options& o) noexcept {
+  return sum / (static_cast<double>(count) + o.count_epsilon);
 }
 
 /// The scale of a whitening of `count` values whose squared deviations from their mean sum to `m2`.
@@ -53,7 +84,12 @@ inline void validate_whitening(const whitening_options& o, const char* fn) {
                                                                   const whitening_options& o) noexcept {
   const double n = static_cast<double>(count);
   const double denom = o.variance == std_estimator::unbiased ? n - 1.0 : n;
-  const double var = denom > 0 ? m2 / denom : 0.0;
+  // Exact counts: one division. With count_epsilon, verl's masked_var: the masked_mean of the squares over N + e,
+  // then the Bessel factor N / (N - 1).
+  const double biased = n > 0 ? m2 / (n + o.count_epsilon) : 0.0;
+  const double var = o.count_epsilon == 0                    ? (denom > 0 ? m2 / denom : 0.0)
+                     : o.variance == std_estimator::unbiased ? (n > 1 ? biased * (n / (n - 1.0)) : 0.0)
+                                                             : biased;
   const double v = o.clamp_variance ? (var < o.epsilon ? o.epsilon : var) : var + o.epsilon; // std::max is host-only
   return o.enabled ? 1.0 / std::sqrt(v) : 1.0;
 }
@@ -77,30 +113,38 @@ template <class T>
   return static_cast<T>((static_cast<double>(x) - s.mean) * s.scale);
 }
 
-/// One row of REINFORCE++'s returns, scanned backwards: G_t = r_t + gamma G_{t+1}, reset after every masked
-/// position. False when a valid token's reward is NaN or infinite. Shared by every backend.
+/// One row of REINFORCE++'s returns, scanned backwards: G_t = r_t + gamma G_{t+1} at valid positions; masked ones
+/// as `d.masked` says. False when a valid token's reward is NaN or infinite. Shared by every backend.
 template <class T>
-MMRAG_RFT_HOST_DEVICE bool discounted_returns_row(const T* r, const std::uint8_t* m, std::size_t cols, double gamma,
-                                                  T* out) noexcept {
+MMRAG_RFT_HOST_DEVICE bool discounted_returns_row(const T* r, const std::uint8_t* m, std::size_t cols,
+                                                  reinforce_pp_discount d, T* out) noexcept {
   double running = 0;
   bool ok = true;
+  const bool carry = d.masked == masked_returns::carry;
   for (std::size_t t = cols; t-- > 0;) {
     ok = ok && (m[t] == 0 || finite(r[t]));
-    running = static_cast<double>(r[t]) + gamma * running;
+    if (m[t] == 0 && carry) { // verl 1dda039b: the running return passes the masked position unchanged
+      out[t] = T(0);
+      continue;
+    }
+    running = static_cast<double>(r[t]) + d.gamma * running;
     out[t] = static_cast<T>(running);
-    if (m[t] == 0) running = 0; // verl: running_return *= mask[t]
+    if (m[t] == 0) running = 0; // verl b178a3cd: running_return *= mask[t]
   }
   return ok;
 }
 
 template <class T>
-void validate_reinforce_pp(matrix_view<const T> token_rewards, mask_view mask, double gamma, matrix_view<T> returns,
-                           matrix_view<T> advantages, const whitening_options& whiten) {
+void validate_reinforce_pp(matrix_view<const T> token_rewards, mask_view mask, reinforce_pp_discount d,
+                           matrix_view<T> returns, matrix_view<T> advantages, const whitening_options& whiten) {
+  const double gamma = d.gamma;
   constexpr const char* fn = "reinforce_pp_advantages";
   require(same_shape(token_rewards, mask), fn, "mask", "must have the shape of token_rewards");
   require(same_shape(returns, mask), fn, "returns", "must have the shape of token_rewards");
   require(same_shape(advantages, mask), fn, "advantages", "must have the shape of token_rewards");
   require(std::isfinite(gamma) && gamma >= 0 && gamma <= 1, fn, "gamma", "must be in [0, 1]");
+  require(d.masked == masked_returns::reset || d.masked == masked_returns::carry, fn, "gamma.masked",
+          "is not a masked_returns enumerator");
   validate_whitening(whiten, fn);
 }
 

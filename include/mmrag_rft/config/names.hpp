@@ -65,7 +65,8 @@ inline constexpr std::array<std::pair<std::string_view, kl_estimator>, 8> kl_nam
     {"low_var_kl", kl_estimator::k3},
 }};
 
-inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 7> mode_names{{
+// verl's policy_loss.loss_mode names (the registered names of its policy-loss functions).
+inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 10> mode_names{{
     {"vanilla", policy_loss_mode::ppo_clip},
     {"gspo", policy_loss_mode::gspo},
     {"cispo", policy_loss_mode::cispo},
@@ -73,6 +74,9 @@ inline constexpr std::array<std::pair<std::string_view, policy_loss_mode>, 7> mo
     {"gpg", policy_loss_mode::gpg},
     {"dppo_tv", policy_loss_mode::dppo_tv},
     {"dppo_kl", policy_loss_mode::dppo_kl},
+    {"geo_mean", policy_loss_mode::gmpo},
+    {"clip_cov", policy_loss_mode::clip_cov},
+    {"kl_cov", policy_loss_mode::kl_cov},
 }};
 
 inline constexpr std::array<std::pair<std::string_view, kl_clamp>, 3> kl_clamp_names{{

@@ -154,7 +154,7 @@ template <class T>
         const double xc = std::clamp(x, -opt.clip_ratio_low, opt.clip_ratio_high);
         lr_sum += sg * std::min(sg * x, sg * xc);
         a_sum += a;
-        if (has_iw) logw_sum += std::log(weight(i, t));
+        if (has_iw) logw_sum += std::log(weight(i, t) + opt.gmpo_log_weight_epsilon);
       }
       seq_ratio = std::exp(lr_sum / n);
       const double seq_w = has_iw ? std::exp(logw_sum / n) : 1.0;
@@ -212,7 +212,9 @@ template <class T>
       s.ent += w * e, s.ent_sum += e;
       if (!out.entropy.empty()) out.entropy(i, t) = static_cast<T>(ent_w);
       out.log_probs(i, t) = static_cast<T>(grad);
-      s.ppo_kl -= x, s.adv_sum += a, s.ratio_sum += ratio;
+      // verl's KL-Cov reports the mean |logp - old| as its ppo_kl, the other modes the mean of old - logp.
+      s.ppo_kl += mode == policy_loss_mode::kl_cov ? std::fabs(x) : -x;
+      s.adv_sum += a, s.ratio_sum += ratio;
       s.adv_min = std::min(s.adv_min, a), s.adv_max = std::max(s.adv_max, a);
       s.ratio_min = std::min(s.ratio_min, ratio), s.ratio_max = std::max(s.ratio_max, ratio);
     }

@@ -16,7 +16,7 @@ enum class kl_controller_kind : std::uint8_t {
   adaptive, ///< Multiplied by 1 + clip(kl / target - 1, -0.2, 0.2) n_steps / horizon. [verl AdaptiveKLController]
 };
 
-/// Options of `kl_controller`. Defaults are verl's algorithm.kl_ctrl defaults at b178a3cd.
+/// Options of `kl_controller`. Defaults are verl's algorithm.kl_ctrl defaults at 1dda039b (as at b178a3cd).
 struct kl_controller_options {
   kl_controller_kind kind = kl_controller_kind::fixed;
   double kl_coef = 0.001; ///< initial (fixed: constant) coefficient; finite, >= 0. [verl kl_ctrl.kl_coef]

@@ -138,6 +138,8 @@ struct policy_loss_options {
   /// ppo_kl_coef]
   double kl_cov_ratio = 2e-4;
   double kl_cov_coef = 1.0;
+  /// GMPO's sequence weight is exp(mean_t log(w_t + e)) of the token weights w_t; in [0, 1e-3]. [verl 1e-10; 0 exact]
+  double gmpo_log_weight_epsilon = 0.0;
   /// Clip-Cov's choice among more candidates than it cuts: a partial Fisher-Yates shuffle of the candidates in
   /// row-major order driven by splitmix64 from this seed, so equal seeds and inputs choose the same tokens. (verl
   /// draws torch.randperm, which no seed here reproduces.)
@@ -194,6 +196,7 @@ struct policy_loss_options {
     policy_loss_options o;
     o.count_epsilon = 1e-8;
     o.gspo_sapo_seq_mean = true;
+    o.gmpo_log_weight_epsilon = 1e-10;
     return o;
   }
   /// TRL GRPOConfig defaults at commit f2cd5771 (2026-07-24): loss_type "dapo" = global token mean, epsilon 0.2, no
@@ -235,8 +238,11 @@ struct verl_batch_info {
 /// The convention follows `o.sum_norm_seq_mean`: true (verl since 1dda039b) divides seq-mean-token-sum-norm by
 /// global_batch_size and loss_scale_factor and multiplies it by dp_size, as every mode; false (b178a3cd) divides
 /// it by loss_scale_factor only.
+/// verl's geo_mean (GMPO) reads no global batch information: its policy-gradient term is a plain mean over the local
+/// rows, so `o` keeps loss_scale 1 there (the KL and entropy terms, which verl's actor aggregates with the batch
+/// information, then lack its dp_size).
 [[nodiscard]] inline policy_loss_options with_verl_batch_info(policy_loss_options o, const verl_batch_info& b) {
-  o.loss_scale = b.dp_size;
+  o.loss_scale = o.mode == policy_loss_mode::gmpo ? 1.0 : b.dp_size;
   switch (o.effective_aggregation()) {
   case loss_aggregation::token_mean: o.normalizer = b.batch_num_tokens; break;
   case loss_aggregation::seq_mean_token_sum:

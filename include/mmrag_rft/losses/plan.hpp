@@ -712,6 +712,8 @@ void validate(const policy_loss_inputs<T>& in, const policy_loss_grads<T>& out, 
           "options.sum_norm_sequences", "must be a finite positive number");
   // Bounded so that a count plus epsilon never vanishes and stays a count to within 1e-3.
   require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
+  require(o.gmpo_log_weight_epsilon >= 0 && o.gmpo_log_weight_epsilon <= 1e-3, fn, "options.gmpo_log_weight_epsilon",
+          "must be in [0, 1e-3]");
   require(known(o.mode), fn, "options.mode", "is not a policy_loss_mode enumerator");
   require(known(o.gspo_grad), fn, "options.gspo_grad", "is not a gspo_gradient enumerator");
   require(known(o.kl), fn, "options.kl", "is not a kl_estimator enumerator");

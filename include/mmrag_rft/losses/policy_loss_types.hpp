@@ -42,7 +42,9 @@ struct policy_loss_stats {
   double clip_ratio_low = 0;    ///< fraction with r < 1 - eps_low and A < 0. [TRL clip_ratio/low_mean]
   double clip_ratio_high = 0;   ///< fraction with r > 1 + eps_high and A > 0. [TRL clip_ratio/high_mean]
   double clip_ratio_region = 0; ///< low or high. [TRL clip_ratio/region_mean]
-  double ppo_kl = 0;       ///< mean of old - new log-prob, the approximate KL to the old policy. [verl actor/ppo_kl]
+  /// Mean of old - new log-prob, the approximate KL to the old policy; KL-Cov: the mean of |new - old|, as verl's
+  /// compute_policy_loss_kl_cov reports it. [verl actor/ppo_kl]
+  double ppo_kl = 0;
   double kl_mean = 0;      ///< mean KL-estimator value to the reference (0 without KL).
   double entropy_mean = 0; ///< mean entropy (0 when no entropy was given).
   double advantage_mean = 0, advantage_min = 0, advantage_max = 0;

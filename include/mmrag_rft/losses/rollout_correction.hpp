@@ -14,12 +14,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <vector>
 
 namespace mmrag_rft {
 
-/// Level of the truncated importance weights, x_t = old_logp_t - rollout_logp_t. [verl rollout_is]
+/// Level of the truncated importance weights, x_t = old_logp_t - rollout_logp_t (IcePop: zeroed outside the bounds
+/// instead of truncated, `rollout_correction_options::is_threshold_lower`). [verl rollout_is]
 enum class rollout_is_level : std::uint8_t {
   none,     ///< No weights: `weights` is left untouched.
   token,    ///< w_t = min(exp(clamp(x_t, -20, 20)), threshold). [verl "token"]
@@ -46,23 +48,41 @@ struct rollout_rs_criterion {
 /// rejection.
 struct rollout_correction_options {
   rollout_is_level is_level = rollout_is_level::token;
-  double is_threshold = 2.0;       ///< upper truncation of the weights; finite, > 0. [verl rollout_is_threshold]
-  bool is_batch_normalize = false; ///< divide the truncated weights by their mean. [verl rollout_is_batch_normalize]
+  double is_threshold = 2.0; ///< upper truncation of the weights; finite, > 0. [verl rollout_is_threshold]
+  /// IcePop: a weight outside [is_threshold_lower, is_threshold] becomes 0 and the others are kept as they are,
+  /// instead of truncating at is_threshold (TIS). nullopt: TIS. Finite, > 0 and <= is_threshold; needs
+  /// `stats_of_applied_weights`. [verl rollout_is_threshold "lower_upper" since 1dda039b]
+  std::optional<double> is_threshold_lower;
+  bool is_batch_normalize = false; ///< divide the applied weights by their mean. [verl rollout_is_batch_normalize]
+  /// The mean, the token max / min, the std and the effective sample size are those of the applied weights
+  /// (truncated, or IcePop's), as verl computes them since 1dda039b; false: of the untruncated weights, the std and
+  /// the effective sample size of the weights clamped to [1 / threshold, threshold] (verl b178a3cd). The fractions
+  /// above and below the thresholds are of the untruncated weights either way.
+  bool stats_of_applied_weights = true;
   /// Every criterion must pass (logical and). Empty: the mask is copied. [verl comma-separated rollout_rs]
   std::span<const rollout_rs_criterion> rejection;
+
+  /// verl's statistics at b178a3cd (2026-01-29), which had no IcePop; the defaults are verl's at 1dda039b.
+  [[nodiscard]] static rollout_correction_options verl_2026_01() {
+    rollout_correction_options o;
+    o.stats_of_applied_weights = false;
+    return o;
+  }
 };
 
-/// What verl reports under rollout_corr/ for the weights and the combined rejection (before truncation where verl
-/// computes them so). Means over valid tokens divide by N + 1e-8, as verl's masked_mean. Row fractions are exact
-/// doubles (verl rounds them to float32: `.float().mean()`).
+/// What verl reports under rollout_corr/ for the weights and the combined rejection. "Weights" are the applied ones
+/// or the untruncated ones as `rollout_correction_options::stats_of_applied_weights` says. Means over valid tokens
+/// divide by N + 1e-8, as verl's masked_mean. Row fractions are exact doubles (verl rounds them to float32:
+/// `.float().mean()`).
 struct rollout_correction_stats {
-  double is_mean = 0;                ///< mean untruncated weight [rollout_is_mean]
+  double is_mean = 0;                ///< mean weight [rollout_is_mean]
   double is_max = 0, is_min = 0;     ///< token: over valid tokens; sequence: exp(min(max_i s_i, 20)), exp(min_i s_i)
-  double is_ratio_fraction_high = 0; ///< weight > threshold (sequence: rows, all B) [rollout_is_ratio_fraction_high]
-  double is_ratio_fraction_low = 0;  ///< weight < 1 / threshold [rollout_is_ratio_fraction_low]
-  double is_std = 0;                 ///< std of the weights clamped to [1/threshold, threshold] (0 for N <= 1)
+  double is_ratio_fraction_high = 0; ///< untruncated > threshold (sequence: rows, all B) [..._ratio_fraction_high]
+  double is_ratio_fraction_low = 0;  ///< untruncated < lower threshold (1 / threshold for TIS) [..._fraction_low]
+  double is_std = 0;                 ///< std of the weights clamped to [lo, threshold] (0 for N <= 1); lo: see options
   double is_eff_sample_size = 0;     ///< 1 / mean((w / (mean w + 1e-8))^2), w clamped [rollout_is_eff_sample_size]
   double is_batch_norm_factor = 1;   ///< the mean divided by (1 when it is <= 1e-8 or not normalising)
+  double is_oob_fraction = 0;        ///< IcePop: valid tokens zeroed / (N + 1e-8) [rollout_is_oob_ratio]
   double rs_masked_fraction = 0;     ///< valid tokens rejected / (N + 1e-8) [rollout_rs_masked_fraction]
   double rs_seq_masked_fraction = 0; ///< rows with a rejected valid token / B [rollout_rs_seq_masked_fraction]
   std::size_t valid_tokens = 0;
@@ -93,11 +113,12 @@ inline constexpr double rollout_count_epsilon = 1e-8;
 } // namespace detail
 
 /// Importance weights and a rejection mask for the rollout/trainer mismatch, x_t = old_log_probs - rollout_log_probs
-/// at valid tokens. Writes `weights` (the truncated, optionally batch-normalised weights, 0 at masked tokens; a
-/// [B, T] view for policy_loss's token weights) unless is_level is none, and `mask_out` (mask and every criterion;
-/// its memory must not be `mask`'s). Returns verl's statistics.
+/// at valid tokens. Writes `weights` (the truncated or IcePop-zeroed, optionally batch-normalised weights, 0 at masked
+/// tokens; a [B, T] view for policy_loss's token weights) unless is_level is none, and `mask_out` (mask and every
+/// criterion; its memory must not be `mask`'s). Returns verl's statistics.
 /// [verl compute_rollout_correction_and_rejection_mask, compute_rollout_correction_weights,
-///  compute_rollout_rejection_mask at b178a3cd; single-process batch normalisation]
+///  compute_rollout_rejection_mask at 1dda039b, at b178a3cd with `rollout_correction_options::verl_2026_01()`;
+///  single-process batch normalisation]
 /// Degenerate input: no valid tokens gives zero weights, the mask copied and zero statistics (verl raises). NaN or
 /// infinite log-probs at a valid token are an error naming the row. Rows run in fixed chunks: par == seq bitwise.
 template <exec::CpuBackend E, std::floating_point T>
@@ -115,6 +136,13 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
   if (o.is_level != rollout_is_level::none) {
     require(detail::same_shape(weights, old_log_probs), fn, "weights", "must have the shape of old_log_probs");
     require(std::isfinite(o.is_threshold) && o.is_threshold > 0, fn, "options.is_threshold", "must be finite and > 0");
+    if (o.is_threshold_lower) {
+      const double lo = *o.is_threshold_lower;
+      require(std::isfinite(lo) && lo > 0 && lo <= o.is_threshold, fn, "options.is_threshold_lower",
+              "must be finite, > 0 and <= is_threshold");
+      require(o.stats_of_applied_weights, fn, "options.is_threshold_lower",
+              "IcePop needs stats_of_applied_weights (verl b178a3cd has no IcePop)");
+    }
   }
   for (std::size_t k = 0; k < o.rejection.size(); ++k) {
     const auto& c = o.rejection[k];
@@ -188,8 +216,13 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
   }
   if (o.is_level == rollout_is_level::none) return s;
 
-  // Pass 2, per row: the untruncated weight of each token and the row's partial sums for the statistics.
-  const double thr = o.is_threshold, thr_lo = 1.0 / thr;
+  // Pass 2, per row: the untruncated weight of each token, the weight applied and the row's partial sums for the
+  // statistics.
+  const bool icepop = o.is_threshold_lower.has_value(), applied = o.stats_of_applied_weights;
+  const double thr = o.is_threshold, thr_lo = icepop ? *o.is_threshold_lower : 1.0 / thr;
+  // The clamp of the std and the effective sample size: [0, thr] of the applied weights (a no-op for TIS, and it
+  // keeps IcePop's zeros), [1 / thr, thr] of the untruncated ones.
+  const double clamp_lo = applied ? 0.0 : thr_lo;
   const bool seq = o.is_level == rollout_is_level::sequence;
   struct row_sums {
     double w = 0, wc = 0, wc2 = 0, trunc = 0;
@@ -208,11 +241,12 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
       }
       const double w =
           seq ? seq_w : std::exp(std::clamp(x_at(i, t), -detail::rollout_safety_bound, detail::rollout_safety_bound));
-      const double wc = std::clamp(w, thr_lo, thr);
-      const double wt = std::min(w, thr);
-      p.w += w, p.wc += wc, p.wc2 += wc * wc, p.trunc += wt;
+      const double wt = icepop ? (w >= thr_lo && w <= thr ? w : 0.0) : std::min(w, thr);
+      const double ws = applied ? wt : w; // the weight the statistics read
+      const double wc = std::clamp(ws, clamp_lo, thr);
+      p.w += ws, p.wc += wc, p.wc2 += wc * wc, p.trunc += wt;
       p.high += w > thr ? 1 : 0, p.low += w < thr_lo ? 1 : 0;
-      p.max = std::max(p.max, w), p.min = std::min(p.min, w);
+      p.max = std::max(p.max, ws), p.min = std::min(p.min, ws);
       weights(i, t) = static_cast<T>(wt);
     }
     parts[i] = p;
@@ -241,6 +275,12 @@ rollout_correction_stats rollout_correction(const E& exec, matrix_view<const T> 
     s.is_max = tot.max, s.is_min = tot.min;
     s.is_ratio_fraction_high = static_cast<double>(tot.high) / denom;
     s.is_ratio_fraction_low = static_cast<double>(tot.low) / denom;
+  }
+  if (icepop) {
+    // The tokens IcePop zeroes: an untruncated weight outside [lower, upper] (for sequences, the row's weight).
+    std::size_t oob = 0;
+    for (const auto& p : parts) oob += p.high + p.low;
+    s.is_oob_fraction = static_cast<double>(oob) / denom;
   }
   const double mc = tot.wc / denom;
   if (s.valid_tokens > 1) s.is_std = std::sqrt(std::max(0.0, tot.wc2 / denom - mc * mc));

@@ -17,11 +17,12 @@
 
 namespace mmrag_rft {
 
-/// Options of `value_loss`. Defaults are verl's critic defaults at b178a3cd (cliprange_value 0.5, token-mean).
+/// Options of `value_loss`. Defaults are verl's critic defaults at 1dda039b (cliprange_value 0.5, token-mean).
 struct value_loss_options {
   double cliprange_value = 0.5; ///< c: predictions clipped to old values +- c; finite, > 0. [verl cliprange_value]
-  /// As in `loss_aggregation`, with verl b178a3cd's agg_loss rules: token-mean divides by N_tokens exactly,
-  /// seq-mean-token-mean by |o_i| + count_epsilon, seq-mean-token-sum-norm by C = T (the padded length).
+  /// As in `loss_aggregation`, with verl's agg_loss rules: token-mean divides by N_tokens exactly,
+  /// seq-mean-token-mean by |o_i| + count_epsilon, seq-mean-token-sum-norm by N_seqs C (C = T, the padded length,
+  /// unless given; N_seqs only with `sum_norm_seq_mean`).
   loss_aggregation aggregation = loss_aggregation::token_mean;
   /// Global N_tokens / N_seqs / C; nullopt: from the local mask (C: the padded length). Finite, > 0.
   std::optional<double> normalizer;
@@ -29,6 +30,18 @@ struct value_loss_options {
   /// Added to the row length of seq-mean-token-mean and to the count of the clip fraction; in [0, 1e-3].
   /// [verl 1e-8]
   double count_epsilon = 1e-8;
+  /// seq-mean-token-sum-norm also divides by N_seqs: `sum_norm_sequences` when given (verl's global_batch_size;
+  /// finite, > 0), else the rows with a valid token. [verl since 1dda039b: true; b178a3cd: false]
+  bool sum_norm_seq_mean = true;
+  std::optional<double> sum_norm_sequences;
+
+  /// verl's agg_loss at b178a3cd (2026-01-29): seq-mean-token-sum-norm divides by C only. The defaults are verl's at
+  /// 1dda039b.
+  [[nodiscard]] static value_loss_options verl_2026_01() {
+    value_loss_options o;
+    o.sum_norm_seq_mean = false;
+    return o;
+  }
 };
 
 struct value_loss_result {
@@ -65,7 +78,7 @@ struct value_token_term {
 /// The clipped value loss of one (micro-)batch, its gradient d loss / d vpreds (written into `grad_vpreds`, 0 at
 /// masked tokens) and the clip fraction. All views are [B, T] of the same shape.
 ///   l_t = max((v_t - R_t)^2, (clip(v_t, V_t - c, V_t + c) - R_t)^2), loss = 0.5 * agg(l) * loss_scale.
-/// [verl compute_value_loss with agg_loss at b178a3cd]
+/// [verl compute_value_loss with agg_loss at 1dda039b; b178a3cd with `value_loss_options::verl_2026_01()`]
 /// Degenerate input: no valid tokens gives loss 0, zero gradient and zero statistics (verl: NaN for token-mean).
 /// A NaN or infinite vpred, return or old value at a valid token is an error naming the row; values at masked
 /// positions are never read into the result. Rows are processed in fixed chunks: `exec::par` == `exec::seq` bitwise.
@@ -83,6 +96,8 @@ value_loss_result value_loss(const E& exec, matrix_view<const T> vpreds, matrix_
   detail::require(!o.normalizer || (std::isfinite(*o.normalizer) && *o.normalizer > 0), fn, "options.normalizer",
                   "must be finite and > 0");
   detail::require(std::isfinite(o.loss_scale), fn, "options.loss_scale", "must be finite");
+  detail::require(!o.sum_norm_sequences || (std::isfinite(*o.sum_norm_sequences) && *o.sum_norm_sequences > 0), fn,
+                  "options.sum_norm_sequences", "must be finite and > 0");
   detail::require(o.count_epsilon >= 0 && o.count_epsilon <= 1e-3, fn, "options.count_epsilon", "must be in [0, 1e-3]");
   const std::size_t B = vpreds.rows(), L = vpreds.cols();
 
@@ -107,7 +122,9 @@ value_loss_result value_loss(const E& exec, matrix_view<const T> vpreds, matrix_
   // Per-row weight w_i of sum_t l_it, before the 0.5 and loss_scale.
   const double n_tokens = o.normalizer.value_or(static_cast<double>(r.valid_tokens));
   const double n_seqs = o.normalizer.value_or(static_cast<double>(r.valid_sequences));
-  const double sum_norm = o.normalizer.value_or(static_cast<double>(L));
+  const double sum_norm =
+      o.normalizer.value_or(static_cast<double>(L)) *
+      (o.sum_norm_seq_mean ? o.sum_norm_sequences.value_or(static_cast<double>(r.valid_sequences)) : 1.0);
   auto row_weight = [&](std::size_t n) -> double {
     if (n == 0) return 0.0;
     switch (o.aggregation) {

@@ -26,7 +26,7 @@ template <class T>
     for (std::size_t t = 0; t < values.cols(); ++t)
       if (mask(i, t)) sum += static_cast<double>(values(i, t)), ++s.count;
   if (s.count == 0) return s;
-  s.mean = sum / static_cast<double>(s.count);
+  s.mean = mmrag_rft::detail::whitening_mean(sum, s.count, o);
   double m2 = 0;
   for (std::size_t i = 0; i < values.rows(); ++i)
     for (std::size_t t = 0; t < values.cols(); ++t)
@@ -70,8 +70,8 @@ whitening_stats implement(const masked_whiten_fn&, const E& exec, matrix_view<T>
 
 template <CpuBackend E, std::floating_point T>
 whitening_stats implement(const reinforce_pp_advantages_fn&, const E& exec, matrix_view<const T> token_rewards,
-                          mask_view mask, double gamma, matrix_view<T> returns, matrix_view<T> advantages,
-                          const whitening_options& whiten = {}) {
+                          mask_view mask, reinforce_pp_discount gamma, matrix_view<T> returns,
+                          matrix_view<T> advantages, const whitening_options& whiten = {}) {
   mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
   mmrag_rft::detail::for_each_row_checked(exec, mask.rows(), mask.cols(), "reinforce_pp_advantages", "token_rewards",
                                           "is NaN or infinite at a valid token", [&](std::size_t i) {
@@ -109,7 +109,7 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const E&, 
     sum += len[i] * static_cast<double>(advantages[i]);
   }
   if (st.count > 0) {
-    st.mean = sum / static_cast<double>(st.count);
+    st.mean = md::whitening_mean(sum, st.count, whiten);
     double m2 = 0;
     for (std::size_t i = 0; i < mask.rows(); ++i) {
       const double d = static_cast<double>(advantages[i]) - st.mean;

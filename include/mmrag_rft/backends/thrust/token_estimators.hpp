@@ -127,7 +127,7 @@ whitening_stats whitening_stats_thrust(const exec::thrust_t& exec, matrix_view<c
       ::thrust::transform_reduce(policy, k, k + n, masked_value_sum_fn<T>{v, m, cols}, finite_sum{}, finite_sum_plus{});
   s.count = static_cast<std::size_t>(t.n);
   if (s.count == 0) return s;
-  s.mean = t.sum / t.n;
+  s.mean = whitening_mean(t.sum, s.count, o);
   const double m2 = ::thrust::transform_reduce(policy, k, k + n, masked_centred_square_fn<T>{v, m, cols, s.mean}, 0.0,
                                                ::thrust::plus<double>{});
   s.scale = whitening_scale(m2, s.count, o);
@@ -152,7 +152,7 @@ struct discounted_returns_fn {
   device_matrix<const std::uint8_t> m;
   device_matrix<T> out;
   std::size_t cols;
-  double gamma;
+  reinforce_pp_discount gamma;
   std::uint8_t* bad;
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t i) const noexcept {
     bad[i] = discounted_returns_row(&r(i, 0), &m(i, 0), cols, gamma, &out(i, 0)) ? 0 : 1;
@@ -264,8 +264,8 @@ whitening_stats implement(const masked_whiten_fn&, const thrust_t& exec, matrix_
 /// the batch whitening.
 template <std::floating_point T>
 whitening_stats implement(const reinforce_pp_advantages_fn&, const thrust_t& exec, matrix_view<const T> token_rewards,
-                          mask_view mask, double gamma, matrix_view<T> returns, matrix_view<T> advantages,
-                          const whitening_options& whiten = {}) {
+                          mask_view mask, reinforce_pp_discount gamma, matrix_view<T> returns,
+                          matrix_view<T> advantages, const whitening_options& whiten = {}) {
   mmrag_rft::detail::validate_reinforce_pp(token_rewards, mask, gamma, returns, advantages, whiten);
   const std::size_t rows = mask.rows(), cols = mask.cols();
   if (rows * cols == 0) return {};
@@ -311,7 +311,7 @@ whitening_stats implement(const reinforce_pp_baseline_advantages_fn&, const thru
     const double sum = ::thrust::transform_reduce(
         policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, 0.0, false}, 0.0,
         ::thrust::plus<double>{});
-    st.mean = sum / count;
+    st.mean = mmrag_rft::detail::whitening_mean(sum, st.count, whiten);
     const double m2 = ::thrust::transform_reduce(
         policy, k, k + rows, mmrag_rft::detail::weighted_moment_fn<T>{advantages.data(), len, st.mean, true}, 0.0,
         ::thrust::plus<double>{});
