@@ -394,10 +394,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "two_stage_demo: --rank %d is not in [0, --world-size %d)\n", c.rank, c.world_size);
     return 2;
   }
-  const bool lead = c.rank == 0;
+  const bool rank0 = c.rank == 0;
   const gradient_reduction reduction = c.gradients == "sum" ? gradient_reduction::sum : gradient_reduction::mean;
   // The other ranks compute what rank 0 computes and print nothing of it.
-  if (!lead && !std::freopen("/dev/null", "w", stdout)) return 1;
+  if (!rank0 && !std::freopen("/dev/null", "w", stdout)) return 1;
   if (c.smoke) {
     c.sft_questions = 4, c.sft_steps = 3, c.s1_steps = 2, c.s2_steps = 2, c.val_questions = 4;
     c.s1_prompts = 4, c.s2_prompts = 2, c.group = 2, c.sft_batch1 = 4, c.sft_batch2 = 4;
@@ -406,7 +406,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // keep printed results in order with the progress bar on stderr
   const auto t_start = std::chrono::steady_clock::now();
   torch::set_num_threads(c.threads);
-  if (lead) fs::create_directories(c.out);
+  if (rank0) fs::create_directories(c.out);
   std::optional<libtorch::process_group_communicator> comm;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   if (c.world_size > 1) {
@@ -447,7 +447,7 @@ int main(int argc, char** argv) {
   const bool have_warm = c.resume && fs::exists(ck_warm + ".pt"), have1 = c.resume && fs::exists(ck1 + ".pt"),
              have2 = c.resume && fs::exists(ck2 + ".pt");
   std::optional<metrics_log> log;
-  if (lead) log.emplace(c.out + "/metrics", c.resume && fs::exists(c.out + "/metrics.csv"));
+  if (rank0) log.emplace(c.out + "/metrics", c.resume && fs::exists(c.out + "/metrics.csv"));
   metrics_log* records = log ? &*log : nullptr;
   bool ok = true;
 
@@ -460,15 +460,15 @@ int main(int argc, char** argv) {
   } else {
     // Every rank runs the same warm start (same seed, same batches): the same weights, with no communication.
     sft(pol, subset, t, c, data.val);
-    if (lead) pol.save(ck_warm);
+    if (rank0) pol.save(ck_warm);
   }
   demo::torch_policy ref(tok, mc, 0.0, c.seed);
   ref.freeze_copy_of(pol);
   if (group) pol.reduce_gradients_over(group, reduction);
   // Rank 0 alone evaluates (greedy, no state changes), the others wait at the next collective.
-  const auto evaluate_on_lead = [&](const char* when, const char* stage, std::size_t step, const std::string& file) {
+  const auto evaluate_on_rank0 = [&](const char* when, const char* stage, std::size_t step, const std::string& file) {
     eval_result e;
-    if (!lead) return e;
+    if (!rank0) return e;
     e = evaluate(pol, data.val, t);
     print_eval(when, e);
     log->write(eval_record(stage, step, e));
@@ -476,8 +476,8 @@ int main(int argc, char** argv) {
     return e;
   };
   std::printf("\nheld-out evaluation (%zu questions, greedy decoding):\n", data.val.size());
-  const eval_result e0 = evaluate_on_lead("before RL", "eval/warm_start", 0, "heldout_warm_start.jsonl");
-  if (lead && !c.smoke) {
+  const eval_result e0 = evaluate_on_rank0("before RL", "eval/warm_start", 0, "heldout_warm_start.jsonl");
+  if (rank0 && !c.smoke) {
     std::printf("\nexamples before RL:\n");
     print_examples(e0, data.val, 2, c.answer_weight);
   }
@@ -527,9 +527,9 @@ int main(int argc, char** argv) {
     std::printf("resumed stage 1 from %s\n", ck1.c_str());
   } else {
     run1("stage1", 0, c.s1_steps);
-    if (lead) pol.save(ck1);
+    if (rank0) pol.save(ck1);
   }
-  const eval_result e1 = evaluate_on_lead("after stage 1", "eval/stage1", c.s1_steps, "heldout_stage1.jsonl");
+  const eval_result e1 = evaluate_on_rank0("after stage 1", "eval/stage1", c.s1_steps, "heldout_stage1.jsonl");
 
   // 3. Filtering: the stage-1 policy keeps the documents it judges relevant; stage 2 trains on those lists. Every
   // --replay-every stage-2 steps, --replay-steps stage-1 steps keep the shared network's judgements from eroding.
@@ -557,11 +557,11 @@ int main(int argc, char** argv) {
         replayed += c.replay_steps;
       }
     }
-    if (lead) pol.save(ck2);
+    if (rank0) pol.save(ck2);
   }
   const eval_result e2 =
-      evaluate_on_lead("after stage 2", "eval/stage2", c.s1_steps + c.s2_steps, "heldout_stage2.jsonl");
-  if (!lead) return ok ? 0 : 1;
+      evaluate_on_rank0("after stage 2", "eval/stage2", c.s1_steps + c.s2_steps, "heldout_stage2.jsonl");
+  if (!rank0) return ok ? 0 : 1;
 
   std::printf("\nsummary (held-out):    before RL -> after stage 1 -> after stage 2\n");
   std::printf("  filter precision     %.3f -> %.3f -> %.3f\n", e0.filter_precision, e1.filter_precision,
