@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The two-stage MMRAG-RFT demo: a small multi-modal LibTorch policy is warm-started on a few examples, trained with
 // stage-1 GRPO (point-wise relevance) and stage-2 GRPO (list-wise ranking + answer) through mmrag_rft's pipeline, and
-// evaluated on held-out questions before RL, after stage 1 and after stage 2.
+// evaluated on held-out questions before RL, after stage 1 and after stage 2. With --world-size N it is one of N
+// data-parallel processes over a c10d Gloo group: each holds a shard of every RL step's prompts, the library's
+// rft_step(comm, ...) computes the group statistics, loss normalisers and metrics over the ranks, the policy averages
+// (or sums) its gradients over them, and rank 0 alone evaluates and writes.
 #include "demo_data.hpp"
 #include "rewards.hpp"
 #include "teacher.hpp"
@@ -11,17 +14,26 @@
 #include <mmrag_rft/eval/explanation_record.hpp>
 #include <mmrag_rft/eval/report_html.hpp>
 #include <mmrag_rft/pipeline.hpp>
+#include <mmrag_rft/torch/distributed.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,7 +62,45 @@ struct run_config {
   // judgements (held-out filter recall 0.90 -> 0.80 on seed 1) and with them the answers reached stage 2 less often.
   std::size_t replay_every = 10, replay_steps = 2;
   int threads = 1; // small ops: one thread avoids OpenMP spin-waits (0.08 vs 4.5 s/step on a loaded 2-core box)
+  // Data-parallel: this process's rank of world_size, meeting at a FileStore (store, one machine) or else at a
+  // TCPStore served by rank 0 (master_addr:master_port). Defaults from torchrun's and mpirun's environment.
+  int rank = 0, world_size = 1, master_port = 29500;
+  std::string store, master_addr = "127.0.0.1", gradients = "mean";
 };
+
+// An integer from the first of `names` set in the environment, else `fallback`.
+int env_int(std::initializer_list<const char*> names, int fallback) {
+  for (const char* n : names)
+    if (const char* v = std::getenv(n); v && *v) return std::atoi(v);
+  return fallback;
+}
+
+// The process group of the run's ranks (Gloo: the gradients and the library's collectives are host tensors).
+c10::intrusive_ptr<c10d::ProcessGroup> make_group(const run_config& c) {
+#ifdef USE_C10D_GLOO
+  c10::intrusive_ptr<c10d::Store> store;
+  const bool local = !c.store.empty() || c.master_addr == "127.0.0.1" || c.master_addr == "localhost";
+  if (!c.store.empty()) {
+    store = c10::make_intrusive<c10d::FileStore>(c.store, c.world_size);
+  } else {
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<std::uint16_t>(c.master_port);
+    o.isServer = c.rank == 0;
+    o.numWorkers = static_cast<std::size_t>(c.world_size);
+    store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, o);
+  }
+  auto options = c10d::ProcessGroupGloo::Options::create();
+  // Several machines: the interface GLOO_SOCKET_IFNAME names, else the one this host's name resolves to.
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  options->devices.push_back(local               ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                             : ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                                                 : c10d::ProcessGroupGloo::createDefaultDevice());
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, c.rank, c.world_size, options);
+#else
+  (void)c;
+  throw error("two_stage_demo", "--world-size", "needs LibTorch's Gloo (libgloo-dev at build time)");
+#endif
+}
 
 prompt_templates demo_templates() {
   prompt_templates t;
@@ -220,7 +270,8 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
     while (kept.size() > 3) kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(draw(kept.size())));
     s2.push_back(make_stage2_sample(q, kept));
   }
-  progress_bar bar("warm start", steps);
+  std::optional<progress_bar> bar;
+  if (c.rank == 0) bar.emplace("warm start", steps);
   double loss = 0;
   for (std::size_t step = 0; step < steps; ++step) {
     prompt_batch p;
@@ -236,9 +287,9 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
     loss = pol.sft_step(p, y);
     char status[64];
     std::snprintf(status, sizeof status, "cross-entropy %.3f", loss);
-    bar.update(step + 1, status);
+    if (bar) bar->update(step + 1, status);
     if ((step + 1) % 50 == 0) std::printf("  warm start step %zu: cross-entropy %.4f\n", step + 1, loss);
-    if (c.sft_eval_every && (step + 1) % c.sft_eval_every == 0 && step + 1 < steps) {
+    if (c.rank == 0 && c.sft_eval_every && (step + 1) % c.sft_eval_every == 0 && step + 1 < steps) {
       const eval_result e = evaluate(pol, val, t);
       char when[32];
       std::snprintf(when, sizeof when, "warm %zu", step + 1);
@@ -246,6 +297,45 @@ void sft(demo::torch_policy& pol, const std::vector<sample>& subset, const promp
       write_heldout(c.out + "/heldout_warm_" + std::to_string(step + 1) + ".jsonl", e, val);
     }
   }
+}
+
+// One RL stage on this rank's shard. Each step's batch is the one rft_loop draws (its batch order and step seed),
+// cut into contiguous shards in rank order, so that the shards make one process's batch; the policy seeds each
+// prompt's draws from its place in that batch (torch_policy::shard_seed), so the ranks sample what one process
+// samples. Rank 0 writes the records and shows the progress.
+template <class Render, class Reward, class Ref>
+std::vector<step_metrics> train_shard(const libtorch::process_group_communicator& comm, demo::torch_policy& pol,
+                                      std::span<const sample> samples, Render& render, Reward& reward,
+                                      const loop_options& lo, Ref& ref, metrics_log* log) {
+  const auto rank = static_cast<std::size_t>(comm.rank()), ranks = static_cast<std::size_t>(comm.size());
+  const std::size_t first = lo.prompts_per_step * rank / ranks, last = lo.prompts_per_step * (rank + 1) / ranks;
+  std::optional<progress_bar> bar;
+  if (rank == 0 && lo.progress) bar.emplace(lo.stage, lo.steps);
+  std::vector<step_metrics> all;
+  for (std::size_t step = lo.first_step; step < lo.steps; ++step) {
+    const auto order = mmrag_rft::detail::batch_indices(samples.size(), lo.prompts_per_step, step, lo.seed);
+    std::vector<sample> shard;
+    prompt_batch prompts;
+    for (std::size_t j = first; j < last; ++j) {
+      // Groups meet across ranks by id: one per place in the batch, as one process groups them (a batch that
+      // crosses an epoch may hold a sample twice, two groups).
+      shard.push_back(samples[order[j]]);
+      shard.back().id.append("@").append(std::to_string(j));
+      prompts.push_back(render(samples[order[j]]));
+    }
+    rft_options so = lo.step;
+    so.rollout.seed = demo::torch_policy::shard_seed(mmrag_rft::detail::loop_step_seed(lo.seed, step), first);
+    const rft_step_result res = rft_step(comm, pol, std::span<const sample>(shard), prompts, reward, so, ref);
+    if (log) log->write(to_record(lo.stage, step, res.metrics));
+    if (bar) {
+      char status[96];
+      std::snprintf(status, sizeof status, "reward %.3f  loss %+.4f  len %.1f", res.metrics.reward_mean,
+                    res.metrics.loss, res.metrics.response_length);
+      bar->update(step + 1, status);
+    }
+    all.push_back(res.metrics);
+  }
+  return all;
 }
 
 bool losses_finite(const std::vector<step_metrics>& m) {
@@ -287,7 +377,27 @@ int main(int argc, char** argv) {
   app.add_option("--threads", c.threads);
   app.add_option("--answer-weight", c.answer_weight, "weight of the answer rule in the stage-2 reward");
   app.add_flag("--eval-on-train", c.eval_on_train, "evaluate on the first training questions (a memorisation check)");
+  c.rank = env_int({"RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK"}, 0);
+  c.world_size = env_int({"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}, 1);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) c.master_addr = a;
+  c.master_port = env_int({"MASTER_PORT"}, c.master_port);
+  app.add_option("--rank", c.rank, "this process's rank (default: $RANK, $OMPI_COMM_WORLD_RANK, 0)");
+  app.add_option("--world-size", c.world_size,
+                 "data-parallel processes (default: $WORLD_SIZE, $OMPI_COMM_WORLD_SIZE, 1)");
+  app.add_option("--store", c.store, "FileStore path the ranks meet at (one machine; else a TCPStore)");
+  app.add_option("--master-addr", c.master_addr, "TCPStore host, served by rank 0 (default: $MASTER_ADDR, 127.0.0.1)");
+  app.add_option("--master-port", c.master_port, "TCPStore port (default: $MASTER_PORT, 29500)");
+  app.add_option("--gradients", c.gradients, "mean (DDP's average) or sum: how the ranks' gradients are reduced")
+      ->check(CLI::IsMember({"mean", "sum"}));
   CLI11_PARSE(app, argc, argv);
+  if (c.world_size < 1 || c.rank < 0 || c.rank >= c.world_size) {
+    std::fprintf(stderr, "two_stage_demo: --rank %d is not in [0, --world-size %d)\n", c.rank, c.world_size);
+    return 2;
+  }
+  const bool rank0 = c.rank == 0;
+  const gradient_reduction reduction = c.gradients == "sum" ? gradient_reduction::sum : gradient_reduction::mean;
+  // The other ranks compute what rank 0 computes and print nothing of it.
+  if (!rank0 && !std::freopen("/dev/null", "w", stdout)) return 1;
   if (c.smoke) {
     c.sft_questions = 4, c.sft_steps = 3, c.s1_steps = 2, c.s2_steps = 2, c.val_questions = 4;
     c.s1_prompts = 4, c.s2_prompts = 2, c.group = 2, c.sft_batch1 = 4, c.sft_batch2 = 4;
@@ -296,7 +406,13 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // keep printed results in order with the progress bar on stderr
   const auto t_start = std::chrono::steady_clock::now();
   torch::set_num_threads(c.threads);
-  fs::create_directories(c.out);
+  if (rank0) fs::create_directories(c.out);
+  std::optional<libtorch::process_group_communicator> comm;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  if (c.world_size > 1) {
+    group = make_group(c);
+    comm.emplace(group);
+  }
 
   demo::data_set data = demo::load_webqa(c.data + "/webqa_demo.json", c.data + "/imgs.tsv");
   if (c.smoke) data.train.resize(std::min<std::size_t>(data.train.size(), 8));
@@ -320,16 +436,19 @@ int main(int argc, char** argv) {
   const demo::tokenizer tok(texts);
   demo::model_config mc;
   mc.dim = c.dim, mc.layers = c.layers, mc.segments = c.segments, mc.vision_norm = c.vision_norm;
+  // The same seed on every rank: the same initial weights.
   demo::torch_policy pol(tok, mc, c.sft_lr, c.seed);
   std::printf("mmrag_rft two-stage demo: %zu train / %zu held-out questions, vocabulary %zu, policy %lld parameters, "
-              "seed %llu\n",
+              "seed %llu, %d rank%s\n",
               data.train.size(), data.val.size(), tok.size(), static_cast<long long>(pol.num_parameters()),
-              static_cast<unsigned long long>(c.seed));
+              static_cast<unsigned long long>(c.seed), c.world_size, c.world_size > 1 ? "s" : "");
 
   const std::string ck_warm = c.out + "/ckpt_warm", ck1 = c.out + "/ckpt_stage1", ck2 = c.out + "/ckpt_stage2";
   const bool have_warm = c.resume && fs::exists(ck_warm + ".pt"), have1 = c.resume && fs::exists(ck1 + ".pt"),
              have2 = c.resume && fs::exists(ck2 + ".pt");
-  metrics_log log(c.out + "/metrics", c.resume && fs::exists(c.out + "/metrics.csv"));
+  std::optional<metrics_log> log;
+  if (rank0) log.emplace(c.out + "/metrics", c.resume && fs::exists(c.out + "/metrics.csv"));
+  metrics_log* records = log ? &*log : nullptr;
   bool ok = true;
 
   // 1. Supervised warm start on a small subset, so that the policy knows both output formats.
@@ -339,17 +458,26 @@ int main(int argc, char** argv) {
     pol.load(ck_warm);
     std::printf("resumed the warm start from %s\n", ck_warm.c_str());
   } else {
+    // Every rank runs the same warm start (same seed, same batches): the same weights, with no communication.
     sft(pol, subset, t, c, data.val);
-    pol.save(ck_warm);
+    if (rank0) pol.save(ck_warm);
   }
   demo::torch_policy ref(tok, mc, 0.0, c.seed);
   ref.freeze_copy_of(pol);
+  if (group) pol.reduce_gradients_over(group, reduction);
+  // Rank 0 alone evaluates (greedy, no state changes), the others wait at the next collective.
+  const auto evaluate_on_rank0 = [&](const char* when, const char* stage, std::size_t step, const std::string& file) {
+    eval_result e;
+    if (!rank0) return e;
+    e = evaluate(pol, data.val, t);
+    print_eval(when, e);
+    log->write(eval_record(stage, step, e));
+    write_heldout(c.out + "/" + file, e, data.val);
+    return e;
+  };
   std::printf("\nheld-out evaluation (%zu questions, greedy decoding):\n", data.val.size());
-  const eval_result e0 = evaluate(pol, data.val, t);
-  print_eval("before RL", e0);
-  log.write(eval_record("eval/warm_start", 0, e0));
-  write_heldout(c.out + "/heldout_warm_start.jsonl", e0, data.val);
-  if (!c.smoke) {
+  const eval_result e0 = evaluate_on_rank0("before RL", "eval/warm_start", 0, "heldout_warm_start.jsonl");
+  if (rank0 && !c.smoke) {
     std::printf("\nexamples before RL:\n");
     print_examples(e0, data.val, 2, c.answer_weight);
   }
@@ -363,12 +491,18 @@ int main(int argc, char** argv) {
   lo.step.loss = policy_loss_options::verl();
   if (c.kl_coef > 0) lo.step.loss.kl = kl_estimator::k3, lo.step.loss.kl_coef = c.kl_coef;
   lo.step.loss.entropy_coeff = c.entropy_coeff;
+  lo.step.gradients = reduction;
   auto no_op = [](std::size_t, const rft_step_result&) {};
-  // One RL stage: with the frozen warm-start model as KL reference when --kl-coef > 0, without one otherwise.
+  // One RL stage: with the frozen warm-start model as KL reference when --kl-coef > 0, without one otherwise; on
+  // one process the library's rft_loop, on several this rank's shard of each step.
   auto train = [&](std::span<const sample> samples, auto render, auto& reward) {
-    if (c.kl_coef > 0) return rft_loop(pol, samples, render, reward, lo, ref, &log, no_op);
+    const auto run = [&](auto& reference) {
+      if (comm) return train_shard(*comm, pol, samples, render, reward, lo, reference, records);
+      return rft_loop(pol, samples, render, reward, lo, reference, records, no_op);
+    };
+    if (c.kl_coef > 0) return run(ref);
     no_reference none;
-    return rft_loop(pol, samples, render, reward, lo, none, &log, no_op);
+    return run(none);
   };
 
   // 2. Stage 1: point-wise relevance GRPO on (question, document) pairs. Class-balanced prompts: the two gold
@@ -393,15 +527,13 @@ int main(int argc, char** argv) {
     std::printf("resumed stage 1 from %s\n", ck1.c_str());
   } else {
     run1("stage1", 0, c.s1_steps);
-    pol.save(ck1);
+    if (rank0) pol.save(ck1);
   }
-  const eval_result e1 = evaluate(pol, data.val, t);
-  print_eval("after stage 1", e1);
-  log.write(eval_record("eval/stage1", c.s1_steps, e1));
-  write_heldout(c.out + "/heldout_stage1.jsonl", e1, data.val);
+  const eval_result e1 = evaluate_on_rank0("after stage 1", "eval/stage1", c.s1_steps, "heldout_stage1.jsonl");
 
   // 3. Filtering: the stage-1 policy keeps the documents it judges relevant; stage 2 trains on those lists. Every
   // --replay-every stage-2 steps, --replay-steps stage-1 steps keep the shared network's judgements from eroding.
+  // Every rank filters every training question (greedy: the same kept lists from the same weights).
   if (have2) {
     pol.load(ck2);
     std::printf("resumed stage 2 from %s\n", ck2.c_str());
@@ -425,12 +557,11 @@ int main(int argc, char** argv) {
         replayed += c.replay_steps;
       }
     }
-    pol.save(ck2);
+    if (rank0) pol.save(ck2);
   }
-  const eval_result e2 = evaluate(pol, data.val, t);
-  print_eval("after stage 2", e2);
-  log.write(eval_record("eval/stage2", c.s1_steps + c.s2_steps, e2));
-  write_heldout(c.out + "/heldout_stage2.jsonl", e2, data.val);
+  const eval_result e2 =
+      evaluate_on_rank0("after stage 2", "eval/stage2", c.s1_steps + c.s2_steps, "heldout_stage2.jsonl");
+  if (!rank0) return ok ? 0 : 1;
 
   std::printf("\nsummary (held-out):    before RL -> after stage 1 -> after stage 2\n");
   std::printf("  filter precision     %.3f -> %.3f -> %.3f\n", e0.filter_precision, e1.filter_precision,

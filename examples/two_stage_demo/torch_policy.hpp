@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The LibTorch adapter: wraps the demo network so that it satisfies mmrag_rft::Policy. The library computes rewards,
 // advantages and d loss / d log-prob; this adapter turns that gradient into parameter gradients with
-// `logp.backward(grad)` (through the library's logit kernels, mmrag_rft/torch.hpp) and steps Adam.
+// `logp.backward(grad)` (through the library's logit kernels, mmrag_rft/torch.hpp) and steps Adam. Data-parallel, it
+// reduces every parameter's gradient over a c10d process group before each optimizer step, as DDP does.
 #pragma once
 #include "model.hpp"
 #include "tokenizer.hpp"
 
 #include <mmrag_rft/core/error.hpp>
+#include <mmrag_rft/detail/splitmix64.hpp>
+#include <mmrag_rft/distributed/loss_normalizers.hpp>
 #include <mmrag_rft/model.hpp>
 #include <mmrag_rft/torch.hpp>
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
 #include <torch/torch.h>
 
@@ -16,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace demo {
@@ -25,6 +31,15 @@ public:
   torch_policy(const tokenizer& tok, model_config cfg, double lr, std::uint64_t init_seed)
       : tok_(&tok), net_((torch::manual_seed(init_seed), cfg.vocab = static_cast<std::int64_t>(tok.size()), cfg)),
         opt_(net_->parameters(), torch::optim::AdamOptions(lr)) {}
+
+  // Row (p, k) of a batch (completion k of prompt p) draws from its own stream, seeded from
+  // (seed + p * prompt_seed_stride, k): a prompt samples the same completions in any batch that puts it at the same
+  // place, so a rank whose shard starts at prompt `first` of the step's batch passes shard_seed(seed, first) and draws
+  // what one process draws for those prompts.
+  static constexpr std::uint64_t prompt_seed_stride = 0xd1b54a32d192ed03ULL;
+  [[nodiscard]] static constexpr std::uint64_t shard_seed(std::uint64_t seed, std::size_t first) noexcept {
+    return seed + static_cast<std::uint64_t>(first) * prompt_seed_stride;
+  }
 
   // --- mmrag_rft::Policy ------------------------------------------------------------------------------------------
   [[nodiscard]] mmrag_rft::rollout_batch generate(const mmrag_rft::prompt_batch& prompts,
@@ -49,7 +64,11 @@ public:
     std::vector<char> done(R, 0);
     std::vector<tokenizer::segment_state> seg_state(R);
     std::vector<std::int64_t> seg(R, 0);
-    std::uint64_t rng = o.seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
+    std::vector<std::uint64_t> rng(R);
+    for (std::size_t r = 0; r < R; ++r) {
+      std::uint64_t h = shard_seed(o.seed, r / G);
+      rng[r] = mmrag_rft::detail::splitmix64(h) ^ (0x632be59bd9b4e019ULL * (r % G + 1));
+    }
     std::size_t steps = 0;
     for (std::size_t t = 0; t < T; ++t) {
       const auto lp = torch::log_softmax(o.temperature > 0 ? logits / o.temperature : logits, -1).contiguous();
@@ -61,8 +80,7 @@ public:
         if (done[r]) continue;
         std::int64_t k = 0;
         if (o.temperature > 0) {
-          rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-          double u = static_cast<double>(rng >> 11) / 9007199254740992.0, c = 0;
+          double u = static_cast<double>(mmrag_rft::detail::splitmix64(rng[r]) >> 11) / 9007199254740992.0, c = 0;
           for (k = 0; k < V - 1; ++k)
             if ((c += std::exp(static_cast<double>(acc[r][k]))) > u) break;
         } else {
@@ -114,7 +132,13 @@ public:
     last_.entropy = torch::Tensor(); // not trained: backward(grad) follows the log-probs only
   }
 
+  // An empty grad (a rank without rows in this update, see rft_step(comm, ...)) adds nothing: the parameters' grads
+  // stay as they are (undefined or zero) for the all-reduce in step().
   void backward(mmrag_rft::matrix_view<const float> grad) {
+    if (grad.rows() == 0) {
+      last_ = {};
+      return;
+    }
     mmrag_rft::detail::require(last_.log_probs.defined() && last_.log_probs.requires_grad(), "torch_policy::backward",
                                "grad", "needs a log_probs call with gradients first");
     last_.log_probs.backward(from_view(grad, last_.log_probs));
@@ -130,6 +154,10 @@ public:
   }
 
   void backward(mmrag_rft::matrix_view<const float> grad, mmrag_rft::matrix_view<const float> grad_entropy) {
+    if (grad.rows() == 0) {
+      last_ = {};
+      return;
+    }
     mmrag_rft::detail::require(last_.entropy.defined() && last_.entropy.requires_grad(), "torch_policy::backward",
                                "grad_entropy", "needs a log_probs_and_entropy call with gradients first");
     torch::autograd::backward({last_.log_probs, last_.entropy},
@@ -138,6 +166,7 @@ public:
   }
 
   void step() {
+    if (group_) all_reduce_gradients();
     torch::nn::utils::clip_grad_norm_(net_->parameters(), 1.0);
     opt_.step();
     opt_.zero_grad();
@@ -168,6 +197,12 @@ public:
     loss.backward();
     step();
     return loss.item<double>();
+  }
+
+  // From now on every step() first reduces the gradients over `group` (every rank calls step() alike), summed or
+  // averaged as `reduction` says: the library's `rft_options::gradients`, which scaled each rank's loss to match.
+  void reduce_gradients_over(c10::intrusive_ptr<c10d::ProcessGroup> group, mmrag_rft::gradient_reduction reduction) {
+    group_ = std::move(group), reduction_ = reduction;
   }
 
   void set_lr(double lr) {
@@ -322,11 +357,45 @@ private:
     return mmrag_rft::libtorch::token_logprobs_and_entropy(threads, logits.narrow(1, Pm - 1, C), comp, {r.temperature});
   }
 
+  // One SUM all-reduce of every parameter's gradient and of one flag per parameter (whether this rank's backward
+  // reached it): a parameter no rank's batch reached keeps an undefined gradient, so Adam skips it as one process
+  // would; one some rank reached gets the sum (0 where a rank did not), divided by the ranks for `mean`.
+  void all_reduce_gradients() {
+    torch::NoGradGuard no_grad;
+    auto params = net_->parameters();
+    std::int64_t n = 0;
+    for (const auto& p : params) n += p.numel();
+    auto flat = torch::zeros({n + static_cast<std::int64_t>(params.size())}, torch::kFloat);
+    std::int64_t at = 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto& g = params[i].grad();
+      if (g.defined()) {
+        flat.narrow(0, at, params[i].numel()).copy_(g.reshape({-1}));
+        flat[n + static_cast<std::int64_t>(i)] = 1.0f;
+      }
+      at += params[i].numel();
+    }
+    std::vector<torch::Tensor> t{flat};
+    group_->allreduce(t)->wait();
+    if (reduction_ == mmrag_rft::gradient_reduction::mean) flat.narrow(0, 0, n).div_(group_->getSize());
+    at = 0;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      auto& p = params[i];
+      const auto sum = flat.narrow(0, at, p.numel()).view_as(p);
+      at += p.numel();
+      if (flat[n + static_cast<std::int64_t>(i)].item<float>() == 0.0f) continue;
+      if (p.grad().defined()) p.mutable_grad().copy_(sum);
+      else p.mutable_grad() = sum.clone();
+    }
+  }
+
   const tokenizer* tok_;
   policy_net net_;
   torch::optim::Adam opt_;
   mmrag_rft::libtorch::token_logprobs_result last_;
   bool frozen_ = false;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  mmrag_rft::gradient_reduction reduction_ = mmrag_rft::gradient_reduction::mean;
 };
 
 static_assert(mmrag_rft::check_policy<torch_policy>() && mmrag_rft::EntropyPolicy<torch_policy>);

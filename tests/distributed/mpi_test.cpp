@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The distributed algorithms over MPI (run by ctest through mpirun with 1 to 4 processes): every rank's GRPO, RLOO
-// advantages bitwise equal to the single-process result on the whole batch, and the step normalisers and metrics
-// equal to the whole batch's. Exits non-zero on any rank where a check fails.
+// advantages bitwise equal to the single-process result on the whole batch, the step normalisers and metrics equal
+// to the whole batch's, and rft_step(comm, ...) on a rank's shard equal to the single-process step on the whole
+// batch (advantages and per-token gradients bitwise). Exits non-zero on any rank where a check fails.
+#include "step_fixtures.hpp"
+
 #include <mmrag_rft/advantages.hpp>
 #include <mmrag_rft/distributed/advantages.hpp>
 #include <mmrag_rft/distributed/loss_normalizers.hpp>
@@ -11,6 +14,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -58,6 +62,68 @@ void check_advantages(const mpi_communicator& comm, std::mt19937_64& rng, const 
              std::span<double>(got), o);
   // memcmp on an empty share would pass a null pointer.
   expect(n == 0 || std::memcmp(got.data(), want.data() + lo, n * sizeof(double)) == 0, what, comm.rank());
+}
+
+// rft_step(comm, ...) on this rank's shard of samples 0..6 (the same random split on every rank, empty shards
+// included) against the single-process step on all seven, which every rank computes: this rank's rows of the
+// advantages bitwise; its d loss / d log-prob, reduced as `gradients` says, bitwise (within 2.4e-7 relative for a
+// mean over 3 ranks, where the loss weight times 3 rounds in float); its prompts' model gradients; the metrics of
+// the whole batch (reward statistics bitwise).
+void check_rft_step(const mpi_communicator& comm, std::mt19937_64& rng) {
+  using namespace dist_step_test;
+  const std::size_t n = 7;
+  const int me = comm.rank(), p = comm.size();
+  for (const gradient_reduction red : {gradient_reduction::sum, gradient_reduction::mean})
+    for (const std::size_t mini : {std::size_t{1}, std::size_t{2}})
+      for (int trial = 0; trial < 3; ++trial) {
+        rft_options o = base_options();
+        o.gradients = red, o.mini_batches = mini;
+        const shard whole = numbered(0, n);
+        recording_policy single;
+        const rft_step_result want = rft_step(single, whole.samples, whole.prompts, graded, o);
+        std::vector<std::size_t> cut{0, n};
+        for (int q = 1; q < p; ++q) cut.push_back(rng() % (n + 1));
+        std::sort(cut.begin(), cut.end());
+        const auto r = static_cast<std::size_t>(me);
+        const std::size_t first = cut[r], size = cut[r + 1] - first, G = o.rollout.group_size;
+        const shard mine = numbered(first, size);
+        recording_policy policy;
+        const rft_step_result got = rft_step(comm, policy, mine.samples, mine.prompts, graded, o);
+        const std::vector<float> adv_want(want.advantages.begin() + static_cast<std::ptrdiff_t>(first * G),
+                                          want.advantages.begin() + static_cast<std::ptrdiff_t>((first + size) * G));
+        expect(same_bits(got.advantages, adv_want), "rft_step advantages bitwise", me);
+        const double ranks = red == gradient_reduction::mean ? static_cast<double>(p) : 1.0;
+        std::vector<float> grads;
+        for (const float g : policy.grads) grads.push_back(static_cast<float>(g / ranks));
+        const std::vector<float> grads_want(single.grads.begin() + static_cast<std::ptrdiff_t>(first * G),
+                                            single.grads.begin() + static_cast<std::ptrdiff_t>((first + size) * G));
+        if (red == gradient_reduction::sum || p != 3) {
+          expect(same_bits(grads, grads_want), "rft_step per-token gradients bitwise", me);
+        } else {
+          bool close = grads.size() == grads_want.size();
+          for (std::size_t i = 0; close && i < grads.size(); ++i)
+            close = std::abs(grads[i] - grads_want[i]) <= 2.4e-7f * std::abs(grads_want[i]);
+          expect(close, "rft_step per-token gradients within 2.4e-7 (mean over 3 ranks)", me);
+        }
+        bool model = true;
+        for (const auto& [key, v] : policy.model_grad) {
+          const auto& w = single.model_grad.at(key);
+          for (std::size_t j = 0; j < v.size(); ++j)
+            model = model && std::abs(v[j] / ranks - w[j]) <= 1e-6 * (1e-3 + std::abs(w[j]));
+        }
+        expect(model && policy.model_grad.size() == size, "rft_step model gradients of this rank's prompts", me);
+        const step_metrics& m = got.metrics;
+        expect(m.completions == want.metrics.completions && m.reward_mean == want.metrics.reward_mean &&
+                   m.reward_std == want.metrics.reward_std &&
+                   m.rule_stds.at(1).value == want.metrics.rule_stds.at(1).value,
+               "rft_step reward statistics bitwise", me);
+        expect(std::abs(m.loss - want.metrics.loss) <= 1e-6 * (1e-6 + std::abs(want.metrics.loss)) &&
+                   std::abs(m.entropy - want.metrics.entropy) <= 1e-6 * (1e-6 + std::abs(want.metrics.entropy)) &&
+                   m.response_length == want.metrics.response_length,
+               "rft_step loss and token metrics", me);
+        // Every rank, an empty one too, takes every update.
+        expect(policy.steps == want.metrics.updates && m.updates == want.metrics.updates, "rft_step updates", me);
+      }
 }
 
 } // namespace
@@ -127,6 +193,7 @@ int main(int argc, char** argv) {
       }
       expect(text.find("not finite") != std::string::npos, "NaN on one rank: error on every rank", r);
     }
+    check_rft_step(comm, rng);
     // The transport's own sum all-reduce, exact for small integers in double.
     double one[1] = {1.0};
     comm.all_reduce_sum(std::span<double>(one));

@@ -47,6 +47,12 @@ namespace detail {
   }
   return out;
 }
+
+// The rollout seed of `step`: a loop that shards the step's batch over ranks derives it the same way.
+[[nodiscard]] inline std::uint64_t loop_step_seed(std::uint64_t seed, std::size_t step) noexcept {
+  std::uint64_t s = seed + 0x9e37ULL * (step + 1);
+  return splitmix64(s);
+}
 } // namespace detail
 
 namespace detail {
@@ -68,8 +74,7 @@ std::vector<step_metrics> rft_loop_on(const B& backend, P& policy, std::span<con
       prompts.push_back(make_prompt(samples[i]));
     }
     rft_options so = options.step;
-    std::uint64_t s = options.seed + 0x9e37ULL * (step + 1);
-    so.rollout.seed = splitmix64(s);
+    so.rollout.seed = loop_step_seed(options.seed, step);
     rft_step_result res =
         rft_step(backend, policy, std::span<const sample>(batch), prompts, reward, estimator, so, ref);
     const metrics_record rec = to_record(options.stage, step, res.metrics);
