@@ -3,16 +3,19 @@
 // stream of their device, outputs and workspace allocated by LibTorch's caching allocator on that device.
 #include "cuda_grpo.hpp"
 #include "cuda_policy_loss.hpp"
+#include "cuda_response_mask.hpp"
 #include "cuda_token_logprobs.hpp"
 
 #include <mmrag_rft/torch/advantages.hpp>
 #include <mmrag_rft/torch/policy_loss.hpp>
+#include <mmrag_rft/torch/response_mask.hpp>
 #include <mmrag_rft/torch/token_logprobs.hpp>
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace mmrag_rft::libtorch::detail {
@@ -86,6 +89,34 @@ torch::Tensor cuda_policy_loss(const policy_loss_tensors& t, const policy_loss_o
   };
   if (lp.scalar_type() == torch::kDouble) return run(double{});
   return run(float{});
+}
+
+response_mask_output cuda_build_response_mask(const torch::Tensor& token_ids, std::int64_t eos_id,
+                                              const response_mask_options& options, const torch::Tensor& lengths) {
+  constexpr const char* fn = "libtorch::build_response_mask";
+  const c10::cuda::CUDAGuard guard(token_ids.device());
+  void* stream = current_stream(token_ids.device());
+  // int32 lengths are widened on the device (the row pass reads int64): the lengths, like the ids, stay there.
+  torch::Tensor len_keep;
+  std::span<const std::int64_t> lens;
+  if (lengths.defined()) lens = as_device_span<std::int64_t>(lengths.to(torch::kLong), len_keep, fn, "lengths");
+  response_mask_output out;
+  const auto bool_options = token_ids.options().dtype(torch::kBool);
+  out.mask = torch::empty({token_ids.size(0), token_ids.size(1)}, bool_options);
+  out.truncated = torch::empty({token_ids.size(0)}, bool_options);
+  // torch.bool is one byte holding 0 or 1, the layout the mask and the flags are written in.
+  torch::Tensor mask_bytes = out.mask.view(torch::kUInt8), trunc_bytes = out.truncated.view(torch::kUInt8);
+  const auto run = [&](auto tag) {
+    using Id = decltype(tag);
+    torch::Tensor keep;
+    const auto ids = as_device_matrix<Id>(token_ids, keep, fn, "token_ids");
+    out.summary =
+        cuda_kernels::build_response_mask<Id>(stream, ids, static_cast<Id>(eos_id), as_output<std::uint8_t>(mask_bytes),
+                                              options, lens, as_output_span<std::uint8_t>(trunc_bytes));
+  };
+  if (token_ids.scalar_type() == torch::kInt) run(std::int32_t{});
+  else run(std::int64_t{});
+  return out;
 }
 
 void cuda_token_logprobs(const torch::Tensor& rows, const torch::Tensor& ids, torch::Tensor& log_probs,

@@ -579,15 +579,19 @@ TEST_CASE_TEMPLATE("thrust build_response_mask: bitwise seq's for every option, 
   auto bad = lengths;
   bad[13] = static_cast<std::int64_t>(cols) + 1;
   bad[20] = -1;
-  std::vector<std::uint8_t> m(rows * stride);
+  const std::vector<std::uint8_t> untouched(rows * stride, 9), untouched_rows(rows, 9);
+  std::vector<std::uint8_t> m = untouched, t = untouched_rows;
   const auto run = [&](auto&&... exec) {
     return message_of([&] {
       (void)build_response_mask(exec..., v, eos, matrix_view<std::uint8_t>(m.data(), rows, cols, stride), {},
-                                std::span<const std::int64_t>(bad));
+                                std::span<const std::int64_t>(bad), t);
     });
   };
   CHECK(run().find("13") != std::string::npos);
   CHECK(run() == run(exec::thrust));
+  // Validation comes before any write: a bad length leaves the mask and the flags as they were, every row of them.
+  CHECK(m == untouched);
+  CHECK(t == untouched_rows);
   std::vector<Id> none;
   std::vector<std::uint8_t> no_mask;
   const auto e = build_response_mask(exec::thrust, matrix_view<const Id>(none.data(), 0, 0), eos,

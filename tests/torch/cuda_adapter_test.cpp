@@ -262,7 +262,120 @@ TEST_CASE("libtorch::token_logprobs_and_entropy on CUDA: the current stream and 
                        doctest::Contains("tokens[7] is 512, outside the vocabulary [0, 512)"), error);
 }
 
-TEST_CASE("libtorch adapter on CUDA: mixed devices and calls without a CUDA path are located errors") {
+namespace cuda_adapter_test {
+
+/// The bytes of a bool tensor on the host: an element left unwritten (the allocator's poison) differs from 0 and 1.
+torch::Tensor bool_bytes(const torch::Tensor& t) { return t.cpu().contiguous().view(torch::kUInt8); }
+
+/// `[B, T]` ids in [3, 40) with EOS (2) in most rows (first, inside, or beyond the row's length) and lengths in [0, T].
+std::tuple<torch::Tensor, torch::Tensor> mask_batch(std::int64_t B, std::int64_t T) {
+  torch::manual_seed(13);
+  torch::Tensor ids = torch::randint(3, 40, {B, T}, torch::kLong);
+  const torch::Tensor at = torch::randint(T, {B}, torch::kLong);
+  for (std::int64_t i = 0; i < B; ++i)
+    if (i % 3 != 0) ids[i][at[i].item<std::int64_t>()] = 2;
+  ids[4][0] = 2;
+  torch::Tensor lengths = torch::randint(T + 1, {B}, torch::kLong);
+  lengths[5] = 0;
+  lengths[6] = T;
+  return {ids, lengths};
+}
+
+} // namespace cuda_adapter_test
+
+TEST_CASE("libtorch::build_response_mask on CUDA tensors: the CPU path's mask, flags and counts, bitwise") {
+  skip_without_gpu();
+  const auto [ids, lengths] = mask_batch(37, 29);
+  // A column slice: rows 29 apart with 21 columns, read in place on both paths.
+  const torch::Tensor slice = ids.narrow(1, 3, 21);
+  const torch::Tensor slice_len = lengths.clamp_max(21);
+  for (const auto dtype : {torch::kLong, torch::kInt})
+    for (const bool include_eos : {true, false})
+      for (const bool mask_truncated : {false, true})
+        for (const int with_lengths : {0, 1, 2}) { // none, int64, int32
+          CAPTURE(c10::toString(dtype));
+          CAPTURE(include_eos);
+          CAPTURE(mask_truncated);
+          CAPTURE(with_lengths);
+          const response_mask_options o{include_eos, mask_truncated};
+          const torch::Tensor x = slice.to(dtype);
+          const torch::Tensor len = with_lengths == 0   ? torch::Tensor()
+                                    : with_lengths == 1 ? slice_len
+                                                        : slice_len.to(torch::kInt);
+          const auto cpu = lt::build_response_mask(x, 2, o, len);
+          poison_allocator();
+          const auto dev = lt::build_response_mask(x.to(gpu), 2, o, len.defined() ? len.to(gpu) : len);
+          CHECK((dev.mask.device() == gpu));
+          CHECK((dev.truncated.device() == gpu));
+          CHECK((dev.mask.scalar_type() == torch::kBool));
+          CHECK((dev.truncated.scalar_type() == torch::kBool));
+          CHECK((dev.mask.sizes() == cpu.mask.sizes()));
+          CHECK(torch::equal(bool_bytes(dev.mask), bool_bytes(cpu.mask)));
+          CHECK(torch::equal(bool_bytes(dev.truncated), bool_bytes(cpu.truncated)));
+          CHECK(dev.summary.truncated == cpu.summary.truncated);
+          CHECK(dev.summary.valid_tokens == cpu.summary.valid_tokens);
+          CHECK(dev.summary.valid_tokens == static_cast<std::size_t>(cpu.mask.sum().item<std::int64_t>()));
+        }
+  // Empty batches: no rows, and rows of no positions.
+  const auto none = lt::build_response_mask(torch::zeros({0, 5}, torch::kLong).to(gpu), 2);
+  CHECK(none.summary.valid_tokens == 0);
+  CHECK((none.mask.sizes() == torch::IntArrayRef{0, 5}));
+  const auto flat = lt::build_response_mask(torch::zeros({3, 0}, torch::kInt).to(gpu), 2, {},
+                                            torch::zeros({3}, torch::kLong).to(gpu));
+  CHECK(flat.summary.truncated == 3);
+  CHECK(torch::equal(bool_bytes(flat.truncated), torch::ones({3}, torch::kUInt8)));
+}
+
+TEST_CASE("libtorch::build_response_mask on CUDA: the current stream, and the CPU path's errors") {
+  skip_without_gpu();
+  const auto [ids, lengths] = mask_batch(4096, 256);
+  const auto cpu = lt::build_response_mask(ids, 2, {}, lengths);
+  {
+    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, 0);
+    const c10::cuda::CUDAStreamGuard on(side);
+    const auto dev = lt::build_response_mask(late_copy(ids, side), 2, {}, late_copy(lengths, side));
+    CHECK(torch::equal(bool_bytes(dev.mask), bool_bytes(cpu.mask)));
+    CHECK(dev.summary.valid_tokens == cpu.summary.valid_tokens);
+    CHECK(dev.summary.truncated == cpu.summary.truncated);
+  }
+  const torch::Tensor small = ids.narrow(0, 0, 2).narrow(1, 0, 3);
+  const auto same_error = [&](const torch::Tensor& x, std::int64_t eos, const torch::Tensor& len) {
+    const auto message = [](auto&& call) {
+      try {
+        (void)call();
+      } catch (const error& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    const std::string on_cpu = message([&] { return lt::build_response_mask(x, eos, {}, len); });
+    std::string on_gpu =
+        message([&] { return lt::build_response_mask(x.to(gpu), eos, {}, len.defined() ? len.to(gpu) : len); });
+    // The messages describe tensors with their device; apart from that they are the CPU path's.
+    for (std::size_t at = on_gpu.find("cuda:0"); at != std::string::npos; at = on_gpu.find("cuda:0", at))
+      on_gpu.replace(at, 6, "cpu");
+    CHECK(on_gpu == on_cpu);
+    return on_gpu;
+  };
+  CHECK(same_error(small, 2, torch::tensor({3, 4}, torch::kLong)).find("lengths[1] must be in [0, cols]") !=
+        std::string::npos);
+  CHECK(same_error(small, 2, torch::tensor({-1, 2}, torch::kInt)).find("lengths[0] must be in [0, cols]") !=
+        std::string::npos);
+  CHECK(same_error(small, 2, torch::tensor({3}, torch::kLong)).find("lengths must be 1-D [B] with B = 2") !=
+        std::string::npos);
+  CHECK(same_error(small, 2, torch::tensor({3.0, 1.0})).find("lengths must be int64 or int32") != std::string::npos);
+  CHECK(same_error(small.to(torch::kInt), std::int64_t{1} << 40, {}).find("does not fit the int32 ids") !=
+        std::string::npos);
+  CHECK(same_error(small.to(torch::kFloat), 2, {}).find("token_ids must be int64 or int32") != std::string::npos);
+  CHECK(same_error(small.reshape({6}), 2, {}).find("token_ids must be 2-D [B, T]") != std::string::npos);
+  // Mixed devices name both tensors.
+  CHECK_THROWS_WITH_AS((void)lt::build_response_mask(small.to(gpu), 2, {}, torch::tensor({1, 2}, torch::kLong)),
+                       doctest::Contains("lengths is on cpu but token_ids is on cuda:0"), error);
+  CHECK_THROWS_WITH_AS((void)lt::build_response_mask(small, 2, {}, torch::tensor({1, 2}, torch::kLong).to(gpu)),
+                       doctest::Contains("lengths is on cuda:0 but token_ids is on cpu"), error);
+}
+
+TEST_CASE("libtorch adapter on CUDA: mixed devices are located errors") {
   skip_without_gpu();
   const torch::Tensor lp = torch::zeros({2, 3}).to(gpu);
   const torch::Tensor mask = torch::ones({2, 3}, torch::kBool);
@@ -270,8 +383,6 @@ TEST_CASE("libtorch adapter on CUDA: mixed devices and calls without a CUDA path
                        doctest::Contains("mask is on cpu but log_probs is on cuda:0"), error);
   CHECK_THROWS_WITH_AS((void)lt::token_logprobs_and_entropy(lp, torch::zeros({2}, torch::kLong)),
                        doctest::Contains("tokens is on cpu but logits is on cuda:0"), error);
-  const torch::Tensor ids = torch::zeros({2, 3}, torch::kLong).to(gpu);
-  CHECK_THROWS_WITH_AS((void)lt::build_response_mask(ids, 2), doctest::Contains("token_ids"), error);
   // rewards → tensor: the device the rewards go to.
   const std::vector<double> values{0.5, 1.0, -2.0};
   const torch::Tensor r = lt::to_tensor(values, torch::kFloat, gpu);

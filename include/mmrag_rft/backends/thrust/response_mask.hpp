@@ -22,17 +22,21 @@
 
 namespace mmrag_rft::detail {
 
-/// A row's outcome on the device: ones written, truncated, or a length outside [0, cols] (the row is left alone).
+/// A row's outcome on the device: ones written, truncated.
 struct mask_row_status {
-  unsigned long long valid = 0, truncated = 0, bad = 0;
+  unsigned long long valid = 0, truncated = 0;
 };
 struct mask_row_status_plus {
   MMRAG_RFT_HOST_DEVICE mask_row_status operator()(const mask_row_status& a, const mask_row_status& b) const noexcept {
-    return {a.valid + b.valid, a.truncated + b.truncated, a.bad + b.bad};
+    return {a.valid + b.valid, a.truncated + b.truncated};
   }
 };
-struct mask_row_is_bad {
-  MMRAG_RFT_HOST_DEVICE bool operator()(const mask_row_status& s) const noexcept { return s.bad != 0; }
+/// A generated length outside [0, cols].
+struct mask_length_is_bad {
+  std::size_t cols;
+  MMRAG_RFT_HOST_DEVICE bool operator()(std::int64_t len) const noexcept {
+    return len < 0 || static_cast<std::size_t>(len) > cols;
+  }
 };
 
 template <class Id>
@@ -46,19 +50,13 @@ struct response_mask_row_fn {
   std::uint8_t* truncated_rows;
   mask_row_status* status;
   MMRAG_RFT_HOST_DEVICE void operator()(std::size_t i) const noexcept {
-    std::size_t len = cols;
-    if (lengths) {
-      if (lengths[i] < 0 || static_cast<std::size_t>(lengths[i]) > cols) {
-        status[i] = {0, 0, 1};
-        return;
-      }
-      len = static_cast<std::size_t>(lengths[i]);
-    }
+    // The lengths were checked before this pass.
+    const std::size_t len = lengths ? static_cast<std::size_t>(lengths[i]) : cols;
     // No row pointer when cols == 0 (the views may be null); the row function then touches nothing.
     const response_mask_row_result r = response_mask_row(cols ? &ids(i, 0) : nullptr, cols, len, eos, include_eos,
                                                          mask_truncated, cols ? &mask(i, 0) : nullptr);
     if (truncated_rows) truncated_rows[i] = r.truncated ? 1 : 0;
-    status[i] = {r.valid, r.truncated ? 1ull : 0ull, 0};
+    status[i] = {r.valid, r.truncated ? 1ull : 0ull};
   }
 };
 
@@ -67,8 +65,8 @@ struct response_mask_row_fn {
 namespace mmrag_rft::exec {
 
 /// `build_response_mask` with Thrust: every pointer (ids, mask, `lengths`, `truncated_rows`) is device memory; the
-/// summary comes back to the host. A length outside [0, cols] throws as on the CPU, naming the first such row (the
-/// other rows are written).
+/// summary comes back to the host. A length outside [0, cols] throws as on the CPU, naming the first such row, before
+/// anything is written (one search over the lengths comes first).
 template <std::integral Id>
 response_mask_summary implement(const build_response_mask_fn&, const thrust_t& exec, matrix_view<const Id> token_ids,
                                 Id eos_id, matrix_view<std::uint8_t> mask, const response_mask_options& opt = {},
@@ -79,6 +77,14 @@ response_mask_summary implement(const build_response_mask_fn&, const thrust_t& e
   response_mask_summary s;
   if (rows == 0) return s;
   const auto policy = mmrag_rft::detail::thrust_policy(exec);
+  if (!lengths.empty()) {
+    const std::int64_t* first = lengths.data();
+    const std::int64_t* bad =
+        ::thrust::find_if(policy, first, first + rows, mmrag_rft::detail::mask_length_is_bad{cols});
+    if (bad != first + rows)
+      throw mmrag_rft::error("build_response_mask", "lengths", "must be in [0, cols]",
+                             static_cast<std::size_t>(bad - first));
+  }
   ::thrust::device_vector<mmrag_rft::detail::mask_row_status> status(rows);
   mmrag_rft::detail::mask_row_status* st = ::thrust::raw_pointer_cast(status.data());
   ::thrust::for_each_n(policy, ::thrust::counting_iterator<std::size_t>(0), rows,
@@ -89,11 +95,6 @@ response_mask_summary implement(const build_response_mask_fn&, const thrust_t& e
                            truncated_rows.empty() ? nullptr : truncated_rows.data(), st});
   const mmrag_rft::detail::mask_row_status total = ::thrust::reduce(
       policy, st, st + rows, mmrag_rft::detail::mask_row_status{}, mmrag_rft::detail::mask_row_status_plus{});
-  if (total.bad > 0) {
-    const mmrag_rft::detail::mask_row_status* it =
-        ::thrust::find_if(policy, st, st + rows, mmrag_rft::detail::mask_row_is_bad{});
-    throw mmrag_rft::error("build_response_mask", "lengths", "must be in [0, cols]", static_cast<std::size_t>(it - st));
-  }
   s.truncated = static_cast<std::size_t>(total.truncated);
   s.valid_tokens = static_cast<std::size_t>(total.valid);
   return s;
