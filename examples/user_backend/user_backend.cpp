@@ -35,18 +35,15 @@ advantage_summary implement(const grpo_advantages_fn&, const pool& p, std::span<
                             std::span<std::uint8_t> keep) {
   plan::validate_grpo(rewards.size(), out.size(), keep.size(), groups, o);
   plan::check_rewards(rewards, o.nonfinite, "grpo_advantages");
-  double batch_std = 0;
-  if (o.scale == reward_scale::batch) {
-    const auto b = plan::moments(rewards.data(), rewards.size());
-    batch_std = plan::grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
-  }
+  // TRL's scale_rewards="batch" needs the std of the whole batch first (the plan's rule, overflow-safe).
+  const plan::grpo_batch_spread batch = plan::grpo_batch_spread_of(rewards, o);
   std::vector<plan::grpo_counts> part(p.threads);
   std::vector<std::uint32_t> status(groups.num_groups());
   parallel_slices(p, groups.num_groups(), [&](unsigned t, std::size_t g0, std::size_t g1) {
     for (std::size_t g = g0; g < g1; ++g) {
       const std::size_t b = groups.begin(g), e = groups.end(g);
       status[g] = plan::grpo_group<false>(rewards.data() + b, e - b, out.data() + b,
-                                          keep.empty() ? nullptr : keep.data() + b, o, batch_std);
+                                          keep.empty() ? nullptr : keep.data() + b, o, batch);
       part[t] = plan::grpo_counts_plus{}(part[t], plan::grpo_counts_of{}(status[g]));
     }
   });

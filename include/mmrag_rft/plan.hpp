@@ -17,6 +17,8 @@ namespace mmrag_rft::plan {
 // GRPO: validate, check the rewards, then per group `grpo_group` (any layout) or `grpo_uniform_group` (when
 // `grpo_uniform_rule` holds), whose status words `grpo_counts_of` / `grpo_counts_plus` reduce.
 using detail::check_rewards;
+using detail::grpo_batch_spread;
+using detail::grpo_batch_spread_of;
 using detail::grpo_batch_std;
 using detail::grpo_counts;
 using detail::grpo_counts_of;

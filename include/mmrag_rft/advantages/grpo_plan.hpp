@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace mmrag_rft {
 
@@ -103,6 +104,19 @@ enum grpo_group_status : std::uint32_t {
   grpo_singleton_error = 4,
   grpo_masked_shift = 3, ///< masked-out count lives above the flags
 };
+
+/// The batch spread of `reward_scale::batch` from sequential passes over the rewards (the CPU back ends' rule, and
+/// what a user back end calls; `{0, 1}` for `reward_scale::group`): the std of the finite rewards, retaken at
+/// `grpo_overflow_scale` when their centred squares overflow.
+template <class T>
+[[nodiscard]] grpo_batch_spread grpo_batch_spread_of(std::span<const T> rewards, const grpo_options& o) noexcept {
+  grpo_batch_spread batch;
+  if (o.scale != reward_scale::batch) return batch;
+  group_moments b = moments(rewards.data(), rewards.size());
+  if (!(b.m2 <= DBL_MAX)) b = moments(rewards.data(), rewards.size(), batch.scale = grpo_overflow_scale);
+  batch.sd = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
+  return batch;
+}
 
 /// What a group's moments decide: the mean and std its advantages use, whether they are all 0, and its status.
 struct grpo_group_decision {

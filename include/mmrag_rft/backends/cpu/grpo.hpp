@@ -11,7 +11,6 @@
 #include <mmrag_rft/detail/parallel.hpp>
 
 #include <algorithm>
-#include <cfloat>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -66,12 +65,7 @@ advantage_summary grpo_cpu(const E& exec, std::span<const T> rewards, const grou
   constexpr const char* fn = "grpo_advantages";
   validate_grpo(rewards.size(), out.size(), keep.size(), groups, o);
   check_rewards(rewards, o.nonfinite, fn);
-  grpo_batch_spread batch;
-  if (o.scale == reward_scale::batch) {
-    group_moments b = moments(rewards.data(), rewards.size());
-    if (!(b.m2 <= DBL_MAX)) b = moments(rewards.data(), rewards.size(), batch.scale = grpo_overflow_scale);
-    batch.sd = grpo_batch_std(static_cast<double>(b.n), b.m2, o.std);
-  }
+  const grpo_batch_spread batch = grpo_batch_spread_of(rewards, o);
   const bool checked = o.nonfinite == nonfinite_rewards::error || all_finite(rewards);
   const advantage_summary s = grpo_groups(exec, rewards, groups, out, o, keep, batch, checked);
   // Dr. GRPO's r - mean is unbounded: a spread beyond the range of T has no representable advantage.
