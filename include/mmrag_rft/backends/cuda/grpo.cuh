@@ -47,9 +47,8 @@ struct finite_range_sum_plus_d {
 };
 template <class T>
 struct finite_range_sum_of {
-  double scale = 1.0; ///< the rewards' factor (a power of two): 1, or the overflow scale of `grpo_batch_spread`
   __device__ finite_range_sum operator()(T x) const noexcept {
-    const double v = static_cast<double>(x) * scale;
+    const double v = static_cast<double>(x);
     return md::finite(x) ? finite_range_sum{1.0, v, v, v} : finite_range_sum{};
   }
 };
@@ -61,13 +60,53 @@ __device__ inline double mean_of(const finite_range_sum& s) noexcept {
 template <class T>
 struct centred_square_in_group {
   const T* r;
-  const finite_range_sum* sums; // per group, or one batch sum when batch is true
+  const finite_range_sum* sums;
   group_bounds b;
-  bool batch;
-  double scale = 1.0; ///< as `finite_range_sum_of::scale`
   __device__ double operator()(std::size_t j) const noexcept {
-    const double d = static_cast<double>(r[j]) * scale - mean_of(sums[batch ? 0 : b.group_of(j)]);
+    const double d = static_cast<double>(r[j]) - mean_of(sums[b.group_of(j)]);
     return md::finite(r[j]) ? d * d : 0.0;
+  }
+};
+
+/// The batch's moments for `reward_scale::batch`, each pass also taken at `grpo_overflow_scale` (for finite rewards
+/// near DBL_MAX, whose sum or centred squares overflow): the two scales in one pass each, so the batch costs two
+/// passes over the rewards as with one scale, and no host round trip decides which to use.
+struct batch_range_sum {
+  finite_range_sum s;
+  double sum_scaled = 0;
+};
+struct batch_range_sum_plus_d {
+  __device__ batch_range_sum operator()(const batch_range_sum& a, const batch_range_sum& b) const noexcept {
+    return {finite_range_sum_plus_d{}(a.s, b.s), a.sum_scaled + b.sum_scaled};
+  }
+};
+template <class T>
+struct batch_range_sum_of {
+  __device__ batch_range_sum operator()(T x) const noexcept {
+    return {finite_range_sum_of<T>{}(x), md::finite(x) ? static_cast<double>(x) * md::grpo_overflow_scale : 0.0};
+  }
+};
+/// The batch mean at the overflow scale (a power of two: the range's ends scale exactly).
+__device__ inline double scaled_mean_of(const batch_range_sum& s) noexcept {
+  return s.s.n == 0 ? 0.0 : s.s.lo == s.s.hi ? s.s.lo * md::grpo_overflow_scale : s.sum_scaled / s.s.n;
+}
+struct batch_m2 {
+  double m2 = 0, m2_scaled = 0;
+};
+struct batch_m2_plus_d {
+  __device__ batch_m2 operator()(const batch_m2& a, const batch_m2& b) const noexcept {
+    return {a.m2 + b.m2, a.m2_scaled + b.m2_scaled};
+  }
+};
+template <class T>
+struct batch_centred_squares {
+  const T* r;
+  const batch_range_sum* sum;
+  __device__ batch_m2 operator()(std::size_t j) const noexcept {
+    if (!md::finite(r[j])) return {};
+    const double x = static_cast<double>(r[j]);
+    const double d = x - mean_of(sum->s), ds = x * md::grpo_overflow_scale - scaled_mean_of(*sum);
+    return {d * d, ds * ds};
   }
 };
 
@@ -82,17 +121,17 @@ struct group_stat {
 /// moments retaken at a power-of-two scale), so the result is the CPU's and never NaN.
 template <class T>
 __global__ void grpo_decide_kernel(const T* r, group_bounds b, const finite_range_sum* sums, const double* m2,
-                                   const finite_range_sum* batch_sum, const double* batch_m2, std::size_t num_groups,
+                                   const batch_range_sum* batch_sum, const batch_m2* batch_sq, std::size_t num_groups,
                                    grpo_options o, group_stat* stats, std::uint32_t* status, T* out,
                                    std::uint8_t* keep) {
   const std::size_t g = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (g >= num_groups) return;
   const bool batch_scale = o.scale == reward_scale::batch, unbiased = o.std == std_estimator::unbiased;
-  // batch_sum[1] and batch_m2[1] are the batch's at the overflow scale, taken for when batch_m2[0] overflows.
   md::grpo_batch_spread batch;
   if (batch_scale) {
-    const bool over = !(batch_m2[0] <= DBL_MAX);
-    batch = {md::grpo_batch_std(batch_sum[0].n, batch_m2[over ? 1 : 0], o.std), over ? md::grpo_overflow_scale : 1.0};
+    const bool over = !(batch_sq->m2 <= DBL_MAX);
+    batch = {md::grpo_batch_std(batch_sum->s.n, over ? batch_sq->m2_scaled : batch_sq->m2, o.std),
+             over ? md::grpo_overflow_scale : 1.0};
   }
   if (!(m2[g] <= DBL_MAX) || batch.scale != 1.0) {
     const std::size_t begin = b.begin(g);
@@ -145,8 +184,8 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   workspace_carver w(l.workspace, l.workspace_bytes);
   auto* sums = w.take<finite_range_sum>(ng);
   auto* m2 = w.take<double>(ng);
-  auto* batch_sum = w.take<finite_range_sum>(2); // at scale 1 and at the overflow scale
-  auto* batch_m2 = w.take<double>(2);
+  auto* batch_sum = w.take<batch_range_sum>(1);
+  auto* batch_sq = w.take<batch_m2>(1);
   auto* stats = w.take<group_stat>(ng);
   auto* status = w.take<std::uint32_t>(ng);
   auto* counts = w.take<md::grpo_counts>(1);
@@ -158,13 +197,10 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   const auto finite_in = ::thrust::make_transform_iterator(r, finite_range_sum_of<T>{});
   const bool batch = o.scale == reward_scale::batch;
   const auto sq_group = ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
-                                                          centred_square_in_group<T>{r, sums, b, false});
+                                                          centred_square_in_group<T>{r, sums, b});
+  const auto batch_in = ::thrust::make_transform_iterator(r, batch_range_sum_of<T>{});
   const auto sq_batch = ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
-                                                          centred_square_in_group<T>{r, batch_sum, b, true});
-  const auto finite_scaled = ::thrust::make_transform_iterator(r, finite_range_sum_of<T>{md::grpo_overflow_scale});
-  const auto sq_batch_scaled =
-      ::thrust::make_transform_iterator(::thrust::counting_iterator<std::size_t>(0),
-                                        centred_square_in_group<T>{r, batch_sum + 1, b, true, md::grpo_overflow_scale});
+                                                          batch_centred_squares<T>{r, batch_sum});
   const auto status_counts = ::thrust::make_transform_iterator(status, counts_of_d{});
 
   // CUB's temporary storage: the largest any of the reductions asks for, carved last.
@@ -176,10 +212,10 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
   temp = t > temp ? t : temp;
   cub::DeviceSegmentedReduce::Reduce(nullptr, t, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0, l.stream);
   temp = t > temp ? t : temp;
-  cub::DeviceReduce::Reduce(nullptr, t, finite_in, batch_sum, n_i, finite_range_sum_plus_d{}, finite_range_sum{},
+  cub::DeviceReduce::Reduce(nullptr, t, batch_in, batch_sum, n_i, batch_range_sum_plus_d{}, batch_range_sum{},
                             l.stream);
   temp = t > temp ? t : temp;
-  cub::DeviceReduce::Reduce(nullptr, t, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream);
+  cub::DeviceReduce::Reduce(nullptr, t, sq_batch, batch_sq, n_i, batch_m2_plus_d{}, batch_m2{}, l.stream);
   temp = t > temp ? t : temp;
   cub::DeviceReduce::Reduce(nullptr, t, status_counts, counts, ng_i, counts_plus_d{}, md::grpo_counts{}, l.stream);
   temp = t > temp ? t : temp;
@@ -192,16 +228,11 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
                                                 finite_range_sum_plus_d{}, finite_range_sum{}, l.stream),
              fn);
   if (batch) {
-    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, finite_in, batch_sum, n_i, finite_range_sum_plus_d{},
-                                         finite_range_sum{}, l.stream),
-               fn);
-    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch, batch_m2, n_i, double_plus_d{}, 0.0, l.stream), fn);
-    // The same at the overflow scale (rewards near DBL_MAX): two more passes rather than a host round trip.
-    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, finite_scaled, batch_sum + 1, n_i, finite_range_sum_plus_d{},
-                                         finite_range_sum{}, l.stream),
+    check_cuda(cub::DeviceReduce::Reduce(cub_temp, temp, batch_in, batch_sum, n_i, batch_range_sum_plus_d{},
+                                         batch_range_sum{}, l.stream),
                fn);
     check_cuda(
-        cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch_scaled, batch_m2 + 1, n_i, double_plus_d{}, 0.0, l.stream),
+        cub::DeviceReduce::Reduce(cub_temp, temp, sq_batch, batch_sq, n_i, batch_m2_plus_d{}, batch_m2{}, l.stream),
         fn);
   }
   check_cuda(cub::DeviceSegmentedReduce::Reduce(cub_temp, temp, sq_group, m2, ng_i, begins, ends, double_plus_d{}, 0.0,
@@ -209,7 +240,7 @@ std::size_t grpo_run(const launch& l, const T* r, std::size_t n, const group_lay
              fn);
   const unsigned threads = tuning::item_threads;
   grpo_decide_kernel<T><<<static_cast<unsigned>((ng + threads - 1) / threads), threads, 0, l.stream>>>(
-      r, b, sums, m2, batch_sum, batch_m2, ng, o, stats, status, out, keep);
+      r, b, sums, m2, batch_sum, batch_sq, ng, o, stats, status, out, keep);
   if (n > 0)
     grpo_item_kernel<T><<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, l.stream>>>(
         r, n, b, stats, o.norm_adv_by_std_in_grpo, out, keep, status);
