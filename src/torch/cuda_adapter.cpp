@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace mmrag_rft::libtorch::detail {
 
@@ -100,23 +101,18 @@ response_mask_output cuda_build_response_mask(const torch::Tensor& token_ids, st
   torch::Tensor len_keep;
   std::span<const std::int64_t> lens;
   if (lengths.defined()) lens = as_device_span<std::int64_t>(lengths.to(torch::kLong), len_keep, fn, "lengths");
-  response_mask_output out;
-  const auto bool_options = token_ids.options().dtype(torch::kBool);
-  out.mask = torch::empty({token_ids.size(0), token_ids.size(1)}, bool_options);
-  out.truncated = torch::empty({token_ids.size(0)}, bool_options);
-  // torch.bool is one byte holding 0 or 1, the layout the mask and the flags are written in.
-  torch::Tensor mask_bytes = out.mask.view(torch::kUInt8), trunc_bytes = out.truncated.view(torch::kUInt8);
+  response_mask_buffers b = make_response_mask_buffers(token_ids);
   const auto run = [&](auto tag) {
     using Id = decltype(tag);
     torch::Tensor keep;
     const auto ids = as_device_matrix<Id>(token_ids, keep, fn, "token_ids");
-    out.summary =
-        cuda_kernels::build_response_mask<Id>(stream, ids, static_cast<Id>(eos_id), as_output<std::uint8_t>(mask_bytes),
-                                              options, lens, as_output_span<std::uint8_t>(trunc_bytes));
+    b.out.summary = cuda_kernels::build_response_mask<Id>(stream, ids, static_cast<Id>(eos_id),
+                                                          as_output<std::uint8_t>(b.mask_bytes), options, lens,
+                                                          as_output_span<std::uint8_t>(b.truncated_bytes));
   };
   if (token_ids.scalar_type() == torch::kInt) run(std::int32_t{});
   else run(std::int64_t{});
-  return out;
+  return std::move(b.out);
 }
 
 void cuda_token_logprobs(const torch::Tensor& rows, const torch::Tensor& ids, torch::Tensor& log_probs,

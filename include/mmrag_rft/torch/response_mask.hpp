@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace mmrag_rft::libtorch {
 
@@ -37,6 +38,24 @@ struct response_mask_output {
   torch::Tensor truncated;
   response_mask_summary summary;
 };
+
+namespace detail {
+/// The outputs of `build_response_mask`, allocated on the ids' device, and the byte views the backends write into:
+/// torch.bool is one byte holding 0 or 1, the layout of the mask and the flags.
+struct response_mask_buffers {
+  response_mask_output out;
+  torch::Tensor mask_bytes, truncated_bytes;
+};
+[[nodiscard]] inline response_mask_buffers make_response_mask_buffers(const torch::Tensor& token_ids) {
+  response_mask_buffers b;
+  const auto bool_options = token_ids.options().dtype(torch::kBool);
+  b.out.mask = torch::empty({token_ids.size(0), token_ids.size(1)}, bool_options);
+  b.out.truncated = torch::empty({token_ids.size(0)}, bool_options);
+  b.mask_bytes = b.out.mask.view(torch::kUInt8);
+  b.truncated_bytes = b.out.truncated.view(torch::kUInt8);
+  return b;
+}
+} // namespace detail
 
 /// `mmrag_rft::build_response_mask` of a `[B, T]` tensor of generated token ids (int64 or int32; a slice with a row
 /// stride is read in place), on the CPU or, with `mmrag_rft::torch_cuda`, on a CUDA device: 1 up to the first
@@ -63,7 +82,7 @@ requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
   d::require(!i32 || (eos_id >= std::numeric_limits<std::int32_t>::min() &&
                       eos_id <= std::numeric_limits<std::int32_t>::max()),
              fn, "eos_id", std::to_string(eos_id) + " does not fit the int32 ids of " + d::describe(token_ids));
-  const std::int64_t B = token_ids.size(0), T = token_ids.size(1);
+  const std::int64_t B = token_ids.size(0);
   if (lengths.defined()) {
     d::require(lengths.dim() == 1 && lengths.size(0) == B, fn, "lengths",
                "must be 1-D [B] with B = " + std::to_string(B) + " (the rows of token_ids " + d::describe(token_ids) +
@@ -81,22 +100,18 @@ requires(std::is_same_v<E, exec::seq_t> || std::is_same_v<E, exec::par_t>)
   torch::Tensor len_keep;
   std::span<const std::int64_t> lens;
   if (lengths.defined()) lens = d::as_span<std::int64_t>(lengths.to(torch::kLong), len_keep, fn, "lengths");
-  response_mask_output out;
-  out.mask = torch::empty({B, T}, torch::TensorOptions().dtype(torch::kBool));
-  out.truncated = torch::empty({B}, torch::TensorOptions().dtype(torch::kBool));
-  // torch.bool is one byte holding 0 or 1, the layout the mask and the flags are written in.
-  torch::Tensor mask_bytes = out.mask.view(torch::kUInt8), trunc_bytes = out.truncated.view(torch::kUInt8);
+  d::response_mask_buffers b = d::make_response_mask_buffers(token_ids);
   const auto run = [&](auto tag) {
     using Id = decltype(tag);
     torch::Tensor keep;
     const auto ids = d::as_matrix<Id>(token_ids, keep, fn, "token_ids");
-    out.summary =
-        mmrag_rft::build_response_mask(exec, ids, static_cast<Id>(eos_id), d::as_output<std::uint8_t>(mask_bytes),
-                                       options, lens, d::as_output_span<std::uint8_t>(trunc_bytes));
+    b.out.summary =
+        mmrag_rft::build_response_mask(exec, ids, static_cast<Id>(eos_id), d::as_output<std::uint8_t>(b.mask_bytes),
+                                       options, lens, d::as_output_span<std::uint8_t>(b.truncated_bytes));
   };
   if (i32) run(std::int32_t{});
   else run(std::int64_t{});
-  return out;
+  return std::move(b.out);
 }
 
 /// As above with `exec::seq` (one pass over the ids; a mask is cheap next to a forward pass).
