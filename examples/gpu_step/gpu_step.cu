@@ -3,7 +3,9 @@
 // advantages, the chosen tokens' log-probs and entropies from the logits, the fused loss with its gradients, and the
 // gradient with respect to the logits, all enqueued on one stream with no host round trip until the loss is read at
 // the end. It then recomputes the same step with the CPU paths (exec::seq) and exits 1 if the two differ by more than
-// float rounding, so on a GPU machine it is also a check of the whole chain.
+// float rounding, so on a GPU machine it is also a check of the whole chain: the masks equal, the advantages, the
+// loss and the log-probs within 1e-5 relative, dL/dlogits within 1e-4 of its largest element. Exit 2: an error (no
+// GPU, a rejected option), with its message.
 //
 // usage: gpu_step [completions per prompt G = 8] [prompts = 16] [response length T = 64] [vocabulary V = 4096]
 // The parts' own headers, not the umbrellas: Eigen and range-v3 do not compile in an nvcc translation unit.
@@ -95,7 +97,12 @@ static int run(int argc, char** argv) {
   mg::detail::check_cuda(cudaStreamCreate(&stream), "gpu_step");
 
   const group_layout groups = group_layout::uniform(prompts, G);
-  const grpo_options adv_opts = grpo_options::verl();
+  // mask_out, not the presets' error: an asynchronous call cannot throw for a NaN reward (finding one is a scalar
+  // result, and the call refuses error without sync_result). A NaN or infinite reward is left out of its group's
+  // statistics and gets advantage 0; a trainer that also drops it from the loss passes `keep` and folds it into the
+  // response mask.
+  grpo_options adv_opts = grpo_options::verl();
+  adv_opts.nonfinite = nonfinite_rewards::mask_out;
   policy_loss_options loss_opts = policy_loss_options::verl();
   loss_opts.kl = kl_estimator::none, loss_opts.entropy_coeff = 0.001;
   const token_logprobs_options lp_opts{temperature};
@@ -149,15 +156,16 @@ static int run(int argc, char** argv) {
   token_logprobs_and_entropy_backward(exec::seq, hx, ids, {lse, ent, glp, gent},
                                       matrix_view<float>(glogits.data(), N, V), lp_opts);
   const double diff_loss = std::abs(r.loss - hr.loss) / std::max(std::abs(hr.loss), 1e-6);
+  const double diff_adv = max_rel_diff(adv, d_adv.host(), 1e-3);
   const double diff_logp = max_rel_diff(logp, d_logp.host(), 1e-3);
   double grad_scale = 0; // the gradient's elements are O(1 / tokens): compare them to its largest one
   for (const float g : glogits) grad_scale = std::max(grad_scale, std::abs(double(g)));
   const double diff_grad = max_rel_diff(glogits, d_glogits.host(), 1e-3 * grad_scale);
   const bool same_mask = mask == d_mask.host();
-  std::printf("  against exec::seq: loss %.2e, log-probs %.2e, dL/dlogits %.2e (relative), masks %s\n", diff_loss,
-              diff_logp, diff_grad, same_mask ? "equal" : "DIFFER");
+  std::printf("  against exec::seq: advantages %.2e, loss %.2e, log-probs %.2e, dL/dlogits %.2e (relative), masks %s\n",
+              diff_adv, diff_loss, diff_logp, diff_grad, same_mask ? "equal" : "DIFFER");
   cudaStreamDestroy(stream);
-  const bool ok = same_mask && diff_loss < 1e-5 && diff_logp < 1e-5 && diff_grad < 1e-4;
+  const bool ok = same_mask && diff_adv < 1e-5 && diff_loss < 1e-5 && diff_logp < 1e-5 && diff_grad < 1e-4;
   std::printf("gpu_step: %s\n", ok ? "GPU and CPU agree" : "MISMATCH");
   return ok ? 0 : 1;
 }

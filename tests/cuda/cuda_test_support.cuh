@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -24,9 +25,11 @@ namespace mc = mmrag_rft::gpu;
 
 namespace {
 
-// Agreement to `rel` relative (1e-2 absolute floor); NaN agrees only with NaN.
+// Agreement to `rel` relative (1e-2 absolute floor); NaN agrees only with NaN, an infinity only with the same
+// infinity (a -inf logit's log-prob, an infinite advantage's gradient: inf - inf would be NaN and never agree).
 bool close(double a, double b, double rel) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  if (std::isinf(a) || std::isinf(b)) return a == b;
   return std::abs(a - b) <= rel * std::max({std::abs(a), std::abs(b), 1e-2});
 }
 
@@ -118,9 +121,9 @@ struct device_loss_batch {
     for (std::size_t k = 0; k < want_g.size(); ++k)
       bad += !close(want_g[k], gg[k], rel) || !close(want_ge[k], gge[k], rel);
     CHECK(bad == 0);
-    // Deterministic: the same call gives the same bits.
+    // Deterministic: the same call gives the same bits (compared as bits: a propagated NaN loss equals no value).
     const auto again = mc::detail::policy_loss_with_grid(l, device_inputs(token_adv), dout, o, max_blocks);
-    CHECK(again.loss == got.loss);
+    CHECK(std::bit_cast<std::uint64_t>(again.loss) == std::bit_cast<std::uint64_t>(got.loss));
   }
 };
 

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <functional>
 #include <limits>
@@ -200,6 +201,21 @@ TEST_CASE("rows without valid tokens and empty batches give seq's zeros; NaN cou
   }
   CHECK(!seq_msg.empty());
   CHECK(seq_msg == fused_msg); // the first bad token: the smallest flat index, whatever the schedule
+
+  // A NaN old log-prob and an infinite advantage at valid tokens instead (no KL term), let through, at the launch
+  // shapes of tuning: the loss is NaN, both tokens are counted, and their gradients are seq's NaN and -inf.
+  loss_case<float> f(6, 9, 26);
+  std::fill(f.mask.begin(), f.mask.end(), std::uint8_t{1});
+  f.old[2 * 9 + 5] = std::numeric_limits<float>::quiet_NaN(), f.adv[4 * 9] = std::numeric_limits<float>::infinity();
+  o.nonfinite = nonfinite_policy::propagate, o.kl = kl_estimator::none;
+  compare_fused(f, o, false, false);
+  std::vector<float> g3(f.lp.size());
+  const auto r3 = fused_policy_loss(f.inputs(false, false), policy_loss_grads<float>{{g3.data(), f.rows, f.cols}, {}},
+                                    o, tuning::loss_threads, tuning::loss_max_blocks);
+  CHECK(std::isnan(r3.loss));
+  CHECK(r3.stats.nonfinite_tokens == 2);
+  CHECK(std::isnan(g3[2 * 9 + 5]));
+  CHECK(g3[4 * 9] == -std::numeric_limits<float>::infinity());
 }
 } // TEST_SUITE("cuda loss schedule")
 
