@@ -621,6 +621,174 @@ TEST_CASE("group_bounds: the CUDA kernels' item-to-group search finds every item
 }
 } // TEST_SUITE("thrust")
 
+namespace {
+
+// ---- OPO, GPG, GRPO pass@k, ReMax ------------------------------------------------------------------------------------
+
+void check_summary(const advantage_summary& a, const advantage_summary& b) {
+  CHECK(a.groups == b.groups);
+  CHECK(a.degenerate_groups == b.degenerate_groups);
+  CHECK(a.singleton_groups == b.singleton_groups);
+  CHECK(a.masked_out == b.masked_out);
+}
+
+// Offsets over n completions with empty groups and groups of 2..9 (and singletons unless `no_singletons`).
+std::vector<std::int64_t> ragged_offsets(std::int64_t n, std::uint32_t seed, bool no_singletons) {
+  std::vector<std::int64_t> off{0, 0, 2};
+  if (!no_singletons) off.push_back(3);
+  std::mt19937 gen(seed);
+  while (off.back() < n) {
+    std::int64_t step = static_cast<std::int64_t>(gen() % 10);
+    if (no_singletons && step == 1) step = 0;
+    if (n - off.back() < 2) step = n - off.back();
+    if (no_singletons && n - off.back() - step == 1) step += 1;
+    off.push_back(std::min<std::int64_t>(n, off.back() + step));
+  }
+  return off;
+}
+
+// The layouts every baseline estimator runs on: equal groups of 8, ragged offsets, and (unless `no_singletons`)
+// singletons only. A layout views its offsets, so the set owns them.
+struct baseline_layouts {
+  std::vector<std::int64_t> offsets;
+  std::vector<group_layout> layouts;
+  baseline_layouts(std::size_t n, bool no_singletons)
+      : offsets(ragged_offsets(static_cast<std::int64_t>(n), 7, no_singletons)),
+        layouts{group_layout::uniform(n / 8, 8), group_layout::from_offsets(offsets)} {
+    if (!no_singletons) layouts.push_back(group_layout::uniform(n, 1));
+  }
+};
+
+// Reward sets: normal rewards, and discrete ones (all-equal groups, ties at the top, zeros).
+template <class T>
+std::vector<std::vector<T>> baseline_rewards(std::size_t n) {
+  return {random_rewards<T>(n, 41, false), random_rewards<T>(n, 42, true)};
+}
+
+// Runs `call(backend, advantages)` on exec::seq and exec::thrust: summaries equal and advantages bitwise.
+template <class T, class Call>
+void compare_baseline(std::size_t n, Call&& call) {
+  std::vector<T> a1(n, T(-7)), a2(n, T(-7));
+  const advantage_summary s1 = call(exec::seq, std::span<T>(a1));
+  const advantage_summary s2 = call(exec::thrust, std::span<T>(a2));
+  check_summary(s1, s2);
+  check_same(a1, a2, true);
+}
+
+// The same located error (non-empty) from exec::seq and exec::thrust.
+template <class Call>
+void same_error(Call&& call, const char* expect) {
+  const std::string m1 = message_of([&] { call(exec::seq); });
+  CAPTURE(m1);
+  CHECK(m1.find(expect) != std::string::npos);
+  CHECK(m1 == message_of([&] { call(exec::thrust); }));
+}
+
+} // namespace
+
+TEST_SUITE("thrust") {
+TEST_CASE_TEMPLATE("thrust opo_advantages: bitwise seq's on every layout, empty rows and token-less groups", T, float,
+                   double) {
+  const std::size_t n = 4000;
+  token_case<T> tc(n, 24, 9, 3);
+  for (std::size_t j = 0; j < 8 * tc.stride; ++j) tc.mask[j] = 0; // the first group of 8 has no valid token
+  const baseline_layouts layouts(n, false);
+  for (const auto& r : baseline_rewards<T>(n))
+    for (const auto& g : layouts.layouts) {
+      compare_baseline<T>(
+          n, [&](const auto& e, std::span<T> a) { return opo_advantages(e, std::span<const T>(r), g, tc.m(), a); });
+    }
+  std::vector<T> none;
+  const std::vector<std::int64_t> empty_groups{0, 0};
+  for (const auto& g : {group_layout::uniform(0, 8), group_layout::from_offsets(empty_groups)})
+    compare_baseline<T>(0, [&](const auto& e, std::span<T> a) {
+      return opo_advantages(e, std::span<const T>(none), g, mask_view(nullptr, 0, 5, 5), a);
+    });
+}
+
+TEST_CASE_TEMPLATE("thrust gpg_advantages: bitwise seq's for every option, all-zero batches included", T, float,
+                   double) {
+  const std::size_t n = 4000;
+  std::vector<gpg_options> opts(4);
+  opts[1].scale_by_nonzero = false;
+  opts[2].float32_alpha = false;
+  opts[3].f_norm = 2.5;
+  auto sets = baseline_rewards<T>(n);
+  sets.push_back(std::vector<T>(n, T(0)));
+  const baseline_layouts layouts(n, false);
+  for (const auto& o : opts)
+    for (const auto& r : sets)
+      for (const auto& g : layouts.layouts)
+        compare_baseline<T>(
+            n, [&](const auto& e, std::span<T> a) { return gpg_advantages(e, std::span<const T>(r), g, a, o); });
+  std::vector<T> none;
+  compare_baseline<T>(0, [&](const auto& e, std::span<T> a) {
+    return gpg_advantages(e, std::span<const T>(none), group_layout::uniform(0, 4), a);
+  });
+}
+
+TEST_CASE_TEMPLATE("thrust grpo_passk_advantages: bitwise seq's, ties and all-equal groups counted alike", T, float,
+                   double) {
+  const std::size_t n = 4000;
+  std::vector<grpo_passk_options> opts(3);
+  opts[1].norm_adv_by_std_in_grpo = false;
+  opts[2].epsilon = 0;
+  const baseline_layouts layouts(n, true);
+  for (const auto& o : opts)
+    for (const auto& r : baseline_rewards<T>(n))
+      for (const auto& g : layouts.layouts)
+        compare_baseline<T>(
+            n, [&](const auto& e, std::span<T> a) { return grpo_passk_advantages(e, std::span<const T>(r), g, a, o); });
+  std::vector<T> none;
+  compare_baseline<T>(0, [&](const auto& e, std::span<T> a) {
+    return grpo_passk_advantages(e, std::span<const T>(none),
+                                 group_layout::from_offsets(std::vector<std::int64_t>{0, 0}), a);
+  });
+}
+
+TEST_CASE_TEMPLATE("thrust remax_advantages: bitwise seq's, empty batch included", T, float, double) {
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4000}}) {
+    const auto r = random_rewards<T>(n, 43, false), b = random_rewards<T>(n, 44, true);
+    compare_baseline<T>(n, [&](const auto& e, std::span<T> a) {
+      remax_advantages(e, std::span<const T>(r), std::span<const T>(b), a);
+      return advantage_summary{};
+    });
+  }
+}
+
+TEST_CASE_TEMPLATE("thrust baseline estimators: the same located errors as seq", T, float, double) {
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  std::vector<T> r{T(1), T(2), T(3), nan, T(5), T(6)}, fine{T(1), T(2), T(3), T(4), T(5), T(6)}, a(6), short_a(5);
+  std::vector<std::uint8_t> mask(6 * 2, 1);
+  const mask_view m(mask.data(), 6, 2, 2), m5(mask.data(), 5, 2, 2);
+  const auto g = group_layout::uniform(3, 2);
+  const auto rs = std::span<const T>(r), fs = std::span<const T>(fine);
+  same_error([&](const auto& e) { (void)opo_advantages(e, rs, g, m, std::span<T>(a)); }, "rewards[3]");
+  same_error([&](const auto& e) { (void)opo_advantages(e, fs, g, m5, std::span<T>(a)); }, "mask");
+  same_error([&](const auto& e) { (void)opo_advantages(e, fs, g, m, std::span<T>(short_a)); }, "advantages");
+  same_error([&](const auto& e) { (void)gpg_advantages(e, rs, g, std::span<T>(a)); }, "rewards[3]");
+  same_error([&](const auto& e) { (void)gpg_advantages(e, fs, g, std::span<T>(short_a)); }, "advantages");
+  gpg_options bad_norm;
+  bad_norm.f_norm = 0;
+  same_error([&](const auto& e) { (void)gpg_advantages(e, fs, g, std::span<T>(a), bad_norm); }, "f_norm");
+  same_error([&](const auto& e) { (void)grpo_passk_advantages(e, rs, g, std::span<T>(a)); }, "rewards[3]");
+  same_error(
+      [&](const auto& e) {
+        (void)grpo_passk_advantages(e, fs, group_layout::from_offsets(std::vector<std::int64_t>{0, 2, 3, 6}),
+                                    std::span<T>(a));
+      },
+      "groups[1]");
+  grpo_passk_options bad_eps;
+  bad_eps.epsilon = -1;
+  same_error([&](const auto& e) { (void)grpo_passk_advantages(e, fs, g, std::span<T>(a), bad_eps); }, "epsilon");
+  std::vector<T> greedy{T(0), T(0), T(0), T(0), inf, T(0)};
+  same_error([&](const auto& e) { remax_advantages(e, rs, fs, std::span<T>(a)); }, "rewards[3]");
+  same_error([&](const auto& e) { remax_advantages(e, fs, std::span<const T>(greedy), std::span<T>(a)); },
+             "greedy_rewards[4]");
+  same_error([&](const auto& e) { remax_advantages(e, fs, fs.first(5), std::span<T>(a)); }, "greedy_rewards");
+}
+} // TEST_SUITE("thrust")
+
 TEST_CASE("thrust grpo_advantages: a batch std over rewards near DBL_MAX agrees with exec::seq") {
   grpo_options o = grpo_options::trl();
   o.scale = reward_scale::batch;

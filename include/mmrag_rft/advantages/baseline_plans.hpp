@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // IWYU pragma: private, include <mmrag_rft/advantages.hpp>
 // The plans of `opo_advantages`, `gpg_advantages`, `grpo_passk_advantages` and `remax_advantages`: one group's (or
-// one completion's) pass, written once for every backend. Host/device safe: no Eigen, no range-v3, no Thrust.
+// one completion's) pass, written once for every backend, and the argument checks every backend makes first.
+// Host/device safe: no Eigen, no range-v3, no Thrust.
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/advantages/detail.hpp>
+#include <mmrag_rft/core/group_layout.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
 namespace mmrag_rft {
+
+struct opo_advantages_fn;
+struct gpg_advantages_fn;
+struct grpo_passk_advantages_fn;
+struct remax_advantages_fn;
 
 /// Options of `gpg_advantages`. Defaults are verl's.
 struct gpg_options {
@@ -28,6 +36,52 @@ struct grpo_passk_options {
 };
 
 namespace detail {
+
+/// The argument checks of `opo_advantages` (`mask_rows`: the mask's row count), on the host, before any reward is read.
+inline void validate_opo(std::size_t rewards, std::size_t out, const group_layout& groups, std::size_t mask_rows) {
+  constexpr const char* fn = "opo_advantages";
+  require_group_sizes(rewards, out, groups, fn);
+  require(mask_rows == rewards, fn, "mask", "must have one row per completion");
+}
+
+/// The argument checks of `gpg_advantages`.
+inline void validate_gpg(std::size_t rewards, std::size_t out, const group_layout& groups, const gpg_options& o) {
+  constexpr const char* fn = "gpg_advantages";
+  require_group_sizes(rewards, out, groups, fn);
+  require(std::isfinite(o.f_norm) && o.f_norm > 0, fn, "options.f_norm", "must be finite and > 0");
+}
+
+/// The argument checks of `grpo_passk_advantages`: sizes, epsilon, and no group of one.
+inline void validate_grpo_passk(std::size_t rewards, std::size_t out, const group_layout& groups,
+                                const grpo_passk_options& o) {
+  constexpr const char* fn = "grpo_passk_advantages";
+  require_group_sizes(rewards, out, groups, fn);
+  require(std::isfinite(o.epsilon) && o.epsilon >= 0, fn, "options.epsilon", "must be finite and >= 0");
+  require_no_singleton_groups(groups, fn);
+}
+
+/// The argument checks of `remax_advantages`: one greedy reward and one advantage per reward.
+inline void validate_remax(std::size_t rewards, std::size_t greedy, std::size_t out) {
+  constexpr const char* fn = "remax_advantages";
+  require(greedy == rewards, fn, "greedy_rewards", "must have the size of rewards");
+  require(out == rewards, fn, "advantages", "must have the size of rewards");
+}
+
+/// GPG's factor alpha / f_norm from the batch size and its count of non-zero rewards (an integer, so every backend
+/// gets the same bits): alpha = B / max(1, M), or 1 without `scale_by_nonzero`.
+[[nodiscard]] inline double gpg_scale(std::size_t batch, std::size_t nonzero, const gpg_options& o) noexcept {
+  const std::size_t m = std::max<std::size_t>(1, nonzero);
+  const double alpha = o.scale_by_nonzero ? static_cast<double>(batch) / static_cast<double>(m) : 1.0;
+  // torch's float32 division of a scalar by a tensor multiplies by the reciprocal: B * (1 / M), both in float.
+  const float alpha32 = static_cast<float>(batch) * (1.0f / static_cast<float>(m));
+  return (o.float32_alpha && o.scale_by_nonzero ? static_cast<double>(alpha32) : alpha) / o.f_norm;
+}
+
+/// GPG's non-zero test of one reward, the predicate of the batch count.
+template <class T>
+struct is_nonzero_reward {
+  MMRAG_RFT_HOST_DEVICE bool operator()(T x) const noexcept { return x != T(0); }
+};
 
 /// OPO's baseline of one group: sum_j L_j r_j / sum_j L_j with L_j the completion's token count; 0 for a group of one
 /// (verl); the plain mean when the group's completions have no tokens at all (verl divides 0 by 0 there).

@@ -5,12 +5,11 @@
 #include <mmrag_rft/advantages/baseline_plans.hpp>
 #include <mmrag_rft/advantages/detail.hpp>
 #include <mmrag_rft/advantages/options.hpp>
-#include <mmrag_rft/backends/cpu.hpp>
-#include <mmrag_rft/backends/cpu/loops.hpp>
+#include <mmrag_rft/backends/cpu/baselines.hpp>
+#include <mmrag_rft/backends/dispatch.hpp>
 #include <mmrag_rft/backends/seq.hpp>
 #include <mmrag_rft/core/group_layout.hpp>
 
-#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <span>
@@ -24,29 +23,27 @@ namespace mmrag_rft {
 /// group, gives 0 to all (counted in `degenerate_groups` when all are equal). [verl compute_grpo_passk_outcome_advantage]
 ///
 /// Every non-empty group needs two completions or more: a group of one throws, naming it (verl raises too).
-/// NaN/inf rewards throw, naming the index; `epsilon` must be finite and >= 0. exec::par is bitwise exec::seq.
-/// Call: `grpo_passk_advantages([seq|par,] rewards, groups, advantages, options = {})`.
+/// NaN/inf rewards throw, naming the index; `epsilon` must be finite and >= 0. exec::par and exec::thrust (device
+/// memory, one thread per group) are bitwise exec::seq.
+/// Call: `grpo_passk_advantages([backend,] rewards, groups, advantages, options = {})`.
 struct grpo_passk_advantages_fn {
   static constexpr const char* name = "grpo_passk_advantages";
-  template <exec::CpuBackend E, std::floating_point T>
+  template <exec::ExecutionBackend E, class T>
+  static constexpr bool supports = exec::implements<E, grpo_passk_advantages_fn, std::span<const T>,
+                                                    const group_layout&, std::span<T>, const grpo_passk_options&>;
+
+  template <exec::ExecutionBackend E, std::floating_point T>
+  requires supports<E, T>
   advantage_summary operator()(const E& exec, std::span<const T> rewards, const group_layout& groups,
                                std::type_identity_t<std::span<T>> advantages, const grpo_passk_options& o = {}) const {
-    detail::require_group_sizes(rewards.size(), advantages.size(), groups, name);
-    detail::require(std::isfinite(o.epsilon) && o.epsilon >= 0, name, "options.epsilon", "must be finite and >= 0");
-    detail::require_no_singleton_groups(groups, name);
-    detail::check_rewards(rewards, nonfinite_rewards::error, name);
-    return detail::for_each_group(exec, groups, [&](std::size_t g, advantage_summary& part) {
-      const std::size_t b = groups.begin(g), e = groups.end(g);
-      if (e == b) return;
-      part.degenerate_groups += !detail::grpo_passk_group(rewards.data() + b, e - b, o.norm_adv_by_std_in_grpo,
-                                                          o.epsilon, advantages.data() + b);
-    });
+    return exec::run(*this, exec.derived(), rewards, groups, advantages, o);
   }
   template <std::floating_point T>
   advantage_summary operator()(std::span<const T> rewards, const group_layout& groups,
                                std::type_identity_t<std::span<T>> advantages, const grpo_passk_options& o = {}) const {
-    return (*this)(exec::seq, rewards, groups, advantages, o);
+    return exec::run(*this, exec::seq, rewards, groups, advantages, o);
   }
+  MMRAG_RFT_DETAIL_REFUSE_UNSUPPORTED((supports<Backend, float> || supports<Backend, double>));
 };
 inline constexpr grpo_passk_advantages_fn grpo_passk_advantages{};
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <mmrag_rft/config.hpp>
 #include <mmrag_rft/backends/thrust/backend.hpp>          // IWYU pragma: export
+#include <mmrag_rft/backends/thrust/baselines.hpp>        // IWYU pragma: export
 #include <mmrag_rft/backends/thrust/gdpo.hpp>             // IWYU pragma: export
 #include <mmrag_rft/backends/thrust/grpo.hpp>             // IWYU pragma: export
 #include <mmrag_rft/backends/thrust/policy_loss.hpp>      // IWYU pragma: export

@@ -9,6 +9,7 @@
 #include <mmrag_rft/advantages/rloo_plan.hpp>
 #include <mmrag_rft/advantages/token_plans.hpp>
 #include <mmrag_rft/backends/thrust/backend.hpp>
+#include <mmrag_rft/detail/device_matrix.hpp>
 #include <mmrag_rft/detail/group_bounds.hpp>
 
 #include <thrust/device_vector.h>
